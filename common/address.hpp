@@ -1,0 +1,44 @@
+#pragma once
+/** @file Listen addresses and upstream URLs as written in routes.yaml. */
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <variant>
+
+namespace kinfra {
+
+/** A host and port to listen on or connect to. `host` is an IP literal or a DNS name (no brackets). */
+struct host_port {
+  std::string host;
+  std::uint16_t port = 0;
+
+  /** `127.0.0.1:80` or `[::1]:80`. */
+  std::string to_string() const;
+  friend bool operator==(const host_port&, const host_port&) = default;
+};
+
+/** Where a service can be reached: `http://host:port`. */
+struct upstream_url {
+  std::string scheme;  ///< "http"
+  host_port address;
+  std::string text;    ///< as written in routes.yaml, for messages
+};
+
+/**
+ * Parses a listen address: `0.0.0.0:9100`, `[::]:9100`, `:9100` (all IPv4 interfaces),
+ * `localhost:9100` or a bare port. The host must be an IP literal or `localhost`.
+ * @return the address, or a message saying what is wrong.
+ */
+std::variant<host_port, std::string> parse_listen_address(std::string_view text);
+
+/**
+ * Parses an upstream URL `http://host[:port][/]`. The host may be a DNS name, resolved when kinfra
+ * starts. A path, query, user info or a scheme other than http are refused with a message.
+ */
+std::variant<upstream_url, std::string> parse_upstream_url(std::string_view text);
+
+/** True when `s` is a valid DNS host name (letters, digits, hyphens, dots) or an IP literal. */
+bool is_valid_host_name(std::string_view s);
+
+}  // namespace kinfra

@@ -1,0 +1,89 @@
+#pragma once
+/**
+ * @file The typed, validated model of routes.yaml.
+ *
+ * A `config` is built once by `load_config` (see config_loader.hpp), then never changes: every
+ * thread may read it without locks. A reload builds a new one.
+ */
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/address.hpp"
+#include "common/units.hpp"
+
+namespace kinfra {
+
+using namespace std::chrono_literals;
+
+/** A position in routes.yaml, 1-based; 0 when unknown. */
+struct source_mark {
+  int line = 0;
+  int column = 0;
+};
+
+/** Client- and upstream-side timeouts of the proxy. */
+struct timeouts_config {
+  std::chrono::milliseconds connect = 5s;             ///< connecting to an upstream target
+  std::chrono::milliseconds header = 10s;             ///< a client sending a complete request header
+  std::chrono::milliseconds idle = 60s;               ///< a keep-alive client between requests
+  std::chrono::milliseconds upstream_response = 60s;  ///< an upstream sending its response header
+  std::chrono::milliseconds body = 60s;               ///< no progress while relaying a body, either way
+  std::chrono::milliseconds tunnel_idle = 3600s;      ///< no traffic on an upgraded (WebSocket) tunnel
+};
+
+/** Size limits on what clients send. */
+struct limits_config {
+  std::uint64_t max_header_bytes = 32 * 1024;  ///< request line + header fields → 431 beyond
+  std::uint64_t max_uri_bytes = 8 * 1024;      ///< request target → 414 beyond
+  std::uint64_t max_body_bytes = unlimited_bytes;  ///< request body → 413 beyond
+};
+
+/** The keep-alive pool each worker keeps per upstream target. */
+struct upstream_pool_config {
+  std::size_t max_idle_per_target = 64;
+  std::chrono::milliseconds idle_timeout = 30s;
+};
+
+/** One `services:` entry. */
+struct service_config {
+  std::string name;
+  std::vector<upstream_url> targets;     ///< where the proxy forwards; round-robin when several
+  std::vector<std::string> command;      ///< argv; empty when kinfra does not run the service
+  bool command_is_shell = false;         ///< command given as one string, run by /bin/sh -c
+  std::string cwd;                       ///< absolute; defaults to the folder of routes.yaml
+  std::map<std::string, std::string> env;
+  std::optional<std::uint16_t> port;     ///< passed as PORT; implies target http://127.0.0.1:PORT
+  source_mark mark;
+};
+
+/** One `routes:` entry. */
+struct route_config {
+  std::string host;     ///< "" (any host), "example.com" or "*.example.com"; lower case
+  std::string path;     ///< normalised prefix: starts with '/', no trailing '/' unless it is "/"
+  std::string service;  ///< name of a service in `services`
+  bool strip_prefix = false;
+  std::optional<std::uint64_t> max_body_bytes;  ///< overrides limits.max_body_bytes
+  source_mark mark;
+};
+
+/** The whole of routes.yaml. */
+struct config {
+  std::string source_path;              ///< the file it was read from
+  std::vector<host_port> listen;        ///< at least one
+  unsigned workers = 1;                 ///< resolved: `auto` becomes the number of cores
+  timeouts_config timeouts;
+  limits_config limits;
+  upstream_pool_config upstream;
+  std::vector<route_config> routes;
+  std::vector<service_config> services;  ///< in file order
+
+  /** The service named `name`, or nullptr. */
+  const service_config* find_service(const std::string& name) const;
+};
+
+}  // namespace kinfra

@@ -1,0 +1,656 @@
+#include "proxy/client_session.hpp"
+
+#include <sys/socket.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/buffers_range.hpp>
+#include <boost/beast/http/serializer.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <spdlog/spdlog.h>
+
+#include <array>
+#include <cerrno>
+
+#include "proxy/uri_path.hpp"
+
+namespace kinfra::proxy {
+namespace {
+
+constexpr auto tok = net::as_tuple(net::use_awaitable);
+constexpr std::size_t read_size = 16 * 1024;
+constexpr std::uint32_t max_response_header = 64 * 1024;
+// How long a closing connection is drained, so that a response is not lost to a TCP reset
+// caused by request bytes the client sent and we did not read (RFC 9112 §9.6).
+constexpr std::chrono::milliseconds linger_time{2000};
+constexpr std::size_t linger_bytes = 1024 * 1024;
+// A target that refused a connection is skipped for this long (passive health check).
+constexpr std::int64_t passive_down_ms = 2000;
+
+/** Copies a message header into `out` through Beast's serializer. */
+template <bool IsRequest>
+void serialize_header(http::message<IsRequest, http::empty_body>& m, std::string& out) {
+  out.clear();
+  http::serializer<IsRequest, http::empty_body> sr{m};
+  sr.split(true);
+  boost::system::error_code ec;
+  while (!sr.is_header_done() && !ec) {
+    std::size_t n = 0;
+    sr.next(ec, [&](boost::system::error_code&, const auto& buffers) {
+      for (auto b : beast::buffers_range_ref(buffers)) {
+        out.append(static_cast<const char*>(b.data()), b.size());
+        n += b.size();
+      }
+    });
+    sr.consume(n);
+  }
+}
+
+/** True when an idle pooled connection was closed by its upstream (or sent something unasked). */
+bool looks_closed(tcp::socket& s) {
+  char c;
+  ssize_t r = ::recv(s.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+  return r >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+std::string describe_ms(std::chrono::milliseconds d) {
+  return d.count() % 1000 == 0 ? std::to_string(d.count() / 1000) + "s" : std::to_string(d.count()) + "ms";
+}
+
+}  // namespace
+
+client_session::client_session(worker& w, tcp::socket socket) : w_(w), client_(std::move(socket)) {
+  boost::system::error_code ec;
+  auto ep = client_.remote_endpoint(ec);
+  if (!ec) {
+    auto addr = ep.address();
+    if (addr.is_v6() && addr.to_v6().is_v4_mapped())
+      addr = net::ip::make_address_v4(net::ip::v4_mapped, addr.to_v6());
+    client_ip_ = addr.to_string();
+  }
+  in_.reserve(4096);
+}
+
+client_session::~client_session() = default;
+
+void client_session::arm(std::chrono::milliseconds d, phase p) {
+  deadline = now_ms() + d.count();
+  phase_ = p;
+  timed_out_ = false;
+}
+
+void client_session::on_deadline() {
+  timed_out_ = true;
+  timed_out_in_ = phase_;
+  boost::system::error_code ignored;
+  client_.cancel(ignored);
+  if (active_up_) active_up_->socket.cancel(ignored);
+}
+
+void client_session::close_now() {
+  closed_ = true;
+  boost::system::error_code ignored;
+  client_.close(ignored);
+  if (active_up_) active_up_->socket.close(ignored);
+}
+
+net::awaitable<void> client_session::run() {
+  w_.track(*this);
+  for (;;) {
+    if (auto done = co_await read_request_header()) {
+      co_await finish(*done);
+      co_return;
+    }
+    outcome o = co_await handle_request();
+    req_.reset();
+    res_.reset();
+    if (o != outcome::keep_alive || closed_) {
+      co_await finish(o);
+      co_return;
+    }
+  }
+}
+
+net::awaitable<std::optional<client_session::outcome>> client_session::read_request_header() {
+  const auto& cfg = w_.cfg();
+  req_.emplace();
+  req_->header_limit(static_cast<std::uint32_t>(cfg.limits.max_header_bytes));
+  req_->body_limit(boost::none);  // limits are per route, checked by the session
+  bool started = in_.size() > 0;
+  if (started) arm(cfg.timeouts.header, phase::request_header);
+  else arm(requests_ == 0 ? cfg.timeouts.header : cfg.timeouts.idle, phase::idle);
+  for (;;) {
+    if (in_.size() > 0) {
+      boost::system::error_code ec;
+      std::size_t used = req_->put(in_.data(), ec);
+      in_.consume(used);
+      if (!ec && req_->is_header_done()) co_return std::nullopt;
+      if (ec && ec != http::error::need_more)
+        co_return co_await respond_error(parse_error_status(ec), "The request is malformed (" + ec.message() + ").",
+                                         outcome::linger);
+    }
+    auto [ec, n] = co_await client_.async_read_some(in_.prepare(read_size), tok);
+    if (ec) {
+      if (timed_out_ && started)
+        co_return co_await respond_error(408, "The request header did not arrive in time.", outcome::close);
+      co_return outcome::abort;  // the client left, or stayed idle too long
+    }
+    in_.commit(n);
+    if (!started) {
+      started = true;
+      arm(cfg.timeouts.header, phase::request_header);
+    }
+  }
+}
+
+unsigned client_session::parse_error_status(const boost::system::error_code& ec) const {
+  if (ec == http::error::header_limit) {
+    // Too long: blame the URI when the request line alone is over its limit.
+    std::string_view raw(static_cast<const char*>(in_.data().data()), in_.size());
+    auto eol = raw.find('\n');
+    std::size_t line = eol == std::string_view::npos ? raw.size() : eol;
+    return line > w_.cfg().limits.max_uri_bytes ? 414 : 431;
+  }
+  return 400;
+}
+
+net::awaitable<client_session::outcome> client_session::handle_request() {
+  const auto& cfg = w_.cfg();
+  auto& req = req_->get();
+  ++requests_;
+  exchange x;
+  x.http10 = req.version() == 10;
+  x.keep_alive = req_->keep_alive();
+  x.head = req.method() == http::verb::head;
+  x.wants_json = prefers_json(req);
+  if (req.version() != 10 && req.version() != 11)
+    co_return co_await respond_error(505, "Only HTTP/1.0 and HTTP/1.1 are supported here.", outcome::linger, &x);
+  auto framing = check_request_framing(req);
+  if (framing.status)
+    co_return co_await respond_error(framing.status, std::string("The request is malformed: ") + framing.reason + ".",
+                                     outcome::linger, &x);
+  x.framing = framing.framing;
+  if (x.framing == body_framing::length) x.body_length = req_->content_length().value_or(0);
+  if (!check_host(req, host_))
+    co_return co_await respond_error(400, "The Host header is missing, repeated or invalid.", outcome::linger, &x);
+  std::string_view target = req.target();
+  if (target.size() > cfg.limits.max_uri_bytes)
+    co_return co_await respond_error(414, "The request target is too long.", outcome::linger, &x);
+  if (req.method() == http::verb::connect)
+    co_return co_await respond_error(405, "CONNECT is not supported by this reverse proxy.", outcome::linger, &x);
+  normalised_target nt;
+  if (!normalise_target(target, scratch_, nt))
+    co_return co_await respond_error(400, "The request target is not a valid path.", outcome::linger, &x);
+  bool bad_expect = false;
+  x.expect_continue = expects_continue(req, bad_expect);
+  if (bad_expect) co_return co_await respond_error(417, "Only Expect: 100-continue is supported.", outcome::linger, &x);
+
+  const route* r = w_.routes().match(host_, nt.path);
+  if (!r) {
+    co_return co_await respond_error(404, "No route matches this path.",
+                                     x.framing == body_framing::none ? outcome::keep_alive : outcome::linger, &x);
+  }
+  x.target_route = r;
+  x.max_body = r->max_body_bytes;
+  if (x.framing == body_framing::length && x.body_length > x.max_body)
+    co_return co_await respond_error(413, "The request body is larger than this route accepts.", outcome::linger, &x);
+  x.upgrade = req_->upgrade();
+  x.retryable = is_idempotent(req.method());
+
+  // The target sent upstream: the client's own when it is canonical and no prefix is stripped.
+  target_.clear();
+  std::string_view path = r->strip_prefix ? strip_path_prefix(nt.path, r->prefix) : nt.path;
+  if (path.data() != target.data() || r->strip_prefix) {
+    target_.reserve(path.size() + nt.query.size() + 1);
+    target_.append(path);
+    if (nt.has_query) {
+      target_ += '?';
+      target_.append(nt.query);
+    }
+  }
+  prepare_upstream_request(x, target_);
+  co_return co_await forward(x);
+}
+
+void client_session::prepare_upstream_request(exchange& x, std::string_view new_target) {
+  auto& req = req_->get();
+  std::string upgrade_value;
+  if (x.upgrade) upgrade_value = std::string(req[http::field::upgrade]);
+  std::string forwarded_host(req[http::field::host]);
+  std::string xff;
+  for (const auto& f : req) {
+    if (beast::iequals(f.name_string(), "x-forwarded-for")) {
+      if (!xff.empty()) xff += ", ";
+      xff.append(f.value());
+    }
+  }
+  if (!xff.empty()) xff += ", ";
+  xff += client_ip_;
+
+  remove_hop_by_hop(req);
+  req.erase(http::field::expect);  // the proxy answers 100-continue itself
+  req.erase("X-Forwarded-For");
+  req.set("X-Forwarded-For", xff);
+  req.set("X-Forwarded-Proto", "http");
+  if (!forwarded_host.empty()) req.set("X-Forwarded-Host", forwarded_host);
+  else req.erase("X-Forwarded-Host");
+  if (forwarded_host.empty()) {
+    const auto& svc = w_.service(x.target_route->service_index);
+    if (!svc.targets.empty()) req.set(http::field::host, w_.target(svc.targets.front()).authority);
+  }
+  if (x.framing == body_framing::chunked) req.set(http::field::transfer_encoding, "chunked");
+  if (x.upgrade) {
+    req.set(http::field::connection, "upgrade");
+    req.set(http::field::upgrade, upgrade_value);
+  }
+  req.version(11);
+  if (!new_target.empty()) req.target(new_target);
+  serialize_header(req, out_);
+}
+
+net::awaitable<std::optional<unsigned>> client_session::connect_upstream(exchange& x, std::string& detail) {
+  const auto& cfg = w_.cfg();
+  auto& svc = w_.service(x.target_route->service_index);
+  const std::size_t n = svc.targets.size();
+  if (n == 0) {
+    detail = "The service has no address to forward to.";
+    co_return 502;
+  }
+  // Round-robin order, live targets first; targets marked down are still tried last.
+  std::array<std::size_t, 64> order_buf;
+  std::vector<std::size_t> order_vec;
+  std::size_t* order = order_buf.data();
+  if (n > order_buf.size()) {
+    order_vec.resize(n);
+    order = order_vec.data();
+  }
+  std::size_t start = svc.next++;
+  std::int64_t now = now_ms();
+  std::size_t count = 0;
+  for (int pass = 0; pass < 2; ++pass) {
+    for (std::size_t i = 0; i < n; ++i) {
+      std::size_t ti = svc.targets[(start + i) % n];
+      bool down = w_.target(ti).down_until > now;
+      if (down == (pass == 1)) order[count++] = ti;
+    }
+  }
+
+  bool any_timeout = false;
+  for (std::size_t i = 0; i < count; ++i) {
+    std::size_t ti = order[i];
+    auto& t = w_.target(ti);
+    if (!t.resolved) {
+      detail = "The address of " + t.name + " could not be resolved.";
+      continue;
+    }
+    if (!x.fresh_only) {
+      while (auto idle = w_.take_idle(ti)) {
+        // A request that cannot be retried must not be sent on a connection the upstream closed.
+        if (!x.retryable && looks_closed(idle->socket)) continue;
+        x.up = std::move(idle);
+        active_up_ = x.up.get();
+        co_return std::nullopt;
+      }
+    }
+    auto conn = std::make_unique<upstream_connection>(w_.context().get_executor());
+    conn->target = ti;
+    active_up_ = conn.get();
+    arm(cfg.timeouts.connect, phase::connect);
+    auto [ec] = co_await conn->socket.async_connect(t.endpoint, tok);
+    active_up_ = nullptr;
+    if (closed_) co_return 502;
+    if (!ec) {
+      boost::system::error_code ignored;
+      conn->socket.set_option(tcp::no_delay(true), ignored);
+      t.down_until = 0;
+      x.up = std::move(conn);
+      active_up_ = x.up.get();
+      co_return std::nullopt;
+    }
+    if (timed_out_) {
+      any_timeout = true;
+      detail = "Connecting to " + t.name + " timed out after " + describe_ms(cfg.timeouts.connect) + ".";
+    } else {
+      detail = "The service at " + t.name + " is not accepting connections (" + ec.message() + ").";
+    }
+    t.down_until = now_ms() + passive_down_ms;
+    spdlog::debug("upstream {}: {}", t.name, detail);
+  }
+  co_return any_timeout ? 504 : 502;
+}
+
+void client_session::release_upstream(exchange& x, bool reusable) {
+  active_up_ = nullptr;
+  if (!x.up) return;
+  if (reusable && x.up->buffer.size() == 0 && !closed_) {
+    ++x.up->uses;
+    w_.put_idle(std::move(x.up));
+  } else {
+    boost::system::error_code ignored;
+    x.up->socket.close(ignored);
+    x.up.reset();
+  }
+}
+
+net::awaitable<client_session::outcome> client_session::forward(exchange& x) {
+  using namespace net::experimental::awaitable_operators;
+  const auto& cfg = w_.cfg();
+  bool retried = false;
+  for (;;) {
+    std::string detail;
+    if (!x.up) {
+      if (auto failure = co_await connect_upstream(x, detail))
+        co_return co_await respond_error(*failure, detail,
+                                         x.framing == body_framing::none ? outcome::keep_alive : outcome::linger, &x);
+    }
+    const bool reused = x.up->uses > 0;
+    // The header goes out together with the body when the body is already here in full.
+    const bool body_here = x.framing == body_framing::length && in_.size() >= x.body_length;
+    const bool can_retry = x.retryable && (x.framing == body_framing::none || body_here) && !retried;
+    arm(cfg.timeouts.body, phase::response_header);
+    boost::system::error_code ec;
+    if (body_here) {
+      std::array<net::const_buffer, 2> parts{net::buffer(out_),
+                                             net::buffer(in_.data().data(), static_cast<std::size_t>(x.body_length))};
+      std::tie(ec, std::ignore) = co_await net::async_write(x.up->socket, parts, tok);
+    } else {
+      std::tie(ec, std::ignore) = co_await net::async_write(x.up->socket, net::buffer(out_), tok);
+    }
+    if (ec) {
+      bool timeout = timed_out_;
+      release_upstream(x, false);
+      if (reused && can_retry && !timeout) {
+        retried = true;
+        x.fresh_only = true;
+        continue;
+      }
+      co_return co_await respond_error(timeout ? 504 : 502, "The request could not be sent to the service.",
+                                       x.framing == body_framing::none ? outcome::keep_alive : outcome::linger, &x);
+    }
+    if (body_here) {
+      in_.consume(static_cast<std::size_t>(x.body_length));
+      x.body_done = true;
+    } else if (x.framing == body_framing::none) {
+      x.body_done = true;
+    }
+
+    outcome o;
+    if (!x.body_done) {
+      if (x.expect_continue && !x.http10) {
+        static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
+        auto [cec, cn] = co_await net::async_write(client_, net::buffer(cont.data(), cont.size()), tok);
+        if (cec) {
+          release_upstream(x, false);
+          co_return outcome::abort;
+        }
+      }
+      // Full duplex: the upstream may answer (or stream its answer) while the body still flows.
+      o = co_await (send_request_body(x) && relay_response(x));
+    } else {
+      o = co_await relay_response(x);
+    }
+    if (o == outcome::retry) {
+      release_upstream(x, false);
+      if (can_retry && reused) {
+        retried = true;
+        x.fresh_only = true;
+        res_.reset();
+        continue;
+      }
+      co_return co_await respond_error(502, "The service closed the connection without answering.",
+                                       outcome::keep_alive, &x);
+    }
+    release_upstream(x, x.upstream_reusable && x.body_done && !x.body_failed);
+    co_return o;
+  }
+}
+
+net::awaitable<void> client_session::send_request_body(exchange& x) {
+  const auto& cfg = w_.cfg();
+  arm(cfg.timeouts.body, phase::request_body);
+  progress_timer timer{*this, cfg.timeouts.body};
+  relay_status st;
+  if (x.framing == body_framing::length)
+    st = co_await relay_length(client_, in_, x.up->socket, x.body_length, timer);
+  else
+    st = co_await relay_chunked(*req_, client_, in_, x.up->socket, /*rechunk=*/true, x.max_body, timer);
+  if (st == relay_status::done) {
+    x.body_done = true;
+    if (!x.response_started) arm(cfg.timeouts.upstream_response, phase::response_header);
+    co_return;
+  }
+  x.body_failed = true;
+  if (x.body_abandoned || timed_out_) co_return;  // the response side knows what to do
+  boost::system::error_code ignored;
+  switch (st) {
+    case relay_status::source_error:
+      x.client_gone = true;
+      x.up->socket.cancel(ignored);
+      break;
+    case relay_status::too_large:
+      x.body_too_large = true;
+      x.up->socket.cancel(ignored);
+      break;
+    case relay_status::bad_framing:
+      x.body_malformed = true;
+      x.up->socket.cancel(ignored);
+      break;
+    default:
+      // The upstream stopped reading; it may still send an early answer, which the response
+      // side reads and relays.
+      break;
+  }
+}
+
+void client_session::abandon_body(exchange& x) {
+  if (x.body_done || x.body_failed) return;
+  x.body_abandoned = true;
+  x.body_failed = true;
+  boost::system::error_code ignored;
+  client_.cancel(ignored);
+  if (x.up) x.up->socket.cancel(ignored);
+}
+
+net::awaitable<client_session::outcome> client_session::relay_response(exchange& x) {
+  const auto& cfg = w_.cfg();
+  auto& up = *x.up;
+  const bool reused = up.uses > 0;
+  bool got_any = up.buffer.size() > 0;
+
+  // Read the final response header, dropping interim 1xx responses (the proxy sent its own 100).
+  for (;;) {
+    res_.emplace();
+    res_->header_limit(max_response_header);
+    res_->body_limit(boost::none);
+    if (x.head) res_->skip(true);
+    if (x.body_done) arm(cfg.timeouts.upstream_response, phase::response_header);
+    for (;;) {
+      if (up.buffer.size() > 0) {
+        boost::system::error_code ec;
+        std::size_t used = res_->put(up.buffer.data(), ec);
+        up.buffer.consume(used);
+        if (!ec && res_->is_header_done()) break;
+        if (ec && ec != http::error::need_more) {
+          abandon_body(x);
+          x.upstream_reusable = false;
+          co_return co_await respond_error(502, "The service sent an invalid response (" + ec.message() + ").",
+                                           x.body_done ? outcome::close : outcome::linger, &x);
+        }
+      }
+      auto [ec, n] = co_await up.socket.async_read_some(up.buffer.prepare(read_size), tok);
+      if (ec) {
+        x.upstream_reusable = false;
+        if (x.client_gone || closed_) co_return outcome::abort;
+        if (x.body_too_large)
+          co_return co_await respond_error(413, "The request body is larger than this route accepts.",
+                                           outcome::linger, &x);
+        if (x.body_malformed)
+          co_return co_await respond_error(400, "The chunked request body is malformed.", outcome::linger, &x);
+        if (timed_out_) {
+          if (timed_out_in_ == phase::request_body)
+            co_return co_await respond_error(408, "The request body did not arrive in time.", outcome::linger, &x);
+          abandon_body(x);
+          co_return co_await respond_error(
+              504, "The service did not answer within " + describe_ms(cfg.timeouts.upstream_response) + ".",
+              x.body_done ? outcome::close : outcome::linger, &x);
+        }
+        if (!got_any && reused && x.body_done && !x.body_failed) co_return outcome::retry;
+        abandon_body(x);
+        co_return co_await respond_error(502, "The service closed the connection without answering.",
+                                         x.body_done ? outcome::close : outcome::linger, &x);
+      }
+      up.buffer.commit(n);
+      got_any = true;
+    }
+    unsigned status = res_->get().result_int();
+    if (status == 101) {
+      if (x.upgrade && x.body_done) co_return co_await tunnel(x);
+      x.upstream_reusable = false;
+      co_return co_await respond_error(502, "The service switched protocols without being asked to.",
+                                       outcome::close, &x);
+    }
+    if (status >= 200 || status < 100) break;
+  }
+
+  auto& res = res_->get();
+  const unsigned status = res.result_int();
+  const bool no_body = x.head || status == 204 || status == 304 || res_->is_done();
+  const auto length = res_->content_length();
+  const bool upstream_chunked = res_->chunked();
+  const bool chunked = !no_body && upstream_chunked;
+  const bool to_eof = !no_body && !chunked && !length;
+  x.upstream_reusable = res_->keep_alive() && !to_eof;
+
+  // The client connection stays open only when this response can be delimited for it and the
+  // request body was read completely.
+  bool client_keep = x.keep_alive && x.body_done;
+  if (x.http10 && (chunked || to_eof)) client_keep = false;
+  remove_hop_by_hop(res);
+  res.version(11);
+  if (!x.http10 && (chunked || to_eof || (x.head && upstream_chunked)))
+    res.set(http::field::transfer_encoding, "chunked");
+  if (!client_keep) res.set(http::field::connection, "close");
+  else if (x.http10) res.set(http::field::connection, "keep-alive");
+  serialize_header(res, out_);
+
+  arm(cfg.timeouts.body, phase::response_body);
+  x.response_started = true;
+  std::size_t first = 0;
+  if (!no_body && length) first = static_cast<std::size_t>(std::min<std::uint64_t>(up.buffer.size(), *length));
+  {
+    std::array<net::const_buffer, 2> parts{net::buffer(out_), net::buffer(up.buffer.data().data(), first)};
+    auto [ec, n] = co_await net::async_write(client_, parts, tok);
+    if (ec) {
+      abandon_body(x);
+      x.upstream_reusable = false;
+      co_return outcome::abort;
+    }
+    up.buffer.consume(first);
+  }
+  relay_status st = relay_status::done;
+  progress_timer timer{*this, cfg.timeouts.body};
+  if (!no_body) {
+    if (length) st = co_await relay_length(up.socket, up.buffer, client_, *length - first, timer);
+    else if (chunked)
+      st = co_await relay_chunked(*res_, up.socket, up.buffer, client_, !x.http10, unlimited_bytes, timer);
+    else st = co_await relay_until_eof(up.socket, up.buffer, client_, !x.http10, timer);
+  }
+  if (st != relay_status::done) {
+    // Never present a cut body as complete: the client sees the connection close early.
+    abandon_body(x);
+    x.upstream_reusable = false;
+    co_return outcome::abort;
+  }
+  if (!x.body_done) {
+    // The service answered before the request body was all sent; the rest is not read.
+    abandon_body(x);
+    co_return outcome::linger;
+  }
+  co_return client_keep ? outcome::keep_alive : outcome::close;
+}
+
+net::awaitable<client_session::outcome> client_session::tunnel(exchange& x) {
+  using namespace net::experimental::awaitable_operators;
+  const auto& cfg = w_.cfg();
+  auto& res = res_->get();
+  std::string upgrade_value(res[http::field::upgrade]);
+  remove_hop_by_hop(res);
+  res.set(http::field::connection, "upgrade");
+  if (!upgrade_value.empty()) res.set(http::field::upgrade, upgrade_value);
+  serialize_header(res, out_);
+  x.upstream_reusable = false;
+  arm(cfg.timeouts.tunnel_idle, phase::tunnel);
+  auto [ec, n] = co_await net::async_write(client_, net::buffer(out_), tok);
+  if (ec) co_return outcome::abort;
+  x.response_started = true;
+  progress_timer timer{*this, cfg.timeouts.tunnel_idle};
+  // From here on the bytes are the upgraded protocol's, copied as they are in both directions.
+  co_await (pump(client_, in_, x.up->socket, timer) && pump(x.up->socket, x.up->buffer, client_, timer));
+  co_return outcome::abort;
+}
+
+net::awaitable<client_session::outcome> client_session::respond_error(unsigned status, std::string_view detail,
+                                                                      outcome after, const exchange* x) {
+  const auto& cfg = w_.cfg();
+  local_request lr;
+  bool head = false;
+  bool http10 = false;
+  bool keep = after == outcome::keep_alive;
+  if (req_ && req_->is_header_done()) {
+    const auto& req = req_->get();
+    lr.method = req.method_string();
+    lr.target = req.target();
+    lr.host = host_;
+    head = req.method() == http::verb::head;
+    http10 = req.version() == 10;
+    lr.wants_json = prefers_json(req);
+    if (keep && !req_->keep_alive()) keep = false;
+  }
+  if (x && x->target_route) lr.service = x->target_route->service;
+  local_response page;
+  if (const auto* responder = w_.responder()) {
+    page = responder->error_page(status, detail, lr);
+  } else {
+    page.status = status;
+    page.body = std::to_string(status) + " " + std::string(detail) + "\n";
+  }
+  http::response<http::string_body> res{static_cast<http::status>(status), 11};
+  res.set(http::field::server, "kinfra");
+  res.set(http::field::content_type, page.content_type);
+  for (auto& [name, value] : page.headers) res.set(name, value);
+  if (!keep) res.set(http::field::connection, "close");
+  else if (http10) res.set(http::field::connection, "keep-alive");
+  res.content_length(page.body.size());
+  if (!head) res.body() = std::move(page.body);
+  arm(cfg.timeouts.body, phase::response_body);
+  auto [ec, n] = co_await http::async_write(client_, res, tok);
+  if (ec) co_return outcome::abort;
+  if (!keep && after == outcome::keep_alive) co_return outcome::close;
+  co_return after;
+}
+
+net::awaitable<void> client_session::finish(outcome how) {
+  boost::system::error_code ignored;
+  if (how == outcome::abort || closed_ || !client_.is_open()) {
+    client_.close(ignored);
+    co_return;
+  }
+  // Half-close, then drain what the client still sends, so our last response is read before
+  // the connection goes.
+  client_.shutdown(tcp::socket::shutdown_send, ignored);
+  arm(linger_time, phase::linger);
+  std::size_t drained = 0;
+  std::array<char, 4096> sink;
+  while (drained < linger_bytes) {
+    auto [ec, n] = co_await client_.async_read_some(net::buffer(sink), tok);
+    if (ec) break;
+    drained += n;
+  }
+  disarm();
+  client_.close(ignored);
+}
+
+}  // namespace kinfra::proxy

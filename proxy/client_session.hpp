@@ -1,0 +1,120 @@
+#pragma once
+/**
+ * @file One client connection: read a request, route it, forward it, relay the answer, repeat.
+ *
+ * The session is a single coroutine that reads top to bottom like blocking code. Timeouts are
+ * not timers per operation: the session keeps one deadline that its worker's sweeper checks, and
+ * when it passes the sweeper cancels the sockets, so the pending operation ends and the session
+ * answers 408 or 504 or closes, as the phase requires.
+ */
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/parser.hpp>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "proxy/http_rules.hpp"
+#include "proxy/relay.hpp"
+#include "proxy/router.hpp"
+#include "proxy/worker.hpp"
+
+namespace kinfra::proxy {
+
+class client_session final : public timed {
+ public:
+  client_session(worker& w, tcp::socket socket);
+  ~client_session() override;
+
+  /** Serves requests until the client leaves, an error closes the connection, or the worker stops. */
+  net::awaitable<void> run();
+
+  // timed
+  void on_deadline() override;
+  void close_now() override;
+
+ private:
+  /** What the session is waiting for; decides what a timeout means. */
+  enum class phase : std::uint8_t {
+    idle,             ///< between requests: close quietly
+    request_header,   ///< 408
+    connect,          ///< try the next target, then 504
+    request_body,     ///< client too slow to send its body: 408
+    response_header,  ///< upstream too slow: 504
+    response_body,    ///< either side stalled mid-body: close
+    tunnel,           ///< upgraded connection idle: close
+    linger,           ///< draining before close
+  };
+
+  /** What happens to the client connection after a request. */
+  enum class outcome { keep_alive, close, linger, abort, retry };
+
+  /** The state of one request/response exchange. */
+  struct exchange {
+    const route* target_route = nullptr;
+    body_framing framing = body_framing::none;
+    std::uint64_t body_length = 0;
+    std::uint64_t max_body = 0;
+    bool http10 = false;
+    bool keep_alive = true;
+    bool head = false;
+    bool upgrade = false;
+    bool expect_continue = false;
+    bool retryable = false;      ///< idempotent and without a body
+    bool body_done = false;      ///< the request body was read completely
+    bool body_failed = false;    ///< relaying the request body stopped early
+    bool client_gone = false;    ///< the client closed or reset while sending its body
+    bool response_started = false;
+    bool wants_json = false;
+    bool fresh_only = false;         ///< retrying: do not take a pooled connection
+    bool upstream_reusable = false;  ///< the upstream connection may go back to the pool
+    bool body_abandoned = false;     ///< the response ended first; the body relay was stopped
+    bool body_too_large = false;
+    bool body_malformed = false;
+    std::unique_ptr<upstream_connection> up;
+  };
+
+  void arm(std::chrono::milliseconds d, phase p);
+  void disarm() { deadline = 0; }
+
+  /** Reads the next request header; returns how to end the connection when there is none. */
+  net::awaitable<std::optional<outcome>> read_request_header();
+  net::awaitable<outcome> handle_request();
+  net::awaitable<outcome> forward(exchange& x);
+  net::awaitable<std::optional<unsigned>> connect_upstream(exchange& x, std::string& detail);
+  net::awaitable<void> send_request_body(exchange& x);
+  net::awaitable<outcome> relay_response(exchange& x);
+  net::awaitable<outcome> tunnel(exchange& x);
+  net::awaitable<outcome> respond_error(unsigned status, std::string_view detail, outcome after,
+                                        const exchange* x = nullptr);
+  net::awaitable<void> finish(outcome how);
+  void prepare_upstream_request(exchange& x, std::string_view target);
+  void release_upstream(exchange& x, bool reusable);
+  /** Stops relaying the request body (when the response ended or failed first). */
+  void abandon_body(exchange& x);
+  unsigned parse_error_status(const boost::system::error_code& ec) const;
+
+  worker& w_;
+  tcp::socket client_;
+  beast::flat_buffer in_;
+  std::optional<http::request_parser<http::empty_body>> req_;
+  std::optional<http::response_parser<http::empty_body>> res_;
+  std::string client_ip_;
+  std::string host_;     ///< the current request's host, lower case, no port
+  std::string scratch_;  ///< the canonical path when it differs from the target
+  std::string target_;   ///< the target sent upstream when it differs from the client's
+  std::string out_;      ///< a serialised header on its way out
+  phase phase_ = phase::idle;
+  phase timed_out_in_ = phase::idle;
+  bool timed_out_ = false;
+  bool closed_ = false;
+  unsigned requests_ = 0;
+  upstream_connection* active_up_ = nullptr;  ///< for cancellation by the sweeper
+};
+
+}  // namespace kinfra::proxy

@@ -1,0 +1,125 @@
+// The `kinfra` executable: the command line, and the one place where the modules meet.
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <string>
+
+#include "common/config_loader.hpp"
+#include "common/log.hpp"
+#include "common/version.hpp"
+#include "fallback/fallback_responder.hpp"
+#include "proxy/proxy_server.hpp"
+#include "supervisor/supervisor.hpp"
+
+namespace {
+
+/** Prints every error of a failed load as `file:line:col: message`. */
+void print_errors(const std::string& path, const kinfra::config_load_result& result) {
+  for (const auto& e : result.errors) std::cerr << kinfra::format_config_error(path, e) << "\n";
+}
+
+int check_command(const std::string& path) {
+  auto result = kinfra::load_config_file(path);
+  if (!result.ok()) {
+    print_errors(path, result);
+    std::cerr << path << ": " << result.errors.size() << (result.errors.size() == 1 ? " error" : " errors") << "\n";
+    return 1;
+  }
+  std::cout << path << ": OK (" << result.cfg->routes.size() << " routes, " << result.cfg->services.size()
+            << " services)\n";
+  return 0;
+}
+
+/** Writes `{"pid":…,"listen":["host:port",…]}` atomically, for scripts and tests that start kinfra. */
+void write_ready_file(const std::string& path, const std::vector<kinfra::host_port>& bound) {
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp);
+    out << "{\"pid\":" << ::getpid() << ",\"listen\":[";
+    for (std::size_t i = 0; i < bound.size(); ++i) out << (i ? "," : "") << "\"" << bound[i].to_string() << "\"";
+    out << "]}\n";
+  }
+  std::rename(tmp.c_str(), path.c_str());
+}
+
+int run_command(const std::string& path, const std::string& ready_file) {
+  auto result = kinfra::load_config_file(path);
+  if (!result.ok()) {
+    print_errors(path, result);
+    spdlog::critical("{} has errors; kinfra did not start", path);
+    return 1;
+  }
+  auto cfg = result.cfg;
+
+  // Signals are taken by this thread only (sigwait); every thread started from here inherits the
+  // mask, and children get a clean one back from the supervisor.
+  sigset_t signals;
+  sigemptyset(&signals);
+  for (int s : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&signals, s);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  kinfra::fallback::fallback_responder responder;
+  std::unique_ptr<kinfra::proxy::proxy_server> proxy;
+  try {
+    proxy = std::make_unique<kinfra::proxy::proxy_server>(cfg, &responder);
+  } catch (const std::exception& e) {
+    spdlog::critical("{}", e.what());
+    return 1;
+  }
+  kinfra::supervisor::supervisor services(cfg);
+  services.start_all();
+  proxy->start();
+  auto bound = proxy->bound_addresses();
+  for (const auto& a : bound)
+    spdlog::info("kinfra {} listening on http://{} ({} workers)", kinfra::version, a.to_string(), cfg->workers);
+  if (!ready_file.empty()) write_ready_file(ready_file, bound);
+
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&signals, &sig) != 0) continue;
+    if (sig == SIGHUP) {
+      spdlog::info("SIGHUP received; live reload is not available yet, restart kinfra to apply changes");
+      continue;
+    }
+    spdlog::info("{} received, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    break;
+  }
+  proxy->stop();
+  services.stop_all();
+  spdlog::info("kinfra stopped");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"kinfra: a reverse proxy with a process supervisor, fallback pages and a live dashboard"};
+  app.set_version_flag("--version", std::string("kinfra ") + kinfra::version);
+  app.require_subcommand(1);
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")->capture_default_str();
+
+  std::string run_path = "routes.yaml";
+  std::string ready_file;
+  auto* run = app.add_subcommand("run", "Run the proxy and the services described in routes.yaml");
+  run->add_option("config", run_path, "Path to routes.yaml")->capture_default_str();
+  run->add_option("--ready-file", ready_file,
+                  "Once listening, write {\"pid\":…,\"listen\":[…]} to this file (for scripts and tests)");
+
+  std::string check_path;
+  auto* check = app.add_subcommand("check", "Validate routes.yaml; print every error as FILE:LINE:COL: message");
+  check->add_option("config", check_path, "Path to routes.yaml")->required();
+
+  CLI11_PARSE(app, argc, argv);
+  if (!kinfra::setup_logging(log_level)) spdlog::warn("unknown log level '{}', using info", log_level);
+  if (*check) return check_command(check_path);
+  return run_command(run_path, ready_file);
+}

@@ -1,0 +1,130 @@
+#include "proxy/proxy_server.hpp"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <stdexcept>
+
+#include <spdlog/spdlog.h>
+
+#include "proxy/router.hpp"
+#include "proxy/worker.hpp"
+
+namespace kinfra::proxy {
+namespace {
+
+/** Resolves every service target once, at start-up. */
+resolved_targets resolve_targets(const config& cfg) {
+  resolved_targets out;
+  out.services.resize(cfg.services.size());
+  for (std::size_t s = 0; s < cfg.services.size(); ++s) {
+    for (const auto& url : cfg.services[s].targets) {
+      target_state t;
+      t.name = url.text;
+      t.authority = url.address.to_string();
+      addrinfo hints{};
+      hints.ai_socktype = SOCK_STREAM;
+      hints.ai_family = AF_UNSPEC;
+      addrinfo* res = nullptr;
+      std::string port = std::to_string(url.address.port);
+      int rc = ::getaddrinfo(url.address.host.c_str(), port.c_str(), &hints, &res);
+      if (rc == 0 && res) {
+        t.endpoint.resize(res->ai_addrlen);
+        std::memcpy(t.endpoint.data(), res->ai_addr, res->ai_addrlen);
+        t.resolved = true;
+        ::freeaddrinfo(res);
+      } else {
+        spdlog::error("service {}: cannot resolve {}: {}", cfg.services[s].name, url.address.host, gai_strerror(rc));
+      }
+      out.services[s].targets.push_back(out.targets.size());
+      out.targets.push_back(std::move(t));
+    }
+  }
+  return out;
+}
+
+/** Opens a listening socket on `addr` with SO_REUSEPORT. Throws with a clear message. */
+int open_listener(const host_port& addr) {
+  sockaddr_storage ss{};
+  socklen_t len;
+  if (addr.host.find(':') != std::string::npos) {
+    auto* a6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    a6->sin6_family = AF_INET6;
+    a6->sin6_port = htons(addr.port);
+    inet_pton(AF_INET6, addr.host.c_str(), &a6->sin6_addr);
+    len = sizeof(sockaddr_in6);
+  } else {
+    auto* a4 = reinterpret_cast<sockaddr_in*>(&ss);
+    a4->sin_family = AF_INET;
+    a4->sin_port = htons(addr.port);
+    inet_pton(AF_INET, addr.host.c_str(), &a4->sin_addr);
+    len = sizeof(sockaddr_in);
+  }
+  int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw std::runtime_error("cannot create a socket: " + std::string(std::strerror(errno)));
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  if (ss.ss_family == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || ::listen(fd, 4096) != 0) {
+    int err = errno;
+    ::close(fd);
+    throw std::runtime_error("cannot listen on " + addr.to_string() + ": " + std::strerror(err));
+  }
+  return fd;
+}
+
+std::uint16_t bound_port(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  if (ss.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
+  return ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+}
+
+}  // namespace
+
+struct proxy_server::impl {
+  std::shared_ptr<const config> cfg;
+  std::vector<std::unique_ptr<worker>> workers;
+  std::vector<host_port> bound;
+};
+
+proxy_server::proxy_server(std::shared_ptr<const config> cfg, const local_responder* responder)
+    : impl_(std::make_unique<impl>()) {
+  impl_->cfg = cfg;
+  auto routes = std::make_shared<const router>(*cfg);
+  auto targets = resolve_targets(*cfg);
+  for (unsigned i = 0; i < cfg->workers; ++i)
+    impl_->workers.push_back(std::make_unique<worker>(cfg, routes, targets, responder));
+  // Every worker gets its own socket on each address; with port 0 the first bind picks the
+  // port and the others join it.
+  for (const auto& addr : cfg->listen) {
+    host_port actual = addr;
+    for (auto& w : impl_->workers) {
+      int fd = open_listener(actual);
+      actual.port = bound_port(fd);
+      w->add_listener(fd);
+    }
+    impl_->bound.push_back(actual);
+  }
+}
+
+proxy_server::~proxy_server() { stop(); }
+
+void proxy_server::start() {
+  for (auto& w : impl_->workers) w->start();
+}
+
+void proxy_server::stop() {
+  for (auto& w : impl_->workers) w->stop();
+  for (auto& w : impl_->workers) w->join();
+}
+
+std::vector<host_port> proxy_server::bound_addresses() const { return impl_->bound; }
+
+}  // namespace kinfra::proxy

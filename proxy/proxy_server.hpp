@@ -1,0 +1,40 @@
+#pragma once
+/**
+ * @file The proxy as the executable sees it: bind the listeners, run the workers, stop.
+ * Kept free of Asio and Beast headers so that including it costs nothing.
+ */
+
+#include <memory>
+#include <vector>
+
+#include "common/config.hpp"
+#include "common/local_responder.hpp"
+
+namespace kinfra::proxy {
+
+class proxy_server {
+ public:
+  /**
+   * Resolves the upstream targets and binds every listen address once per worker
+   * (SO_REUSEPORT). Throws std::runtime_error naming the address when a bind fails.
+   * @param responder renders kinfra's own pages; must outlive the server (may be null)
+   */
+  proxy_server(std::shared_ptr<const config> cfg, const local_responder* responder);
+  proxy_server(const proxy_server&) = delete;
+  proxy_server& operator=(const proxy_server&) = delete;
+  ~proxy_server();
+
+  /** Starts the worker threads. */
+  void start();
+  /** Closes the listeners and all connections, and waits for the workers to end. */
+  void stop();
+
+  /** The addresses actually bound (port 0 in routes.yaml becomes the port the system chose). */
+  std::vector<host_port> bound_addresses() const;
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace kinfra::proxy

@@ -1,0 +1,185 @@
+#include "proxy/relay.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include <array>
+#include <charconv>
+#include <memory>
+#include <string>
+
+namespace kinfra::proxy {
+namespace {
+
+constexpr auto tok = net::as_tuple(net::use_awaitable);
+constexpr std::size_t relay_chunk = 64 * 1024;
+
+bool harmless_close(const boost::system::error_code& ec) {
+  return ec == net::error::eof || ec == net::error::connection_reset || ec == net::error::broken_pipe;
+}
+
+}  // namespace
+
+net::awaitable<relay_status> relay_length(tcp::socket& src, beast::flat_buffer& src_buf, tcp::socket& dst,
+                                          std::uint64_t length, progress_timer timer) {
+  // What arrived together with the header goes first.
+  if (src_buf.size() > 0 && length > 0) {
+    std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(src_buf.size(), length));
+    timer.touch();
+    auto [ec, n] = co_await net::async_write(dst, net::buffer(src_buf.data().data(), take), tok);
+    if (ec) co_return relay_status::sink_error;
+    src_buf.consume(take);
+    length -= take;
+  }
+  if (length == 0) co_return relay_status::done;
+  std::unique_ptr<char[]> buf(new char[relay_chunk]);
+  while (length > 0) {
+    std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(relay_chunk, length));
+    timer.touch();
+    auto [rec, n] = co_await src.async_read_some(net::buffer(buf.get(), want), tok);
+    if (rec) co_return relay_status::source_error;
+    timer.touch();
+    auto [wec, m] = co_await net::async_write(dst, net::buffer(buf.get(), n), tok);
+    if (wec) co_return relay_status::sink_error;
+    length -= n;
+  }
+  co_return relay_status::done;
+}
+
+template <bool IsRequest>
+net::awaitable<relay_status> relay_chunked(http::parser<IsRequest, http::empty_body>& parser, tcp::socket& src,
+                                           beast::flat_buffer& src_buf, tcp::socket& dst, bool rechunk,
+                                           std::uint64_t limit, progress_timer timer) {
+  std::string out;
+  std::uint64_t total = 0;
+  bool too_large = false;
+  // Beast parses the chunk framing; these callbacks receive sizes and data and write the
+  // canonical form to `out`. They must outlive every put() below (Beast keeps references).
+  auto on_chunk_header = [&](std::uint64_t size, std::string_view /*extensions*/, boost::system::error_code& ec) {
+    total += size;
+    if (limit != unlimited_bytes && total > limit) {
+      too_large = true;
+      ec = http::error::body_limit;
+      return;
+    }
+    if (rechunk && size > 0) {
+      std::array<char, 20> hex;
+      auto [end, _] = std::to_chars(hex.data(), hex.data() + hex.size(), size, 16);
+      out.append(hex.data(), end);
+      out += "\r\n";
+    }
+  };
+  auto on_chunk_body = [&](std::uint64_t remain, std::string_view body, boost::system::error_code&) -> std::size_t {
+    out.append(body);
+    if (rechunk && remain == body.size()) out += "\r\n";
+    return body.size();
+  };
+  parser.on_chunk_header(on_chunk_header);
+  parser.on_chunk_body(on_chunk_body);
+  parser.eager(true);
+
+  for (;;) {
+    boost::system::error_code ec;
+    std::size_t used = 0;
+    if (src_buf.size() > 0) {
+      used = parser.put(src_buf.data(), ec);
+      src_buf.consume(used);
+      if (ec && ec != http::error::need_more) co_return too_large ? relay_status::too_large : relay_status::bad_framing;
+    }
+    if (parser.is_done() && rechunk) out += "0\r\n\r\n";
+    if (!out.empty()) {
+      timer.touch();
+      auto [wec, n] = co_await net::async_write(dst, net::buffer(out), tok);
+      if (wec) co_return relay_status::sink_error;
+      out.clear();
+    }
+    if (parser.is_done()) co_return relay_status::done;
+    if (!ec && used > 0 && src_buf.size() > 0) continue;  // the parser wants another pass over what is left
+    timer.touch();
+    auto [rec, n] = co_await src.async_read_some(src_buf.prepare(relay_chunk), tok);
+    if (rec) co_return relay_status::source_error;
+    src_buf.commit(n);
+  }
+}
+
+template net::awaitable<relay_status> relay_chunked<true>(http::parser<true, http::empty_body>&, tcp::socket&,
+                                                          beast::flat_buffer&, tcp::socket&, bool, std::uint64_t,
+                                                          progress_timer);
+template net::awaitable<relay_status> relay_chunked<false>(http::parser<false, http::empty_body>&, tcp::socket&,
+                                                           beast::flat_buffer&, tcp::socket&, bool, std::uint64_t,
+                                                           progress_timer);
+
+net::awaitable<relay_status> relay_until_eof(tcp::socket& src, beast::flat_buffer& src_buf, tcp::socket& dst,
+                                             bool rechunk, progress_timer timer) {
+  std::unique_ptr<char[]> buf(new char[relay_chunk]);
+  std::array<char, 20> head;
+  auto send = [&](const char* data, std::size_t size) -> net::awaitable<bool> {
+    timer.touch();
+    if (!rechunk) {
+      auto [ec, n] = co_await net::async_write(dst, net::buffer(data, size), tok);
+      co_return !ec;
+    }
+    auto [end, _] = std::to_chars(head.data(), head.data() + head.size() - 2, size, 16);
+    *end++ = '\r';
+    *end++ = '\n';
+    std::array<net::const_buffer, 3> parts{net::buffer(head.data(), end - head.data()), net::buffer(data, size),
+                                           net::buffer("\r\n", 2)};
+    auto [ec, n] = co_await net::async_write(dst, parts, tok);
+    co_return !ec;
+  };
+  if (src_buf.size() > 0) {
+    if (!co_await send(static_cast<const char*>(src_buf.data().data()), src_buf.size()))
+      co_return relay_status::sink_error;
+    src_buf.consume(src_buf.size());
+  }
+  for (;;) {
+    timer.touch();
+    auto [rec, n] = co_await src.async_read_some(net::buffer(buf.get(), relay_chunk), tok);
+    if (rec == net::error::eof) break;
+    if (rec) co_return relay_status::source_error;
+    if (!co_await send(buf.get(), n)) co_return relay_status::sink_error;
+  }
+  if (rechunk) {
+    timer.touch();
+    auto [ec, n] = co_await net::async_write(dst, net::buffer("0\r\n\r\n", 5), tok);
+    if (ec) co_return relay_status::sink_error;
+  }
+  co_return relay_status::done;
+}
+
+net::awaitable<bool> pump(tcp::socket& src, beast::flat_buffer& src_buf, tcp::socket& dst, progress_timer timer) {
+  if (src_buf.size() > 0) {
+    timer.touch();
+    auto [ec, n] = co_await net::async_write(dst, src_buf.data(), tok);
+    if (ec) co_return false;
+    src_buf.consume(src_buf.size());
+  }
+  std::unique_ptr<char[]> buf(new char[relay_chunk]);
+  for (;;) {
+    timer.touch();
+    auto [rec, n] = co_await src.async_read_some(net::buffer(buf.get(), relay_chunk), tok);
+    if (rec) {
+      boost::system::error_code ignored;
+      if (rec == net::error::eof) {
+        dst.shutdown(tcp::socket::shutdown_send, ignored);
+        co_return true;
+      }
+      // A reset or timeout on one side ends the tunnel on both.
+      dst.close(ignored);
+      src.close(ignored);
+      co_return harmless_close(rec);
+    }
+    timer.touch();
+    auto [wec, m] = co_await net::async_write(dst, net::buffer(buf.get(), n), tok);
+    if (wec) {
+      boost::system::error_code ignored;
+      src.close(ignored);
+      dst.close(ignored);
+      co_return false;
+    }
+  }
+}
+
+}  // namespace kinfra::proxy

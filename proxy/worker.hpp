@@ -1,0 +1,125 @@
+#pragma once
+/**
+ * @file One proxy worker: a thread with its own io_context, its own SO_REUSEPORT acceptors and
+ * its own upstream connection pools. A client connection lives on one worker for its whole life,
+ * so nothing on the request path takes a lock.
+ */
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/intrusive/list.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "common/config.hpp"
+#include "common/local_responder.hpp"
+#include "proxy/router.hpp"
+
+namespace kinfra::proxy {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+/** Milliseconds on the steady clock; the unit of every deadline. */
+inline std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+/** A connection to an upstream target, pooled between requests. */
+struct upstream_connection {
+  explicit upstream_connection(net::any_io_executor ex) : socket(ex) {}
+  tcp::socket socket;
+  boost::beast::flat_buffer buffer;  ///< bytes read from the upstream and not yet relayed
+  std::size_t target = 0;            ///< index into worker::targets_
+  std::int64_t idle_since = 0;
+  unsigned uses = 0;                 ///< requests sent on it before the current one
+};
+
+/** One address of a service, with this worker's pool of idle connections to it. */
+struct target_state {
+  tcp::endpoint endpoint;
+  bool resolved = false;
+  std::string name;                 ///< "http://127.0.0.1:8000", for messages
+  std::string authority;            ///< "127.0.0.1:8000", for Host when a 1.0 client sent none
+  std::vector<std::unique_ptr<upstream_connection>> idle;  ///< most recently used last
+  std::int64_t down_until = 0;      ///< passive check: skip until then after a refused connect
+};
+
+/** A service's targets as this worker sees them, with its round-robin position. */
+struct service_state {
+  std::vector<std::size_t> targets;  ///< indexes into worker::targets_
+  std::size_t next = 0;
+};
+
+/** Resolved targets shared by every worker at start-up (each worker copies them). */
+struct resolved_targets {
+  std::vector<target_state> targets;
+  std::vector<service_state> services;
+};
+
+/** Something with a deadline, checked by the worker's sweeper (see client_session). */
+class timed : public boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>> {
+ public:
+  virtual ~timed() = default;
+  std::int64_t deadline = 0;  ///< steady ms; 0 when nothing is timed
+  /** Called once when the deadline has passed. */
+  virtual void on_deadline() = 0;
+  /** Called when the worker stops: close the connection now. */
+  virtual void close_now() = 0;
+};
+
+class worker {
+ public:
+  worker(std::shared_ptr<const config> cfg, std::shared_ptr<const router> routes, const resolved_targets& targets,
+         const local_responder* responder);
+  worker(const worker&) = delete;
+  worker& operator=(const worker&) = delete;
+  ~worker();
+
+  /** Adopts an already bound and listening acceptor socket (native handle). */
+  void add_listener(int fd);
+
+  void start();
+  /** Closes the listeners and every connection, then stops the thread. Thread-safe. */
+  void stop();
+  void join();
+
+  net::io_context& context() { return ioc_; }
+  const config& cfg() const { return *cfg_; }
+  const router& routes() const { return *routes_; }
+  const local_responder* responder() const { return responder_; }
+  service_state& service(std::size_t i) { return services_[i]; }
+  target_state& target(std::size_t i) { return targets_[i]; }
+
+  /** A pooled connection to `target`, or nullptr when none is idle. */
+  std::unique_ptr<upstream_connection> take_idle(std::size_t target);
+  /** Returns a connection that finished a response cleanly; closes it if the pool is full. */
+  void put_idle(std::unique_ptr<upstream_connection> conn);
+
+  void track(timed& t) { timed_.push_back(t); }
+
+ private:
+  void accept_loop(std::size_t listener);
+  void sweep();
+
+  std::shared_ptr<const config> cfg_;
+  std::shared_ptr<const router> routes_;
+  const local_responder* responder_;
+  net::io_context ioc_{1};
+  std::vector<tcp::acceptor> acceptors_;
+  std::vector<target_state> targets_;
+  std::vector<service_state> services_;
+  boost::intrusive::list<timed, boost::intrusive::constant_time_size<false>> timed_;
+  net::steady_timer sweeper_;
+  std::thread thread_;
+  bool stopping_ = false;
+};
+
+}  // namespace kinfra::proxy

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages kinfra needs, and only those that are missing (safe to re-run).
+#   scripts/install-deps.sh           build + run
+#   scripts/install-deps.sh --test    also what the test suite needs
+#   scripts/install-deps.sh --bench   also what bench/run.sh needs
+set -euo pipefail
+
+build_pkgs=(g++ cmake ninja-build ccache pkg-config
+            libboost1.81-dev libssl-dev nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev libcli11-dev
+            python3)
+test_pkgs=(libgtest-dev googletest curl procps)
+bench_pkgs=(wrk nginx haproxy valgrind util-linux)
+
+want=("${build_pkgs[@]}")
+for arg in "$@"; do
+  case "$arg" in
+    --test) want+=("${test_pkgs[@]}") ;;
+    --bench) want+=("${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
+    *) echo "unknown option: $arg" >&2; exit 2 ;;
+  esac
+done
+
+missing=()
+for p in "${want[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "installing: ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

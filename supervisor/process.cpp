@@ -1,0 +1,133 @@
+#include "supervisor/process.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <thread>
+#include <variant>
+
+extern char** environ;
+
+namespace kinfra::supervisor {
+
+std::string exit_status::describe() const {
+  if (signal != 0) {
+    const char* name = sigabbrev_np(signal);
+    return "Killed by signal " + std::to_string(signal) + (name ? std::string(" (SIG") + name + ")" : "");
+  }
+  return "Process exited with code " + std::to_string(code);
+}
+
+std::variant<pid_t, std::string> spawn_process(const spawn_options& opts) {
+  if (opts.argv.empty()) return std::string("Failed to start: empty command");
+
+  // Everything the child needs is prepared before fork: after fork only async-signal-safe calls.
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e; ++e) {
+    std::string_view kv(*e);
+    auto eq = kv.find('=');
+    if (eq != std::string_view::npos && opts.env.count(std::string(kv.substr(0, eq)))) continue;
+    env_strings.emplace_back(kv);
+  }
+  for (const auto& [k, v] : opts.env) env_strings.push_back(k + "=" + v);
+  std::vector<char*> envp;
+  for (auto& s : env_strings) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> args = opts.argv;
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+
+  // A pipe with O_CLOEXEC tells the parent whether exec worked: it closes silently on success,
+  // and carries errno on failure.
+  int status_pipe[2];
+  if (pipe2(status_pipe, O_CLOEXEC) != 0) return std::string("Failed to start: ") + std::strerror(errno);
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid < 0) {
+    int err = errno;
+    close(status_pipe[0]);
+    close(status_pipe[1]);
+    return std::string("Failed to start: ") + std::strerror(err);
+  }
+  if (pid == 0) {
+    close(status_pipe[0]);
+    setpgid(0, 0);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);  // kinfra died between fork and prctl
+    // Undo kinfra's signal dispositions: the service gets default handling and an empty mask.
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    for (int s : {SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGQUIT}) signal(s, SIG_DFL);
+    if (opts.stdout_fd >= 0) dup2(opts.stdout_fd, STDOUT_FILENO);
+    if (opts.stderr_fd >= 0) dup2(opts.stderr_fd, STDERR_FILENO);
+    int null_fd = open("/dev/null", O_RDONLY);
+    if (null_fd >= 0) dup2(null_fd, STDIN_FILENO);
+    if (!opts.cwd.empty() && chdir(opts.cwd.c_str()) != 0) {
+      int err = errno;
+      (void)!write(status_pipe[1], &err, sizeof err);
+      _exit(127);
+    }
+    environ = envp.data();
+    execvp(argv[0], argv.data());
+    int err = errno;
+    (void)!write(status_pipe[1], &err, sizeof err);
+    _exit(127);
+  }
+  close(status_pipe[1]);
+  setpgid(pid, pid);  // also from the parent, so the group exists before we ever signal it
+  int child_errno = 0;
+  ssize_t n;
+  do n = read(status_pipe[0], &child_errno, sizeof child_errno);
+  while (n < 0 && errno == EINTR);
+  close(status_pipe[0]);
+  if (n == static_cast<ssize_t>(sizeof child_errno)) {
+    int st;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+    return std::string("Failed to start: ") + std::strerror(child_errno);
+  }
+  return pid;
+}
+
+void signal_group(pid_t pid, int sig) {
+  if (pid > 0) ::kill(-pid, sig);
+}
+
+exit_status stop_process_group(pid_t pid, int sig, std::chrono::milliseconds grace) {
+  exit_status result;
+  auto decode = [&](int st) {
+    if (WIFSIGNALED(st)) result.signal = WTERMSIG(st);
+    else if (WIFEXITED(st)) result.code = WEXITSTATUS(st);
+  };
+  signal_group(pid, sig);
+  auto deadline = std::chrono::steady_clock::now() + grace;
+  for (;;) {
+    int st = 0;
+    pid_t r = waitpid(pid, &st, WNOHANG);
+    if (r == pid) {
+      decode(st);
+      // The leader is gone; make sure nothing it started lingers in its group.
+      signal_group(pid, SIGKILL);
+      return result;
+    }
+    if (r < 0 && errno != EINTR) {  // not our child any more (already reaped elsewhere)
+      signal_group(pid, SIGKILL);
+      return result;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  signal_group(pid, SIGKILL);
+  int st = 0;
+  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+  decode(st);
+  return result;
+}
+
+}  // namespace kinfra::supervisor

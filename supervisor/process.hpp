@@ -1,0 +1,49 @@
+#pragma once
+/** @file One child process in its own process group. */
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace kinfra::supervisor {
+
+/** How to start a process. */
+struct spawn_options {
+  std::vector<std::string> argv;            ///< argv[0] is looked up in PATH when it has no '/'
+  std::string cwd;                          ///< empty: inherit
+  std::map<std::string, std::string> env;   ///< added to (and overriding) kinfra's environment
+  int stdout_fd = -1;                       ///< -1: inherit kinfra's
+  int stderr_fd = -1;                       ///< -1: inherit kinfra's
+};
+
+/** How a process ended. */
+struct exit_status {
+  int code = 0;    ///< exit code when `signal` is 0
+  int signal = 0;  ///< the signal that killed it, or 0
+
+  /** "Process exited with code 1" / "Killed by signal 9 (SIGKILL)". */
+  std::string describe() const;
+};
+
+/**
+ * Starts `opts.argv` as the leader of a new process group, so that signals sent to the group reach
+ * everything it starts. The child dies with kinfra (PR_SET_PDEATHSIG) if kinfra itself is killed.
+ * @return the pid, or an error message ("Failed to start: No such file or directory").
+ */
+std::variant<pid_t, std::string> spawn_process(const spawn_options& opts);
+
+/** Sends `sig` to the whole process group led by `pid`. */
+void signal_group(pid_t pid, int sig);
+
+/**
+ * Stops the group led by `pid`: sends `sig`, waits up to `grace` for the leader to exit, then
+ * sends SIGKILL to the group. Reaps the leader.
+ */
+exit_status stop_process_group(pid_t pid, int sig, std::chrono::milliseconds grace);
+
+}  // namespace kinfra::supervisor
