@@ -49,6 +49,19 @@ void serialize_header(http::message<IsRequest, http::empty_body>& m, std::string
   }
 }
 
+/**
+ * True when the header fields Beast just parsed (the first `size` bytes of `buf`) contain a line
+ * folded with leading whitespace (obs-fold, RFC 9112 §5.2). Beast accepts it; a proxy must not
+ * forward it, since other parsers read it differently.
+ */
+bool has_obs_fold(const beast::flat_buffer& buf, std::size_t size) {
+  std::string_view raw(static_cast<const char*>(buf.data().data()), size);
+  for (std::size_t i = raw.find('\n'); i != std::string_view::npos && i + 1 < raw.size(); i = raw.find('\n', i + 1)) {
+    if (raw[i + 1] == ' ' || raw[i + 1] == '\t') return true;
+  }
+  return false;
+}
+
 /** True when an idle pooled connection was closed by its upstream (or sent something unasked). */
 bool looks_closed(tcp::socket& s) {
   char c;
@@ -126,6 +139,9 @@ net::awaitable<std::optional<client_session::outcome>> client_session::read_requ
     if (in_.size() > 0) {
       boost::system::error_code ec;
       std::size_t used = req_->put(in_.data(), ec);
+      if (!ec && req_->is_header_done() && has_obs_fold(in_, used))
+        co_return co_await respond_error(400, "Header fields folded over several lines are not accepted.",
+                                         outcome::linger);
       in_.consume(used);
       if (!ec && req_->is_header_done()) co_return std::nullopt;
       if (ec && ec != http::error::need_more)
@@ -148,11 +164,14 @@ net::awaitable<std::optional<client_session::outcome>> client_session::read_requ
 
 unsigned client_session::parse_error_status(const boost::system::error_code& ec) const {
   if (ec == http::error::header_limit) {
-    // Too long: blame the URI when the request line alone is over its limit.
+    // Too long: blame the URI when the request line alone is over its limit. Once Beast has
+    // parsed the request line, the target is in the message; before that, in the buffer.
+    const std::size_t max_uri = w_.cfg().limits.max_uri_bytes;
+    if (req_ && !req_->get().target().empty()) return req_->get().target().size() > max_uri ? 414 : 431;
     std::string_view raw(static_cast<const char*>(in_.data().data()), in_.size());
     auto eol = raw.find('\n');
     std::size_t line = eol == std::string_view::npos ? raw.size() : eol;
-    return line > w_.cfg().limits.max_uri_bytes ? 414 : 431;
+    return line > max_uri ? 414 : 431;
   }
   return 400;
 }
@@ -480,7 +499,10 @@ net::awaitable<client_session::outcome> client_session::relay_response(exchange&
                                            x.body_done ? outcome::close : outcome::linger, &x);
         }
       }
-      auto [ec, n] = co_await up.socket.async_read_some(up.buffer.prepare(read_size), tok);
+      // The body relay may have failed before this read started; its cancel would be lost then.
+      boost::system::error_code ec = x.body_stopped() ? net::error::operation_aborted : boost::system::error_code{};
+      std::size_t n = 0;
+      if (!ec) std::tie(ec, n) = co_await up.socket.async_read_some(up.buffer.prepare(read_size), tok);
       if (ec) {
         x.upstream_reusable = false;
         if (x.client_gone || closed_) co_return outcome::abort;

@@ -77,6 +77,9 @@ class client_session final : public timed {
     bool body_too_large = false;
     bool body_malformed = false;
     std::unique_ptr<upstream_connection> up;
+
+    /** The request body relay stopped for a reason the response side must answer. */
+    bool body_stopped() const { return client_gone || body_too_large || body_malformed; }
   };
 
   void arm(std::chrono::milliseconds d, phase p);

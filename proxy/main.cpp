@@ -118,6 +118,8 @@ int main(int argc, char** argv) {
   auto* check = app.add_subcommand("check", "Validate routes.yaml; print every error as FILE:LINE:COL: message");
   check->add_option("config", check_path, "Path to routes.yaml")->required();
 
+  run->fallthrough();
+  check->fallthrough();
   CLI11_PARSE(app, argc, argv);
   if (!kinfra::setup_logging(log_level)) spdlog::warn("unknown log level '{}', using info", log_level);
   if (*check) return check_command(check_path);

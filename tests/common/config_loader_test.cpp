@@ -1,0 +1,281 @@
+#include "common/config_loader.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+namespace {
+
+using kinfra::config_load_result;
+
+config_load_result load(const std::string& yaml) { return kinfra::load_config_string(yaml, "/tmp/routes.yaml"); }
+
+/** All errors as "LINE:COL: message" lines, for readable failures. */
+std::string errors_of(const config_load_result& r) {
+  std::string out;
+  for (const auto& e : r.errors) out += std::to_string(e.line) + ":" + std::to_string(e.column) + ": " + e.message + "\n";
+  return out;
+}
+
+bool has_error(const config_load_result& r, int line, const std::string& fragment) {
+  return std::any_of(r.errors.begin(), r.errors.end(), [&](const kinfra::config_error& e) {
+    return e.line == line && e.message.find(fragment) != std::string::npos;
+  });
+}
+
+const char* minimal = R"(
+routes:
+  - path: /api
+    service: api
+  - path: /
+    service: web
+services:
+  api: { url: http://127.0.0.1:8000 }
+  web: { url: "http://localhost:8001/" }
+)";
+
+}  // namespace
+
+TEST(RoutesConfig, LoadsTheMinimalExampleWithDefaults) {
+  auto r = load(minimal);
+  ASSERT_TRUE(r.ok()) << errors_of(r);
+  const auto& cfg = *r.cfg;
+  ASSERT_EQ(cfg.listen.size(), 1u);
+  EXPECT_EQ(cfg.listen[0].to_string(), "0.0.0.0:9100");
+  EXPECT_GE(cfg.workers, 1u);
+  ASSERT_EQ(cfg.routes.size(), 2u);
+  EXPECT_EQ(cfg.routes[0].path, "/api");
+  EXPECT_EQ(cfg.routes[0].service, "api");
+  ASSERT_EQ(cfg.services.size(), 2u);
+  EXPECT_EQ(cfg.services[1].targets.at(0).address.host, "localhost");
+  EXPECT_EQ(cfg.services[1].targets.at(0).address.port, 8001);
+  EXPECT_EQ(cfg.limits.max_body_bytes, kinfra::unlimited_bytes);
+  EXPECT_EQ(cfg.timeouts.connect, std::chrono::seconds(5));
+}
+
+TEST(RoutesConfig, ReadsEverySetting) {
+  auto r = load(R"(
+listen: [127.0.0.1:9100, "[::1]:9101", ":9102"]
+workers: 3
+timeouts: { connect: 1s, header: 2s, idle: 30s, upstream_response: 45s, body: 10s, tunnel_idle: 1h }
+limits: { max_header_bytes: 16KiB, max_uri_bytes: 4KiB, max_body_bytes: 10MiB }
+upstream: { max_idle_per_target: 8, idle_timeout: 15s }
+routes:
+  - path: /api/
+    host: "*.Example.com"
+    service: api
+    strip_prefix: true
+    max_body_bytes: 1MiB
+services:
+  api:
+    targets: [http://127.0.0.1:8000, http://127.0.0.1:8002]
+)");
+  ASSERT_TRUE(r.ok()) << errors_of(r);
+  const auto& cfg = *r.cfg;
+  ASSERT_EQ(cfg.listen.size(), 3u);
+  EXPECT_EQ(cfg.listen[1].to_string(), "[::1]:9101");
+  EXPECT_EQ(cfg.listen[2].to_string(), "0.0.0.0:9102");
+  EXPECT_EQ(cfg.workers, 3u);
+  EXPECT_EQ(cfg.timeouts.connect, std::chrono::seconds(1));
+  EXPECT_EQ(cfg.timeouts.tunnel_idle, std::chrono::hours(1));
+  EXPECT_EQ(cfg.limits.max_header_bytes, 16u * 1024);
+  EXPECT_EQ(cfg.limits.max_body_bytes, 10u * 1024 * 1024);
+  EXPECT_EQ(cfg.upstream.max_idle_per_target, 8u);
+  const auto& route = cfg.routes.at(0);
+  EXPECT_EQ(route.path, "/api") << "a trailing slash is dropped: prefixes are segment-aware anyway";
+  EXPECT_EQ(route.host, "*.example.com");
+  EXPECT_TRUE(route.strip_prefix);
+  EXPECT_EQ(route.max_body_bytes, 1024u * 1024);
+  EXPECT_EQ(cfg.services.at(0).targets.size(), 2u);
+}
+
+TEST(RoutesConfig, PortMeansALocalTargetAndCommandIsRelativeToTheFile) {
+  auto r = load(R"(
+routes: [{ path: /, service: app }]
+services:
+  app:
+    command: ["./app", "--flag"]
+    port: 8123
+    env: { MODE: demo }
+  sh:
+    command: "echo hi && sleep 1"
+)");
+  ASSERT_TRUE(r.ok()) << errors_of(r);
+  const auto& app = r.cfg->services.at(0);
+  EXPECT_EQ(app.targets.at(0).address.to_string(), "127.0.0.1:8123");
+  EXPECT_EQ(app.command, (std::vector<std::string>{"./app", "--flag"}));
+  EXPECT_FALSE(app.command_is_shell);
+  EXPECT_EQ(app.cwd, "/tmp");
+  EXPECT_EQ(app.env.at("MODE"), "demo");
+  EXPECT_TRUE(r.cfg->services.at(1).command_is_shell);
+}
+
+TEST(RoutesConfig, ReportsYamlSyntaxErrorsWithPosition) {
+  auto r = load("routes:\n  - path: /api\n    service: [unclosed\n");
+  ASSERT_FALSE(r.ok());
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_GT(r.errors[0].line, 0);
+  EXPECT_NE(r.errors[0].message.find("YAML syntax error"), std::string::npos);
+}
+
+TEST(RoutesConfig, RejectsUnknownKeysNamingThem) {
+  auto r = load(R"(
+routes:
+  - path: /
+    service: web
+    sevrice: typo
+services:
+  web: { url: http://127.0.0.1:8000, colour: blue }
+listn: 1
+)");
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(has_error(r, 5, "unknown key 'sevrice' in route")) << errors_of(r);
+  EXPECT_TRUE(has_error(r, 7, "unknown key 'colour'")) << errors_of(r);
+  EXPECT_TRUE(has_error(r, 8, "unknown key 'listn'")) << errors_of(r);
+  EXPECT_EQ(r.errors.size(), 3u) << errors_of(r);
+}
+
+TEST(RoutesConfig, ReportsErrorsWithLineAndColumn) {
+  auto r = load("routes:\n  - path: /\n    service: nope\nservices:\n  web: { url: http://127.0.0.1:1 }\n");
+  ASSERT_FALSE(r.ok());
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].line, 3);
+  EXPECT_EQ(r.errors[0].column, 14);
+  EXPECT_NE(r.errors[0].message.find("unknown service 'nope'"), std::string::npos);
+  EXPECT_NE(r.errors[0].message.find("known: web"), std::string::npos);
+  EXPECT_EQ(kinfra::format_config_error("routes.yaml", r.errors[0]),
+            "routes.yaml:3:14: route points to unknown service 'nope' (known: web)");
+}
+
+TEST(RoutesConfig, RejectsWrongTypes) {
+  auto r = load(R"(
+workers: many
+timeouts: { connect: soon }
+limits: { max_body_bytes: huge }
+routes:
+  - path: 42x
+    service: web
+    strip_prefix: maybe
+services:
+  web: { port: http }
+)");
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(has_error(r, 2, "workers")) << errors_of(r);
+  EXPECT_TRUE(has_error(r, 3, "timeouts.connect must be a duration")) << errors_of(r);
+  EXPECT_TRUE(has_error(r, 4, "limits.max_body_bytes must be a size")) << errors_of(r);
+  EXPECT_TRUE(has_error(r, 6, "must start with '/'")) << errors_of(r);
+  EXPECT_TRUE(has_error(r, 8, "strip_prefix must be true or false")) << errors_of(r);
+  EXPECT_TRUE(has_error(r, 10, "port must be an integer")) << errors_of(r);
+}
+
+TEST(RoutesConfig, RejectsDuplicateServicesKeysAndRoutes) {
+  auto r = load(R"(
+routes:
+  - path: /api
+    service: a
+  - path: /api/
+    service: a
+services:
+  a: { url: http://127.0.0.1:1 }
+  a: { url: http://127.0.0.1:2 }
+)");
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(has_error(r, 5, "duplicate route for path /api (first defined on line 3)")) << errors_of(r);
+  EXPECT_TRUE(has_error(r, 9, "duplicate service 'a'")) << errors_of(r);
+}
+
+TEST(RoutesConfig, SamePathOnDifferentHostsIsNotADuplicate) {
+  auto r = load(R"(
+routes:
+  - { path: /, service: a, host: a.example.com }
+  - { path: /, service: a, host: "*.example.com" }
+  - { path: /, service: a }
+services:
+  a: { url: http://127.0.0.1:1 }
+)");
+  EXPECT_TRUE(r.ok()) << errors_of(r);
+}
+
+TEST(RoutesConfig, RejectsBadAddresses) {
+  auto r = load(R"(
+listen: [nowhere:80, "127.0.0.1:99999", "127.0.0.1"]
+routes: [{ path: /, service: a }]
+services:
+  a: { url: "ftp://127.0.0.1:21" }
+  b: { url: "http://127.0.0.1:8000/base/path" }
+  c: { url: "http://bad host:1" }
+  d: { url: "https://127.0.0.1:443" }
+)");
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(has_error(r, 2, "not an IP address")) << errors_of(r);
+  EXPECT_TRUE(has_error(r, 2, "invalid port \"99999\"")) << errors_of(r);
+  EXPECT_TRUE(has_error(r, 2, "has no port")) << errors_of(r);
+  EXPECT_TRUE(has_error(r, 5, "unsupported scheme \"ftp\"")) << errors_of(r);
+  EXPECT_TRUE(has_error(r, 6, "has a path")) << errors_of(r);
+  EXPECT_TRUE(has_error(r, 7, "invalid host")) << errors_of(r);
+  EXPECT_TRUE(has_error(r, 8, "https upstreams are not supported yet")) << errors_of(r);
+}
+
+TEST(RoutesConfig, RejectsUnsafeRoutePathsAndHosts) {
+  auto r = load(R"(
+routes:
+  - { path: "/a/../b", service: a }
+  - { path: "/a//b", service: a }
+  - { path: "/a b", service: a }
+  - { path: "/x?y", service: a }
+  - { path: /ok, service: a, host: "a.*.com" }
+  - { path: /ok2, service: a, host: "example.com:80" }
+services:
+  a: { url: http://127.0.0.1:1 }
+)");
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(has_error(r, 3, "'.' or '..'")) << errors_of(r);
+  EXPECT_TRUE(has_error(r, 4, "empty segments")) << errors_of(r);
+  EXPECT_TRUE(has_error(r, 5, "spaces")) << errors_of(r);
+  EXPECT_TRUE(has_error(r, 6, "'?'")) << errors_of(r);
+  EXPECT_TRUE(has_error(r, 7, "is not a host name")) << errors_of(r);
+  EXPECT_TRUE(has_error(r, 8, "is not a host name")) << errors_of(r);
+}
+
+TEST(RoutesConfig, ServiceNeedsSomewhereToForward) {
+  auto r = load(R"(
+routes: [{ path: /, service: a }]
+services:
+  a: {}
+  b: { url: "http://127.0.0.1:1", port: 8000 }
+  c: { url: "http://127.0.0.1:1", targets: ["http://127.0.0.1:2"] }
+)");
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(has_error(r, 4, "needs a url, targets or a port")) << errors_of(r);
+  EXPECT_TRUE(has_error(r, 5, "both port and url")) << errors_of(r);
+  EXPECT_TRUE(has_error(r, 6, "both url and targets")) << errors_of(r);
+}
+
+TEST(RoutesConfig, ReportsEveryErrorNotJustTheFirst) {
+  auto r = load(R"(
+workers: 0
+routes:
+  - { path: /, service: x }
+  - { service: y }
+  - { path: /z }
+services:
+  "bad name!": { url: http://127.0.0.1:1 }
+)");
+  ASSERT_FALSE(r.ok());
+  EXPECT_GE(r.errors.size(), 5u) << errors_of(r);
+  EXPECT_TRUE(std::is_sorted(r.errors.begin(), r.errors.end(), [](auto& a, auto& b) { return a.line < b.line; }));
+}
+
+TEST(RoutesConfig, EmptyOrScalarDocumentIsAnErrorNotACrash) {
+  for (const char* doc : {"", "42", "[1, 2]", "routes: 5", "services: [a, b]", "routes: [5]", "~"}) {
+    auto r = load(doc);
+    EXPECT_FALSE(r.ok()) << doc;
+    EXPECT_FALSE(r.errors.empty()) << doc;
+  }
+}
+
+TEST(RoutesConfig, MissingFileIsAnError) {
+  auto r = kinfra::load_config_file("/nonexistent/routes.yaml");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.errors.at(0).message.find("cannot read"), std::string::npos);
+}

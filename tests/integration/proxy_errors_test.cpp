@@ -1,0 +1,265 @@
+// Bad requests never reach an upstream; upstream faults become 502/504 or a closed connection;
+// slow clients are cut off and do not hold up others.
+#include <gtest/gtest.h>
+
+#include <atomic>
+
+#include "http_test.hpp"
+
+namespace {
+
+std::string one_service(const std::string& url, const std::string& extra = "") {
+  return "workers: 1\n" + extra + "routes:\n  - { path: /, service: app }\nservices:\n  app: { url: \"" + url +
+         "\" }\n";
+}
+
+struct bad_case {
+  const char* name;
+  std::string raw;
+  int status;
+};
+
+/** Sends raw bytes, expects `status`, and a closed connection afterwards. */
+void expect_rejected(std::uint16_t port, const bad_case& c, kt::test_upstream& up) {
+  auto conn = kt::connect_to(port);
+  conn->send(c.raw);
+  kt::response res;
+  bool got = conn->read_response(res, false, std::chrono::seconds(5));
+  EXPECT_TRUE(got) << c.name;
+  EXPECT_EQ(res.status, c.status) << c.name;
+  EXPECT_EQ(res.headers.get("Connection"), "close") << c.name;
+  EXPECT_TRUE(conn->wait_closed(std::chrono::seconds(5))) << c.name << ": connection left open";
+  EXPECT_EQ(up.request_count(), 0u) << c.name << " reached the upstream";
+}
+
+}  // namespace
+
+TEST(ProxyErrors, MalformedRequestsAre400AndNeverReachTheUpstream) {
+  kt::test_upstream up;
+  kt::kinfra_process k(one_service(up.url()));
+  const std::vector<bad_case> cases = {
+      {"garbage", "HELLO\r\n\r\n", 400},
+      {"bare LF", "GET / HTTP/1.1\nHost: x\n\n", 400},
+      {"space before colon", "GET / HTTP/1.1\r\nHost : x\r\n\r\n", 400},
+      {"CL and TE", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+      {"TE and CL", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n", 400},
+      {"conflicting CL", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 400},
+      {"duplicate CL", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc", 400},
+      {"signed CL", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +3\r\n\r\nabc", 400},
+      {"TE not chunked", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\nabc", 400},
+      {"TE chunked not last", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400},
+      {"obfuscated TE", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n", 400},
+      {"bad chunk size", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n", 400},
+      {"no Host in 1.1", "GET / HTTP/1.1\r\n\r\n", 400},
+      {"two Hosts", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},
+      {"absolute-form", "GET http://evil.example/ HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+      {"asterisk-form", "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+      {"dot-dot escape", "GET /../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+      {"bad escape", "GET /%zz HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+      {"HTTP/2.0 line", "GET / HTTP/2.0\r\nHost: x\r\n\r\n", 400},
+      {"unknown coding", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: br, chunked\r\n\r\n0\r\n\r\n", 501},
+      {"bad Expect", "POST / HTTP/1.1\r\nHost: x\r\nExpect: magic\r\nContent-Length: 1\r\n\r\na", 417},
+      {"CONNECT", "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", 405},
+  };
+  for (const auto& c : cases) expect_rejected(k.port(), c, up);
+}
+
+TEST(ProxyErrors, ObsFoldIsRejected) {
+  kt::test_upstream up;
+  kt::kinfra_process k(one_service(up.url()));
+  expect_rejected(k.port(), {"obs-fold", "GET / HTTP/1.1\r\nHost: x\r\nX-A: a\r\n  folded\r\n\r\n", 400}, up);
+}
+
+TEST(ProxyErrors, OversizeHeaderIs431AndOversizeUriIs414) {
+  kt::test_upstream up;
+  kt::kinfra_process k(one_service(up.url(), "limits: { max_header_bytes: 8KiB, max_uri_bytes: 2KiB }\n"));
+  expect_rejected(k.port(),
+                  {"big header", "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(9000, 'a') + "\r\n\r\n", 431}, up);
+  expect_rejected(k.port(), {"long uri", "GET /" + std::string(3000, 'u') + " HTTP/1.1\r\nHost: x\r\n\r\n", 414}, up);
+  expect_rejected(k.port(),
+                  {"very long uri", "GET /" + std::string(20000, 'u') + " HTTP/1.1\r\nHost: x\r\n\r\n", 414}, up);
+  // Just under the limits still works.
+  auto ok = kt::http_get(k.port(), "/" + std::string(1500, 'u'));
+  EXPECT_EQ(ok.status, 200);
+}
+
+TEST(ProxyErrors, SlowlorisGets408AndIsClosed) {
+  kt::test_upstream up;
+  kt::kinfra_process k(one_service(up.url(), "timeouts: { header: 1s }\n"));
+  auto c = kt::connect_to(k.port());
+  auto start = std::chrono::steady_clock::now();
+  c->send("GET / HTTP/1.1\r\nHost: x\r\n");
+  // Trickle a header line every 300 ms: progress does not extend the header deadline.
+  std::atomic<bool> stop{false};
+  std::thread trickle([&] {
+    for (int i = 0; i < 20 && !stop; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      if (!c->send("X-Slow-" + std::to_string(i) + ": 1\r\n")) return;
+    }
+  });
+  kt::response res;
+  bool got = c->read_response(res, false, std::chrono::seconds(5));
+  stop = true;
+  trickle.join();
+  auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_TRUE(got);
+  EXPECT_EQ(res.status, 408);
+  EXPECT_LT(took, std::chrono::milliseconds(2500));
+  EXPECT_EQ(up.request_count(), 0u);
+}
+
+TEST(ProxyErrors, IdleKeepAliveConnectionIsClosedSilently) {
+  kt::test_upstream up;
+  kt::kinfra_process k(one_service(up.url(), "timeouts: { idle: 500ms }\n"));
+  auto c = kt::connect_to(k.port());
+  c->send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  kt::response res;
+  ASSERT_TRUE(c->read_response(res));
+  bool eof = false;
+  std::string rest = c->recv_all(std::chrono::seconds(3), &eof);
+  EXPECT_TRUE(eof);
+  EXPECT_TRUE(rest.empty()) << "no 408 is sent to an idle connection: " << rest;
+}
+
+TEST(ProxyErrors, UnknownPathWithoutRouteIs404AndKeepsTheConnection) {
+  kt::test_upstream up;
+  kt::kinfra_process k("workers: 1\nroutes:\n  - { path: /api, service: app }\nservices:\n  app: { url: " +
+                       up.url() + " }\n");
+  auto c = kt::connect_to(k.port());
+  c->send("GET /nothing HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\n\r\n");
+  kt::response res;
+  ASSERT_TRUE(c->read_response(res));
+  EXPECT_EQ(res.status, 404);
+  EXPECT_NE(res.headers.get("Content-Type").find("json"), std::string::npos);
+  c->send("GET /api HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_TRUE(c->read_response(res));
+  EXPECT_EQ(res.status, 200);
+}
+
+TEST(ProxyErrors, RefusedUpstreamIs502) {
+  std::uint16_t dead;
+  { kt::test_upstream gone; dead = gone.port(); }
+  kt::kinfra_process k(one_service("http://127.0.0.1:" + std::to_string(dead)));
+  auto res = kt::http_get(k.port(), "/");
+  EXPECT_EQ(res.status, 502);
+  EXPECT_NE(res.body.find("not accepting connections"), std::string::npos) << res.body;
+  EXPECT_EQ(res.headers.get("Cache-Control"), "no-store");
+}
+
+TEST(ProxyErrors, SilentUpstreamIs504InTime) {
+  kt::test_upstream up([](kt::socket_conn& c) {
+    kt::request req;
+    c.read_request(req);
+    c.recv_all(std::chrono::seconds(5));  // never answers
+  });
+  kt::kinfra_process k(one_service(up.url(), "timeouts: { upstream_response: 1s }\n"));
+  auto start = std::chrono::steady_clock::now();
+  auto res = kt::http_get(k.port(), "/");
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(res.status, 504);
+  EXPECT_GE(took, std::chrono::milliseconds(900));
+  EXPECT_LT(took, std::chrono::milliseconds(2500));
+}
+
+TEST(ProxyErrors, UnreachableUpstreamTimesOutWith504) {
+  kt::blackhole hole;  // a port whose connects hang, like a host that drops packets
+  kt::kinfra_process k(one_service("http://127.0.0.1:" + std::to_string(hole.port()), "timeouts: { connect: 500ms }\n"));
+  auto start = std::chrono::steady_clock::now();
+  auto res = kt::http_get(k.port(), "/");
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(res.status, 504);
+  EXPECT_NE(res.body.find("timed out"), std::string::npos) << res.body;
+  EXPECT_GE(took, std::chrono::milliseconds(400));
+  EXPECT_LT(took, std::chrono::milliseconds(2000));
+}
+
+TEST(ProxyErrors, InvalidUpstreamResponseIs502) {
+  kt::test_upstream up([](kt::socket_conn& c) {
+    kt::request req;
+    c.read_request(req);
+    c.send("THIS IS NOT HTTP\r\n\r\n");
+  });
+  kt::kinfra_process k(one_service(up.url()));
+  EXPECT_EQ(kt::http_get(k.port(), "/").status, 502);
+}
+
+TEST(ProxyErrors, UpstreamClosingWithoutAnswerIs502) {
+  kt::test_upstream up([](kt::socket_conn& c) {
+    kt::request req;
+    c.read_request(req);
+  });
+  kt::kinfra_process k(one_service(up.url()));
+  EXPECT_EQ(kt::http_get(k.port(), "/").status, 502);
+}
+
+TEST(ProxyErrors, UpstreamDyingMidBodyClosesTheClientConnection) {
+  kt::test_upstream up([](kt::socket_conn& c) {
+    kt::request req;
+    c.read_request(req);
+    c.send("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nonly a part");
+  });
+  kt::kinfra_process k(one_service(up.url()));
+  auto c = kt::connect_to(k.port());
+  c->send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  kt::response res;
+  EXPECT_FALSE(c->read_response(res, false, std::chrono::seconds(5))) << "a cut body must not look complete";
+  EXPECT_EQ(res.status, 200);
+  EXPECT_TRUE(c->wait_closed(std::chrono::seconds(2)));
+}
+
+TEST(ProxyErrors, UpstreamDyingMidChunkedBodyNeverSendsTheLastChunk) {
+  kt::test_upstream up([](kt::socket_conn& c) {
+    kt::request req;
+    c.read_request(req);
+    c.send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
+  });
+  kt::kinfra_process k(one_service(up.url()));
+  auto c = kt::connect_to(k.port());
+  c->send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  bool eof = false;
+  std::string raw = c->recv_all(std::chrono::seconds(5), &eof);
+  EXPECT_TRUE(eof);
+  EXPECT_NE(raw.find("hello"), std::string::npos);
+  EXPECT_EQ(raw.find("0\r\n\r\n"), std::string::npos) << raw;
+}
+
+TEST(ProxyErrors, ASlowClientDoesNotHoldUpAnother) {
+  kt::test_upstream up([](kt::socket_conn& c) {
+    kt::request req;
+    while (c.read_request(req)) {
+      if (req.target == "/big") {
+        c.send("HTTP/1.1 200 OK\r\nContent-Length: 67108864\r\n\r\n");
+        c.send(std::string(64 << 20, 'b'), std::chrono::seconds(30));
+      } else {
+        c.send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+      }
+    }
+  });
+  kt::kinfra_process k(one_service(up.url()));  // one worker: both clients share a thread
+  auto slow = kt::connect_to(k.port());
+  slow->send("GET /big HTTP/1.1\r\nHost: x\r\n\r\n");  // and never reads
+  auto slow_header = kt::connect_to(k.port());
+  slow_header->send("GET / HTTP/1.1\r\nHo");           // and never finishes
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  for (int i = 0; i < 20; ++i) {
+    auto start = std::chrono::steady_clock::now();
+    auto res = kt::http_get(k.port(), "/quick");
+    EXPECT_EQ(res.status, 200);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(500));
+  }
+}
+
+TEST(ProxyErrors, HeadOfAnErrorHasNoBody) {
+  std::uint16_t dead;
+  { kt::test_upstream gone; dead = gone.port(); }
+  kt::kinfra_process k(one_service("http://127.0.0.1:" + std::to_string(dead)));
+  auto c = kt::connect_to(k.port());
+  c->send("HEAD / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  kt::response res;
+  ASSERT_TRUE(c->read_response(res, true));
+  EXPECT_EQ(res.status, 502);
+  EXPECT_TRUE(res.body.empty());
+  ASSERT_TRUE(c->read_response(res));
+  EXPECT_EQ(res.status, 502);
+  EXPECT_FALSE(res.body.empty());
+}

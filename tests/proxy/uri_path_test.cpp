@@ -1,0 +1,65 @@
+#include "proxy/uri_path.hpp"
+
+#include <gtest/gtest.h>
+
+namespace {
+
+std::string norm(std::string_view target) {
+  std::string scratch;
+  kinfra::proxy::normalised_target out;
+  if (!kinfra::proxy::normalise_target(target, scratch, out)) return "<invalid>";
+  std::string s(out.path);
+  if (out.has_query) s += "?" + std::string(out.query);
+  return s;
+}
+
+}  // namespace
+
+TEST(UriPath, CanonicalPathsAreUntouchedAndNotCopied) {
+  std::string scratch;
+  kinfra::proxy::normalised_target out;
+  std::string_view target = "/api/items?x=1";
+  ASSERT_TRUE(kinfra::proxy::normalise_target(target, scratch, out));
+  EXPECT_EQ(out.path, "/api/items");
+  EXPECT_EQ(out.path.data(), target.data());
+  EXPECT_EQ(out.query, "x=1");
+  EXPECT_TRUE(scratch.empty());
+}
+
+TEST(UriPath, ResolvesDotSegmentsAndMergesSlashes) {
+  EXPECT_EQ(norm("/a/./b"), "/a/b");
+  EXPECT_EQ(norm("/a/b/../c"), "/a/c");
+  EXPECT_EQ(norm("/a//b///c"), "/a/b/c");
+  EXPECT_EQ(norm("/a/b/.."), "/a/");
+  EXPECT_EQ(norm("/a/."), "/a/");
+  EXPECT_EQ(norm("//"), "/");
+  EXPECT_EQ(norm("/a/b/?q=/../"), "/a/b/?q=/../") << "the query is not a path";
+}
+
+TEST(UriPath, DecodesUnreservedEscapesOnly) {
+  EXPECT_EQ(norm("/%61pi/x"), "/api/x");
+  EXPECT_EQ(norm("/api/%2e%2e/admin"), "/admin");
+  EXPECT_EQ(norm("/api%2F..%2Fadmin"), "/api%2F..%2Fadmin") << "an encoded slash is not a separator";
+  EXPECT_EQ(norm("/a%2fb"), "/a%2Fb");
+  EXPECT_EQ(norm("/a%20b"), "/a%20b");
+}
+
+TEST(UriPath, RefusesWhatCannotBeAPath) {
+  EXPECT_EQ(norm("/.."), "<invalid>");
+  EXPECT_EQ(norm("/a/../../b"), "<invalid>");
+  EXPECT_EQ(norm("/%2e%2e/etc"), "<invalid>");
+  EXPECT_EQ(norm("/bad%zz"), "<invalid>");
+  EXPECT_EQ(norm("/bad%2"), "<invalid>");
+  EXPECT_EQ(norm("http://example.com/"), "<invalid>");
+  EXPECT_EQ(norm("*"), "<invalid>");
+  EXPECT_EQ(norm(""), "<invalid>");
+  EXPECT_EQ(norm("/a#frag"), "<invalid>");
+}
+
+TEST(UriPath, StripsAPrefixKeepingTheLeadingSlash) {
+  using kinfra::proxy::strip_path_prefix;
+  EXPECT_EQ(strip_path_prefix("/api/users", "/api"), "/users");
+  EXPECT_EQ(strip_path_prefix("/api", "/api"), "/");
+  EXPECT_EQ(strip_path_prefix("/api/", "/api"), "/");
+  EXPECT_EQ(strip_path_prefix("/x", "/"), "/x");
+}

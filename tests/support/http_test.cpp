@@ -1,0 +1,509 @@
+#include "http_test.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/core/string.hpp>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace kt {
+
+namespace http = boost::beast::http;
+namespace fs = std::filesystem;
+
+// ---- header_list ---------------------------------------------------------------------------
+
+std::string header_list::get(std::string_view name) const {
+  for (const auto& [k, v] : fields)
+    if (boost::beast::iequals(k, name)) return v;
+  return {};
+}
+
+bool header_list::has(std::string_view name) const { return count(name) > 0; }
+
+int header_list::count(std::string_view name) const {
+  int n = 0;
+  for (const auto& [k, v] : fields) n += boost::beast::iequals(k, name);
+  return n;
+}
+
+// ---- socket_conn ---------------------------------------------------------------------------
+
+namespace {
+
+long remaining_ms(std::chrono::steady_clock::time_point deadline) {
+  auto left = std::chrono::duration_cast<ms>(deadline - std::chrono::steady_clock::now()).count();
+  return std::max<long>(0, left);
+}
+
+bool wait_fd(int fd, short events, long timeout_ms) {
+  pollfd p{fd, events, 0};
+  int r;
+  do r = ::poll(&p, 1, static_cast<int>(timeout_ms));
+  while (r < 0 && errno == EINTR);
+  return r > 0;
+}
+
+template <class Parser>
+bool parse_message(socket_conn& c, Parser& parser, ms timeout, bool header_only = false) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto& buf = c.buffered();
+  parser.eager(!header_only);
+  for (;;) {
+    if (!buf.empty()) {
+      boost::system::error_code ec;
+      std::size_t used = parser.put(boost::asio::buffer(buf.data(), buf.size()), ec);
+      buf.erase(0, used);
+      if (!ec && (header_only ? parser.is_header_done() : parser.is_done())) return true;
+      if (ec && ec != http::error::need_more) return false;
+      if (!ec && used > 0 && !buf.empty()) continue;
+    }
+    char tmp[65536];
+    long n = c.recv_some(tmp, sizeof tmp, ms(remaining_ms(deadline)));
+    if (n == 0) {
+      // EOF ends a body delimited by the connection close.
+      if (!parser.got_some()) return false;
+      boost::system::error_code ec;
+      parser.put_eof(ec);
+      return !ec && parser.is_done();
+    }
+    if (n < 0) return false;
+    buf.append(tmp, static_cast<std::size_t>(n));
+  }
+}
+
+template <class Fields>
+void copy_fields(const Fields& in, header_list& out) {
+  for (const auto& f : in) out.add(std::string(f.name_string()), std::string(f.value()));
+}
+
+}  // namespace
+
+socket_conn::~socket_conn() { close(); }
+
+void socket_conn::close() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+void socket_conn::shutdown_write() {
+  if (fd_ >= 0) ::shutdown(fd_, SHUT_WR);
+}
+
+bool socket_conn::send(std::string_view data, ms timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!data.empty()) {
+    ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      data.remove_prefix(static_cast<std::size_t>(n));
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (!wait_fd(fd_, POLLOUT, remaining_ms(deadline))) return false;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    return false;
+  }
+  return true;
+}
+
+long socket_conn::recv_some(char* buf, std::size_t size, ms timeout) {
+  if (!wait_fd(fd_, POLLIN, timeout.count())) return -1;
+  ssize_t n;
+  do n = ::recv(fd_, buf, size, MSG_DONTWAIT);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) return errno == ECONNRESET ? 0 : -1;
+  return n;
+}
+
+std::string socket_conn::recv_all(ms timeout, bool* eof) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::string out = std::move(buffer_);
+  buffer_.clear();
+  char tmp[65536];
+  for (;;) {
+    long n = recv_some(tmp, sizeof tmp, ms(remaining_ms(deadline)));
+    if (n == 0) {
+      if (eof) *eof = true;
+      return out;
+    }
+    if (n < 0) {
+      if (eof) *eof = false;
+      return out;
+    }
+    out.append(tmp, static_cast<std::size_t>(n));
+  }
+}
+
+bool socket_conn::wait_closed(ms timeout) {
+  bool eof = false;
+  recv_all(timeout, &eof);
+  return eof;
+}
+
+bool socket_conn::read_response(response& out, bool head, ms timeout) {
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(64 * 1024 * 1024);
+  if (head) parser.skip(true);
+  bool ok = parse_message(*this, parser, timeout);
+  if (parser.is_header_done()) {
+    const auto& m = parser.get();
+    out.status = m.result_int();
+    out.version = m.version();
+    out.headers = {};
+    copy_fields(m, out.headers);
+    out.body = m.body();
+  }
+  return ok;
+}
+
+bool socket_conn::read_request(request& out, ms timeout) {
+  http::request_parser<http::string_body> parser;
+  parser.body_limit(64 * 1024 * 1024);
+  parser.header_limit(1024 * 1024);
+  if (!parse_message(*this, parser, timeout)) return false;
+  const auto& m = parser.get();
+  out.method = std::string(m.method_string());
+  out.target = std::string(m.target());
+  out.version = m.version();
+  out.headers = {};
+  copy_fields(m, out.headers);
+  out.body = m.body();
+  return true;
+}
+
+bool socket_conn::read_request_header(request& out, ms timeout) {
+  http::request_parser<http::empty_body> parser;
+  parser.header_limit(1024 * 1024);
+  parser.body_limit(boost::none);
+  if (!parse_message(*this, parser, timeout, /*header_only=*/true)) return false;
+  const auto& m = parser.get();
+  out.method = std::string(m.method_string());
+  out.target = std::string(m.target());
+  out.version = m.version();
+  out.headers = {};
+  copy_fields(m, out.headers);
+  return true;
+}
+
+std::unique_ptr<socket_conn> connect_to(std::uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    int err = errno;
+    ::close(fd);
+    throw std::runtime_error("connect to 127.0.0.1:" + std::to_string(port) + ": " + std::strerror(err));
+  }
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return std::make_unique<socket_conn>(fd);
+}
+
+response http_request(std::uint16_t port, std::string_view method, std::string_view target,
+                      const header_list& headers, std::string_view body, ms timeout) {
+  auto c = connect_to(port);
+  std::string raw = std::string(method) + " " + std::string(target) + " HTTP/1.1\r\n";
+  if (!headers.has("Host")) raw += "Host: 127.0.0.1:" + std::to_string(port) + "\r\n";
+  for (const auto& [k, v] : headers.fields) raw += k + ": " + v + "\r\n";
+  if (!body.empty() && !headers.has("Content-Length") && !headers.has("Transfer-Encoding"))
+    raw += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  raw += "Connection: close\r\n\r\n";
+  raw += body;
+  response res;
+  c->send(raw, timeout);
+  c->read_response(res, method == "HEAD", timeout);
+  return res;
+}
+
+// ---- test_upstream -------------------------------------------------------------------------
+
+test_upstream::test_upstream() : test_upstream(nullptr) {}
+
+test_upstream::test_upstream(handler h) : handler_(std::move(h)) {
+  if (!handler_) handler_ = [this](socket_conn& c) { echo(c); };
+  listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(listen_fd_, 512) != 0)
+    throw std::runtime_error("test_upstream: cannot listen");
+  socklen_t len = sizeof addr;
+  ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+  port_ = ntohs(addr.sin_port);
+  acceptor_ = std::thread([this] { accept_loop(); });
+}
+
+test_upstream::~test_upstream() {
+  stopping_ = true;
+  ::shutdown(listen_fd_, SHUT_RDWR);
+  ::close(listen_fd_);
+  acceptor_.join();
+  {
+    std::lock_guard lock(mutex_);
+    for (int fd : conn_fds_) ::shutdown(fd, SHUT_RDWR);
+  }
+  for (auto& t : threads_) t.join();
+}
+
+void test_upstream::accept_loop() {
+  for (;;) {
+    int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (stopping_) return;
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      return;
+    }
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    ++connections_;
+    std::lock_guard lock(mutex_);
+    conn_fds_.push_back(fd);
+    threads_.emplace_back([this, fd] {
+      socket_conn c(fd);
+      try {
+        handler_(c);
+      } catch (...) {
+      }
+      std::lock_guard lock(mutex_);
+      conn_fds_.erase(std::remove(conn_fds_.begin(), conn_fds_.end(), fd), conn_fds_.end());
+      // socket_conn closes fd when it goes out of scope, after it left conn_fds_
+    });
+  }
+}
+
+void test_upstream::record(const request& r) {
+  std::lock_guard lock(mutex_);
+  requests_.push_back(r);
+}
+
+std::vector<request> test_upstream::requests() const {
+  std::lock_guard lock(mutex_);
+  return requests_;
+}
+
+std::size_t test_upstream::request_count() const {
+  std::lock_guard lock(mutex_);
+  return requests_.size();
+}
+
+void test_upstream::echo(socket_conn& c) {
+  for (;;) {
+    request req;
+    if (!c.read_request(req, 30s)) return;
+    record(req);
+    std::string body = req.method + " " + req.target + "\n";
+    for (const auto& [k, v] : req.headers.fields) body += k + ": " + v + "\n";
+    body += "\n" + req.body;
+    std::string head = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " + std::to_string(body.size()) +
+                       "\r\nX-Upstream-Port: " + std::to_string(port_) + "\r\n\r\n";
+    if (!c.send(head + (req.method == "HEAD" ? std::string() : body))) return;
+    if (boost::beast::iequals(req.headers.get("Connection"), "close")) return;
+  }
+}
+
+echo_view parse_echo(const std::string& body) {
+  echo_view v;
+  std::istringstream in(body);
+  std::string line;
+  std::getline(in, line);
+  auto sp = line.find(' ');
+  v.method = line.substr(0, sp);
+  v.target = sp == std::string::npos ? "" : line.substr(sp + 1);
+  while (std::getline(in, line) && !line.empty()) {
+    auto colon = line.find(": ");
+    v.headers.add(line.substr(0, colon), colon == std::string::npos ? "" : line.substr(colon + 2));
+  }
+  auto blank = body.find("\n\n");
+  if (blank != std::string::npos) v.body = body.substr(blank + 2);
+  return v;
+}
+
+// ---- blackhole ----------------------------------------------------------------------------
+
+blackhole::blackhole() {
+  listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  ::listen(listen_fd_, 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+  port_ = ntohs(addr.sin_port);
+  // Fill the accept queue (never accepted); later SYNs are dropped and connects hang.
+  for (int i = 0; i < 4; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    fillers_.push_back(fd);
+  }
+  std::this_thread::sleep_for(50ms);
+}
+
+blackhole::~blackhole() {
+  for (int fd : fillers_) ::close(fd);
+  ::close(listen_fd_);
+}
+
+// ---- processes -----------------------------------------------------------------------------
+
+std::string kinfra_binary() {
+  if (const char* env = std::getenv("KINFRA_BINARY")) return env;
+  return KINFRA_BINARY_PATH;
+}
+
+namespace {
+
+/** Spawns `argv` with stdout/stderr to files; returns the pid. */
+pid_t spawn(const std::vector<std::string>& args, const std::string& out_path, const std::string& err_path,
+            const std::string& cwd = {}) {
+  std::vector<char*> argv;
+  std::vector<std::string> copy = args;
+  for (auto& a : copy) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(out, 1);
+    ::dup2(err, 2);
+    if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) ::_exit(126);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+int wait_exit(pid_t pid, ms timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    int st = 0;
+    pid_t r = ::waitpid(pid, &st, WNOHANG);
+    if (r == pid) return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    if (r < 0) return -1;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &st, 0);
+      return -2;
+    }
+    std::this_thread::sleep_for(5ms);
+  }
+}
+
+long proc_status_kib(pid_t pid, const char* key) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(key, 0) == 0) return std::strtol(line.c_str() + std::strlen(key), nullptr, 10);
+  }
+  return -1;
+}
+
+}  // namespace
+
+temp_dir::temp_dir() {
+  std::string tmpl = (fs::temp_directory_path() / "kinfra-test-XXXXXX").string();
+  if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
+  path_ = tmpl;
+}
+
+temp_dir::~temp_dir() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+std::string temp_dir::write(const std::string& name, const std::string& content) const {
+  std::string p = path_ + "/" + name;
+  std::ofstream(p) << content;
+  return p;
+}
+
+run_result run_kinfra(const std::vector<std::string>& args, ms timeout) {
+  temp_dir dir;
+  std::vector<std::string> argv{kinfra_binary()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  pid_t pid = spawn(argv, dir.path() + "/out", dir.path() + "/err");
+  run_result r;
+  r.exit_code = wait_exit(pid, timeout);
+  r.out = slurp(dir.path() + "/out");
+  r.err = slurp(dir.path() + "/err");
+  return r;
+}
+
+kinfra_process::kinfra_process(const std::string& routes, bool add_listen) {
+  std::string yaml = add_listen ? "listen: 127.0.0.1:0\n" + routes : routes;
+  std::string config = dir_.write("routes.yaml", yaml);
+  std::string ready = dir_.path() + "/ready.json";
+  pid_ = spawn({kinfra_binary(), "run", config, "--ready-file", ready}, dir_.path() + "/stdout.log",
+               dir_.path() + "/stderr.log", dir_.path());
+  auto deadline = std::chrono::steady_clock::now() + 15s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::string content = slurp(ready);
+    if (!content.empty()) {
+      // {"pid":N,"listen":["127.0.0.1:PORT",...]}
+      std::size_t pos = 0;
+      while ((pos = content.find("127.0.0.1:", pos)) != std::string::npos) {
+        pos += 10;
+        ports_.push_back(static_cast<std::uint16_t>(std::stoi(content.substr(pos))));
+      }
+      if (!ports_.empty()) return;
+    }
+    int st;
+    if (::waitpid(pid_, &st, WNOHANG) == pid_) {
+      pid_ = -1;
+      throw std::runtime_error("kinfra exited during start-up:\n" + log());
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  throw std::runtime_error("kinfra did not become ready:\n" + log());
+}
+
+kinfra_process::~kinfra_process() {
+  if (pid_ > 0) stop(5s);
+}
+
+int kinfra_process::stop(ms timeout) {
+  if (pid_ <= 0) return -1;
+  ::kill(pid_, SIGTERM);
+  int code = wait_exit(pid_, timeout);
+  pid_ = -1;
+  return code;
+}
+
+long kinfra_process::rss_kib() const { return proc_status_kib(pid_, "VmRSS:"); }
+long kinfra_process::peak_rss_kib() const { return proc_status_kib(pid_, "VmHWM:"); }
+
+std::string kinfra_process::log() const {
+  return slurp(dir_.path() + "/stdout.log") + slurp(dir_.path() + "/stderr.log");
+}
+
+}  // namespace kt

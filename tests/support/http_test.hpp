@@ -1,0 +1,215 @@
+#pragma once
+/**
+ * @file Test support: real sockets on 127.0.0.1 with timeouts, Beast's parser for what comes back,
+ * a scriptable upstream server, and the kinfra executable run as a child process.
+ *
+ * Every blocking call here has a timeout, so a broken proxy fails a test instead of hanging it.
+ * The header stays free of Asio and Beast so that test files compile quickly.
+ */
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace kt {
+
+using namespace std::chrono_literals;
+using ms = std::chrono::milliseconds;
+
+/** Header fields in arrival order, looked up case-insensitively. */
+struct header_list {
+  std::vector<std::pair<std::string, std::string>> fields;
+
+  /** The first value of `name`, or "" */
+  std::string get(std::string_view name) const;
+  bool has(std::string_view name) const;
+  int count(std::string_view name) const;
+  void add(std::string name, std::string value) { fields.emplace_back(std::move(name), std::move(value)); }
+};
+
+struct request {
+  std::string method;
+  std::string target;
+  int version = 11;
+  header_list headers;
+  std::string body;
+};
+
+struct response {
+  int status = 0;
+  int version = 11;
+  header_list headers;
+  std::string body;
+};
+
+/** A blocking TCP connection with per-call timeouts. */
+class socket_conn {
+ public:
+  explicit socket_conn(int fd) : fd_(fd) {}
+  socket_conn(const socket_conn&) = delete;
+  socket_conn& operator=(const socket_conn&) = delete;
+  ~socket_conn();
+
+  int fd() const { return fd_; }
+  /** Writes everything; false when the peer is gone or `timeout` passes. */
+  bool send(std::string_view data, ms timeout = 10s);
+  /** Reads what is available (waiting up to `timeout`); 0 on EOF, -1 on error or timeout. */
+  long recv_some(char* buf, std::size_t size, ms timeout = 10s);
+  /** Reads until EOF or `timeout`; `eof` tells which. */
+  std::string recv_all(ms timeout, bool* eof = nullptr);
+  /** True when the peer closed (EOF or reset) within `timeout`, discarding data until then. */
+  bool wait_closed(ms timeout);
+  void shutdown_write();
+  void close();
+
+  /**
+   * Reads one HTTP response with Beast's parser, starting with bytes already buffered.
+   * @param head the request was HEAD (no body follows)
+   * @return false on timeout, EOF or a parse error before the response was complete
+   */
+  bool read_response(response& out, bool head = false, ms timeout = 10s);
+  /** Reads one HTTP request (server side). */
+  bool read_request(request& out, ms timeout = 10s);
+  /** Reads just a request header, leaving the body in the socket / buffer (for streaming tests). */
+  bool read_request_header(request& out, ms timeout = 10s);
+  /** Bytes read from the socket but not yet consumed by a parse. */
+  std::string& buffered() { return buffer_; }
+
+ private:
+  int fd_;
+  std::string buffer_;
+};
+
+/** Connects to 127.0.0.1:port (throws on failure). */
+std::unique_ptr<socket_conn> connect_to(std::uint16_t port);
+
+/** One request on a new connection; returns the response (status 0 when none arrived). */
+response http_request(std::uint16_t port, std::string_view method, std::string_view target,
+                      const header_list& headers = {}, std::string_view body = {}, ms timeout = 10s);
+inline response http_get(std::uint16_t port, std::string_view target, const header_list& headers = {}) {
+  return http_request(port, "GET", target, headers);
+}
+
+/**
+ * An HTTP server on 127.0.0.1 (ephemeral port) for the proxy to forward to. Each connection runs
+ * `handler` on its own thread. The default handler answers every request with an echo: status
+ * 200 and a body `METHOD TARGET\n` + one `name: value` line per header + `\n` + the request body.
+ */
+class test_upstream {
+ public:
+  using handler = std::function<void(socket_conn&)>;
+  test_upstream();
+  explicit test_upstream(handler h);
+  test_upstream(const test_upstream&) = delete;
+  ~test_upstream();
+
+  std::uint16_t port() const { return port_; }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  int connections() const { return connections_.load(); }
+  /** Requests the echo handler has seen, in order. */
+  std::vector<request> requests() const;
+  std::size_t request_count() const;
+  void record(const request& r);
+
+  /** The default behaviour, callable from custom handlers. */
+  void echo(socket_conn& c);
+
+ private:
+  void accept_loop();
+
+  handler handler_;
+  int listen_fd_ = -1;
+  std::uint16_t port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> connections_{0};
+  std::thread acceptor_;
+  mutable std::mutex mutex_;
+  std::vector<std::thread> threads_;
+  std::vector<int> conn_fds_;
+  std::vector<request> requests_;
+};
+
+/** Formats an echo body the way test_upstream::echo does, parsed back by `parse_echo`. */
+struct echo_view {
+  std::string method, target;
+  header_list headers;
+  std::string body;
+};
+echo_view parse_echo(const std::string& body);
+
+/**
+ * A local port whose connections hang in SYN-SENT, like a host that drops packets: a listener
+ * with a full accept queue, so the kernel drops further SYNs.
+ */
+class blackhole {
+ public:
+  blackhole();
+  ~blackhole();
+  std::uint16_t port() const { return port_; }
+
+ private:
+  int listen_fd_ = -1;
+  std::vector<int> fillers_;
+  std::uint16_t port_ = 0;
+};
+
+/** The result of running the kinfra executable to completion. */
+struct run_result {
+  int exit_code = -1;
+  std::string out, err;
+};
+run_result run_kinfra(const std::vector<std::string>& args, ms timeout = 30s);
+
+/** A temporary folder, removed with its contents at the end of the test. */
+class temp_dir {
+ public:
+  temp_dir();
+  ~temp_dir();
+  const std::string& path() const { return path_; }
+  std::string write(const std::string& name, const std::string& content) const;
+
+ private:
+  std::string path_;
+};
+
+/**
+ * kinfra running as a child process with a generated routes.yaml, listening on an ephemeral
+ * port. `routes` is the YAML without `listen:` (the fixture adds `listen: 127.0.0.1:0`).
+ */
+class kinfra_process {
+ public:
+  explicit kinfra_process(const std::string& routes, bool add_listen = true);
+  ~kinfra_process();
+
+  std::uint16_t port(std::size_t i = 0) const { return ports_.at(i); }
+  pid_t pid() const { return pid_; }
+  /** Resident memory now / at its peak, from /proc (KiB). */
+  long rss_kib() const;
+  long peak_rss_kib() const;
+  /** What kinfra wrote to stdout and stderr so far. */
+  std::string log() const;
+  /** SIGTERM, then waits; returns the exit code (or 128+signal). */
+  int stop(ms timeout = 10s);
+  const temp_dir& dir() const { return dir_; }
+
+ private:
+  temp_dir dir_;
+  pid_t pid_ = -1;
+  std::vector<std::uint16_t> ports_;
+};
+
+/** Path of the kinfra executable under test. */
+std::string kinfra_binary();
+
+}  // namespace kt
