@@ -45,7 +45,7 @@ struct limits_config {
 
 /** The keep-alive pool each worker keeps per upstream target. */
 struct upstream_pool_config {
-  std::size_t max_idle_per_target = 64;
+  std::size_t max_idle_per_target = 1024;
   std::chrono::milliseconds idle_timeout = 30s;
 };
 

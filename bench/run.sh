@@ -1,0 +1,286 @@
+#!/usr/bin/env bash
+# kinfra vs nginx vs HAProxy, side by side in one run.
+#
+# Every proxy runs one worker thread pinned to CPU 0, with upstream keep-alive on and access logs
+# off, in front of the same small upstream (nginx answering 1 KiB, pinned to CPU 1 with the load
+# generator). Runs are interleaved (kinfra, nginx, haproxy, kinfra, ...) and medians reported.
+#
+#   bench/run.sh                   full run (about 6 minutes)
+#   ROUNDS=1 DURATION=3 bench/run.sh   a quick look
+#
+# Output: a Markdown table on stdout and in bench/results/latest.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-10}
+CPU_REQUESTS=${CPU_REQUESTS:-200000}
+CG_N1=${CG_N1:-2000}
+CG_N2=${CG_N2:-12000}
+PROXIES=(kinfra nginx haproxy)
+
+scripts/install-deps.sh --bench
+cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release -DKINFRA_BUILD_TESTS=OFF >/dev/null
+cmake --build build/release --target kinfra >/dev/null
+KINFRA_BIN=$ROOT/build/release/proxy/kinfra
+
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+WORK=$(mktemp -d /tmp/kinfra-bench-XXXXXX)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() {
+  for _ in $(seq 1 200); do
+    curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0
+    sleep 0.05
+  done
+  echo "nothing answers on port $1" >&2
+  return 1
+}
+
+UP=$(free_port); KI=$(free_port); NG=$(free_port); HA=$(free_port)
+declare -A PORT=([kinfra]=$KI [nginx]=$NG [haproxy]=$HA)
+BODY=$(head -c 1024 /dev/zero | tr '\0' 'x')
+
+# --- configurations -----------------------------------------------------------------------------
+mkdir -p "$WORK"/{up,ng}/{logs,tmp}
+cat >"$WORK/up/nginx.conf" <<EOF
+worker_processes 1;
+error_log $WORK/up/logs/error.log;
+pid $WORK/up/nginx.pid;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  client_body_temp_path $WORK/up/tmp; proxy_temp_path $WORK/up/tmp; fastcgi_temp_path $WORK/up/tmp;
+  uwsgi_temp_path $WORK/up/tmp; scgi_temp_path $WORK/up/tmp;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:$UP reuseport backlog=4096;
+    location / { default_type text/plain; return 200 "$BODY"; }
+  }
+}
+EOF
+
+nginx_proxy_conf() {  # $1: extra main-context lines
+  cat <<EOF
+worker_processes 1;
+$1
+error_log $WORK/ng/logs/error.log;
+pid $WORK/ng/nginx.pid;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  client_body_temp_path $WORK/ng/tmp; proxy_temp_path $WORK/ng/tmp; fastcgi_temp_path $WORK/ng/tmp;
+  uwsgi_temp_path $WORK/ng/tmp; scgi_temp_path $WORK/ng/tmp;
+  keepalive_requests 1000000;
+  upstream backend { server 127.0.0.1:$UP; keepalive 512; keepalive_requests 1000000; }
+  server {
+    listen 127.0.0.1:$NG backlog=4096;
+    location / {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host \$http_host;
+      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto \$scheme;
+      proxy_set_header X-Forwarded-Host \$http_host;
+    }
+  }
+}
+EOF
+}
+nginx_proxy_conf "" >"$WORK/ng/nginx.conf"
+nginx_proxy_conf "daemon off; master_process off;" >"$WORK/ng/nginx-single.conf"
+
+cat >"$WORK/haproxy.cfg" <<EOF
+global
+  nbthread 1
+  maxconn 8000
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+  option http-keep-alive
+  option forwardfor
+  http-reuse always
+frontend fe
+  bind 127.0.0.1:$HA
+  http-request set-header X-Forwarded-Proto http
+  http-request set-header X-Forwarded-Host %[req.hdr(host)]
+  default_backend be
+backend be
+  server s1 127.0.0.1:$UP
+EOF
+
+cat >"$WORK/kinfra.yaml" <<EOF
+listen: 127.0.0.1:$KI
+workers: 1
+routes:
+  - { path: /, service: up }
+services:
+  up: { url: "http://127.0.0.1:$UP" }
+EOF
+
+cat >"$WORK/count.lua" <<'EOF'
+-- Ends wrk after REQS responses, for measurements over a fixed request count. (thread:stop()
+-- would leave wrk sleeping until -d runs out; os.exit ends it at once.)
+local limit = tonumber(os.getenv("REQS"))
+local n = 0
+response = function(status, headers, body)
+  n = n + 1
+  if n >= limit then io.write("completed ", n, " requests\n"); os.exit(0) end
+end
+EOF
+
+# Runs a proxy in the foreground with one worker (nginx without its master), replacing the shell.
+exec_proxy() {  # proxy [wrapper...]
+  local p=$1; shift
+  case $p in
+    kinfra) exec "$@" "$KINFRA_BIN" run "$WORK/kinfra.yaml" --log-level warn ;;
+    nginx) exec "$@" nginx -p "$WORK/ng" -c "$WORK/ng/nginx-single.conf" ;;
+    haproxy) exec "$@" haproxy -f "$WORK/haproxy.cfg" -db ;;
+  esac
+}
+
+# --- start everything ---------------------------------------------------------------------------
+taskset -c 1 nginx -p "$WORK/up" -c "$WORK/up/nginx.conf" -g 'daemon off;' &
+PIDS+=($!)
+taskset -c 0 "$KINFRA_BIN" run "$WORK/kinfra.yaml" --log-level warn &
+KINFRA_PID=$!; PIDS+=($KINFRA_PID)
+taskset -c 0 nginx -p "$WORK/ng" -c "$WORK/ng/nginx.conf" -g 'daemon off;' &
+NGINX_PID=$!; PIDS+=($NGINX_PID)
+taskset -c 0 haproxy -f "$WORK/haproxy.cfg" -db &
+HAPROXY_PID=$!; PIDS+=($HAPROXY_PID)
+for p in $UP $KI $NG $HA; do wait_port "$p"; done
+declare -A MAIN_PID=([kinfra]=$KINFRA_PID [nginx]=$NGINX_PID [haproxy]=$HAPROXY_PID)
+
+# All processes of a proxy: the main pid and its children (nginx's worker).
+procs_of() { echo "$1 $(pgrep -P "$1" | tr '\n' ' ')"; }
+cpu_ticks() {
+  local total=0
+  for p in $(procs_of "$1"); do
+    [ -r "/proc/$p/stat" ] || continue
+    # utime and stime are fields 14 and 15; the command name may contain spaces, so cut after ')'.
+    read -r ut st < <(sed 's/^.*) //' "/proc/$p/stat" | awk '{print $12, $13}')
+    total=$((total + ut + st))
+  done
+  echo "$total"
+}
+peak_rss_kib() {
+  local total=0
+  for p in $(procs_of "$1"); do
+    v=$(awk '/VmHWM/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)
+    total=$((total + ${v:-0}))
+  done
+  echo "$total"
+}
+to_ms() {  # wrk latency like 1.23ms / 456.00us / 1.20s -> ms
+  awk -v v="$1" 'BEGIN { if (v ~ /us$/) { sub(/us$/,"",v); print v/1000 } else if (v ~ /ms$/) { sub(/ms$/,"",v); print v+0 } else if (v ~ /s$/) { sub(/s$/,"",v); print v*1000 } else print v }'
+}
+median() { sort -g | awk '{a[NR]=$1} END { if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'; }
+
+RESULTS=$WORK/results.tsv
+: >"$RESULTS"
+run_wrk() {  # proxy conns round
+  local out
+  out=$(taskset -c 1 wrk -t1 -c"$2" -d"${DURATION}s" --latency "http://127.0.0.1:${PORT[$1]}/" 2>&1)
+  local rps p50 p99 errors
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(to_ms "$(awk '$1=="50%" {print $2}' <<<"$out")")
+  p99=$(to_ms "$(awk '$1=="99%" {print $2}' <<<"$out")")
+  errors=$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out" | tr '\n' ' ')
+  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$rps" "$p50" "$p99" >>"$RESULTS"
+  printf '  %-8s c=%-4s round %s: %10s req/s  p50 %7s ms  p99 %7s ms %s\n' "$1" "$2" "$3" "$rps" "$p50" "$p99" "$errors" >&2
+}
+
+echo "warming up" >&2
+for p in "${PROXIES[@]}"; do taskset -c 1 wrk -t1 -c64 -d2s "http://127.0.0.1:${PORT[$p]}/" >/dev/null; done
+
+echo "throughput and latency: $ROUNDS rounds x ${DURATION}s, interleaved" >&2
+for r in $(seq 1 "$ROUNDS"); do
+  for p in "${PROXIES[@]}"; do
+    run_wrk "$p" 64 "$r"
+    run_wrk "$p" 512 "$r"
+  done
+done
+
+echo "CPU time per request over $CPU_REQUESTS requests" >&2
+declare -A CPU_US RSS
+for p in "${PROXIES[@]}"; do
+  before=$(cpu_ticks "${MAIN_PID[$p]}")
+  out=$(REQS=$CPU_REQUESTS taskset -c 1 wrk -t1 -c64 -d120s -s "$WORK/count.lua" "http://127.0.0.1:${PORT[$p]}/" 2>&1)
+  after=$(cpu_ticks "${MAIN_PID[$p]}")
+  done_reqs=$(awk '/^completed/ {print $2}' <<<"$out")
+  hz=$(getconf CLK_TCK)
+  CPU_US[$p]=$(awk -v t=$((after - before)) -v n="$done_reqs" -v hz="$hz" 'BEGIN { printf "%.2f", t * 1e6 / hz / n }')
+  RSS[$p]=$(peak_rss_kib "${MAIN_PID[$p]}")
+  echo "  $p: ${CPU_US[$p]} us/request over $done_reqs requests, peak RSS ${RSS[$p]} KiB" >&2
+done
+
+for p in "${PIDS[@]:1}"; do kill "$p" 2>/dev/null || true; done
+sleep 0.5
+
+echo "user-space instructions per request (callgrind, $CG_N1 vs $CG_N2 requests)" >&2
+callgrind_total() {  # proxy requests -> Ir total of all its processes
+  local out="$WORK/cg.$1.$2" pid total=0 v
+  (exec_proxy "$1" taskset -c 0 valgrind --tool=callgrind --callgrind-out-file="$out.%p") >/dev/null 2>&1 &
+  pid=$!
+  wait_port "${PORT[$1]}" >/dev/null
+  REQS=$2 taskset -c 1 wrk -t1 -c8 -d300s -s "$WORK/count.lua" "http://127.0.0.1:${PORT[$1]}/" >/dev/null 2>&1
+  kill -TERM "$pid"
+  wait "$pid" 2>/dev/null || true
+  for f in "$out".*; do
+    [ -f "$f" ] || continue
+    v=$(awk '/^(summary|totals):/ {print $2}' "$f" | tail -1)
+    total=$((total + ${v:-0}))
+  done
+  [ "$total" -gt 0 ] || { echo "callgrind produced nothing for $1" >&2; return 1; }
+  echo "$total"
+}
+declare -A INSTR
+for p in "${PROXIES[@]}"; do
+  i1=$(callgrind_total "$p" "$CG_N1")
+  i2=$(callgrind_total "$p" "$CG_N2")
+  INSTR[$p]=$(awk -v a="$i1" -v b="$i2" -v n1="$CG_N1" -v n2="$CG_N2" 'BEGIN { printf "%.0f", (b - a) / (n2 - n1) }')
+  echo "  $p: ${INSTR[$p]} instructions/request" >&2
+done
+
+# --- report -------------------------------------------------------------------------------------
+mkdir -p bench/results
+{
+  echo "Run: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores ($(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | sed 's/^ *//')),"
+  echo "kinfra $("$KINFRA_BIN" --version | awk '{print $2}'), $(nginx -v 2>&1 | sed 's/.*: //'), HAProxy $(haproxy -v | awk 'NR==1 {print $3}'), $ROUNDS rounds x ${DURATION}s, medians."
+  echo
+  echo "| proxy | req/s c64 | p50 c64 | p99 c64 | req/s c512 | p50 c512 | p99 c512 | CPU µs/req | instr/req | peak RSS |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  for p in "${PROXIES[@]}"; do
+    row="| $p"
+    for c in 64 512; do
+      rps=$(awk -v p="$p" -v c="$c" '$1==p && $2==c {print $4}' "$RESULTS" | median)
+      p50=$(awk -v p="$p" -v c="$c" '$1==p && $2==c {print $5}' "$RESULTS" | median)
+      p99=$(awk -v p="$p" -v c="$c" '$1==p && $2==c {print $6}' "$RESULTS" | median)
+      row="$row | $(printf '%.0f' "$rps") | ${p50} ms | ${p99} ms"
+    done
+    row="$row | ${CPU_US[$p]} | ${INSTR[$p]} | $((RSS[$p] / 1024)) MiB |"
+    echo "$row"
+  done
+  echo
+  echo "Ratios kinfra / nginx (req/s: higher is better; the rest: lower is better):"
+  echo
+  for c in 64 512; do
+    k=$(awk -v c="$c" '$1=="kinfra" && $2==c {print $4}' "$RESULTS" | median)
+    n=$(awk -v c="$c" '$1=="nginx" && $2==c {print $4}' "$RESULTS" | median)
+    k99=$(awk -v c="$c" '$1=="kinfra" && $2==c {print $6}' "$RESULTS" | median)
+    n99=$(awk -v c="$c" '$1=="nginx" && $2==c {print $6}' "$RESULTS" | median)
+    echo "- c$c: req/s $(awk -v a="$k" -v b="$n" 'BEGIN{printf "%.2f", a/b}'), p99 $(awk -v a="$k99" -v b="$n99" 'BEGIN{printf "%.2f", a/b}')"
+  done
+  echo "- CPU time per request $(awk -v a="${CPU_US[kinfra]}" -v b="${CPU_US[nginx]}" 'BEGIN{printf "%.2f", a/b}'), instructions per request $(awk -v a="${INSTR[kinfra]}" -v b="${INSTR[nginx]}" 'BEGIN{printf "%.2f", a/b}')"
+} | tee bench/results/latest.md
