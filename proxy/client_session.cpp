@@ -30,25 +30,6 @@ constexpr std::size_t linger_bytes = 1024 * 1024;
 // A target that refused a connection is skipped for this long (passive health check).
 constexpr std::int64_t passive_down_ms = 2000;
 
-/** Copies a message header into `out` through Beast's serializer. */
-template <bool IsRequest>
-void serialize_header(http::message<IsRequest, http::empty_body>& m, std::string& out) {
-  out.clear();
-  http::serializer<IsRequest, http::empty_body> sr{m};
-  sr.split(true);
-  boost::system::error_code ec;
-  while (!sr.is_header_done() && !ec) {
-    std::size_t n = 0;
-    sr.next(ec, [&](boost::system::error_code&, const auto& buffers) {
-      for (auto b : beast::buffers_range_ref(buffers)) {
-        out.append(static_cast<const char*>(b.data()), b.size());
-        n += b.size();
-      }
-    });
-    sr.consume(n);
-  }
-}
-
 /**
  * True when the header fields Beast just parsed (the first `size` bytes of `buf`) contain a line
  * folded with leading whitespace (obs-fold, RFC 9112 §5.2). Beast accepts it; a proxy must not
@@ -129,7 +110,7 @@ net::awaitable<void> client_session::run() {
 
 net::awaitable<std::optional<client_session::outcome>> client_session::read_request_header() {
   const auto& cfg = w_.cfg();
-  req_.emplace();
+  req_.emplace(req_head_);
   req_->header_limit(static_cast<std::uint32_t>(cfg.limits.max_header_bytes));
   req_->body_limit(boost::none);  // limits are per route, checked by the session
   bool started = in_.size() > 0;
@@ -167,7 +148,7 @@ unsigned client_session::parse_error_status(const boost::system::error_code& ec)
     // Too long: blame the URI when the request line alone is over its limit. Once Beast has
     // parsed the request line, the target is in the message; before that, in the buffer.
     const std::size_t max_uri = w_.cfg().limits.max_uri_bytes;
-    if (req_ && !req_->get().target().empty()) return req_->get().target().size() > max_uri ? 414 : 431;
+    if (req_ && !req_head_.target.empty()) return req_head_.target.size() > max_uri ? 414 : 431;
     std::string_view raw(static_cast<const char*>(in_.data().data()), in_.size());
     auto eol = raw.find('\n');
     std::size_t line = eol == std::string_view::npos ? raw.size() : eol;
@@ -178,16 +159,16 @@ unsigned client_session::parse_error_status(const boost::system::error_code& ec)
 
 net::awaitable<client_session::outcome> client_session::handle_request() {
   const auto& cfg = w_.cfg();
-  auto& req = req_->get();
+  const auto& req = req_head_;
   ++requests_;
   exchange x;
-  x.http10 = req.version() == 10;
+  x.http10 = req.version == 10;
   x.keep_alive = req_->keep_alive();
-  x.head = req.method() == http::verb::head;
-  x.wants_json = prefers_json(req);
-  if (req.version() != 10 && req.version() != 11)
+  x.head = req.method == http::verb::head;
+  if (req.version != 10 && req.version != 11)
     co_return co_await respond_error(505, "Only HTTP/1.0 and HTTP/1.1 are supported here.", outcome::linger, &x);
-  auto framing = check_request_framing(req);
+  auto framing = check_request_framing(req, req_->content_length() ? std::optional<std::uint64_t>(*req_->content_length())
+                                                                   : std::nullopt);
   if (framing.status)
     co_return co_await respond_error(framing.status, std::string("The request is malformed: ") + framing.reason + ".",
                                      outcome::linger, &x);
@@ -195,10 +176,10 @@ net::awaitable<client_session::outcome> client_session::handle_request() {
   if (x.framing == body_framing::length) x.body_length = req_->content_length().value_or(0);
   if (!check_host(req, host_))
     co_return co_await respond_error(400, "The Host header is missing, repeated or invalid.", outcome::linger, &x);
-  std::string_view target = req.target();
+  std::string_view target = req.target;
   if (target.size() > cfg.limits.max_uri_bytes)
     co_return co_await respond_error(414, "The request target is too long.", outcome::linger, &x);
-  if (req.method() == http::verb::connect)
+  if (req.method == http::verb::connect)
     co_return co_await respond_error(405, "CONNECT is not supported by this reverse proxy.", outcome::linger, &x);
   normalised_target nt;
   if (!normalise_target(target, scratch_, nt))
@@ -217,57 +198,29 @@ net::awaitable<client_session::outcome> client_session::handle_request() {
   if (x.framing == body_framing::length && x.body_length > x.max_body)
     co_return co_await respond_error(413, "The request body is larger than this route accepts.", outcome::linger, &x);
   x.upgrade = req_->upgrade();
-  x.retryable = is_idempotent(req.method());
+  x.retryable = is_idempotent(req.method);
 
   // The target sent upstream: the client's own when it is canonical and no prefix is stripped.
-  target_.clear();
   std::string_view path = r->strip_prefix ? strip_path_prefix(nt.path, r->prefix) : nt.path;
+  std::string_view upstream_target = target;
   if (path.data() != target.data() || r->strip_prefix) {
-    target_.reserve(path.size() + nt.query.size() + 1);
+    target_.clear();
     target_.append(path);
     if (nt.has_query) {
       target_ += '?';
       target_.append(nt.query);
     }
+    upstream_target = target_;
   }
-  prepare_upstream_request(x, target_);
+  forward_info info;
+  info.client_ip = client_ip_;
+  info.chunked = x.framing == body_framing::chunked;
+  info.upgrade = x.upgrade;
+  const auto& svc = w_.service(r->service_index);
+  if (!svc.targets.empty()) info.fallback_host = w_.target(svc.targets.front()).authority;
+  write_request_line(req, upstream_target, line_out_);
+  write_request_tail(req, info, tail_out_);
   co_return co_await forward(x);
-}
-
-void client_session::prepare_upstream_request(exchange& x, std::string_view new_target) {
-  auto& req = req_->get();
-  std::string upgrade_value;
-  if (x.upgrade) upgrade_value = std::string(req[http::field::upgrade]);
-  std::string forwarded_host(req[http::field::host]);
-  std::string xff;
-  for (const auto& f : req) {
-    if (beast::iequals(f.name_string(), "x-forwarded-for")) {
-      if (!xff.empty()) xff += ", ";
-      xff.append(f.value());
-    }
-  }
-  if (!xff.empty()) xff += ", ";
-  xff += client_ip_;
-
-  remove_hop_by_hop(req);
-  req.erase(http::field::expect);  // the proxy answers 100-continue itself
-  req.erase("X-Forwarded-For");
-  req.set("X-Forwarded-For", xff);
-  req.set("X-Forwarded-Proto", "http");
-  if (!forwarded_host.empty()) req.set("X-Forwarded-Host", forwarded_host);
-  else req.erase("X-Forwarded-Host");
-  if (forwarded_host.empty()) {
-    const auto& svc = w_.service(x.target_route->service_index);
-    if (!svc.targets.empty()) req.set(http::field::host, w_.target(svc.targets.front()).authority);
-  }
-  if (x.framing == body_framing::chunked) req.set(http::field::transfer_encoding, "chunked");
-  if (x.upgrade) {
-    req.set(http::field::connection, "upgrade");
-    req.set(http::field::upgrade, upgrade_value);
-  }
-  req.version(11);
-  if (!new_target.empty()) req.target(new_target);
-  serialize_header(req, out_);
 }
 
 net::awaitable<std::optional<unsigned>> client_session::connect_upstream(exchange& x, std::string& detail) {
@@ -371,12 +324,11 @@ net::awaitable<client_session::outcome> client_session::forward(exchange& x) {
     const bool can_retry = x.retryable && (x.framing == body_framing::none || body_here) && !retried;
     arm(cfg.timeouts.body, phase::response_header);
     boost::system::error_code ec;
-    if (body_here) {
-      std::array<net::const_buffer, 2> parts{net::buffer(out_),
-                                             net::buffer(in_.data().data(), static_cast<std::size_t>(x.body_length))};
+    {
+      std::array<net::const_buffer, 4> parts{
+          net::buffer(line_out_), net::buffer(req_head_.fields), net::buffer(tail_out_),
+          net::buffer(in_.data().data(), body_here ? static_cast<std::size_t>(x.body_length) : 0)};
       std::tie(ec, std::ignore) = co_await net::async_write(x.up->socket, parts, tok);
-    } else {
-      std::tie(ec, std::ignore) = co_await net::async_write(x.up->socket, net::buffer(out_), tok);
     }
     if (ec) {
       bool timeout = timed_out_;
@@ -435,7 +387,7 @@ net::awaitable<void> client_session::send_request_body(exchange& x) {
   if (x.framing == body_framing::length)
     st = co_await relay_length(client_, in_, x.up->socket, x.body_length, timer);
   else
-    st = co_await relay_chunked(*req_, client_, in_, x.up->socket, /*rechunk=*/true, x.max_body, timer);
+    st = co_await relay_chunked<true>(*req_, client_, in_, x.up->socket, /*rechunk=*/true, x.max_body, timer);
   if (st == relay_status::done) {
     x.body_done = true;
     if (!x.response_started) arm(cfg.timeouts.upstream_response, phase::response_header);
@@ -481,7 +433,7 @@ net::awaitable<client_session::outcome> client_session::relay_response(exchange&
 
   // Read the final response header, dropping interim 1xx responses (the proxy sent its own 100).
   for (;;) {
-    res_.emplace();
+    res_.emplace(res_head_);
     res_->header_limit(max_response_header);
     res_->body_limit(boost::none);
     if (x.head) res_->skip(true);
@@ -527,7 +479,7 @@ net::awaitable<client_session::outcome> client_session::relay_response(exchange&
       up.buffer.commit(n);
       got_any = true;
     }
-    unsigned status = res_->get().result_int();
+    unsigned status = res_head_.status;
     if (status == 101) {
       if (x.upgrade && x.body_done) co_return co_await tunnel(x);
       x.upstream_reusable = false;
@@ -537,8 +489,7 @@ net::awaitable<client_session::outcome> client_session::relay_response(exchange&
     if (status >= 200 || status < 100) break;
   }
 
-  auto& res = res_->get();
-  const unsigned status = res.result_int();
+  const unsigned status = res_head_.status;
   const bool no_body = x.head || status == 204 || status == 304 || res_->is_done();
   const auto length = res_->content_length();
   const bool upstream_chunked = res_->chunked();
@@ -550,20 +501,19 @@ net::awaitable<client_session::outcome> client_session::relay_response(exchange&
   // request body was read completely.
   bool client_keep = x.keep_alive && x.body_done;
   if (x.http10 && (chunked || to_eof)) client_keep = false;
-  remove_hop_by_hop(res);
-  res.version(11);
-  if (!x.http10 && (chunked || to_eof || (x.head && upstream_chunked)))
-    res.set(http::field::transfer_encoding, "chunked");
-  if (!client_keep) res.set(http::field::connection, "close");
-  else if (x.http10) res.set(http::field::connection, "keep-alive");
-  serialize_header(res, out_);
+  response_head_info head;
+  head.chunked = !x.http10 && (chunked || to_eof || (x.head && upstream_chunked));
+  head.close = !client_keep;
+  head.keep_alive_10 = client_keep && x.http10;
+  write_response_tail(res_head_, head, tail_out_);
 
   arm(cfg.timeouts.body, phase::response_body);
   x.response_started = true;
   std::size_t first = 0;
   if (!no_body && length) first = static_cast<std::size_t>(std::min<std::uint64_t>(up.buffer.size(), *length));
   {
-    std::array<net::const_buffer, 2> parts{net::buffer(out_), net::buffer(up.buffer.data().data(), first)};
+    std::array<net::const_buffer, 4> parts{net::buffer(res_head_.status_line), net::buffer(res_head_.fields),
+                                           net::buffer(tail_out_), net::buffer(up.buffer.data().data(), first)};
     auto [ec, n] = co_await net::async_write(client_, parts, tok);
     if (ec) {
       abandon_body(x);
@@ -577,7 +527,7 @@ net::awaitable<client_session::outcome> client_session::relay_response(exchange&
   if (!no_body) {
     if (length) st = co_await relay_length(up.socket, up.buffer, client_, *length - first, timer);
     else if (chunked)
-      st = co_await relay_chunked(*res_, up.socket, up.buffer, client_, !x.http10, unlimited_bytes, timer);
+      st = co_await relay_chunked<false>(*res_, up.socket, up.buffer, client_, !x.http10, unlimited_bytes, timer);
     else st = co_await relay_until_eof(up.socket, up.buffer, client_, !x.http10, timer);
   }
   if (st != relay_status::done) {
@@ -597,15 +547,14 @@ net::awaitable<client_session::outcome> client_session::relay_response(exchange&
 net::awaitable<client_session::outcome> client_session::tunnel(exchange& x) {
   using namespace net::experimental::awaitable_operators;
   const auto& cfg = w_.cfg();
-  auto& res = res_->get();
-  std::string upgrade_value(res[http::field::upgrade]);
-  remove_hop_by_hop(res);
-  res.set(http::field::connection, "upgrade");
-  if (!upgrade_value.empty()) res.set(http::field::upgrade, upgrade_value);
-  serialize_header(res, out_);
+  response_head_info head;
+  head.upgrade = true;
+  write_response_tail(res_head_, head, tail_out_);
   x.upstream_reusable = false;
   arm(cfg.timeouts.tunnel_idle, phase::tunnel);
-  auto [ec, n] = co_await net::async_write(client_, net::buffer(out_), tok);
+  std::array<net::const_buffer, 3> parts{net::buffer(res_head_.status_line), net::buffer(res_head_.fields),
+                                         net::buffer(tail_out_)};
+  auto [ec, n] = co_await net::async_write(client_, parts, tok);
   if (ec) co_return outcome::abort;
   x.response_started = true;
   progress_timer timer{*this, cfg.timeouts.tunnel_idle};
@@ -622,13 +571,13 @@ net::awaitable<client_session::outcome> client_session::respond_error(unsigned s
   bool http10 = false;
   bool keep = after == outcome::keep_alive;
   if (req_ && req_->is_header_done()) {
-    const auto& req = req_->get();
-    lr.method = req.method_string();
-    lr.target = req.target();
+    const auto& req = req_head_;
+    lr.method = req.method_string;
+    lr.target = req.target;
     lr.host = host_;
-    head = req.method() == http::verb::head;
-    http10 = req.version() == 10;
-    lr.wants_json = prefers_json(req);
+    head = req.method == http::verb::head;
+    http10 = req.version == 10;
+    lr.wants_json = req.accept_json;
     if (keep && !req_->keep_alive()) keep = false;
   }
   if (x && x->target_route) lr.service = x->target_route->service;

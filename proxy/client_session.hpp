@@ -11,8 +11,6 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http/empty_body.hpp>
-#include <boost/beast/http/parser.hpp>
 
 #include <chrono>
 #include <memory>
@@ -20,6 +18,7 @@
 #include <string>
 
 #include "proxy/http_rules.hpp"
+#include "proxy/message_parser.hpp"
 #include "proxy/relay.hpp"
 #include "proxy/router.hpp"
 #include "proxy/worker.hpp"
@@ -70,7 +69,6 @@ class client_session final : public timed {
     bool body_failed = false;    ///< relaying the request body stopped early
     bool client_gone = false;    ///< the client closed or reset while sending its body
     bool response_started = false;
-    bool wants_json = false;
     bool fresh_only = false;         ///< retrying: do not take a pooled connection
     bool upstream_reusable = false;  ///< the upstream connection may go back to the pool
     bool body_abandoned = false;     ///< the response ended first; the body relay was stopped
@@ -96,7 +94,6 @@ class client_session final : public timed {
   net::awaitable<outcome> respond_error(unsigned status, std::string_view detail, outcome after,
                                         const exchange* x = nullptr);
   net::awaitable<void> finish(outcome how);
-  void prepare_upstream_request(exchange& x, std::string_view target);
   void release_upstream(exchange& x, bool reusable);
   /** Stops relaying the request body (when the response ended or failed first). */
   void abandon_body(exchange& x);
@@ -105,13 +102,16 @@ class client_session final : public timed {
   worker& w_;
   tcp::socket client_;
   beast::flat_buffer in_;
-  std::optional<http::request_parser<http::empty_body>> req_;
-  std::optional<http::response_parser<http::empty_body>> res_;
+  request_head req_head_;    ///< what the current request's parser recorded (capacity kept)
+  response_head res_head_;
+  std::optional<request_parser> req_;
+  std::optional<response_parser> res_;
   std::string client_ip_;
   std::string host_;     ///< the current request's host, lower case, no port
   std::string scratch_;  ///< the canonical path when it differs from the target
   std::string target_;   ///< the target sent upstream when it differs from the client's
-  std::string out_;      ///< a serialised header on its way out
+  std::string line_out_;  ///< the request line sent upstream
+  std::string tail_out_;  ///< the fields the proxy adds after the relayed ones
   phase phase_ = phase::idle;
   phase timed_out_in_ = phase::idle;
   bool timed_out_ = false;

@@ -49,44 +49,23 @@ net::awaitable<relay_status> relay_length(tcp::socket& src, beast::flat_buffer& 
 }
 
 template <bool IsRequest>
-net::awaitable<relay_status> relay_chunked(http::parser<IsRequest, http::empty_body>& parser, tcp::socket& src,
+net::awaitable<relay_status> relay_chunked(relay_parser<IsRequest>& parser, tcp::socket& src,
                                            beast::flat_buffer& src_buf, tcp::socket& dst, bool rechunk,
                                            std::uint64_t limit, progress_timer timer) {
+  // Beast parses the chunk framing; the parser's callbacks write the canonical form to `out`.
   std::string out;
-  std::uint64_t total = 0;
-  bool too_large = false;
-  // Beast parses the chunk framing; these callbacks receive sizes and data and write the
-  // canonical form to `out`. They must outlive every put() below (Beast keeps references).
-  auto on_chunk_header = [&](std::uint64_t size, std::string_view /*extensions*/, boost::system::error_code& ec) {
-    total += size;
-    if (limit != unlimited_bytes && total > limit) {
-      too_large = true;
-      ec = http::error::body_limit;
-      return;
-    }
-    if (rechunk && size > 0) {
-      std::array<char, 20> hex;
-      auto [end, _] = std::to_chars(hex.data(), hex.data() + hex.size(), size, 16);
-      out.append(hex.data(), end);
-      out += "\r\n";
-    }
-  };
-  auto on_chunk_body = [&](std::uint64_t remain, std::string_view body, boost::system::error_code&) -> std::size_t {
-    out.append(body);
-    if (rechunk && remain == body.size()) out += "\r\n";
-    return body.size();
-  };
-  parser.on_chunk_header(on_chunk_header);
-  parser.on_chunk_body(on_chunk_body);
+  parser.chunk_out = &out;
+  parser.rechunk = rechunk;
+  parser.chunk_limit = limit;
   parser.eager(true);
-
   for (;;) {
     boost::system::error_code ec;
     std::size_t used = 0;
     if (src_buf.size() > 0) {
       used = parser.put(src_buf.data(), ec);
       src_buf.consume(used);
-      if (ec && ec != http::error::need_more) co_return too_large ? relay_status::too_large : relay_status::bad_framing;
+      if (ec && ec != http::error::need_more)
+        co_return parser.too_large ? relay_status::too_large : relay_status::bad_framing;
     }
     if (parser.is_done() && rechunk) out += "0\r\n\r\n";
     if (!out.empty()) {
@@ -104,12 +83,10 @@ net::awaitable<relay_status> relay_chunked(http::parser<IsRequest, http::empty_b
   }
 }
 
-template net::awaitable<relay_status> relay_chunked<true>(http::parser<true, http::empty_body>&, tcp::socket&,
-                                                          beast::flat_buffer&, tcp::socket&, bool, std::uint64_t,
-                                                          progress_timer);
-template net::awaitable<relay_status> relay_chunked<false>(http::parser<false, http::empty_body>&, tcp::socket&,
-                                                           beast::flat_buffer&, tcp::socket&, bool, std::uint64_t,
-                                                           progress_timer);
+template net::awaitable<relay_status> relay_chunked<true>(relay_parser<true>&, tcp::socket&, beast::flat_buffer&,
+                                                          tcp::socket&, bool, std::uint64_t, progress_timer);
+template net::awaitable<relay_status> relay_chunked<false>(relay_parser<false>&, tcp::socket&, beast::flat_buffer&,
+                                                           tcp::socket&, bool, std::uint64_t, progress_timer);
 
 net::awaitable<relay_status> relay_until_eof(tcp::socket& src, beast::flat_buffer& src_buf, tcp::socket& dst,
                                              bool rechunk, progress_timer timer) {

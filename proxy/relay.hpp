@@ -10,12 +10,11 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http/empty_body.hpp>
-#include <boost/beast/http/parser.hpp>
 
 #include <chrono>
 #include <cstdint>
 
+#include "proxy/message_parser.hpp"
 #include "proxy/worker.hpp"
 
 namespace kinfra::proxy {
@@ -50,7 +49,7 @@ net::awaitable<relay_status> relay_length(tcp::socket& src, beast::flat_buffer& 
  * `limit` bounds the body size (unlimited_bytes for none).
  */
 template <bool IsRequest>
-net::awaitable<relay_status> relay_chunked(http::parser<IsRequest, http::empty_body>& parser, tcp::socket& src,
+net::awaitable<relay_status> relay_chunked(relay_parser<IsRequest>& parser, tcp::socket& src,
                                            beast::flat_buffer& src_buf, tcp::socket& dst, bool rechunk,
                                            std::uint64_t limit, progress_timer timer);
 

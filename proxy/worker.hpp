@@ -112,7 +112,8 @@ class worker {
   std::shared_ptr<const config> cfg_;
   std::shared_ptr<const router> routes_;
   const local_responder* responder_;
-  net::io_context ioc_{1};
+  // One thread runs this context and uses its sockets, so the reactor needs no per-socket locks.
+  net::io_context ioc_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   std::vector<tcp::acceptor> acceptors_;
   std::vector<target_state> targets_;
   std::vector<service_state> services_;

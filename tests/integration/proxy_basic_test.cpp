@@ -119,7 +119,9 @@ TEST(ProxyBasic, AnswersPipelinedRequestsInOrder) {
     ASSERT_TRUE(c->read_response(res)) << "response " << i;
     auto echo = kt::parse_echo(res.body);
     EXPECT_EQ(echo.target, "/p" + std::to_string(i));
-    if (i == 10) EXPECT_EQ(echo.body, "hello");
+    if (i == 10) {
+      EXPECT_EQ(echo.body, "hello");
+    }
   }
 }
 

@@ -2,28 +2,47 @@
 
 #include <gtest/gtest.h>
 
-#include <boost/beast/http/parser.hpp>
+#include <boost/asio/buffer.hpp>
+
+#include "proxy/message_parser.hpp"
 
 namespace http = boost::beast::http;
 using kinfra::proxy::body_framing;
+using kinfra::proxy::request_head;
+using kinfra::proxy::response_head;
 
 namespace {
 
-/** Parses a request header with Beast, as the proxy does; returns the Beast error if any. */
-boost::system::error_code parse(std::string_view raw, http::request_parser<http::empty_body>& p) {
+/** Parses a request head with Beast, as the proxy does; returns Beast's error if any. */
+boost::system::error_code parse(std::string_view raw, request_head& head) {
+  kinfra::proxy::request_parser p(head);
+  p.body_limit(boost::none);
   boost::system::error_code ec;
   p.put(boost::asio::buffer(raw.data(), raw.size()), ec);
+  if (!ec && !p.is_header_done()) ec = http::error::need_more;
   return ec;
 }
 
-/** The status the proxy gives a request header: Beast's verdict first, then ours. */
+/** The status the proxy gives a request head: Beast's verdict first, then the framing rules. */
 unsigned verdict(std::string_view raw) {
-  http::request_parser<http::empty_body> p;
+  request_head head;
+  kinfra::proxy::request_parser p(head);
   p.body_limit(boost::none);
-  auto ec = parse(raw, p);
+  boost::system::error_code ec;
+  p.put(boost::asio::buffer(raw.data(), raw.size()), ec);
   if (ec && ec != http::error::need_more) return 400;
   if (!p.is_header_done()) return 0;
-  return kinfra::proxy::check_request_framing(p.get()).status;
+  auto cl = p.content_length();
+  return kinfra::proxy::check_request_framing(head, cl ? std::optional<std::uint64_t>(*cl) : std::nullopt).status;
+}
+
+response_head parse_response(std::string_view raw) {
+  response_head head;
+  kinfra::proxy::response_parser p(head);
+  boost::system::error_code ec;
+  p.put(boost::asio::buffer(raw.data(), raw.size()), ec);
+  EXPECT_TRUE(p.is_header_done()) << ec.message();
+  return head;
 }
 
 }  // namespace
@@ -48,6 +67,7 @@ TEST(HttpRules, RejectsAmbiguousFraming) {
   EXPECT_EQ(verdict("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"),
             400u);
   EXPECT_EQ(verdict("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n"), 400u);
+  EXPECT_EQ(verdict("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: \r\n\r\n"), 400u);
   EXPECT_EQ(verdict("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"), 400u);
 }
 
@@ -56,20 +76,20 @@ TEST(HttpRules, UnknownCodingBeforeChunkedIsNotImplemented) {
 }
 
 TEST(HttpRules, ReportsTheFraming) {
-  http::request_parser<http::empty_body> p;
-  parse("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", p);
-  EXPECT_EQ(kinfra::proxy::check_request_framing(p.get()).framing, body_framing::none);
-  http::request_parser<http::empty_body> q;
-  parse("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", q);
-  EXPECT_EQ(kinfra::proxy::check_request_framing(q.get()).framing, body_framing::chunked);
+  request_head h;
+  ASSERT_FALSE(parse("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", h));
+  EXPECT_EQ(kinfra::proxy::check_request_framing(h, 0).framing, body_framing::none);
+  EXPECT_EQ(kinfra::proxy::check_request_framing(h, 9).framing, body_framing::length);
+  ASSERT_FALSE(parse("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", h));
+  EXPECT_EQ(kinfra::proxy::check_request_framing(h, std::nullopt).framing, body_framing::chunked);
 }
 
 TEST(HttpRules, HostMustBeSingleAndValid) {
   auto host_of = [](std::string_view raw) -> std::string {
-    http::request_parser<http::empty_body> p;
-    parse(raw, p);
+    request_head h;
+    parse(raw, h);
     std::string host;
-    return kinfra::proxy::check_host(p.get(), host) ? host : "<bad>";
+    return kinfra::proxy::check_host(h, host) ? host : "<bad>";
   };
   EXPECT_EQ(host_of("GET / HTTP/1.1\r\nHost: Example.COM:8080\r\n\r\n"), "example.com");
   EXPECT_EQ(host_of("GET / HTTP/1.1\r\nHost: [::1]:9100\r\n\r\n"), "[::1]");
@@ -82,31 +102,92 @@ TEST(HttpRules, HostMustBeSingleAndValid) {
   EXPECT_EQ(host_of("GET / HTTP/1.1\r\nHost: user@a\r\n\r\n"), "<bad>");
 }
 
-TEST(HttpRules, RemovesHopByHopFieldsAndThoseConnectionNames) {
-  http::request_parser<http::empty_body> p;
-  parse("GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, X-Secret, host\r\nKeep-Alive: 5\r\n"
-        "Proxy-Connection: close\r\nTE: trailers\r\nTrailer: X\r\nUpgrade: h2c\r\nX-Secret: 1\r\nX-Kept: 2\r\n\r\n",
-        p);
-  auto& m = p.get();
-  kinfra::proxy::remove_hop_by_hop(m);
-  for (auto name : {"Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Upgrade", "X-Secret"})
-    EXPECT_EQ(m.count(name), 0u) << name;
-  EXPECT_EQ(m.count("X-Kept"), 1u);
-  EXPECT_EQ(m.count("Host"), 1u) << "Connection must not be able to strip Host";
+TEST(HttpRules, ForwardedRequestDropsHopByHopAndAddsForwardedFields) {
+  request_head h;
+  ASSERT_FALSE(parse("GET /old HTTP/1.1\r\nHost: shop.example\r\nConnection: keep-alive, X-Secret, host\r\n"
+                     "Keep-Alive: 5\r\nProxy-Connection: close\r\nTE: trailers\r\nTrailer: X\r\nUpgrade: h2c\r\n"
+                     "X-Secret: 1\r\nX-Kept: 2\r\nExpect: 100-continue\r\nX-Forwarded-For: 1.1.1.1\r\n"
+                     "x-forwarded-for: 2.2.2.2\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: evil\r\n\r\n",
+                     h));
+  kinfra::proxy::forward_info f;
+  f.client_ip = "10.0.0.9";
+  std::string line, tail;
+  kinfra::proxy::write_request_line(h, "/new?q=1", line);
+  kinfra::proxy::write_request_tail(h, f, tail);
+  EXPECT_EQ(line + h.fields + tail,
+            "GET /new?q=1 HTTP/1.1\r\n"
+            "Host: shop.example\r\n"
+            "X-Kept: 2\r\n"
+            "X-Forwarded-For: 1.1.1.1, 2.2.2.2, 10.0.0.9\r\n"
+            "X-Forwarded-Proto: http\r\n"
+            "X-Forwarded-Host: shop.example\r\n"
+            "\r\n");
 }
 
-TEST(HttpRules, ExpectAndAcceptAndIdempotence) {
-  http::request_parser<http::empty_body> p;
-  parse("POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\nAccept: application/json, text/html\r\n\r\n", p);
+TEST(HttpRules, ForwardedRequestGetsHostFramingAndUpgrade) {
+  request_head h;
+  ASSERT_FALSE(parse("POST /ws HTTP/1.0\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nContent-Length: 3\r\n\r\n", h));
+  kinfra::proxy::forward_info f;
+  f.client_ip = "::1";
+  f.fallback_host = "127.0.0.1:8000";
+  f.upgrade = true;
+  std::string line, tail;
+  kinfra::proxy::write_request_line(h, "/ws", line);
+  kinfra::proxy::write_request_tail(h, f, tail);
+  EXPECT_EQ(line + h.fields + tail,
+            "POST /ws HTTP/1.1\r\nContent-Length: 3\r\nHost: 127.0.0.1:8000\r\nX-Forwarded-For: ::1\r\n"
+            "X-Forwarded-Proto: http\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n");
+  request_head c;
+  ASSERT_FALSE(parse("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n", c));
+  f.upgrade = false;
+  f.chunked = true;
+  kinfra::proxy::write_request_tail(c, f, tail);
+  std::string all = c.fields + tail;
+  EXPECT_NE(all.find("Transfer-Encoding: chunked\r\n"), std::string::npos);
+  EXPECT_EQ(all.find("Transfer-Encoding"), all.rfind("Transfer-Encoding")) << "written once";
+}
+
+TEST(HttpRules, RelayedResponseDropsHopByHopAndSetsFraming) {
+  auto h = parse_response(
+      "HTTP/1.0 200 Fine\r\nConnection: keep-alive, X-Internal\r\nX-Internal: 1\r\nKeep-Alive: 5\r\n"
+      "Transfer-Encoding: chunked\r\nX-Public: 2\r\n\r\n");
+  EXPECT_EQ(h.status, 200u);
+  std::string tail;
+  kinfra::proxy::response_head_info info;
+  info.chunked = true;
+  info.close = true;
+  kinfra::proxy::write_response_tail(h, info, tail);
+  EXPECT_EQ(h.status_line + h.fields + tail,
+            "HTTP/1.1 200 Fine\r\nX-Public: 2\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n");
+  info = {};
+  info.keep_alive_10 = true;
+  kinfra::proxy::write_response_tail(h, info, tail);
+  EXPECT_EQ(h.status_line + h.fields + tail, "HTTP/1.1 200 Fine\r\nX-Public: 2\r\nConnection: keep-alive\r\n\r\n");
+}
+
+TEST(HttpRules, RelayedResponseKeepsUpgradeFor101) {
+  auto h = parse_response("HTTP/1.1 101 \r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: x\r\n\r\n");
+  std::string tail;
+  kinfra::proxy::response_head_info info;
+  info.upgrade = true;
+  kinfra::proxy::write_response_tail(h, info, tail);
+  EXPECT_EQ(h.status_line + h.fields + tail,
+            "HTTP/1.1 101 Switching Protocols\r\nSec-WebSocket-Accept: x\r\nConnection: upgrade\r\n"
+            "Upgrade: websocket\r\n\r\n");
+}
+
+TEST(HttpRules, ExpectAcceptAndIdempotence) {
+  request_head h;
+  ASSERT_FALSE(parse("POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\nAccept: application/json, text/html\r\n\r\n", h));
   bool bad = true;
-  EXPECT_TRUE(kinfra::proxy::expects_continue(p.get(), bad));
+  EXPECT_TRUE(kinfra::proxy::expects_continue(h, bad));
   EXPECT_FALSE(bad);
-  EXPECT_TRUE(kinfra::proxy::prefers_json(p.get()));
-  http::request_parser<http::empty_body> q;
-  parse("POST / HTTP/1.1\r\nHost: a\r\nExpect: teapot\r\nAccept: text/html,application/json\r\n\r\n", q);
-  EXPECT_FALSE(kinfra::proxy::expects_continue(q.get(), bad));
+  EXPECT_TRUE(h.accept_json);
+  request_head q;
+  ASSERT_FALSE(parse("POST / HTTP/1.1\r\nHost: a\r\nExpect: teapot\r\nAccept: text/html,application/json\r\n\r\n", q));
+  EXPECT_FALSE(kinfra::proxy::expects_continue(q, bad));
   EXPECT_TRUE(bad);
-  EXPECT_FALSE(kinfra::proxy::prefers_json(q.get()));
+  EXPECT_FALSE(q.accept_json);
   EXPECT_TRUE(kinfra::proxy::is_idempotent(http::verb::get));
   EXPECT_TRUE(kinfra::proxy::is_idempotent(http::verb::put));
   EXPECT_FALSE(kinfra::proxy::is_idempotent(http::verb::post));
@@ -121,4 +202,13 @@ TEST(HttpRules, BeastRejectsMalformedSyntax) {
   EXPECT_EQ(verdict("GET /a b HTTP/1.1\r\nHost: a\r\n\r\n"), 400u) << "space in target";
   EXPECT_EQ(verdict("GET / HTTX/1.1\r\nHost: a\r\n\r\n"), 400u);
   EXPECT_EQ(verdict("G\x01T / HTTP/1.1\r\nHost: a\r\n\r\n"), 400u);
+}
+
+TEST(HttpRules, ResponseOfAnotherHttpVersionIsRefused) {
+  response_head head;
+  kinfra::proxy::response_parser p(head);
+  boost::system::error_code ec;
+  std::string_view raw = "HTTP/2.0 200 OK\r\n\r\n";
+  p.put(boost::asio::buffer(raw.data(), raw.size()), ec);
+  EXPECT_TRUE(ec);
 }
