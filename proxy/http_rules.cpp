@@ -112,6 +112,9 @@ void write_request_tail(const request_head& req, const forward_info& f, std::str
     out.append(req.host);
     out.append("\r\n", 2);
   }
+  // A gateway names itself in Via on requests it forwards (RFC 9110 §7.6.3); an incoming Via was
+  // forwarded with the other fields, and a second field line continues its list.
+  out.append("Via: 1.1 kinfra\r\n");
   if (f.chunked) out.append("Transfer-Encoding: chunked\r\n");
   if (f.upgrade) {
     out.append("Connection: upgrade\r\nUpgrade: ");

@@ -59,8 +59,8 @@ void write_request_line(const request_head& req, std::string_view target, std::s
 
 /**
  * What follows the forwarded fields of a request: Host when the client sent none,
- * X-Forwarded-For (earlier hops, then this client), X-Forwarded-Proto, X-Forwarded-Host, the
- * framing and upgrade fields the proxy chose, and the blank line.
+ * X-Forwarded-For (earlier hops, then this client), X-Forwarded-Proto, X-Forwarded-Host,
+ * `Via: 1.1 kinfra`, the framing and upgrade fields the proxy chose, and the blank line.
  */
 void write_request_tail(const request_head& req, const forward_info& f, std::string& out);
 

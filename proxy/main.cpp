@@ -1,6 +1,7 @@
 // The `kinfra` executable: the command line, and the one place where the modules meet.
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -49,6 +50,17 @@ void write_ready_file(const std::string& path, const std::vector<kinfra::host_po
   std::rename(tmp.c_str(), path.c_str());
 }
 
+/** Every connection is a descriptor (two when proxied): use all the system allows, as nginx's
+ * worker_rlimit_nofile would. */
+void raise_fd_limit() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur >= lim.rlim_max) return;
+  rlim_t before = lim.rlim_cur;
+  lim.rlim_cur = lim.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &lim) == 0)
+    spdlog::debug("file descriptor limit raised from {} to {}", before, lim.rlim_cur);
+}
+
 int run_command(const std::string& path, const std::string& ready_file) {
   auto result = kinfra::load_config_file(path);
   if (!result.ok()) {
@@ -57,6 +69,7 @@ int run_command(const std::string& path, const std::string& ready_file) {
     return 1;
   }
   auto cfg = result.cfg;
+  raise_fd_limit();
 
   // Signals are taken by this thread only (sigwait); every thread started from here inherits the
   // mask, and children get a clean one back from the supervisor.

@@ -46,6 +46,7 @@ TEST(ProxyBasic, SetsForwardedHeadersAndPreservesHost) {
   EXPECT_EQ(echo.headers.count("X-Forwarded-For"), 1);
   EXPECT_EQ(echo.headers.get("X-Forwarded-Proto"), "http") << "a client cannot claim https";
   EXPECT_EQ(echo.headers.get("X-Forwarded-Host"), "shop.example.com:9100");
+  EXPECT_EQ(echo.headers.get("Via"), "1.1 kinfra");
 }
 
 TEST(ProxyBasic, RemovesHopByHopHeadersOnTheWayUp) {
@@ -374,4 +375,24 @@ TEST(ProxyBasic, DropsInterim1xxResponsesFromTheUpstream) {
   auto res = kt::http_get(k.port(), "/");
   EXPECT_EQ(res.status, 200);
   EXPECT_EQ(res.body, "ok");
+}
+
+TEST(ProxyBasic, ServesFromSeveralWorkersAtOnce) {
+  kt::test_upstream up;
+  kt::kinfra_process k("workers: 4\nroutes:\n  - { path: /, service: app }\nservices:\n  app: { url: " + up.url() + " }\n");
+  std::atomic<int> ok{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 8; ++t) {
+    clients.emplace_back([&, t] {
+      auto c = kt::connect_to(k.port());
+      for (int i = 0; i < 50; ++i) {
+        std::string target = "/w" + std::to_string(t) + "-" + std::to_string(i);
+        c->send("GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n");
+        kt::response res;
+        if (c->read_response(res) && res.status == 200 && kt::parse_echo(res.body).target == target) ++ok;
+      }
+    });
+  }
+  for (auto& c : clients) c.join();
+  EXPECT_EQ(ok.load(), 400);
 }

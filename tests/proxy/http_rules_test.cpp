@@ -121,6 +121,7 @@ TEST(HttpRules, ForwardedRequestDropsHopByHopAndAddsForwardedFields) {
             "X-Forwarded-For: 1.1.1.1, 2.2.2.2, 10.0.0.9\r\n"
             "X-Forwarded-Proto: http\r\n"
             "X-Forwarded-Host: shop.example\r\n"
+            "Via: 1.1 kinfra\r\n"
             "\r\n");
 }
 
@@ -136,7 +137,7 @@ TEST(HttpRules, ForwardedRequestGetsHostFramingAndUpgrade) {
   kinfra::proxy::write_request_tail(h, f, tail);
   EXPECT_EQ(line + h.fields + tail,
             "POST /ws HTTP/1.1\r\nContent-Length: 3\r\nHost: 127.0.0.1:8000\r\nX-Forwarded-For: ::1\r\n"
-            "X-Forwarded-Proto: http\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n");
+            "X-Forwarded-Proto: http\r\nVia: 1.1 kinfra\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n");
   request_head c;
   ASSERT_FALSE(parse("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n", c));
   f.upgrade = false;
