@@ -8,12 +8,6 @@
 
 namespace {
 
-/** routes.yaml sending everything to one service at `url`. */
-std::string one_service(const std::string& url, const std::string& extra = "") {
-  return "workers: 1\n" + extra + "routes:\n  - { path: /, service: app }\nservices:\n  app: { url: \"" + url +
-         "\" }\n";
-}
-
 std::string get_raw(std::uint16_t port, const std::string& target, const std::string& more = "") {
   return "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) + "\r\n" + more + "\r\n";
 }
@@ -22,7 +16,7 @@ std::string get_raw(std::uint16_t port, const std::string& target, const std::st
 
 TEST(ProxyBasic, ForwardsAGetAndRelaysTheAnswer) {
   kt::test_upstream up;
-  kt::kinfra_process k(one_service(up.url()));
+  kt::kinfra_process k(kt::one_service(up.url()));
   auto res = kt::http_get(k.port(), "/hello?x=1");
   ASSERT_EQ(res.status, 200) << k.log();
   auto echo = kt::parse_echo(res.body);
@@ -33,7 +27,7 @@ TEST(ProxyBasic, ForwardsAGetAndRelaysTheAnswer) {
 
 TEST(ProxyBasic, SetsForwardedHeadersAndPreservesHost) {
   kt::test_upstream up;
-  kt::kinfra_process k(one_service(up.url()));
+  kt::kinfra_process k(kt::one_service(up.url()));
   kt::header_list h;
   h.add("Host", "shop.example.com:9100");
   h.add("X-Forwarded-For", "203.0.113.7");
@@ -51,7 +45,7 @@ TEST(ProxyBasic, SetsForwardedHeadersAndPreservesHost) {
 
 TEST(ProxyBasic, RemovesHopByHopHeadersOnTheWayUp) {
   kt::test_upstream up;
-  kt::kinfra_process k(one_service(up.url()));
+  kt::kinfra_process k(kt::one_service(up.url()));
   kt::header_list h;
   h.add("Connection", "keep-alive, X-Drop-Me");
   h.add("X-Drop-Me", "secret");
@@ -82,7 +76,7 @@ TEST(ProxyBasic, RemovesHopByHopHeadersOnTheWayDown) {
              "X-Public: 1\r\n\r\nok");
     }
   });
-  kt::kinfra_process k(one_service(up.url()));
+  kt::kinfra_process k(kt::one_service(up.url()));
   auto c = kt::connect_to(k.port());
   c->send(get_raw(k.port(), "/"));
   kt::response res;
@@ -95,7 +89,7 @@ TEST(ProxyBasic, RemovesHopByHopHeadersOnTheWayDown) {
 
 TEST(ProxyBasic, KeepsTheClientConnectionAliveAcrossRequests) {
   kt::test_upstream up;
-  kt::kinfra_process k(one_service(up.url()));
+  kt::kinfra_process k(kt::one_service(up.url()));
   auto c = kt::connect_to(k.port());
   for (int i = 0; i < 20; ++i) {
     ASSERT_TRUE(c->send(get_raw(k.port(), "/r" + std::to_string(i))));
@@ -108,7 +102,7 @@ TEST(ProxyBasic, KeepsTheClientConnectionAliveAcrossRequests) {
 
 TEST(ProxyBasic, AnswersPipelinedRequestsInOrder) {
   kt::test_upstream up;
-  kt::kinfra_process k(one_service(up.url()));
+  kt::kinfra_process k(kt::one_service(up.url()));
   auto c = kt::connect_to(k.port());
   std::string batch;
   for (int i = 0; i < 10; ++i) batch += get_raw(k.port(), "/p" + std::to_string(i));
@@ -128,7 +122,7 @@ TEST(ProxyBasic, AnswersPipelinedRequestsInOrder) {
 
 TEST(ProxyBasic, ReusesUpstreamConnectionsFromThePool) {
   kt::test_upstream up;
-  kt::kinfra_process k(one_service(up.url()));
+  kt::kinfra_process k(kt::one_service(up.url()));
   for (int i = 0; i < 30; ++i) {
     auto res = kt::http_get(k.port(), "/");  // a new client connection each time
     ASSERT_EQ(res.status, 200);
@@ -146,7 +140,7 @@ TEST(ProxyBasic, BoundsIdleUpstreamConnectionsAndClosesThemAfterTheIdleTimeout) 
     }
     ++closed;  // kinfra closed its end
   });
-  kt::kinfra_process k(one_service(up.url(), "upstream: { max_idle_per_target: 2, idle_timeout: 1s }\n"));
+  kt::kinfra_process k(kt::one_service(up.url(), "upstream: { max_idle_per_target: 2, idle_timeout: 1s }\n"));
   // Five concurrent requests need five upstream connections; only two may stay idle afterwards.
   std::vector<std::unique_ptr<kt::socket_conn>> clients;
   for (int i = 0; i < 5; ++i) {
@@ -172,7 +166,7 @@ TEST(ProxyBasic, RetriesAnIdempotentRequestWhenAPooledConnectionWentStale) {
     c.send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   });
-  kt::kinfra_process k(one_service(up.url()));
+  kt::kinfra_process k(kt::one_service(up.url()));
   for (int i = 0; i < 5; ++i) {
     auto res = kt::http_get(k.port(), "/");
     EXPECT_EQ(res.status, 200) << "request " << i << "\n" << k.log();
@@ -187,7 +181,7 @@ TEST(ProxyBasic, DoesNotSendANonIdempotentRequestOnAConnectionKnownToBeClosed) {
     if (!c.read_request(req)) return;
     c.send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
   });
-  kt::kinfra_process k(one_service(up.url()));
+  kt::kinfra_process k(kt::one_service(up.url()));
   ASSERT_EQ(kt::http_get(k.port(), "/").status, 200);
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   auto res = kt::http_request(k.port(), "POST", "/", {}, "data");
@@ -277,7 +271,7 @@ TEST(ProxyBasic, AnswersHttp10ClientsWithoutChunkingAndClosesUnlessKeepAlive) {
       c.send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
     }
   });
-  kt::kinfra_process k(one_service(up.url()));
+  kt::kinfra_process k(kt::one_service(up.url()));
   auto c = kt::connect_to(k.port());
   c->send("GET / HTTP/1.0\r\n\r\n");
   bool eof = false;
@@ -290,7 +284,7 @@ TEST(ProxyBasic, AnswersHttp10ClientsWithoutChunkingAndClosesUnlessKeepAlive) {
 
 TEST(ProxyBasic, KeepsHttp10KeepAliveWhenTheLengthIsKnown) {
   kt::test_upstream up;
-  kt::kinfra_process k(one_service(up.url()));
+  kt::kinfra_process k(kt::one_service(up.url()));
   auto c = kt::connect_to(k.port());
   for (int i = 0; i < 3; ++i) {
     c->send("GET /ka HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
@@ -309,7 +303,7 @@ TEST(ProxyBasic, KeepsHttp10KeepAliveWhenTheLengthIsKnown) {
 
 TEST(ProxyBasic, HonoursConnectionClose) {
   kt::test_upstream up;
-  kt::kinfra_process k(one_service(up.url()));
+  kt::kinfra_process k(kt::one_service(up.url()));
   auto c = kt::connect_to(k.port());
   c->send(get_raw(k.port(), "/", "Connection: close\r\n"));
   kt::response res;
@@ -327,7 +321,7 @@ TEST(ProxyBasic, HeadAnd204And304CarryNoBody) {
       else c.send("HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n" + std::string(req.method == "HEAD" ? "" : "hello world"));
     }
   });
-  kt::kinfra_process k(one_service(up.url()));
+  kt::kinfra_process k(kt::one_service(up.url()));
   auto c = kt::connect_to(k.port());
   c->send("HEAD / HTTP/1.1\r\nHost: x\r\n\r\n");
   kt::response res;
@@ -352,7 +346,7 @@ TEST(ProxyBasic, ChunksABodyDelimitedByCloseForHttp11Clients) {
     if (!c.read_request(req)) return;
     c.send("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end");
   });
-  kt::kinfra_process k(one_service(up.url()));
+  kt::kinfra_process k(kt::one_service(up.url()));
   auto c = kt::connect_to(k.port());
   c->send(get_raw(k.port(), "/"));
   kt::response res;
@@ -371,7 +365,7 @@ TEST(ProxyBasic, DropsInterim1xxResponsesFromTheUpstream) {
     while (c.read_request(req))
       c.send("HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
   });
-  kt::kinfra_process k(one_service(up.url()));
+  kt::kinfra_process k(kt::one_service(up.url()));
   auto res = kt::http_get(k.port(), "/");
   EXPECT_EQ(res.status, 200);
   EXPECT_EQ(res.body, "ok");

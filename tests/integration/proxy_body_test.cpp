@@ -9,11 +9,6 @@
 
 namespace {
 
-std::string one_service(const std::string& url, const std::string& extra = "") {
-  return "workers: 1\n" + extra + "routes:\n  - { path: /, service: app }\nservices:\n  app: { url: \"" + url +
-         "\" }\n";
-}
-
 constexpr std::uint64_t GiB = 1024ull * 1024 * 1024;
 constexpr long rss_budget_kib = 20 * 1024;
 
@@ -46,7 +41,7 @@ bool pour(kt::socket_conn& c, std::uint64_t n) {
 
 TEST(ProxyBody, ForwardsAChunkedRequestBodyRechunked) {
   kt::test_upstream up;
-  kt::kinfra_process k(one_service(up.url()));
+  kt::kinfra_process k(kt::one_service(up.url()));
   auto c = kt::connect_to(k.port());
   c->send("POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
           "5;ext=1\r\nhello\r\n1\r\n \r\n5\r\nworld\r\n0\r\nX-Trailer: t\r\n\r\n");
@@ -75,7 +70,7 @@ TEST(ProxyBody, RelaysAChunkedResponseInPieces) {
       c.send("0\r\n\r\n");
     }
   });
-  kt::kinfra_process k(one_service(up.url()));
+  kt::kinfra_process k(kt::one_service(up.url()));
   auto c = kt::connect_to(k.port());
   for (int round = 0; round < 2; ++round) {
     c->send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -95,7 +90,7 @@ TEST(ProxyBody, StreamsAOneGibUploadWithBoundedMemory) {
     std::string body = std::to_string(got);
     c.send("HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
   });
-  kt::kinfra_process k(one_service(up.url()));
+  kt::kinfra_process k(kt::one_service(up.url()));
   long before = k.rss_kib();
   auto c = kt::connect_to(k.port());
   ASSERT_TRUE(c->send("PUT /big HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(GiB) + "\r\n\r\n"));
@@ -115,7 +110,7 @@ TEST(ProxyBody, StreamsAOneGibDownloadWithBoundedMemory) {
     c.send("HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(GiB) + "\r\n\r\n");
     pour(c, GiB);
   });
-  kt::kinfra_process k(one_service(up.url()));
+  kt::kinfra_process k(kt::one_service(up.url()));
   long before = k.rss_kib();
   auto c = kt::connect_to(k.port());
   c->send("GET /big HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -144,7 +139,7 @@ TEST(ProxyBody, StreamsALargeChunkedDownloadWithBoundedMemory) {
       if (!c.send(chunk, std::chrono::seconds(20))) return;
     c.send("0\r\n\r\n");
   });
-  kt::kinfra_process k(one_service(up.url()));
+  kt::kinfra_process k(kt::one_service(up.url()));
   long before = k.rss_kib();
   auto c = kt::connect_to(k.port());
   c->send("GET / HTTP/1.0\r\n\r\n");  // HTTP/1.0: kinfra de-chunks and closes
@@ -175,7 +170,7 @@ TEST(ProxyBody, StreamsALargeChunkedDownloadWithBoundedMemory) {
 
 TEST(ProxyBody, AnswersExpectContinueItselfAndForwardsTheBody) {
   kt::test_upstream up;
-  kt::kinfra_process k(one_service(up.url()));
+  kt::kinfra_process k(kt::one_service(up.url()));
   auto c = kt::connect_to(k.port());
   c->send("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\nExpect: 100-continue\r\n\r\n");
   char buf[256];
@@ -192,7 +187,7 @@ TEST(ProxyBody, AnswersExpectContinueItselfAndForwardsTheBody) {
 
 TEST(ProxyBody, RefusesAnOversizedBodyBeforeReadingIt) {
   kt::test_upstream up;
-  kt::kinfra_process k(one_service(up.url(), "limits: { max_body_bytes: 1KiB }\n"));
+  kt::kinfra_process k(kt::one_service(up.url(), "limits: { max_body_bytes: 1KiB }\n"));
   auto c = kt::connect_to(k.port());
   c->send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\nExpect: 100-continue\r\n\r\n");
   kt::response res;
@@ -228,7 +223,7 @@ TEST(ProxyBody, RelaysAnEarlyAnswerWhileTheClientStillUploads) {
     c.shutdown_write();
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
   });
-  kt::kinfra_process k(one_service(up.url()));
+  kt::kinfra_process k(kt::one_service(up.url()));
   auto c = kt::connect_to(k.port());
   c->send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n");
   std::atomic<bool> stop{false};
@@ -266,7 +261,7 @@ TEST(ProxyBody, StreamsFullDuplexWhenTheUpstreamEchoesAsItReads) {
       moved += static_cast<std::uint64_t>(n);
     }
   });
-  kt::kinfra_process k(one_service(up.url()));
+  kt::kinfra_process k(kt::one_service(up.url()));
   auto c = kt::connect_to(k.port());
   c->send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(total) + "\r\n\r\n");
   std::thread writer([&] { pour(*c, total); });

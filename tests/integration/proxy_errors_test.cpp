@@ -8,11 +8,6 @@
 
 namespace {
 
-std::string one_service(const std::string& url, const std::string& extra = "") {
-  return "workers: 1\n" + extra + "routes:\n  - { path: /, service: app }\nservices:\n  app: { url: \"" + url +
-         "\" }\n";
-}
-
 struct bad_case {
   const char* name;
   std::string raw;
@@ -36,7 +31,7 @@ void expect_rejected(std::uint16_t port, const bad_case& c, kt::test_upstream& u
 
 TEST(ProxyErrors, MalformedRequestsAre400AndNeverReachTheUpstream) {
   kt::test_upstream up;
-  kt::kinfra_process k(one_service(up.url()));
+  kt::kinfra_process k(kt::one_service(up.url()));
   const std::vector<bad_case> cases = {
       {"garbage", "HELLO\r\n\r\n", 400},
       {"bare LF", "GET / HTTP/1.1\nHost: x\n\n", 400},
@@ -66,13 +61,13 @@ TEST(ProxyErrors, MalformedRequestsAre400AndNeverReachTheUpstream) {
 
 TEST(ProxyErrors, ObsFoldIsRejected) {
   kt::test_upstream up;
-  kt::kinfra_process k(one_service(up.url()));
+  kt::kinfra_process k(kt::one_service(up.url()));
   expect_rejected(k.port(), {"obs-fold", "GET / HTTP/1.1\r\nHost: x\r\nX-A: a\r\n  folded\r\n\r\n", 400}, up);
 }
 
 TEST(ProxyErrors, OversizeHeaderIs431AndOversizeUriIs414) {
   kt::test_upstream up;
-  kt::kinfra_process k(one_service(up.url(), "limits: { max_header_bytes: 8KiB, max_uri_bytes: 2KiB }\n"));
+  kt::kinfra_process k(kt::one_service(up.url(), "limits: { max_header_bytes: 8KiB, max_uri_bytes: 2KiB }\n"));
   expect_rejected(k.port(),
                   {"big header", "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(9000, 'a') + "\r\n\r\n", 431}, up);
   expect_rejected(k.port(), {"long uri", "GET /" + std::string(3000, 'u') + " HTTP/1.1\r\nHost: x\r\n\r\n", 414}, up);
@@ -85,7 +80,7 @@ TEST(ProxyErrors, OversizeHeaderIs431AndOversizeUriIs414) {
 
 TEST(ProxyErrors, SlowlorisGets408AndIsClosed) {
   kt::test_upstream up;
-  kt::kinfra_process k(one_service(up.url(), "timeouts: { header: 1s }\n"));
+  kt::kinfra_process k(kt::one_service(up.url(), "timeouts: { header: 1s }\n"));
   auto c = kt::connect_to(k.port());
   auto start = std::chrono::steady_clock::now();
   c->send("GET / HTTP/1.1\r\nHost: x\r\n");
@@ -110,7 +105,7 @@ TEST(ProxyErrors, SlowlorisGets408AndIsClosed) {
 
 TEST(ProxyErrors, IdleKeepAliveConnectionIsClosedSilently) {
   kt::test_upstream up;
-  kt::kinfra_process k(one_service(up.url(), "timeouts: { idle: 500ms }\n"));
+  kt::kinfra_process k(kt::one_service(up.url(), "timeouts: { idle: 500ms }\n"));
   auto c = kt::connect_to(k.port());
   c->send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
   kt::response res;
@@ -139,7 +134,7 @@ TEST(ProxyErrors, UnknownPathWithoutRouteIs404AndKeepsTheConnection) {
 TEST(ProxyErrors, RefusedUpstreamIs502) {
   std::uint16_t dead;
   { kt::test_upstream gone; dead = gone.port(); }
-  kt::kinfra_process k(one_service("http://127.0.0.1:" + std::to_string(dead)));
+  kt::kinfra_process k(kt::one_service("http://127.0.0.1:" + std::to_string(dead)));
   auto res = kt::http_get(k.port(), "/");
   EXPECT_EQ(res.status, 502);
   EXPECT_NE(res.body.find("not accepting connections"), std::string::npos) << res.body;
@@ -152,7 +147,7 @@ TEST(ProxyErrors, SilentUpstreamIs504InTime) {
     c.read_request(req);
     c.recv_all(std::chrono::seconds(5));  // never answers
   });
-  kt::kinfra_process k(one_service(up.url(), "timeouts: { upstream_response: 1s }\n"));
+  kt::kinfra_process k(kt::one_service(up.url(), "timeouts: { upstream_response: 1s }\n"));
   auto start = std::chrono::steady_clock::now();
   auto res = kt::http_get(k.port(), "/");
   auto took = std::chrono::steady_clock::now() - start;
@@ -163,7 +158,7 @@ TEST(ProxyErrors, SilentUpstreamIs504InTime) {
 
 TEST(ProxyErrors, UnreachableUpstreamTimesOutWith504) {
   kt::blackhole hole;  // a port whose connects hang, like a host that drops packets
-  kt::kinfra_process k(one_service("http://127.0.0.1:" + std::to_string(hole.port()), "timeouts: { connect: 500ms }\n"));
+  kt::kinfra_process k(kt::one_service("http://127.0.0.1:" + std::to_string(hole.port()), "timeouts: { connect: 500ms }\n"));
   auto start = std::chrono::steady_clock::now();
   auto res = kt::http_get(k.port(), "/");
   auto took = std::chrono::steady_clock::now() - start;
@@ -179,7 +174,7 @@ TEST(ProxyErrors, InvalidUpstreamResponseIs502) {
     c.read_request(req);
     c.send("THIS IS NOT HTTP\r\n\r\n");
   });
-  kt::kinfra_process k(one_service(up.url()));
+  kt::kinfra_process k(kt::one_service(up.url()));
   EXPECT_EQ(kt::http_get(k.port(), "/").status, 502);
 }
 
@@ -188,7 +183,7 @@ TEST(ProxyErrors, UpstreamClosingWithoutAnswerIs502) {
     kt::request req;
     c.read_request(req);
   });
-  kt::kinfra_process k(one_service(up.url()));
+  kt::kinfra_process k(kt::one_service(up.url()));
   EXPECT_EQ(kt::http_get(k.port(), "/").status, 502);
 }
 
@@ -198,7 +193,7 @@ TEST(ProxyErrors, UpstreamDyingMidBodyClosesTheClientConnection) {
     c.read_request(req);
     c.send("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nonly a part");
   });
-  kt::kinfra_process k(one_service(up.url()));
+  kt::kinfra_process k(kt::one_service(up.url()));
   auto c = kt::connect_to(k.port());
   c->send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
   kt::response res;
@@ -213,7 +208,7 @@ TEST(ProxyErrors, UpstreamDyingMidChunkedBodyNeverSendsTheLastChunk) {
     c.read_request(req);
     c.send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
   });
-  kt::kinfra_process k(one_service(up.url()));
+  kt::kinfra_process k(kt::one_service(up.url()));
   auto c = kt::connect_to(k.port());
   c->send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
   bool eof = false;
@@ -235,7 +230,7 @@ TEST(ProxyErrors, ASlowClientDoesNotHoldUpAnother) {
       }
     }
   });
-  kt::kinfra_process k(one_service(up.url()));  // one worker: both clients share a thread
+  kt::kinfra_process k(kt::one_service(up.url()));  // one worker: both clients share a thread
   auto slow = kt::connect_to(k.port());
   slow->send("GET /big HTTP/1.1\r\nHost: x\r\n\r\n");  // and never reads
   auto slow_header = kt::connect_to(k.port());
@@ -252,7 +247,7 @@ TEST(ProxyErrors, ASlowClientDoesNotHoldUpAnother) {
 TEST(ProxyErrors, HeadOfAnErrorHasNoBody) {
   std::uint16_t dead;
   { kt::test_upstream gone; dead = gone.port(); }
-  kt::kinfra_process k(one_service("http://127.0.0.1:" + std::to_string(dead)));
+  kt::kinfra_process k(kt::one_service("http://127.0.0.1:" + std::to_string(dead)));
   auto c = kt::connect_to(k.port());
   c->send("HEAD / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n");
   kt::response res;

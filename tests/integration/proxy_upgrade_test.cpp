@@ -4,18 +4,9 @@
 #include "http_test.hpp"
 #include "websocket_test.hpp"
 
-namespace {
-
-std::string one_service(const std::string& url, const std::string& extra = "") {
-  return "workers: 1\n" + extra + "routes:\n  - { path: /, service: app }\nservices:\n  app: { url: \"" + url +
-         "\" }\n";
-}
-
-}  // namespace
-
 TEST(ProxyUpgrade, TunnelsAWebSocketConversation) {
   kt::test_upstream up([](kt::socket_conn& c) { kt::websocket_echo(c); });
-  kt::kinfra_process k(one_service(up.url()));
+  kt::kinfra_process k(kt::one_service(up.url()));
   std::vector<std::string> messages{"hello", std::string(100000, 'w'), "", "bye"};
   EXPECT_EQ(kt::websocket_roundtrip(k.port(), "/ws", messages), messages) << k.log();
 }
@@ -38,7 +29,7 @@ TEST(ProxyUpgrade, TunnelsBytesExactlyAndPassesUpgradeHeaders) {
       c.send(std::string_view(buf, static_cast<std::size_t>(n)));
     }
   });
-  kt::kinfra_process k(one_service(up.url()));
+  kt::kinfra_process k(kt::one_service(up.url()));
   auto c = kt::connect_to(k.port());
   // The first tunnel bytes ride in the same packet as the request.
   c->send("GET /chat HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: x-echo\r\n\r\n\x01\x02 raw\xff");
@@ -65,7 +56,7 @@ TEST(ProxyUpgrade, TunnelsBytesExactlyAndPassesUpgradeHeaders) {
 
 TEST(ProxyUpgrade, ADeclinedUpgradeIsAnOrdinaryResponse) {
   kt::test_upstream up;  // the echo upstream ignores Upgrade and answers 200
-  kt::kinfra_process k(one_service(up.url()));
+  kt::kinfra_process k(kt::one_service(up.url()));
   auto c = kt::connect_to(k.port());
   c->send("GET / HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n");
   kt::response res;
@@ -82,7 +73,7 @@ TEST(ProxyUpgrade, ClosingOneSideEndsTheTunnel) {
     if (!c.read_request_header(req)) return;
     c.send("HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\nbye");
   });  // and closes
-  kt::kinfra_process k(one_service(up.url()));
+  kt::kinfra_process k(kt::one_service(up.url()));
   auto c = kt::connect_to(k.port());
   c->send("GET / HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: x\r\n\r\n");
   bool eof = false;
@@ -98,7 +89,7 @@ TEST(ProxyUpgrade, IdleTunnelIsClosedAfterTunnelIdle) {
     c.send("HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n");
     c.recv_all(std::chrono::seconds(10));
   });
-  kt::kinfra_process k(one_service(up.url(), "timeouts: { tunnel_idle: 1s }\n"));
+  kt::kinfra_process k(kt::one_service(up.url(), "timeouts: { tunnel_idle: 1s }\n"));
   auto c = kt::connect_to(k.port());
   c->send("GET / HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: x\r\n\r\n");
   auto start = std::chrono::steady_clock::now();

@@ -369,6 +369,11 @@ blackhole::~blackhole() {
 
 // ---- processes -----------------------------------------------------------------------------
 
+std::string one_service(const std::string& url, const std::string& extra) {
+  return "workers: 1\n" + extra + "routes:\n  - { path: /, service: app }\nservices:\n  app: { url: \"" + url +
+         "\" }\n";
+}
+
 std::string kinfra_binary() {
   if (const char* env = std::getenv("KINFRA_BINARY")) return env;
   return KINFRA_BINARY_PATH;

@@ -209,6 +209,9 @@ class kinfra_process {
   std::vector<std::uint16_t> ports_;
 };
 
+/** routes.yaml (without `listen:`) sending every path to one service at `url`, with one worker. */
+std::string one_service(const std::string& url, const std::string& extra = "");
+
 /** Path of the kinfra executable under test. */
 std::string kinfra_binary();
 
