@@ -6,6 +6,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -390,6 +391,8 @@ pid_t spawn(const std::vector<std::string>& args, const std::string& out_path, c
   argv.push_back(nullptr);
   pid_t pid = ::fork();
   if (pid == 0) {
+    // If the test process dies (a crash, a failed assertion that aborts), kinfra goes with it.
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
     int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ::dup2(out, 1);
