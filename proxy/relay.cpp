@@ -76,7 +76,7 @@ net::awaitable<relay_status> relay_chunked(relay_parser<IsRequest>& parser, tcp:
     }
     if (parser.is_done()) {
       // A long chunked body grew the connection's buffer; give the memory back while idle.
-      if (src_buf.size() == 0 && src_buf.capacity() > 4 * relay_chunk) src_buf.shrink_to_fit();
+      if (src_buf.size() == 0 && src_buf.capacity() > 16 * 1024) src_buf.shrink_to_fit();
       co_return relay_status::done;
     }
     if (!ec && used > 0 && src_buf.size() > 0) continue;  // the parser wants another pass over what is left
