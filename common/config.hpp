@@ -49,16 +49,66 @@ struct upstream_pool_config {
   std::chrono::milliseconds idle_timeout = 30s;
 };
 
+/** How the supervisor decides that a service can take traffic. */
+struct health_config {
+  enum class kind {
+    automatic,  ///< nothing configured: TCP connect to the port, or "alive" without a port
+    tcp,        ///< a TCP connect succeeds
+    http,       ///< GET `http_path` answers 2xx or 3xx
+    none,       ///< `health: off`: never checked, always considered healthy while alive
+  };
+  kind probe = kind::automatic;
+  std::string http_path = "/";
+  std::chrono::milliseconds interval = 2s;
+  std::chrono::milliseconds timeout = 1s;
+  unsigned rise = 1;  ///< consecutive successes to become healthy
+  unsigned fall = 3;  ///< consecutive failures to become unhealthy
+  std::chrono::milliseconds start_period = 30s;  ///< failures while starting do not count
+};
+
+/** When the supervisor starts a service again after its process ended. */
+struct restart_config {
+  enum class policy { always, on_failure, never };
+  policy when = policy::on_failure;
+  unsigned max_attempts = 5;                  ///< quick failures in a row before giving up
+  std::chrono::milliseconds backoff = 1s;     ///< first delay, doubled each attempt
+  std::chrono::milliseconds max_backoff = 30s;
+  std::chrono::milliseconds reset_after = 30s;  ///< healthy this long: the attempt count starts over
+};
+
+/** How a service is stopped. */
+struct stop_config {
+  int signal = 15;  ///< sent to the process group (SIGTERM)
+  std::chrono::milliseconds timeout = 10s;  ///< then SIGKILL
+};
+
+/** A `depends_on` entry. */
+struct dependency {
+  std::string service;
+  enum class condition { started, healthy } until = condition::healthy;
+};
+
 /** One `services:` entry. */
 struct service_config {
   std::string name;
   std::vector<upstream_url> targets;     ///< where the proxy forwards; round-robin when several
+  std::optional<host_port> monitor;      ///< `url: tcp://…`: checked and shown, not routable
   std::vector<std::string> command;      ///< argv; empty when kinfra does not run the service
   bool command_is_shell = false;         ///< command given as one string, run by /bin/sh -c
   std::string cwd;                       ///< absolute; defaults to the folder of routes.yaml
-  std::map<std::string, std::string> env;
+  std::map<std::string, std::string> env;  ///< ${VAR} already expanded from kinfra's environment
   std::optional<std::uint16_t> port;     ///< passed as PORT; implies target http://127.0.0.1:PORT
+  health_config health;
+  restart_config restart;
+  stop_config stop;
+  std::vector<dependency> depends_on;
+  std::size_t log_lines = 1000;          ///< lines kept in the service's log ring
   source_mark mark;
+
+  /** True when kinfra runs this service (it has a command). */
+  bool managed() const { return !command.empty(); }
+  /** The address health checks go to, if any: the port, the monitor URL, or the first target. */
+  std::optional<host_port> probe_address() const;
 };
 
 /** One `routes:` entry. */
@@ -84,6 +134,13 @@ struct config {
 
   /** The service named `name`, or nullptr. */
   const service_config* find_service(const std::string& name) const;
+  /** Index of the service named `name` in `services`, or -1. */
+  int service_index(const std::string& name) const;
+  /**
+   * Services grouped by start order: every service comes after those it depends on; services in
+   * the same group do not depend on each other. (Cycles are refused when loading.)
+   */
+  std::vector<std::vector<std::size_t>> start_levels() const;
 };
 
 }  // namespace kinfra

@@ -2,6 +2,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "common/yaml_reader.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <cstring>
@@ -19,126 +21,8 @@ namespace kinfra {
 namespace {
 
 namespace fs = std::filesystem;
-
-/**
- * Walks the YAML tree and collects every error with its position, so one run of
- * `kinfra check` reports all problems rather than the first.
- */
-class yaml_reader {
- public:
-  explicit yaml_reader(std::vector<config_error>& errors) : errors_(errors) {}
-
-  void error(const YAML::Node& at, std::string message) {
-    auto m = at.Mark();
-    errors_.push_back({m.is_null() ? 0 : m.line + 1, m.is_null() ? 0 : m.column + 1, std::move(message)});
-  }
-  void error(const YAML::Mark& m, std::string message) {
-    errors_.push_back({m.is_null() ? 0 : m.line + 1, m.is_null() ? 0 : m.column + 1, std::move(message)});
-  }
-
-  /** Checks that `node` is a mapping whose keys are all known and unique. */
-  bool check_map(const YAML::Node& node, const std::string& what,
-                 std::initializer_list<std::string_view> known) {
-    if (!node.IsMap()) {
-      error(node, what + " must be a mapping (key: value)");
-      return false;
-    }
-    std::set<std::string> seen;
-    for (const auto& kv : node) {
-      const auto& key = kv.first;
-      if (!key.IsScalar()) {
-        error(key, "keys in " + what + " must be plain names");
-        continue;
-      }
-      const std::string& name = key.Scalar();
-      if (!seen.insert(name).second) error(key, "duplicate key '" + name + "' in " + what);
-      if (std::find(known.begin(), known.end(), name) == known.end()) {
-        std::string list;
-        for (auto k : known) list += (list.empty() ? "" : ", ") + std::string(k);
-        error(key, "unknown key '" + name + "' in " + what + " (expected one of: " + list + ")");
-      }
-    }
-    return true;
-  }
-
-  std::optional<std::string> string(const YAML::Node& n, const std::string& what) {
-    if (!n.IsScalar()) {
-      error(n, what + " must be a string");
-      return std::nullopt;
-    }
-    return n.Scalar();
-  }
-
-  std::optional<std::uint64_t> integer(const YAML::Node& n, const std::string& what, std::uint64_t min,
-                                       std::uint64_t max) {
-    if (n.IsScalar()) {
-      const std::string& s = n.Scalar();
-      std::uint64_t v = 0;
-      auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-      if (!s.empty() && ec == std::errc{} && p == s.data() + s.size()) {
-        if (v >= min && v <= max) return v;
-        error(n, what + " must be between " + std::to_string(min) + " and " + std::to_string(max) +
-                     ", got " + s);
-        return std::nullopt;
-      }
-    }
-    error(n, what + " must be an integer" + (n.IsScalar() ? ", got \"" + n.Scalar() + "\"" : ""));
-    return std::nullopt;
-  }
-
-  std::optional<bool> boolean(const YAML::Node& n, const std::string& what) {
-    if (n.IsScalar()) {
-      static const std::set<std::string> yes{"true", "True", "TRUE", "yes", "Yes", "on", "On"};
-      static const std::set<std::string> no{"false", "False", "FALSE", "no", "No", "off", "Off"};
-      if (yes.count(n.Scalar())) return true;
-      if (no.count(n.Scalar())) return false;
-    }
-    error(n, what + " must be true or false" + (n.IsScalar() ? ", got \"" + n.Scalar() + "\"" : ""));
-    return std::nullopt;
-  }
-
-  std::optional<std::chrono::milliseconds> duration(const YAML::Node& n, const std::string& what) {
-    if (n.IsScalar()) {
-      if (auto d = parse_duration(n.Scalar())) return d;
-    }
-    error(n, what + " must be a duration such as 500ms, 10s or 2m" +
-                 (n.IsScalar() ? ", got \"" + n.Scalar() + "\"" : ""));
-    return std::nullopt;
-  }
-
-  /** A positive duration. */
-  void positive_duration(const YAML::Node& parent, const char* key, const std::string& what,
-                         std::chrono::milliseconds& out) {
-    const YAML::Node n = parent[key];
-    if (!n) return;
-    if (auto d = duration(n, what)) {
-      if (d->count() <= 0) error(n, what + " must be greater than zero");
-      else out = *d;
-    }
-  }
-
-  std::optional<std::uint64_t> size(const YAML::Node& n, const std::string& what, bool allow_unlimited) {
-    if (n.IsScalar()) {
-      if (allow_unlimited && (n.Scalar() == "unlimited" || n.Scalar() == "off")) return unlimited_bytes;
-      if (auto s = parse_size(n.Scalar())) return s;
-    }
-    error(n, what + " must be a size such as 8KiB, 10MiB or 1048576" +
-                 std::string(allow_unlimited ? " (or unlimited)" : "") +
-                 (n.IsScalar() ? ", got \"" + n.Scalar() + "\"" : ""));
-    return std::nullopt;
-  }
-
- private:
-  std::vector<config_error>& errors_;
-};
-
-bool valid_service_name(const std::string& s) {
-  if (s.empty() || s.size() > 64) return false;
-  if (!std::isalnum(static_cast<unsigned char>(s[0]))) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
-  });
-}
+using detail::read_services;
+using detail::yaml_reader;
 
 /** Brings a route prefix to its canonical form, or says why it cannot be one. */
 std::variant<std::string, std::string> normalise_route_path(const std::string& p) {
@@ -171,8 +55,8 @@ bool valid_host_pattern(std::string host) {
 
 class config_builder {
  public:
-  config_builder(std::vector<config_error>& errors, std::string source_path)
-      : errors_(errors), r_(errors), source_path_(std::move(source_path)) {}
+  config_builder(std::vector<config_error>& errors, std::vector<config_error>& warnings, std::string source_path)
+      : errors_(errors), warnings_(warnings), r_(errors), source_path_(std::move(source_path)) {}
 
   std::shared_ptr<config> build(const YAML::Node& root) {
     auto cfg = std::make_shared<config>();
@@ -190,7 +74,7 @@ class config_builder {
     read_timeouts(root["timeouts"], cfg->timeouts);
     read_limits(root["limits"], cfg->limits);
     read_upstream(root["upstream"], cfg->upstream);
-    read_services(root["services"], *cfg);
+    read_services(r_, root["services"], *cfg, source_path_, warnings_);
     read_routes(root["routes"], *cfg);
     return cfg;
   }
@@ -267,108 +151,6 @@ class config_builder {
     r_.positive_duration(n, "idle_timeout", "upstream.idle_timeout", u.idle_timeout);
   }
 
-  void read_services(const YAML::Node& n, config& cfg) {
-    if (!n) return;
-    if (!n.IsMap()) return r_.error(n, "services must be a mapping of service names to settings");
-    std::set<std::string> seen;
-    for (const auto& kv : n) {
-      if (!kv.first.IsScalar()) {
-        r_.error(kv.first, "service names must be plain strings");
-        continue;
-      }
-      const std::string name = kv.first.Scalar();
-      if (!seen.insert(name).second) {
-        r_.error(kv.first, "duplicate service '" + name + "'");
-        continue;
-      }
-      if (!valid_service_name(name)) {
-        r_.error(kv.first, "invalid service name '" + name +
-                               "' (letters, digits, '-', '_' and '.', starting with a letter or digit, at most 64)");
-        continue;
-      }
-      service_config svc;
-      svc.name = name;
-      svc.mark = {kv.first.Mark().line + 1, kv.first.Mark().column + 1};
-      read_service(kv.second, svc);
-      cfg.services.push_back(std::move(svc));
-    }
-  }
-
-  void read_service(const YAML::Node& n, service_config& svc) {
-    const std::string what = "service '" + svc.name + "'";
-    if (!r_.check_map(n, what, {"url", "targets", "command", "cwd", "env", "port"})) return;
-    auto add_target = [&](const YAML::Node& item) {
-      auto s = r_.string(item, what + " url");
-      if (!s) return;
-      auto parsed = parse_upstream_url(*s);
-      if (auto* err = std::get_if<std::string>(&parsed)) return r_.error(item, *err);
-      svc.targets.push_back(std::get<upstream_url>(parsed));
-    };
-    if (auto u = n["url"]) add_target(u);
-    if (auto t = n["targets"]) {
-      if (n["url"]) r_.error(t, what + " has both url and targets; use one of them");
-      else if (!t.IsSequence() || t.size() == 0) r_.error(t, what + " targets must be a non-empty list of URLs");
-      else for (const auto& item : t) add_target(item);
-    }
-    if (auto p = n["port"]) {
-      if (auto v = r_.integer(p, what + " port", 1, 65535)) {
-        svc.port = static_cast<std::uint16_t>(*v);
-        if (n["url"] || n["targets"]) {
-          r_.error(p, what + " has both port and url/targets; port already means http://127.0.0.1:PORT");
-        } else {
-          upstream_url u;
-          u.scheme = "http";
-          u.address = {"127.0.0.1", *svc.port};
-          u.text = "http://127.0.0.1:" + std::to_string(*svc.port);
-          svc.targets.push_back(u);
-        }
-      }
-    }
-    if (auto c = n["command"]) {
-      if (c.IsScalar()) {
-        if (c.Scalar().empty()) r_.error(c, what + " command is empty");
-        else {
-          svc.command = {c.Scalar()};
-          svc.command_is_shell = true;
-        }
-      } else if (c.IsSequence() && c.size() > 0) {
-        for (const auto& arg : c) {
-          if (auto s = r_.string(arg, what + " command argument")) svc.command.push_back(*s);
-        }
-      } else {
-        r_.error(c, what + " command must be a list of arguments or a shell command string");
-      }
-    }
-    fs::path base = fs::absolute(fs::path(source_path_)).parent_path();
-    svc.cwd = base.string();
-    if (auto c = n["cwd"]) {
-      if (!n["command"]) r_.error(c, what + " has cwd but no command");
-      if (auto s = r_.string(c, what + " cwd")) {
-        fs::path p(*s);
-        svc.cwd = (p.is_absolute() ? p : base / p).lexically_normal().string();
-        std::error_code ec;
-        if (!fs::is_directory(svc.cwd, ec)) r_.error(c, what + " cwd \"" + *s + "\" is not a directory");
-      }
-    }
-    if (auto e = n["env"]) {
-      if (!e.IsMap()) r_.error(e, what + " env must be a mapping of NAME: value");
-      else {
-        for (const auto& kv : e) {
-          auto key = r_.string(kv.first, what + " env name");
-          if (!key) continue;
-          if (key->empty() || key->find('=') != std::string::npos) {
-            r_.error(kv.first, what + " env name \"" + *key + "\" is invalid");
-            continue;
-          }
-          if (svc.env.count(*key)) r_.error(kv.first, what + " env " + *key + " is given twice");
-          if (auto v = r_.string(kv.second, what + " env " + *key)) svc.env[*key] = *v;
-        }
-      }
-    }
-    if (svc.targets.empty() && svc.command.empty())
-      r_.error(n, what + " needs a url, targets or a port (and optionally a command)");
-  }
-
   void read_routes(const YAML::Node& n, config& cfg) {
     if (!n) return;
     if (!n.IsSequence()) return r_.error(n, "routes must be a list of routes (each starting with '- path:')");
@@ -415,7 +197,8 @@ class config_builder {
                             (known.empty() ? " (no services are defined)" : " (known: " + known + ")"));
             ok = false;
           } else if (svc->targets.empty()) {
-            r_.error(s, "route points to service '" + *name + "', which has no url or port to forward to");
+            r_.error(s, "route points to service '" + *name + "', which has no http:// url or port to forward to" +
+                            std::string(svc->monitor ? " (a tcp:// service is only monitored)" : ""));
             ok = false;
           }
         } else ok = false;
@@ -442,12 +225,15 @@ class config_builder {
   }
 
   std::vector<config_error>& errors_;
+  std::vector<config_error>& warnings_;
   yaml_reader r_;
   std::string source_path_;
 };
 
-config_load_result finish(std::shared_ptr<config> cfg, std::vector<config_error> errors) {
+config_load_result finish(std::shared_ptr<config> cfg, std::vector<config_error> errors,
+                          std::vector<config_error> warnings = {}) {
   config_load_result result;
+  result.warnings = std::move(warnings);
   std::stable_sort(errors.begin(), errors.end(), [](const config_error& a, const config_error& b) {
     return std::tie(a.line, a.column) < std::tie(b.line, b.column);
   });
@@ -458,11 +244,6 @@ config_load_result finish(std::shared_ptr<config> cfg, std::vector<config_error>
 
 }  // namespace
 
-const service_config* config::find_service(const std::string& name) const {
-  for (const auto& s : services)
-    if (s.name == name) return &s;
-  return nullptr;
-}
 
 config_load_result load_config_string(const std::string& yaml, const std::string& source_path) {
   std::vector<config_error> errors;
@@ -474,10 +255,11 @@ config_load_result load_config_string(const std::string& yaml, const std::string
                       "YAML syntax error: " + e.msg});
     return finish(nullptr, std::move(errors));
   }
+  std::vector<config_error> warnings;
   try {
-    config_builder builder(errors, source_path);
+    config_builder builder(errors, warnings, source_path);
     auto cfg = builder.build(root);
-    return finish(std::move(cfg), std::move(errors));
+    return finish(std::move(cfg), std::move(errors), std::move(warnings));
   } catch (const YAML::Exception& e) {
     // yaml-cpp throws on a few malformed documents only while walking them; report, never crash.
     errors.push_back({e.mark.is_null() ? 0 : e.mark.line + 1, e.mark.is_null() ? 0 : e.mark.column + 1, e.msg});

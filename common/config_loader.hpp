@@ -20,6 +20,7 @@ struct config_error {
 struct config_load_result {
   std::shared_ptr<const config> cfg;
   std::vector<config_error> errors;
+  std::vector<config_error> warnings;  ///< accepted, but worth saying (e.g. an unset ${VAR})
 
   bool ok() const { return cfg != nullptr; }
 };

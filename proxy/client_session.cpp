@@ -196,6 +196,14 @@ net::awaitable<client_session::outcome> client_session::handle_request() {
                                      x.framing == body_framing::none ? outcome::keep_alive : outcome::linger, &x);
   }
   x.target_route = r;
+  if (status_board* board = w_.board(); board && !board->accepting(r->service_index)) {
+    // Not healthy (starting, crashed, stopped, failing its check): say so instead of trying.
+    auto snap = board->snapshot();
+    const auto& st = snap->services.at(r->service_index);
+    co_return co_await respond_error(
+        503, "The service '" + st.name + "' is " + std::string(to_string(st.state)) + ": " + st.status_message,
+        x.framing == body_framing::none ? outcome::keep_alive : outcome::linger, &x);
+  }
   x.max_body = r->max_body_bytes;
   if (x.framing == body_framing::length && x.body_length > x.max_body)
     co_return co_await respond_error(413, "The request body is larger than this route accepts.", outcome::linger, &x);
@@ -289,6 +297,7 @@ net::awaitable<std::optional<unsigned>> client_session::connect_upstream(exchang
       detail = "Connecting to " + t.name + " timed out after " + describe_ms(cfg.timeouts.connect) + ".";
     } else {
       detail = "The service at " + t.name + " is not accepting connections (" + ec.message() + ").";
+      x.refused = true;
     }
     t.down_until = now_ms() + passive_down_ms;
     spdlog::debug("upstream {}: {}", t.name, detail);
@@ -316,9 +325,14 @@ net::awaitable<client_session::outcome> client_session::forward(exchange& x) {
   for (;;) {
     std::string detail;
     if (!x.up) {
-      if (auto failure = co_await connect_upstream(x, detail))
+      if (auto failure = co_await connect_upstream(x, detail)) {
+        // Passive check: no target took the connection, so the service stops getting traffic
+        // until its health check passes again.
+        if (status_board* board = w_.board(); board && *failure == 502 && x.refused)
+          board->report_refused(x.target_route->service_index);
         co_return co_await respond_error(*failure, detail,
                                          x.framing == body_framing::none ? outcome::keep_alive : outcome::linger, &x);
+      }
     }
     const bool reused = x.up->uses > 0;
     // The header goes out together with the body when the body is already here in full.
@@ -593,6 +607,7 @@ net::awaitable<client_session::outcome> client_session::respond_error(unsigned s
   http::response<http::string_body> res{static_cast<http::status>(status), 11};
   res.set(http::field::server, "kinfra");
   res.set(http::field::content_type, page.content_type);
+  if (status == 503) res.set(http::field::retry_after, "5");
   for (auto& [name, value] : page.headers) res.set(name, value);
   if (!keep) res.set(http::field::connection, "close");
   else if (http10) res.set(http::field::connection, "keep-alive");

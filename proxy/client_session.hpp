@@ -70,6 +70,7 @@ class client_session final : public timed {
     bool client_gone = false;    ///< the client closed or reset while sending its body
     bool response_started = false;
     bool fresh_only = false;         ///< retrying: do not take a pooled connection
+    bool refused = false;            ///< a target refused the connection (not a timeout)
     bool upstream_reusable = false;  ///< the upstream connection may go back to the pool
     bool body_abandoned = false;     ///< the response ended first; the body relay was stopped
     bool body_too_large = false;

@@ -14,6 +14,7 @@
 
 #include "common/config_loader.hpp"
 #include "common/log.hpp"
+#include "common/status_board.hpp"
 #include "common/version.hpp"
 #include "fallback/fallback_responder.hpp"
 #include "proxy/proxy_server.hpp"
@@ -33,6 +34,7 @@ int check_command(const std::string& path) {
     std::cerr << path << ": " << result.errors.size() << (result.errors.size() == 1 ? " error" : " errors") << "\n";
     return 1;
   }
+  for (const auto& w : result.warnings) std::cerr << kinfra::format_config_error(path, w) << " (warning)\n";
   std::cout << path << ": OK (" << result.cfg->routes.size() << " routes, " << result.cfg->services.size()
             << " services)\n";
   return 0;
@@ -79,16 +81,19 @@ int run_command(const std::string& path, const std::string& ready_file) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
+  for (const auto& w : result.warnings) spdlog::warn("{}", kinfra::format_config_error(path, w));
+
+  kinfra::status_board board(*cfg);
   kinfra::fallback::fallback_responder responder;
   std::unique_ptr<kinfra::proxy::proxy_server> proxy;
   try {
-    proxy = std::make_unique<kinfra::proxy::proxy_server>(cfg, &responder);
+    proxy = std::make_unique<kinfra::proxy::proxy_server>(cfg, &responder, &board);
   } catch (const std::exception& e) {
     spdlog::critical("{}", e.what());
     return 1;
   }
-  kinfra::supervisor::supervisor services(cfg);
-  services.start_all();
+  kinfra::supervisor::supervisor services(cfg, board);
+  services.start();
   proxy->start();
   auto bound = proxy->bound_addresses();
   for (const auto& a : bound)
@@ -106,7 +111,7 @@ int run_command(const std::string& path, const std::string& ready_file) {
     break;
   }
   proxy->stop();
-  services.stop_all();
+  services.shutdown();
   spdlog::info("kinfra stopped");
   return 0;
 }

@@ -94,13 +94,13 @@ struct proxy_server::impl {
   std::vector<host_port> bound;
 };
 
-proxy_server::proxy_server(std::shared_ptr<const config> cfg, const local_responder* responder)
+proxy_server::proxy_server(std::shared_ptr<const config> cfg, const local_responder* responder, status_board* board)
     : impl_(std::make_unique<impl>()) {
   impl_->cfg = cfg;
   auto routes = std::make_shared<const router>(*cfg);
   auto targets = resolve_targets(*cfg);
   for (unsigned i = 0; i < cfg->workers; ++i)
-    impl_->workers.push_back(std::make_unique<worker>(cfg, routes, targets, responder));
+    impl_->workers.push_back(std::make_unique<worker>(cfg, routes, targets, responder, board));
   // Every worker gets its own socket on each address; with port 0 the first bind picks the
   // port and the others join it.
   for (const auto& addr : cfg->listen) {

@@ -9,6 +9,7 @@
 
 #include "common/config.hpp"
 #include "common/local_responder.hpp"
+#include "common/status_board.hpp"
 
 namespace kinfra::proxy {
 
@@ -18,8 +19,10 @@ class proxy_server {
    * Resolves the upstream targets and binds every listen address once per worker
    * (SO_REUSEPORT). Throws std::runtime_error naming the address when a bind fails.
    * @param responder renders kinfra's own pages; must outlive the server (may be null)
+   * @param board says which services may get traffic; must outlive the server (may be null:
+   *        then every service is assumed healthy)
    */
-  proxy_server(std::shared_ptr<const config> cfg, const local_responder* responder);
+  proxy_server(std::shared_ptr<const config> cfg, const local_responder* responder, status_board* board = nullptr);
   proxy_server(const proxy_server&) = delete;
   proxy_server& operator=(const proxy_server&) = delete;
   ~proxy_server();

@@ -20,10 +20,11 @@ constexpr std::chrono::milliseconds sweep_interval{100};
 }  // namespace
 
 worker::worker(std::shared_ptr<const config> cfg, std::shared_ptr<const router> routes,
-               const resolved_targets& targets, const local_responder* responder)
+               const resolved_targets& targets, const local_responder* responder, status_board* board)
     : cfg_(std::move(cfg)),
       routes_(std::move(routes)),
       responder_(responder),
+      board_(board),
       targets_(targets.targets.size()),
       services_(targets.services),
       sweeper_(ioc_) {

@@ -19,6 +19,7 @@
 
 #include "common/config.hpp"
 #include "common/local_responder.hpp"
+#include "common/status_board.hpp"
 #include "proxy/router.hpp"
 
 namespace kinfra::proxy {
@@ -78,7 +79,7 @@ class timed : public boost::intrusive::list_base_hook<boost::intrusive::link_mod
 class worker {
  public:
   worker(std::shared_ptr<const config> cfg, std::shared_ptr<const router> routes, const resolved_targets& targets,
-         const local_responder* responder);
+         const local_responder* responder, status_board* board);
   worker(const worker&) = delete;
   worker& operator=(const worker&) = delete;
   ~worker();
@@ -95,6 +96,8 @@ class worker {
   const config& cfg() const { return *cfg_; }
   const router& routes() const { return *routes_; }
   const local_responder* responder() const { return responder_; }
+  /** Which services may get traffic; null when nothing watches them (every service is taken as up). */
+  status_board* board() const { return board_; }
   service_state& service(std::size_t i) { return services_[i]; }
   target_state& target(std::size_t i) { return targets_[i]; }
 
@@ -112,6 +115,7 @@ class worker {
   std::shared_ptr<const config> cfg_;
   std::shared_ptr<const router> routes_;
   const local_responder* responder_;
+  status_board* board_;
   // One thread runs this context and uses its sockets, so the reactor needs no per-socket locks.
   net::io_context ioc_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   std::vector<tcp::acceptor> acceptors_;

@@ -16,10 +16,7 @@ extern char** environ;
 namespace kinfra::supervisor {
 
 std::string exit_status::describe() const {
-  if (signal != 0) {
-    const char* name = sigabbrev_np(signal);
-    return "Killed by signal " + std::to_string(signal) + (name ? std::string(" (SIG") + name + ")" : "");
-  }
+  if (signal != 0) return "Killed by signal " + std::to_string(signal);
   return "Process exited with code " + std::to_string(code);
 }
 

@@ -26,7 +26,7 @@ struct exit_status {
   int code = 0;    ///< exit code when `signal` is 0
   int signal = 0;  ///< the signal that killed it, or 0
 
-  /** "Process exited with code 1" / "Killed by signal 9 (SIGKILL)". */
+  /** "Process exited with code 1" / "Killed by signal 9". */
   std::string describe() const;
 };
 

@@ -1,44 +1,48 @@
 #pragma once
 /**
- * @file Runs the services of routes.yaml that have a `command`.
- *
- * This first version starts each service once with PORT set and stops every process group when
- * kinfra stops. Health checks, restarts and log capture build on it.
+ * @file Runs the services of routes.yaml and watches them, on a control thread of its own so
+ * that a stuck child never stalls traffic. Implements `service_control` for the dashboard.
  */
 
 #include <sys/types.h>
 
 #include <chrono>
 #include <memory>
-#include <mutex>
-#include <string>
-#include <vector>
+#include <string_view>
 
 #include "common/config.hpp"
+#include "common/service_control.hpp"
+#include "common/status_board.hpp"
 
 namespace kinfra::supervisor {
 
-class supervisor {
+class supervisor final : public service_control {
  public:
-  explicit supervisor(std::shared_ptr<const config> cfg);
+  /** `board` must outlive the supervisor and hold the same services as `cfg`. */
+  supervisor(std::shared_ptr<const config> cfg, status_board& board);
   supervisor(const supervisor&) = delete;
   supervisor& operator=(const supervisor&) = delete;
-  ~supervisor();
+  /** Stops every service (as `shutdown`) if that has not happened yet. */
+  ~supervisor() override;
 
-  /** Starts every service that has a command; failures are logged and the others still start. */
-  void start_all();
+  /** Starts the control thread, then every service in dependency order. Returns at once. */
+  void start();
 
-  /** Stops every running service (TERM, then KILL after `grace`), in reverse start order. */
-  void stop_all(std::chrono::milliseconds grace = std::chrono::seconds(10));
+  /**
+   * Stops every service, dependents before what they depend on (each group in parallel, each
+   * service by its stop policy), kills whatever they left behind, and ends the control thread.
+   * Blocks until done.
+   */
+  void shutdown();
+
+  // service_control
+  control_result start(std::string_view service) override;
+  control_result stop(std::string_view service) override;
+  control_result restart(std::string_view service) override;
 
  private:
-  struct running {
-    std::string name;
-    pid_t pid;
-  };
-  std::shared_ptr<const config> cfg_;
-  std::mutex mutex_;
-  std::vector<running> running_;
+  struct impl;
+  std::unique_ptr<impl> impl_;
 };
 
 }  // namespace kinfra::supervisor

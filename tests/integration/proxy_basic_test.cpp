@@ -191,7 +191,7 @@ TEST(ProxyBasic, DoesNotSendANonIdempotentRequestOnAConnectionKnownToBeClosed) {
 TEST(ProxyBasic, BalancesRoundRobinOverTargets) {
   kt::test_upstream a, b, c;
   kt::kinfra_process k("workers: 1\nroutes:\n  - { path: /, service: app }\nservices:\n  app:\n    targets: [" +
-                       a.url() + ", " + b.url() + ", " + c.url() + "]\n");
+                       a.url() + ", " + b.url() + ", " + c.url() + "]\n    health: off\n");
   std::map<std::string, int> seen;
   for (int i = 0; i < 30; ++i) seen[kt::http_get(k.port(), "/").headers.get("X-Upstream-Port")]++;
   ASSERT_EQ(seen.size(), 3u);
@@ -203,7 +203,7 @@ TEST(ProxyBasic, RetriesARefusedTargetOnTheNextOne) {
   std::uint16_t dead_port;
   { kt::test_upstream gone; dead_port = gone.port(); }  // closed: connections are refused
   kt::kinfra_process k("workers: 1\nroutes:\n  - { path: /, service: app }\nservices:\n  app:\n    targets: "
-                       "[http://127.0.0.1:" + std::to_string(dead_port) + ", " + live.url() + "]\n");
+                       "[http://127.0.0.1:" + std::to_string(dead_port) + ", " + live.url() + "]\n    health: off\n");
   for (int i = 0; i < 6; ++i) {
     auto res = kt::http_request(k.port(), i % 2 ? "POST" : "GET", "/", {}, i % 2 ? "body" : "");
     EXPECT_EQ(res.status, 200) << "request " << i << "\n" << k.log();
@@ -216,8 +216,8 @@ TEST(ProxyBasic, RoutesByLongestPrefixAndHost) {
                        "  - { path: /, service: web }\n"
                        "  - { path: /api, service: api }\n"
                        "  - { path: /, service: admin, host: \"*.admin.test\" }\n"
-                       "services:\n  api: { url: " + api.url() + " }\n  web: { url: " + web.url() +
-                       " }\n  admin: { url: " + admin.url() + " }\n");
+                       "services:\n  api: { url: " + api.url() + ", health: off }\n  web: { url: " + web.url() +
+                       " }\n  admin: { url: " + admin.url() + ", health: off }\n");
   auto port_of = [&](const std::string& target, const std::string& host = "") {
     kt::header_list h;
     if (!host.empty()) h.add("Host", host);
@@ -234,7 +234,7 @@ TEST(ProxyBasic, RoutesByLongestPrefixAndHost) {
 TEST(ProxyBasic, NormalisesThePathBeforeRoutingAndForwarding) {
   kt::test_upstream api, web;
   kt::kinfra_process k("workers: 1\nroutes:\n  - { path: /, service: web }\n  - { path: /api, service: api }\n"
-                       "services:\n  api: { url: " + api.url() + " }\n  web: { url: " + web.url() + " }\n");
+                       "services:\n  api: { url: " + api.url() + ", health: off }\n  web: { url: " + web.url() + ", health: off }\n");
   auto c = kt::connect_to(k.port());
   auto ask = [&](const std::string& target) {
     c->send(get_raw(k.port(), target));
@@ -258,7 +258,7 @@ TEST(ProxyBasic, NormalisesThePathBeforeRoutingAndForwarding) {
 TEST(ProxyBasic, StripsTheRoutePrefixWhenAsked) {
   kt::test_upstream up;
   kt::kinfra_process k("workers: 1\nroutes:\n  - { path: /api, service: app, strip_prefix: true }\n"
-                       "services:\n  app: { url: " + up.url() + " }\n");
+                       "services:\n  app: { url: " + up.url() + ", health: off }\n");
   EXPECT_EQ(kt::parse_echo(kt::http_get(k.port(), "/api/users?id=3").body).target, "/users?id=3");
   EXPECT_EQ(kt::parse_echo(kt::http_get(k.port(), "/api").body).target, "/");
   EXPECT_EQ(kt::parse_echo(kt::http_get(k.port(), "/api?x").body).target, "/?x");
@@ -373,7 +373,7 @@ TEST(ProxyBasic, DropsInterim1xxResponsesFromTheUpstream) {
 
 TEST(ProxyBasic, ServesFromSeveralWorkersAtOnce) {
   kt::test_upstream up;
-  kt::kinfra_process k("workers: 4\nroutes:\n  - { path: /, service: app }\nservices:\n  app: { url: " + up.url() + " }\n");
+  kt::kinfra_process k("workers: 4\nroutes:\n  - { path: /, service: app }\nservices:\n  app: { url: " + up.url() + ", health: off }\n");
   std::atomic<int> ok{0};
   std::vector<std::thread> clients;
   for (int t = 0; t < 8; ++t) {

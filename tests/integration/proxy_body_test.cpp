@@ -205,7 +205,7 @@ TEST(ProxyBody, RefusesAChunkedBodyThatGrowsPastTheLimit) {
     c.recv_all(std::chrono::seconds(5));
   });
   kt::kinfra_process k("workers: 1\nroutes:\n  - { path: /, service: app, max_body_bytes: 100 }\n"
-                       "services:\n  app: { url: " + up.url() + " }\n");
+                       "services:\n  app: { url: " + up.url() + ", health: off }\n");
   auto c = kt::connect_to(k.port());
   c->send("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n40\r\n" + std::string(64, 'a') +
           "\r\n40\r\n" + std::string(64, 'b') + "\r\n0\r\n\r\n");

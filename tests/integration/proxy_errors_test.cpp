@@ -119,7 +119,7 @@ TEST(ProxyErrors, IdleKeepAliveConnectionIsClosedSilently) {
 TEST(ProxyErrors, UnknownPathWithoutRouteIs404AndKeepsTheConnection) {
   kt::test_upstream up;
   kt::kinfra_process k("workers: 1\nroutes:\n  - { path: /api, service: app }\nservices:\n  app: { url: " +
-                       up.url() + " }\n");
+                       up.url() + ", health: off }\n");
   auto c = kt::connect_to(k.port());
   c->send("GET /nothing HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\n\r\n");
   kt::response res;

@@ -372,7 +372,7 @@ blackhole::~blackhole() {
 
 std::string one_service(const std::string& url, const std::string& extra) {
   return "workers: 1\n" + extra + "routes:\n  - { path: /, service: app }\nservices:\n  app: { url: \"" + url +
-         "\" }\n";
+         "\", health: off }\n";
 }
 
 std::string kinfra_binary() {

@@ -209,7 +209,10 @@ class kinfra_process {
   std::vector<std::uint16_t> ports_;
 };
 
-/** routes.yaml (without `listen:`) sending every path to one service at `url`, with one worker. */
+/**
+ * routes.yaml (without `listen:`) sending every path to one service at `url`, with one worker and
+ * no health check (`health: off`), for tests of the data path itself.
+ */
 std::string one_service(const std::string& url, const std::string& extra = "");
 
 /** Path of the kinfra executable under test. */

@@ -1,0 +1,27 @@
+#pragma once
+/**
+ * @file Starting, stopping and restarting services, as the dashboard's actions ask for it.
+ * Declared here so that the fallback module can call the supervisor without depending on it.
+ */
+
+#include <string_view>
+
+namespace kinfra {
+
+/** What became of a control request. */
+enum class control_result {
+  accepted,         ///< the supervisor will carry it out (asynchronously)
+  unknown_service,  ///< no service has that name
+  not_managed,      ///< kinfra does not run that service (no command): it can only be watched
+};
+
+/** Implemented by the supervisor; safe to call from any thread. */
+class service_control {
+ public:
+  virtual ~service_control() = default;
+  virtual control_result start(std::string_view service) = 0;
+  virtual control_result stop(std::string_view service) = 0;
+  virtual control_result restart(std::string_view service) = 0;
+};
+
+}  // namespace kinfra

@@ -1,0 +1,168 @@
+#pragma once
+/**
+ * @file The single source of truth about services: state, pid, port, uptime, health, status
+ * message, progress steps, last exit, and a bounded ring of log lines per service.
+ *
+ * Writers: the supervisor, and anyone through `update_service_status` (the spec's public API).
+ * Readers: the proxy (one atomic load per request: `accepting`) and the fallback module
+ * (immutable snapshots). Writers take a mutex that guards only the copy-and-swap of the snapshot
+ * pointer; readers never wait for a writer doing I/O.
+ */
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/config.hpp"
+
+namespace kinfra {
+
+/** The life of a service as the dashboard shows it. */
+enum class service_state {
+  stopped,    ///< not running (never started, stopped on request, or exited cleanly)
+  starting,   ///< spawned (or waiting for dependencies), not yet healthy
+  running,    ///< healthy: the proxy sends it traffic
+  unhealthy,  ///< alive but failing its health check
+  stopping,   ///< asked to stop, waiting for it to exit
+  error,      ///< exited unexpectedly or failed to start
+};
+std::string_view to_string(service_state s);
+std::optional<service_state> parse_service_state(std::string_view s);
+
+/** Log levels, as detected in a service's output or given by `update_service_status`. */
+enum class log_level { debug, info, warn, error };
+std::string_view to_string(log_level l);
+std::optional<log_level> parse_log_level(std::string_view s);
+
+/** One log line. */
+struct log_entry {
+  std::chrono::system_clock::time_point time;
+  std::string timestamp;  ///< shown as is when given (e.g. "15:00:01"); else formatted from `time`
+  log_level level = log_level::info;
+  std::string message;
+  std::uint64_t seq = 0;  ///< increasing per service; lets a reader ask for "lines after N"
+};
+
+/** A step of a progress list on the loading page. */
+enum class step_status { pending, active, completed };
+std::string_view to_string(step_status s);
+std::optional<step_status> parse_step_status(std::string_view s);
+struct progress_step {
+  std::string text;
+  step_status status = step_status::pending;
+};
+
+/** One service at one moment. */
+struct service_status {
+  std::string name;
+  bool managed = false;  ///< kinfra runs it (it has a command)
+  service_state state = service_state::stopped;
+  std::string status_message;
+  std::optional<std::uint16_t> port;
+  std::optional<pid_t> pid;
+  std::optional<std::chrono::system_clock::time_point> started_at;  ///< uptime counts from here
+  std::string health = "Unknown";  ///< "Healthy", "Unhealthy", "Starting", "Stopped", "Not checked"
+  std::string health_detail;       ///< the last check's result, e.g. "HTTP 503", "connection refused"
+  unsigned restarts = 0;
+  std::optional<int> last_exit_code;
+  std::optional<int> last_signal;
+  std::vector<progress_step> steps;
+  std::chrono::system_clock::time_point changed_at;
+};
+
+/** All services, in routes.yaml order, at one moment. */
+struct board_snapshot {
+  std::uint64_t version = 0;
+  std::vector<service_status> services;
+
+  const service_status* find(std::string_view name) const;
+};
+
+/** A change pushed from outside the supervisor (the spec's update_service_status). */
+struct service_update {
+  std::optional<std::string> status_message;
+  std::optional<service_state> state;
+  std::optional<std::vector<progress_step>> steps;
+  std::vector<log_entry> logs;  ///< appended; `seq` is assigned by the board
+};
+
+class status_board {
+ public:
+  /** One entry per service of `cfg`, in the same order (the proxy addresses them by index). */
+  explicit status_board(const config& cfg);
+  status_board(const status_board&) = delete;
+  status_board& operator=(const status_board&) = delete;
+
+  std::size_t size() const { return size_; }
+  /** Index of the service named `name`, or -1. */
+  int index_of(std::string_view name) const;
+
+  /** The current state of every service; never changes once returned. */
+  std::shared_ptr<const board_snapshot> snapshot() const;
+
+  /** Changes one service and publishes a new snapshot. `fn` runs under the writer lock: keep it short. */
+  void modify(std::size_t index, const std::function<void(service_status&)>& fn);
+
+  /**
+   * The public API: sets the status message, state and progress steps that are given, and
+   * appends log lines. The supervisor's own later transitions override what was set here.
+   * @return false when no service has that name
+   */
+  bool update_service_status(std::string_view name, const service_update& update);
+
+  /** Appends a log line (the ring drops the oldest beyond the service's `log_lines`). */
+  void append_log(std::size_t index, log_entry entry);
+
+  /** The last `max` lines with seq > `after`, oldest first. */
+  std::vector<log_entry> logs(std::size_t index, std::size_t max, std::uint64_t after = 0) const;
+
+  /** One atomic load: may the proxy send this service traffic now? */
+  bool accepting(std::size_t index) const { return accepting_[index].load(std::memory_order_relaxed); }
+
+  /**
+   * The proxy could not connect to any target of this service (passive check): the supervisor is
+   * told at once, marks it unhealthy (so traffic stops) and checks it again right away.
+   */
+  void report_refused(std::size_t index);
+
+  /** Called (from a proxy thread) on each `report_refused`; set once by the supervisor. */
+  void on_refused(std::function<void(std::size_t)> handler);
+
+  /** Increases with every change; readers can poll it cheaply. */
+  std::uint64_t version() const { return version_.load(std::memory_order_acquire); }
+
+ private:
+  struct ring {
+    std::deque<log_entry> lines;
+    std::size_t capacity = 1000;
+    std::uint64_t next_seq = 1;
+  };
+
+  void publish_locked(std::shared_ptr<board_snapshot> next);
+
+  std::size_t size_;
+  std::vector<std::string> names_;
+  mutable std::mutex mutex_;  // guards current_ (copy and swap) and writers
+  std::shared_ptr<const board_snapshot> current_;
+  std::unique_ptr<std::atomic<bool>[]> accepting_;
+  std::atomic<std::uint64_t> version_{0};
+  mutable std::mutex logs_mutex_;
+  std::vector<ring> rings_;
+  std::mutex handler_mutex_;
+  std::function<void(std::size_t)> refused_handler_;
+};
+
+/** Whether a state lets the proxy send traffic. */
+inline bool accepts_traffic(service_state s) { return s == service_state::running; }
+
+}  // namespace kinfra

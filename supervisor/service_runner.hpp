@@ -1,0 +1,113 @@
+#pragma once
+/**
+ * @file One service's life on the supervisor's control thread: spawn, capture output, check
+ * health, react to its exit (restart by policy), stop it. Everything here runs on one
+ * io_context thread, so no member needs a lock; the StatusBoard is how others see it.
+ */
+
+#include <sys/types.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <array>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/config.hpp"
+#include "common/status_board.hpp"
+#include "supervisor/log_line.hpp"
+
+namespace kinfra::supervisor {
+
+namespace net = boost::asio;
+
+/** What the runner needs from the supervisor around it. */
+struct runner_hooks {
+  /** Is the dependency `name` in a state that satisfies `until`? */
+  std::function<bool(const std::string& name, dependency::condition until)> dependency_met;
+  /** A process was spawned / reaped: the supervisor routes exits by pid. */
+  std::function<void(pid_t)> spawned;
+  /** This service's state changed (others may be waiting for it). */
+  std::function<void()> state_changed;
+};
+
+class service_runner {
+ public:
+  service_runner(net::io_context& ioc, const service_config& cfg, std::size_t index, status_board& board,
+                 runner_hooks hooks);
+  service_runner(const service_runner&) = delete;
+  service_runner& operator=(const service_runner&) = delete;
+  ~service_runner();
+
+  /** Wants it running: spawns it once its dependencies allow (managed) or starts checking it. */
+  void start();
+  /** Wants it stopped: stop signal to its group, SIGKILL after the stop timeout. */
+  void stop(std::function<void()> done = {});
+  /** Stops, then starts again; the restart count goes up, the attempt count starts over. */
+  void restart();
+  /** Its process ended with this wait status (from the supervisor's reaper). */
+  void on_exit(int wait_status);
+  /** The proxy could not connect: mark it unhealthy now and check again at once. */
+  void on_refused();
+  /** Something it may depend on changed state. */
+  void dependencies_changed();
+
+  service_state state() const { return state_; }
+  pid_t pid() const { return pid_; }
+  bool managed() const { return cfg_.managed(); }
+  const std::string& name() const { return cfg_.name; }
+
+ private:
+  void spawn();
+  void set_state(service_state s, std::string message, std::optional<std::string> health = std::nullopt);
+  bool dependencies_met(std::string* waiting_for) const;
+  void schedule_probe(std::chrono::milliseconds delay);
+  void run_probe_now();
+  void on_probe(bool ok, const std::string& detail);
+  void mark_healthy();
+  void finish_stop();
+  void wait_group_then_finish();
+  void read_output(net::posix::stream_descriptor& pipe, line_splitter& splitter, std::array<char, 8192>& buf,
+                   bool is_stderr);
+  void take_line(std::string_view raw, bool is_stderr);
+  bool probing() const;
+  std::chrono::milliseconds probe_interval() const;
+
+  net::io_context& ioc_;
+  const service_config& cfg_;
+  std::size_t index_;
+  status_board& board_;
+  runner_hooks hooks_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  ///< guards callbacks after destruction
+
+  service_state state_ = service_state::stopped;
+  bool want_running_ = false;
+  bool waiting_for_dependencies_ = false;
+  bool stopping_ = false;
+  pid_t pid_ = 0;
+  pid_t group_ = 0;  ///< the process group of the last spawn (its leader's pid)
+  std::chrono::steady_clock::time_point spawned_at_{};
+  std::optional<std::chrono::steady_clock::time_point> healthy_since_;
+  unsigned attempts_ = 0;  ///< restarts since last healthy for restart.reset_after
+  unsigned restarts_ = 0;
+  unsigned probe_ok_ = 0, probe_fail_ = 0;
+  bool probe_in_flight_ = false;
+  std::uint64_t probe_generation_ = 0;  ///< results of probes from an earlier life are ignored
+  std::chrono::steady_clock::time_point stop_deadline_{};
+  std::vector<std::function<void()>> stop_waiters_;
+
+  net::steady_timer probe_timer_;
+  net::steady_timer restart_timer_;
+  net::steady_timer stop_timer_;
+  net::posix::stream_descriptor out_, err_;
+  line_splitter out_lines_, err_lines_;
+  std::array<char, 8192> out_buf_{}, err_buf_{};
+};
+
+}  // namespace kinfra::supervisor
