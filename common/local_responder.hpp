@@ -5,6 +5,7 @@
  * independent of each other; `proxy/main.cpp` plugs the implementation in.
  */
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -18,7 +19,10 @@ struct local_request {
   std::string_view target;   ///< as sent by the client
   std::string_view path;     ///< normalised path, no query
   std::string_view host;     ///< Host header without port, lower case
+  std::string_view query;    ///< the query string, without '?'
   std::string_view service;  ///< the routed service, empty if none
+  std::string_view client_ip;
+  bool client_is_loopback = false;
   bool wants_json = false;   ///< the client prefers JSON over HTML (Accept header)
 };
 
@@ -41,6 +45,19 @@ class local_responder {
    * @param detail one line for people, e.g. "the upstream did not answer within 60s"
    */
   virtual local_response error_page(unsigned status, std::string_view detail, const local_request& req) const = 0;
+
+  /**
+   * Answers kinfra's own paths (`/kinfra`, `/__status__`, …). The proxy asks only for paths where
+   * `is_admin_path` is true, before routing.
+   * @return the response, or nothing when the path is not one of kinfra's (then it is routed)
+   */
+  virtual std::optional<local_response> handle(const local_request& req) const = 0;
+
+  /** The paths kinfra answers itself: `/kinfra` and below, and everything under `/__`. */
+  static bool is_admin_path(std::string_view path) {
+    if (path.size() >= 3 && path[1] == '_' && path[2] == '_') return true;
+    return path.starts_with("/kinfra") && (path.size() == 7 || path[7] == '/');
+  }
 };
 
 }  // namespace kinfra

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "fallback/status_json.hpp"
+
 namespace kinfra::fallback {
 
 std::string html_escape(std::string_view text) {
@@ -69,6 +71,56 @@ local_response fallback_responder::error_page(unsigned status, std::string_view 
   if (!req.service.empty()) res.body += "<p>Service: <code>" + html_escape(req.service) + "</code></p>";
   res.body += "<p><code>kinfra</code></p></main></body></html>\n";
   return res;
+}
+
+std::string query_param(std::string_view query, std::string_view key) {
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    auto eq = pair.find('=');
+    if (pair.substr(0, eq) != key) continue;
+    std::string_view raw = eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
+    std::string out;
+    for (std::size_t i = 0; i < raw.size(); ++i) {
+      if (raw[i] == '+') out += ' ';
+      else if (raw[i] == '%' && i + 2 < raw.size() && std::isxdigit(static_cast<unsigned char>(raw[i + 1])) &&
+               std::isxdigit(static_cast<unsigned char>(raw[i + 2]))) {
+        out += static_cast<char>(std::stoi(std::string(raw.substr(i + 1, 2)), nullptr, 16));
+        i += 2;
+      } else out += raw[i];
+    }
+    return out;
+  }
+  return {};
+}
+
+local_response fallback_responder::json_response(unsigned status, std::string body) const {
+  local_response res;
+  res.status = status;
+  res.content_type = "application/json";
+  res.body = std::move(body);
+  res.headers.emplace_back("Cache-Control", "no-store");
+  return res;
+}
+
+std::optional<local_response> fallback_responder::handle(const local_request& req) const {
+  // The admin surface answers loopback clients only (the spec's "localhost only").
+  if (!req.client_is_loopback) {
+    local_request as_json = req;
+    return error_page(403, "kinfra's admin pages answer only local clients.", as_json);
+  }
+  if (req.path == "/__status__" || req.path == "/__status__/") {
+    if (req.method != "GET" && req.method != "HEAD") {
+      auto res = json_response(405, "{\"success\": false, \"error\": \"use GET\"}\n");
+      res.headers.emplace_back("Allow", "GET, HEAD");
+      return res;
+    }
+    if (!board_) return json_response(200, "{\"services\": {}}\n");
+    return json_response(200, render_status_json(*board_, query_param(req.query, "service"),
+                                                 std::chrono::system_clock::now()) + "\n");
+  }
+  return error_page(404, "No such kinfra page.", req);
 }
 
 }  // namespace kinfra::fallback

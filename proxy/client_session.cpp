@@ -66,6 +66,7 @@ client_session::client_session(worker& w, tcp::socket socket) : w_(w), client_(s
     if (addr.is_v6() && addr.to_v6().is_v4_mapped())
       addr = net::ip::make_address_v4(net::ip::v4_mapped, addr.to_v6());
     client_ip_ = addr.to_string();
+    client_loopback_ = addr.is_loopback();
   }
   in_.reserve(4096);
 }
@@ -190,6 +191,14 @@ net::awaitable<client_session::outcome> client_session::handle_request() {
   x.expect_continue = expects_continue(req, bad_expect);
   if (bad_expect) co_return co_await respond_error(417, "Only Expect: 100-continue is supported.", outcome::linger, &x);
 
+  // kinfra's own pages (/kinfra, /__status__, …) are answered here, whatever the routes say.
+  if (const auto* responder = w_.responder(); responder && local_responder::is_admin_path(nt.path)) {
+    local_request lr = describe_request(&x);
+    lr.path = nt.path;
+    if (auto page = responder->handle(lr))
+      co_return co_await send_page(std::move(*page),
+                                   x.framing == body_framing::none ? outcome::keep_alive : outcome::linger);
+  }
   const route* r = w_.routes().match(host_, nt.path);
   if (!r) {
     co_return co_await respond_error(404, "No route matches this path.",
@@ -579,24 +588,26 @@ net::awaitable<client_session::outcome> client_session::tunnel(exchange& x) {
   co_return outcome::abort;
 }
 
-net::awaitable<client_session::outcome> client_session::respond_error(unsigned status, std::string_view detail,
-                                                                      outcome after, const exchange* x) {
-  const auto& cfg = w_.cfg();
+local_request client_session::describe_request(const exchange* x) const {
   local_request lr;
-  bool head = false;
-  bool http10 = false;
-  bool keep = after == outcome::keep_alive;
+  lr.client_ip = client_ip_;
+  lr.client_is_loopback = client_loopback_;
   if (req_ && req_->is_header_done()) {
     const auto& req = req_head_;
     lr.method = req.method_string;
     lr.target = req.target;
     lr.host = host_;
-    head = req.method == http::verb::head;
-    http10 = req.version == 10;
     lr.wants_json = req.accept_json;
-    if (keep && !req_->keep_alive()) keep = false;
+    auto q = req.target.find('?');
+    if (q != std::string::npos) lr.query = std::string_view(req.target).substr(q + 1);
   }
   if (x && x->target_route) lr.service = x->target_route->service;
+  return lr;
+}
+
+net::awaitable<client_session::outcome> client_session::respond_error(unsigned status, std::string_view detail,
+                                                                      outcome after, const exchange* x) {
+  local_request lr = describe_request(x);
   local_response page;
   if (const auto* responder = w_.responder()) {
     page = responder->error_page(status, detail, lr);
@@ -604,10 +615,23 @@ net::awaitable<client_session::outcome> client_session::respond_error(unsigned s
     page.status = status;
     page.body = std::to_string(status) + " " + std::string(detail) + "\n";
   }
-  http::response<http::string_body> res{static_cast<http::status>(status), 11};
+  co_return co_await send_page(std::move(page), after);
+}
+
+net::awaitable<client_session::outcome> client_session::send_page(local_response page, outcome after) {
+  const auto& cfg = w_.cfg();
+  bool head = false;
+  bool http10 = false;
+  bool keep = after == outcome::keep_alive;
+  if (req_ && req_->is_header_done()) {
+    head = req_head_.method == http::verb::head;
+    http10 = req_head_.version == 10;
+    if (keep && !req_->keep_alive()) keep = false;
+  }
+  http::response<http::string_body> res{static_cast<http::status>(page.status), 11};
   res.set(http::field::server, "kinfra");
   res.set(http::field::content_type, page.content_type);
-  if (status == 503) res.set(http::field::retry_after, "5");
+  if (page.status == 503) res.set(http::field::retry_after, "5");
   for (auto& [name, value] : page.headers) res.set(name, value);
   if (!keep) res.set(http::field::connection, "close");
   else if (http10) res.set(http::field::connection, "keep-alive");

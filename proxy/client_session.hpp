@@ -94,6 +94,8 @@ class client_session final : public timed {
   net::awaitable<outcome> tunnel(exchange& x);
   net::awaitable<outcome> respond_error(unsigned status, std::string_view detail, outcome after,
                                         const exchange* x = nullptr);
+  net::awaitable<outcome> send_page(local_response page, outcome after);
+  local_request describe_request(const exchange* x) const;
   net::awaitable<void> finish(outcome how);
   void release_upstream(exchange& x, bool reusable);
   /** Stops relaying the request body (when the response ended or failed first). */
@@ -108,6 +110,7 @@ class client_session final : public timed {
   std::optional<request_parser> req_;
   std::optional<response_parser> res_;
   std::string client_ip_;
+  bool client_loopback_ = false;
   std::string host_;     ///< the current request's host, lower case, no port
   std::string scratch_;  ///< the canonical path when it differs from the target
   std::string target_;   ///< the target sent upstream when it differs from the client's

@@ -84,7 +84,7 @@ int run_command(const std::string& path, const std::string& ready_file) {
   for (const auto& w : result.warnings) spdlog::warn("{}", kinfra::format_config_error(path, w));
 
   kinfra::status_board board(*cfg);
-  kinfra::fallback::fallback_responder responder;
+  kinfra::fallback::fallback_responder responder(&board);
   std::unique_ptr<kinfra::proxy::proxy_server> proxy;
   try {
     proxy = std::make_unique<kinfra::proxy::proxy_server>(cfg, &responder, &board);

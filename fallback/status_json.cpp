@@ -1,0 +1,85 @@
+#include "fallback/status_json.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <ctime>
+
+#include "common/units.hpp"
+
+namespace kinfra::fallback {
+namespace {
+
+using json = nlohmann::ordered_json;
+
+std::string format_local(std::chrono::system_clock::time_point t, const char* pattern) {
+  std::time_t tt = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  localtime_r(&tt, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, pattern, &tm);
+  return buf;
+}
+
+json service_fields(const status_board& board, std::size_t index, const service_status& s,
+                    std::chrono::system_clock::time_point now, bool with_logs) {
+  json j;
+  j["status_message"] = s.status_message;
+  j["port"] = s.port ? std::to_string(*s.port) : "-";
+  j["pid"] = s.pid ? std::to_string(*s.pid) : "-";
+  j["uptime"] = uptime_text(s, now);
+  j["health_status"] = s.health;
+  j["state"] = std::string(to_string(s.state));
+  // Beyond the spec's fields: what the dashboard and scripts also want to know.
+  j["managed"] = s.managed;
+  j["restarts"] = s.restarts;
+  j["health_detail"] = s.health_detail;
+  if (s.last_exit_code) j["last_exit_code"] = *s.last_exit_code;
+  if (s.last_signal) j["last_signal"] = *s.last_signal;
+  json steps = json::array();
+  for (const auto& step : s.steps) steps.push_back({{"text", step.text}, {"status", std::string(to_string(step.status))}});
+  j["steps"] = steps;
+  if (with_logs) {
+    json logs = json::array();
+    for (const auto& e : board.logs(index, status_log_lines))
+      logs.push_back({{"timestamp", log_timestamp(e)}, {"level", std::string(to_string(e.level))}, {"message", e.message}});
+    j["logs"] = logs;
+  }
+  return j;
+}
+
+}  // namespace
+
+std::string log_timestamp(const log_entry& e) {
+  if (!e.timestamp.empty()) return e.timestamp;
+  return format_local(e.time, "%H:%M:%S");
+}
+
+std::string uptime_text(const service_status& s, std::chrono::system_clock::time_point now) {
+  if (!s.started_at) return "-";
+  return format_uptime(std::chrono::duration_cast<std::chrono::seconds>(now - *s.started_at));
+}
+
+std::string render_status_json(const status_board& board, std::string_view selected,
+                               std::chrono::system_clock::time_point now) {
+  auto snap = board.snapshot();
+  json doc = json::object();
+  std::size_t chosen = 0;
+  for (std::size_t i = 0; i < snap->services.size(); ++i)
+    if (snap->services[i].name == selected) chosen = i;
+  if (!snap->services.empty()) {
+    const auto& s = snap->services[chosen];
+    doc["service_name"] = s.name;
+    json fields = service_fields(board, chosen, s, now, false);
+    for (auto it = fields.begin(); it != fields.end(); ++it) doc[it.key()] = it.value();
+  }
+  doc["timestamp"] = format_local(now, "%Y-%m-%dT%H:%M:%S");
+  json services = json::object();
+  for (std::size_t i = 0; i < snap->services.size(); ++i)
+    services[snap->services[i].name] = service_fields(board, i, snap->services[i], now, true);
+  doc["services"] = services;
+  doc["version"] = snap->version;
+  // Service output may contain anything: invalid UTF-8 is replaced rather than failing the page.
+  return doc.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+}  // namespace kinfra::fallback

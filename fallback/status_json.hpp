@@ -1,0 +1,29 @@
+#pragma once
+/** @file The `/__status__` document, in exactly the shape of the spec. */
+
+#include <chrono>
+#include <string>
+#include <string_view>
+
+#include "common/status_board.hpp"
+
+namespace kinfra::fallback {
+
+/** How many log lines each service carries in `/__status__` (the dashboard shows the last 10). */
+inline constexpr std::size_t status_log_lines = 10;
+
+/**
+ * Renders `/__status__`: the top-level fields describe `selected` (or the first service when
+ * empty or unknown), `services` maps every service to its fields and last log lines, and
+ * `timestamp` is now. Numbers the spec shows as strings (port, pid) are strings.
+ */
+std::string render_status_json(const status_board& board, std::string_view selected,
+                               std::chrono::system_clock::time_point now);
+
+/** "15:00:01": a log line's time as the spec shows it (local time), unless it came with its own. */
+std::string log_timestamp(const log_entry& e);
+
+/** "5m 32s" while a process runs (or a watched service is up), "-" otherwise. */
+std::string uptime_text(const service_status& s, std::chrono::system_clock::time_point now);
+
+}  // namespace kinfra::fallback
