@@ -120,7 +120,42 @@ std::optional<local_response> fallback_responder::handle(const local_request& re
     return json_response(200, render_status_json(*board_, query_param(req.query, "service"),
                                                  std::chrono::system_clock::now()) + "\n");
   }
+  if (req.path.starts_with("/__logs__/")) return logs_page(req);
   return error_page(404, "No such kinfra page.", req);
+}
+
+std::optional<local_response> fallback_responder::logs_page(const local_request& req) const {
+  std::string_view name = req.path.substr(std::string_view("/__logs__/").size());
+  if (!name.empty() && name.back() == '/') name.remove_suffix(1);
+  int index = board_ ? board_->index_of(name) : -1;
+  if (index < 0) {
+    nlohmann::json body = {{"success", false}, {"error", "unknown service"}, {"service", name}};
+    return json_response(404, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+  }
+  std::uint64_t after = 0;
+  if (auto a = query_param(req.query, "after"); !a.empty()) after = std::strtoull(a.c_str(), nullptr, 10);
+  auto lines = board_->logs(static_cast<std::size_t>(index), SIZE_MAX, after);
+  std::string format = query_param(req.query, "format");
+  if (format == "json") {
+    nlohmann::ordered_json body;
+    body["service"] = std::string(name);
+    nlohmann::ordered_json arr = nlohmann::ordered_json::array();
+    for (const auto& e : lines)
+      arr.push_back({{"seq", e.seq}, {"timestamp", log_timestamp(e)}, {"level", std::string(to_string(e.level))},
+                     {"message", e.message}});
+    body["lines"] = arr;
+    return json_response(200, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+  }
+  local_response res;
+  res.status = 200;
+  res.content_type = "text/plain; charset=utf-8";
+  res.headers.emplace_back("Cache-Control", "no-store");
+  for (const auto& e : lines) {
+    std::string level(to_string(e.level));
+    for (auto& c : level) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    res.body += log_timestamp(e) + " " + level + " " + e.message + "\n";
+  }
+  return res;
 }
 
 }  // namespace kinfra::fallback

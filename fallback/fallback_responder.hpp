@@ -22,6 +22,7 @@ class fallback_responder final : public local_responder {
 
  private:
   local_response json_response(unsigned status, std::string body) const;
+  std::optional<local_response> logs_page(const local_request& req) const;
   const status_board* board_;
 };
 

@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <signal.h>
+
 #include <algorithm>
+#include <cstdlib>
 
 namespace {
 
@@ -278,4 +281,127 @@ TEST(RoutesConfig, MissingFileIsAnError) {
   auto r = kinfra::load_config_file("/nonexistent/routes.yaml");
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.errors.at(0).message.find("cannot read"), std::string::npos);
+}
+
+TEST(RoutesConfig, ReadsSupervisorSettings) {
+  setenv("KINFRA_TEST_DB", "postgres://x", 1);
+  unsetenv("KINFRA_TEST_UNSET");
+  auto r = load(R"(
+routes: [{ path: /, service: api }]
+services:
+  api:
+    command: ["./api", "--verbose"]
+    env: { DATABASE_URL: "${KINFRA_TEST_DB}", MODE: "${KINFRA_TEST_UNSET:-dev}", EMPTY: "${KINFRA_TEST_UNSET}", COST: "$$5" }
+    port: 8000
+    depends_on: { db: healthy, cache: started }
+    health: { http: /health, interval: 2s, timeout: 1s, rise: 2, fall: 3, start_period: 30s }
+    restart: { policy: always, max_attempts: 5, backoff: 1s, max_backoff: 30s, reset_after: 1m }
+    stop: { signal: INT, timeout: 10s }
+    log_lines: 500
+  db:
+    url: tcp://127.0.0.1:5432
+    health: { tcp: true, interval: 5s }
+  cache:
+    command: redis-server --port 6380
+    restart: never
+)");
+  ASSERT_TRUE(r.ok()) << errors_of(r);
+  const auto& api = r.cfg->services.at(0);
+  EXPECT_EQ(api.env.at("DATABASE_URL"), "postgres://x");
+  EXPECT_EQ(api.env.at("MODE"), "dev");
+  EXPECT_EQ(api.env.at("EMPTY"), "");
+  EXPECT_EQ(api.env.at("COST"), "$5");
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_NE(r.warnings[0].message.find("${KINFRA_TEST_UNSET} is not set"), std::string::npos);
+  EXPECT_EQ(api.health.probe, kinfra::health_config::kind::http);
+  EXPECT_EQ(api.health.http_path, "/health");
+  EXPECT_EQ(api.health.rise, 2u);
+  EXPECT_EQ(api.restart.when, kinfra::restart_config::policy::always);
+  EXPECT_EQ(api.restart.reset_after, std::chrono::minutes(1));
+  EXPECT_EQ(api.stop.signal, SIGINT);
+  EXPECT_EQ(api.log_lines, 500u);
+  ASSERT_EQ(api.depends_on.size(), 2u);
+  EXPECT_EQ(api.depends_on[0].service, "db");
+  EXPECT_EQ(api.depends_on[1].until, kinfra::dependency::condition::started);
+  const auto& db = r.cfg->services.at(1);
+  EXPECT_FALSE(db.managed());
+  ASSERT_TRUE(db.monitor);
+  EXPECT_EQ(db.monitor->port, 5432);
+  EXPECT_TRUE(db.targets.empty());
+  EXPECT_EQ(r.cfg->services.at(2).restart.when, kinfra::restart_config::policy::never);
+  EXPECT_TRUE(r.cfg->services.at(2).command_is_shell);
+}
+
+TEST(RoutesConfig, StartLevelsFollowDependencies) {
+  auto r = load(R"(
+services:
+  web: { command: w, depends_on: [api] }
+  api: { command: a, depends_on: { db: healthy, cache: started } }
+  db: { command: d }
+  cache: { command: c }
+  lone: { command: l }
+)");
+  ASSERT_TRUE(r.ok()) << errors_of(r);
+  auto levels = r.cfg->start_levels();
+  auto name = [&](std::size_t i) { return r.cfg->services[i].name; };
+  ASSERT_EQ(levels.size(), 3u);
+  std::vector<std::string> first;
+  for (auto i : levels[0]) first.push_back(name(i));
+  EXPECT_EQ(first, (std::vector<std::string>{"db", "cache", "lone"}));
+  EXPECT_EQ(name(levels[1].at(0)), "api");
+  EXPECT_EQ(name(levels[2].at(0)), "web");
+}
+
+TEST(RoutesConfig, RejectsDependencyCyclesAndUnknownDependencies) {
+  auto r = load(R"(
+services:
+  a: { command: a, depends_on: [b] }
+  b: { command: b, depends_on: { c: healthy } }
+  c: { command: c, depends_on: [a] }
+)");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(errors_of(r).find("depends_on forms a cycle: "), std::string::npos) << errors_of(r);
+  auto u = load("services:\n  a: { command: a, depends_on: [ghost, a] }\n");
+  ASSERT_FALSE(u.ok());
+  EXPECT_TRUE(has_error(u, 2, "depends on unknown service 'ghost'")) << errors_of(u);
+  EXPECT_TRUE(has_error(u, 2, "depends on itself")) << errors_of(u);
+}
+
+TEST(RoutesConfig, RejectsBadSupervisorSettings) {
+  auto r = load(R"(
+services:
+  a:
+    command: x
+    health: { http: health, rise: 0, tcp: maybe }
+    restart: { policy: sometimes, backoff: 10s, max_backoff: 1s }
+    stop: { signal: NOPE }
+    depends_on: { b: ready }
+    log_lines: 1
+  b:
+    url: http://127.0.0.1:1
+    restart: always
+  c:
+    url: "tcp://db.local:5432"
+routes: [{ path: /, service: c }]
+)");
+  ASSERT_FALSE(r.ok());
+  for (auto [line, text] : std::vector<std::pair<int, std::string>>{
+           {5, "has both http and tcp"}, {5, "must be a path starting with '/'"}, {5, "rise must be between"},
+           {5, "tcp must be true or false"}, {6, "policy must be always, on-failure or never"},
+           {6, "max_backoff must not be shorter than backoff"}, {7, "signal must be TERM"},
+           {8, "condition must be healthy or started"}, {9, "log_lines must be between"},
+           {12, "kinfra does not run it"}, {14, "expected tcp://HOST:PORT"}})
+    EXPECT_TRUE(has_error(r, line, text)) << line << ": " << text << "\n" << errors_of(r);
+}
+
+TEST(RoutesConfig, ARouteCannotPointAtAWatchedOnlyService) {
+  auto r = load("routes: [{ path: /, service: db }]\nservices:\n  db: { url: \"tcp://127.0.0.1:5432\" }\n");
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(has_error(r, 1, "a tcp:// service is only monitored")) << errors_of(r);
+}
+
+TEST(RoutesConfig, HealthOffIsAccepted) {
+  auto r = load("services:\n  a: { url: \"http://127.0.0.1:1\", health: off }\n");
+  ASSERT_TRUE(r.ok()) << errors_of(r);
+  EXPECT_EQ(r.cfg->services[0].health.probe, kinfra::health_config::kind::none);
 }

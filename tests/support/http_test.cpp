@@ -375,6 +375,61 @@ std::string one_service(const std::string& url, const std::string& extra) {
          "\", health: off }\n";
 }
 
+std::string test_service_binary() { return KINFRA_TEST_SERVICE_PATH; }
+
+std::uint16_t free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+nlohmann::json get_json(std::uint16_t port, const std::string& target) {
+  auto res = http_get(port, target);
+  if (res.status == 0) return nullptr;
+  return nlohmann::json::parse(res.body, nullptr, false);
+}
+
+nlohmann::json get_status(std::uint16_t port, const std::string& service) {
+  return get_json(port, service.empty() ? "/__status__" : "/__status__?service=" + service);
+}
+
+bool wait_until(const std::function<bool()>& condition, ms timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (condition()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(20ms);
+  }
+}
+
+std::string state_of(std::uint16_t port, const std::string& service) {
+  auto s = get_status(port);
+  if (!s.is_object() || !s.contains("services") || !s["services"].contains(service)) return "";
+  return s["services"][service].value("state", "");
+}
+
+bool process_alive(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return false;
+  auto close = line.rfind(')');
+  return close != std::string::npos && close + 2 < line.size() && line[close + 2] != 'Z';
+}
+
+std::vector<std::string> read_lines(const std::string& path) {
+  std::vector<std::string> out;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) out.push_back(line);
+  return out;
+}
+
 std::string kinfra_binary() {
   if (const char* env = std::getenv("KINFRA_BINARY")) return env;
   return KINFRA_BINARY_PATH;

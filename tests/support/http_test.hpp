@@ -22,6 +22,8 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace kt {
 
 using namespace std::chrono_literals;
@@ -217,5 +219,29 @@ std::string one_service(const std::string& url, const std::string& extra = "");
 
 /** Path of the kinfra executable under test. */
 std::string kinfra_binary();
+
+/** Path of kinfra-test-service, the program supervisor tests run as a service. */
+std::string test_service_binary();
+
+/** A TCP port that was free a moment ago (for services, which need a port in routes.yaml). */
+std::uint16_t free_port();
+
+/** GET /__status__ (optionally ?service=NAME) through kinfra; null JSON when it fails. */
+nlohmann::json get_status(std::uint16_t port, const std::string& service = "");
+
+/** GET a JSON document; null when it fails or is not JSON. */
+nlohmann::json get_json(std::uint16_t port, const std::string& target);
+
+/** Polls `condition` every 20 ms until it holds or `timeout` passes. */
+bool wait_until(const std::function<bool()>& condition, ms timeout = 10s);
+
+/** The `state` of a service in /__status__, or "" */
+std::string state_of(std::uint16_t port, const std::string& service);
+
+/** True when a process with this pid exists (and is not a zombie). */
+bool process_alive(pid_t pid);
+
+/** The lines of a text file (empty when it does not exist). */
+std::vector<std::string> read_lines(const std::string& path);
 
 }  // namespace kt
