@@ -392,3 +392,15 @@ TEST(Supervisor, KinfraStopsEveryServiceOnSigterm) {
   EXPECT_FALSE(kt::process_alive(a));
   EXPECT_FALSE(kt::process_alive(b));
 }
+
+TEST(Supervisor, AttemptsStartOverAfterTheServiceWasHealthyForAWhile) {
+  kt::temp_dir files;
+  std::string record = files.path() + "/starts";
+  // Healthy (alive, nothing to check) for 500 ms each time, then a crash: with reset_after 300ms
+  // each crash is a first failure again, so max_attempts 2 is never used up.
+  kt::kinfra_process k("services:\n" +
+                       service("flaky", {"--crash-after", "500", "--record", record}, std::nullopt,
+                               "    restart: { policy: on-failure, max_attempts: 2, backoff: 100ms, reset_after: 300ms }\n"));
+  EXPECT_TRUE(kt::wait_until([&] { return count(kt::read_lines(record), "start") >= 5; }, 8s))
+      << count(kt::read_lines(record), "start") << " starts; " << kt::get_status(k.port(), "flaky").dump();
+}
