@@ -163,7 +163,8 @@ int main(int argc, char** argv) {
   }
   if (hostile) {
     std::puts("<script>alert(1)</script>");
-    std::fwrite("bad \xff\xfe utf8 \xc3\x28 end\n", 1, 22, stdout);
+    static const char bad_utf8[] = "bad \xff\xfe utf8 \xc3\x28 end\n";
+    std::fwrite(bad_utf8, 1, sizeof bad_utf8 - 1, stdout);
     std::puts("\x1b[31mERROR\x1b[0m coloured \x1b[1;32mgreen\x1b[0m");
   }
   if (long_line >= 0) std::printf("%s\n", std::string(static_cast<std::size_t>(long_line), 'L').c_str());
