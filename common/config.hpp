@@ -88,6 +88,19 @@ struct dependency {
   enum class condition { started, healthy } until = condition::healthy;
 };
 
+/** What a visitor sees on a route whose service cannot answer (`fallback:` of a service). */
+struct fallback_config {
+  enum class page {
+    automatic,    ///< loading while it starts, the 503 page when it failed, maintenance when set
+    loading,      ///< always the loading page
+    error,        ///< always the 503 page
+    maintenance,  ///< always the maintenance page
+  };
+  page kind = page::automatic;
+  std::string message;                       ///< shown on the page, under the status
+  std::chrono::milliseconds refresh = 5s;    ///< the page's countdown, and Retry-After
+};
+
 /** One `services:` entry. */
 struct service_config {
   std::string name;
@@ -103,6 +116,7 @@ struct service_config {
   stop_config stop;
   std::vector<dependency> depends_on;
   std::size_t log_lines = 1000;          ///< lines kept in the service's log ring
+  fallback_config fallback;
   source_mark mark;
 
   /** True when kinfra runs this service (it has a command). */
@@ -118,7 +132,19 @@ struct route_config {
   std::string service;  ///< name of a service in `services`
   bool strip_prefix = false;
   std::optional<std::uint64_t> max_body_bytes;  ///< overrides limits.max_body_bytes
+  bool json = false;  ///< an API route: kinfra's own answers on it are JSON, whatever Accept says
   source_mark mark;
+};
+
+/** kinfra's own pages: the dashboard, the status/action/logs API and who may use them. */
+struct admin_config {
+  std::optional<host_port> listen = host_port{"127.0.0.1", 9000};  ///< direct listener; none: off
+  std::string token;          ///< `admin_token` or $KINFRA_ADMIN_TOKEN; empty: actions need none
+  bool allow_remote = false;  ///< serve non-loopback clients too (needs a token)
+  bool actions = true;        ///< restart/stop/start/maintenance from the dashboard
+  std::string templates_dir;  ///< overrides of the embedded pages (default ~/.kinfra/templates)
+  std::map<std::string, std::string> variables;  ///< extra {{variables}} for templates
+  bool public_details = false;  ///< fallback pages also show pid, port, uptime and recent logs
 };
 
 /** The whole of routes.yaml. */
@@ -129,6 +155,7 @@ struct config {
   timeouts_config timeouts;
   limits_config limits;
   upstream_pool_config upstream;
+  admin_config admin;
   std::vector<route_config> routes;
   std::vector<service_config> services;  ///< in file order
 

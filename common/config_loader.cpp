@@ -5,6 +5,8 @@
 #include "common/yaml_reader.hpp"
 
 #include <algorithm>
+#include <cctype>
+#include <cstdlib>
 #include <charconv>
 #include <cstring>
 #include <tuple>
@@ -66,7 +68,9 @@ class config_builder {
       return nullptr;
     }
     if (!r_.check_map(root, "routes.yaml",
-                      {"listen", "workers", "timeouts", "limits", "upstream", "routes", "services"}))
+                      {"listen", "workers", "timeouts", "limits", "upstream", "routes", "services", "admin_listen",
+                       "admin_token", "allow_remote", "actions", "templates_dir", "template_variables",
+                       "public_details"}))
       return nullptr;
 
     read_listen(root["listen"], *cfg);
@@ -74,6 +78,7 @@ class config_builder {
     read_timeouts(root["timeouts"], cfg->timeouts);
     read_limits(root["limits"], cfg->limits);
     read_upstream(root["upstream"], cfg->upstream);
+    read_admin(root, cfg->admin);
     read_services(r_, root["services"], *cfg, source_path_, warnings_);
     read_routes(root["routes"], *cfg);
     return cfg;
@@ -142,6 +147,67 @@ class config_builder {
     }
   }
 
+  void read_admin(const YAML::Node& root, admin_config& a) {
+    if (auto n = root["admin_listen"]) {
+      if (auto s = r_.string(n, "admin_listen")) {
+        if (*s == "off" || *s == "false" || *s == "none") {
+          a.listen.reset();
+        } else {
+          auto parsed = parse_listen_address(*s);
+          if (auto* err = std::get_if<std::string>(&parsed)) r_.error(n, "admin_listen: " + *err);
+          else a.listen = std::get<host_port>(parsed);
+        }
+      }
+    }
+    if (const char* env = std::getenv("KINFRA_ADMIN_TOKEN"); env && *env) a.token = env;
+    if (auto n = root["admin_token"]) {
+      if (auto s = r_.string(n, "admin_token")) {
+        if (s->size() < 8) r_.error(n, "admin_token must be at least 8 characters");
+        else a.token = *s;
+      }
+    }
+    if (auto n = root["allow_remote"]) {
+      if (auto b = r_.boolean(n, "allow_remote")) {
+        a.allow_remote = *b;
+        if (*b && a.token.empty())
+          r_.error(n, "allow_remote: true needs admin_token (or KINFRA_ADMIN_TOKEN): the admin surface would be open "
+                      "to anyone who can reach kinfra");
+      }
+    }
+    if (auto n = root["actions"]) {
+      if (auto b = r_.boolean(n, "actions")) a.actions = *b;
+    }
+    if (auto n = root["public_details"]) {
+      if (auto b = r_.boolean(n, "public_details")) a.public_details = *b;
+    }
+    const char* home = std::getenv("HOME");
+    a.templates_dir = home ? std::string(home) + "/.kinfra/templates" : "";
+    if (auto n = root["templates_dir"]) {
+      if (auto s = r_.string(n, "templates_dir")) {
+        fs::path p(*s);
+        if (s->rfind("~/", 0) == 0 && home) p = fs::path(home) / s->substr(2);
+        a.templates_dir = (p.is_absolute() ? p : fs::absolute(fs::path(source_path_)).parent_path() / p)
+                              .lexically_normal()
+                              .string();
+        std::error_code ec;
+        if (!fs::is_directory(a.templates_dir, ec)) r_.error(n, "templates_dir \"" + *s + "\" is not a directory");
+      }
+    }
+    if (auto n = root["template_variables"]) {
+      if (!n.IsMap()) return r_.error(n, "template_variables must be a mapping of name: text");
+      for (const auto& kv : n) {
+        auto key = r_.string(kv.first, "template variable name");
+        auto value = r_.string(kv.second, "template variable");
+        if (!key || !value) continue;
+        bool ok = !key->empty() && std::all_of(key->begin(), key->end(), [](char c) {
+          return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+        });
+        if (!ok) r_.error(kv.first, "template variable names are letters, digits and '_'");
+        else a.variables[*key] = *value;
+      }
+    }
+  }
+
   void read_upstream(const YAML::Node& n, upstream_pool_config& u) {
     if (!n) return;
     if (!r_.check_map(n, "upstream", {"max_idle_per_target", "idle_timeout"})) return;
@@ -156,7 +222,7 @@ class config_builder {
     if (!n.IsSequence()) return r_.error(n, "routes must be a list of routes (each starting with '- path:')");
     std::map<std::pair<std::string, std::string>, int> seen;  // (host, path) → line
     for (const auto& item : n) {
-      if (!r_.check_map(item, "route", {"path", "service", "host", "strip_prefix", "max_body_bytes"}))
+      if (!r_.check_map(item, "route", {"path", "service", "host", "strip_prefix", "max_body_bytes", "json"}))
         continue;
       route_config route;
       route.mark = {item.Mark().line + 1, item.Mark().column + 1};
@@ -208,6 +274,9 @@ class config_builder {
       }
       if (auto sp = item["strip_prefix"]) {
         if (auto b = r_.boolean(sp, "route strip_prefix")) route.strip_prefix = *b;
+      }
+      if (auto j = item["json"]) {
+        if (auto b = r_.boolean(j, "route json")) route.json = *b;
       }
       if (auto mb = item["max_body_bytes"]) {
         if (auto s = r_.size(mb, "route max_body_bytes", true)) route.max_body_bytes = *s;

@@ -24,6 +24,10 @@ struct local_request {
   std::string_view client_ip;
   bool client_is_loopback = false;
   bool wants_json = false;   ///< the client prefers JSON over HTML (Accept header)
+  std::string_view host_header;    ///< Host as sent (with port), for the Origin check
+  std::string_view origin;         ///< the Origin header, if any
+  std::string_view authorization;  ///< the Authorization header, if any
+  std::string_view body;           ///< a small request body (admin actions), complete
 };
 
 /** A complete, small response; the proxy adds framing and connection headers. */
@@ -52,6 +56,15 @@ class local_responder {
    * @return the response, or nothing when the path is not one of kinfra's (then it is routed)
    */
   virtual std::optional<local_response> handle(const local_request& req) const = 0;
+
+  /**
+   * The page for a route whose service cannot take the request (starting, crashed, stopped, in
+   * maintenance): HTML for browsers, JSON for API clients; always 503 with Retry-After.
+   * @param service_index the service, as indexed in routes.yaml (and the StatusBoard)
+   * @param json_route the route is marked `json: true`
+   */
+  virtual local_response unavailable_page(const local_request& req, std::size_t service_index,
+                                          bool json_route) const = 0;
 
   /** The paths kinfra answers itself: `/kinfra` and below, and everything under `/__`. */
   static bool is_admin_path(std::string_view path) {

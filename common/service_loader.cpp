@@ -92,7 +92,7 @@ class service_reader {
     const std::string what = "service '" + svc.name + "'";
     if (!r_.check_map(n, what,
                       {"url", "targets", "command", "cwd", "env", "port", "health", "restart", "stop", "depends_on",
-                       "log_lines"}))
+                       "log_lines", "fallback"}))
       return;
     read_targets(n, svc, what);
     read_command(n, svc, what);
@@ -100,6 +100,7 @@ class service_reader {
     if (auto rs = n["restart"]) read_restart(rs, svc, what);
     if (auto st = n["stop"]) read_stop(st, svc, what);
     if (auto d = n["depends_on"]) read_depends_on(d, svc, what);
+    if (auto f = n["fallback"]) read_fallback(f, svc, what);
     if (auto l = n["log_lines"]) {
       if (auto v = r_.integer(l, what + " log_lines", 10, 100000)) svc.log_lines = static_cast<std::size_t>(*v);
     }
@@ -238,6 +239,29 @@ class service_reader {
     bool has_address = svc.port || svc.monitor || !svc.targets.empty();
     if (hc.probe != health_config::kind::automatic && !has_address)
       r_.error(h, w + " needs a port or url to probe");
+  }
+
+  void read_fallback(const YAML::Node& f, service_config& svc, const std::string& what) {
+    const std::string w = what + " fallback";
+    if (!r_.check_map(f, w, {"page", "message", "refresh"})) return;
+    if (auto p = f["page"]) {
+      if (auto s = r_.string(p, w + ".page")) {
+        if (*s == "auto") svc.fallback.kind = fallback_config::page::automatic;
+        else if (*s == "loading") svc.fallback.kind = fallback_config::page::loading;
+        else if (*s == "error" || *s == "503") svc.fallback.kind = fallback_config::page::error;
+        else if (*s == "maintenance") svc.fallback.kind = fallback_config::page::maintenance;
+        else r_.error(p, w + ".page must be auto, loading, error or maintenance, got \"" + *s + "\"");
+      }
+    }
+    if (auto m = f["message"]) {
+      if (auto s = r_.string(m, w + ".message")) svc.fallback.message = *s;
+    }
+    if (auto r = f["refresh"]) {
+      if (auto d = r_.duration(r, w + ".refresh")) {
+        if (*d < std::chrono::seconds(1) || *d > std::chrono::hours(1)) r_.error(r, w + ".refresh must be between 1s and 1h");
+        else svc.fallback.refresh = *d;
+      }
+    }
   }
 
   void read_restart(const YAML::Node& rs, service_config& svc, const std::string& what) {

@@ -103,7 +103,7 @@ std::shared_ptr<const board_snapshot> status_board::snapshot() const {
 void status_board::publish_locked(std::shared_ptr<board_snapshot> next) {
   next->version = version_.load(std::memory_order_relaxed) + 1;
   for (std::size_t i = 0; i < next->services.size(); ++i)
-    accepting_[i].store(accepts_traffic(next->services[i].state), std::memory_order_release);
+    accepting_[i].store(accepts_traffic(next->services[i]), std::memory_order_release);
   current_ = std::move(next);
   version_.fetch_add(1, std::memory_order_acq_rel);
 }
@@ -129,6 +129,14 @@ bool status_board::update_service_status(std::string_view name, const service_up
     });
   }
   for (const auto& line : update.logs) append_log(static_cast<std::size_t>(index), line);
+  return true;
+}
+
+bool status_board::set_maintenance(std::string_view name, maintenance_info info) {
+  int index = index_of(name);
+  if (index < 0) return false;
+  if (info.on) info.since = std::chrono::system_clock::now();
+  modify(static_cast<std::size_t>(index), [&](service_status& st) { st.maintenance = std::move(info); });
   return true;
 }
 

@@ -62,6 +62,14 @@ struct progress_step {
   step_status status = step_status::pending;
 };
 
+/** An operator's "down for maintenance" switch on a service. */
+struct maintenance_info {
+  bool on = false;
+  std::string message;   ///< for visitors
+  std::string expected;  ///< expected duration, as the operator wrote it ("30m", "until 15:00")
+  std::optional<std::chrono::system_clock::time_point> since;
+};
+
 /** One service at one moment. */
 struct service_status {
   std::string name;
@@ -77,6 +85,7 @@ struct service_status {
   std::optional<int> last_exit_code;
   std::optional<int> last_signal;
   std::vector<progress_step> steps;
+  maintenance_info maintenance;  ///< while on, visitors get the maintenance page and no traffic flows
   std::chrono::system_clock::time_point changed_at;
 };
 
@@ -138,6 +147,9 @@ class status_board {
   /** Called (from a proxy thread) on each `report_refused`; set once by the supervisor. */
   void on_refused(std::function<void(std::size_t)> handler);
 
+  /** Turns maintenance on or off for a service (the dashboard's maintenance action). */
+  bool set_maintenance(std::string_view name, maintenance_info info);
+
   /** Increases with every change; readers can poll it cheaply. */
   std::uint64_t version() const { return version_.load(std::memory_order_acquire); }
 
@@ -162,7 +174,7 @@ class status_board {
   std::function<void(std::size_t)> refused_handler_;
 };
 
-/** Whether a state lets the proxy send traffic. */
-inline bool accepts_traffic(service_state s) { return s == service_state::running; }
+/** Whether a service in this state lets the proxy send it traffic. */
+inline bool accepts_traffic(const service_status& s) { return s.state == service_state::running && !s.maintenance.on; }
 
 }  // namespace kinfra

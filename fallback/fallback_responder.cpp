@@ -2,33 +2,74 @@
 
 #include <nlohmann/json.hpp>
 
+#include "fallback/access_policy.hpp"
+#include "fallback/pages.hpp"
 #include "fallback/status_json.hpp"
 
 namespace kinfra::fallback {
+namespace {
 
-std::string html_escape(std::string_view text) {
-  std::string out;
-  out.reserve(text.size() + 16);
-  for (char c : text) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
-    }
-  }
-  return out;
+using json = nlohmann::json;
+
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n"; }
+
+local_response json_response(unsigned status, std::string body) {
+  local_response res;
+  res.status = status;
+  res.content_type = "application/json";
+  res.body = std::move(body);
+  res.headers.emplace_back("Cache-Control", "no-store");
+  return res;
 }
+
+local_response html_response(unsigned status, std::string body) {
+  local_response res;
+  res.status = status;
+  res.content_type = "text/html; charset=utf-8";
+  res.body = std::move(body);
+  res.headers.emplace_back("Cache-Control", "no-store");
+  // kinfra's pages load nothing from elsewhere and are never framed by another site.
+  res.headers.emplace_back("X-Frame-Options", "DENY");
+  res.headers.emplace_back("X-Content-Type-Options", "nosniff");
+  res.headers.emplace_back("Referrer-Policy", "no-referrer");
+  return res;
+}
+
+local_response method_not_allowed(const char* allow) {
+  auto res = json_response(405, dump({{"success", false}, {"error", std::string("use ") + allow}}));
+  res.headers.emplace_back("Allow", allow);
+  return res;
+}
+
+bool is_get(const local_request& req) { return req.method == "GET" || req.method == "HEAD"; }
+
+std::string why(access a) {
+  switch (a) {
+    case access::remote_refused: return "kinfra's admin surface answers only local clients (set allow_remote and admin_token to open it)";
+    case access::token_required: return "this needs the admin token (Authorization: Bearer <token>)";
+    case access::token_wrong: return "the admin token is not right";
+    case access::cross_site: return "actions are refused from pages of another origin";
+    case access::actions_disabled: return "actions are disabled in routes.yaml (actions: false)";
+    case access::allowed: return "";
+  }
+  return "";
+}
+
+unsigned status_for(access a) {
+  return a == access::token_required || a == access::token_wrong ? 401 : 403;
+}
+
+}  // namespace
 
 std::string_view reason_phrase(unsigned status) {
   switch (status) {
     case 400: return "Bad Request";
+    case 401: return "Unauthorized";
     case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
+    case 409: return "Conflict";
     case 411: return "Length Required";
     case 413: return "Content Too Large";
     case 414: return "URI Too Long";
@@ -42,35 +83,6 @@ std::string_view reason_phrase(unsigned status) {
     case 505: return "HTTP Version Not Supported";
     default: return "Error";
   }
-}
-
-local_response fallback_responder::error_page(unsigned status, std::string_view detail,
-                                              const local_request& req) const {
-  local_response res;
-  res.status = status;
-  res.headers.emplace_back("Cache-Control", "no-store");
-  const std::string reason(reason_phrase(status));
-  if (req.wants_json) {
-    nlohmann::json body = {{"error", reason}, {"status", status}, {"detail", detail}};
-    if (!req.service.empty()) body["service"] = req.service;
-    res.content_type = "application/json";
-    res.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
-    return res;
-  }
-  res.content_type = "text/html; charset=utf-8";
-  const std::string title = std::to_string(status) + " " + reason;
-  res.body.reserve(1024);
-  res.body += "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-              "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-              "<title>" + html_escape(title) + "</title><style>"
-              "body{background:#0F1115;color:#E6E8EE;font-family:system-ui,sans-serif;"
-              "display:flex;min-height:100vh;align-items:center;justify-content:center;margin:0}"
-              "main{max-width:36rem;padding:2rem}h1{color:#5A8DEE;font-weight:600}"
-              "code{font-family:ui-monospace,monospace;color:#9EA0A6}</style></head><body><main>"
-              "<h1>" + html_escape(title) + "</h1><p>" + html_escape(detail) + "</p>";
-  if (!req.service.empty()) res.body += "<p>Service: <code>" + html_escape(req.service) + "</code></p>";
-  res.body += "<p><code>kinfra</code></p></main></body></html>\n";
-  return res;
 }
 
 std::string query_param(std::string_view query, std::string_view key) {
@@ -95,48 +107,107 @@ std::string query_param(std::string_view query, std::string_view key) {
   return {};
 }
 
-local_response fallback_responder::json_response(unsigned status, std::string body) const {
-  local_response res;
-  res.status = status;
-  res.content_type = "application/json";
-  res.body = std::move(body);
-  res.headers.emplace_back("Cache-Control", "no-store");
-  return res;
+fallback_responder::fallback_responder(std::shared_ptr<const config> cfg, status_board* board,
+                                       service_control* control)
+    : cfg_(std::move(cfg)),
+      board_(board),
+      control_(control),
+      templates_(std::make_unique<template_store>(cfg_ ? cfg_->admin.templates_dir : "")) {}
+
+fallback_responder::fallback_responder() : templates_(std::make_unique<template_store>("")) {}
+
+local_response fallback_responder::error_page(unsigned status, std::string_view detail, const local_request& req) const {
+  const std::string reason(reason_phrase(status));
+  if (req.wants_json) {
+    json body = {{"error", reason}, {"status", status}, {"detail", detail}};
+    if (!req.service.empty()) body["service"] = req.service;
+    return json_response(status, dump(body));
+  }
+  const std::string title = std::to_string(status) + " " + reason;
+  std::string body = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+                     "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>" +
+                     html_escape(title) + "</title><style>" + templates_->get("kinfra.css") +
+                     "</style></head><body><div class=\"page\"><section class=\"panel error\"><div class=\"kicker\">" +
+                     html_escape(title) + "</div><h1>" + html_escape(reason) + "</h1><p class=\"message\">" +
+                     html_escape(detail) + "</p>";
+  if (!req.service.empty()) body += "<p class=\"detail\">Service: <code>" + html_escape(req.service) + "</code></p>";
+  body += "<p class=\"detail\">kinfra</p></section></div></body></html>\n";
+  return html_response(status, std::move(body));
+}
+
+local_response fallback_responder::refused(unsigned status, const std::string& reason, const local_request& req,
+                                           bool as_json) const {
+  if (as_json || req.wants_json) return json_response(status, dump({{"success", false}, {"error", reason}}));
+  return error_page(status, reason, req);
 }
 
 std::optional<local_response> fallback_responder::handle(const local_request& req) const {
-  // The admin surface answers loopback clients only (the spec's "localhost only").
-  if (!req.client_is_loopback) {
-    local_request as_json = req;
-    return error_page(403, "kinfra's admin pages answer only local clients.", as_json);
-  }
-  if (req.path == "/__status__" || req.path == "/__status__/") {
-    if (req.method != "GET" && req.method != "HEAD") {
-      auto res = json_response(405, "{\"success\": false, \"error\": \"use GET\"}\n");
-      res.headers.emplace_back("Allow", "GET, HEAD");
-      return res;
-    }
-    if (!board_) return json_response(200, "{\"services\": {}}\n");
-    return json_response(200, render_status_json(*board_, query_param(req.query, "service"),
-                                                 std::chrono::system_clock::now()) + "\n");
-  }
-  if (req.path.starts_with("/__logs__/")) return logs_page(req);
-  return error_page(404, "No such kinfra page.", req);
+  const std::string_view path = req.path;
+  if (path == "/kinfra" || path == "/kinfra/") return dashboard(req);
+  if (path == "/__status__" || path == "/__status__/") return status(req);
+  if (path.starts_with("/__logs__/")) return logs(req);
+  if (path.starts_with("/__action__/")) return action(req);
+  return refused(404, "No such kinfra page.", req, path.starts_with("/__"));
 }
 
-std::optional<local_response> fallback_responder::logs_page(const local_request& req) const {
+page_context fallback_responder::context(const local_request& req) const {
+  page_context ctx;
+  ctx.cfg = cfg_.get();
+  ctx.board = board_;
+  ctx.templates = templates_.get();
+  ctx.host = std::string(req.host_header);
+  return ctx;
+}
+
+local_response fallback_responder::dashboard(const local_request& req) const {
+  if (!is_get(req)) return method_not_allowed("GET, HEAD");
+  if (!board_ || !cfg_) return error_page(503, "The dashboard has no services to show.", req);
+  access a = check_read(cfg_->admin, req);
+  if (a == access::remote_refused) return refused(403, why(a), req, false);
+  page_context ctx = context(req);
+  // A remote client gets the page without data; its script asks for the token and fetches it.
+  ctx.embed_status = a == access::allowed;
+  return html_response(200, render_dashboard(ctx));
+}
+
+local_response fallback_responder::status(const local_request& req) const {
+  if (!is_get(req)) return method_not_allowed("GET, HEAD");
+  if (!board_) return json_response(200, "{\"services\": {}}\n");
+  std::string service = query_param(req.query, "service");
+  access a = cfg_ ? check_read(cfg_->admin, req) : (req.client_is_loopback ? access::allowed : access::remote_refused);
+  if (a != access::allowed) {
+    // The fallback pages visitors see poll their own service's state: that much is public.
+    if (!service.empty()) {
+      auto pub = render_public_status_json(*board_, service);
+      if (pub.empty()) return json_response(404, dump({{"success", false}, {"error", "unknown service"}}));
+      return json_response(200, pub + "\n");
+    }
+    return refused(status_for(a), why(a), req, true);
+  }
+  return json_response(200, render_status_json(*board_, service, std::chrono::system_clock::now()) + "\n");
+}
+
+local_response fallback_responder::logs(const local_request& req) const {
+  if (!is_get(req)) return method_not_allowed("GET, HEAD");
   std::string_view name = req.path.substr(std::string_view("/__logs__/").size());
   if (!name.empty() && name.back() == '/') name.remove_suffix(1);
-  int index = board_ ? board_->index_of(name) : -1;
-  if (index < 0) {
-    nlohmann::json body = {{"success", false}, {"error", "unknown service"}, {"service", name}};
-    return json_response(404, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
-  }
-  std::uint64_t after = 0;
-  if (auto a = query_param(req.query, "after"); !a.empty()) after = std::strtoull(a.c_str(), nullptr, 10);
-  auto lines = board_->logs(static_cast<std::size_t>(index), SIZE_MAX, after);
   std::string format = query_param(req.query, "format");
-  if (format == "json") {
+  const bool json_format = format == "json";
+  int index = board_ ? board_->index_of(name) : -1;
+  if (index < 0 || name.find('/') != std::string_view::npos)
+    return refused(404, "No service is called \"" + std::string(name) + "\".", req, json_format);
+  access a = cfg_ ? check_read(cfg_->admin, req) : access::allowed;
+  if (a == access::remote_refused) return refused(403, why(a), req, json_format);
+  if (format.empty() || format == "html") {
+    // The page itself holds no log lines: its script fetches them (with the token, remotely).
+    page_context ctx = context(req);
+      return html_response(200, render_logs_page(ctx, std::string(name)));
+  }
+  if (a != access::allowed) return refused(status_for(a), why(a), req, json_format);
+  std::uint64_t after = 0;
+  if (auto v = query_param(req.query, "after"); !v.empty()) after = std::strtoull(v.c_str(), nullptr, 10);
+  auto lines = board_->logs(static_cast<std::size_t>(index), SIZE_MAX, after);
+  if (json_format) {
     nlohmann::ordered_json body;
     body["service"] = std::string(name);
     nlohmann::ordered_json arr = nlohmann::ordered_json::array();
@@ -146,15 +217,82 @@ std::optional<local_response> fallback_responder::logs_page(const local_request&
     body["lines"] = arr;
     return json_response(200, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
   }
+  if (format != "text") return refused(400, "format must be html, text or json", req, false);
   local_response res;
   res.status = 200;
   res.content_type = "text/plain; charset=utf-8";
   res.headers.emplace_back("Cache-Control", "no-store");
+  res.headers.emplace_back("X-Content-Type-Options", "nosniff");
   for (const auto& e : lines) {
     std::string level(to_string(e.level));
     for (auto& c : level) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     res.body += log_timestamp(e) + " " + level + " " + e.message + "\n";
   }
+  return res;
+}
+
+local_response fallback_responder::action(const local_request& req) const {
+  // /__action__/<action>/<service>
+  std::string_view rest = req.path.substr(std::string_view("/__action__/").size());
+  auto slash = rest.find('/');
+  std::string_view verb = rest.substr(0, slash);
+  std::string_view name = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1);
+  if (!name.empty() && name.back() == '/') name.remove_suffix(1);
+  if (req.method != "POST") return method_not_allowed("POST");
+  if (!cfg_ || !board_) return json_response(503, dump({{"success", false}, {"error", "actions are not available"}}));
+  access a = check_action(cfg_->admin, req);
+  if (a != access::allowed) return json_response(status_for(a), dump({{"success", false}, {"error", why(a)}}));
+  if (verb != "restart" && verb != "stop" && verb != "start" && verb != "maintenance")
+    return json_response(404, dump({{"success", false}, {"error", "unknown action \"" + std::string(verb) + "\""}}));
+  if (name.empty() || name.find('/') != std::string_view::npos || board_->index_of(name) < 0)
+    return json_response(404, dump({{"success", false}, {"error", "unknown service"}, {"service", name}}));
+
+  if (verb == "maintenance") {
+    // {"on": true, "message": "...", "expected": "30m"}, or the same as query parameters.
+    maintenance_info info;
+    info.on = true;
+    json body = req.body.empty() ? json::object() : json::parse(req.body, nullptr, false);
+    if (body.is_discarded() || !body.is_object())
+      return json_response(400, dump({{"success", false}, {"error", "the body must be a JSON object"}}));
+    auto text = [&](const char* key) -> std::string {
+      if (body.contains(key) && body[key].is_string()) return body[key].get<std::string>();
+      return query_param(req.query, key);
+    };
+    if (body.contains("on") && body["on"].is_boolean()) info.on = body["on"].get<bool>();
+    else if (auto q = query_param(req.query, "on"); !q.empty()) info.on = q == "1" || q == "true" || q == "on";
+    info.message = text("message");
+    info.expected = text("expected");
+    if (info.expected.empty()) info.expected = text("duration");
+    board_->set_maintenance(name, info);
+    return json_response(200, dump({{"success", true}, {"service", name}, {"action", "maintenance"}, {"on", info.on}}));
+  }
+
+  if (!control_) return json_response(403, dump({{"success", false}, {"error", "actions are not available"}}));
+  control_result r = verb == "restart" ? control_->restart(name) : verb == "stop" ? control_->stop(name) : control_->start(name);
+  switch (r) {
+    case control_result::accepted:
+      return json_response(200, dump({{"success", true}, {"service", name}, {"action", verb}}));
+    case control_result::unknown_service:
+      return json_response(404, dump({{"success", false}, {"error", "unknown service"}, {"service", name}}));
+    case control_result::not_managed:
+      return json_response(409, dump({{"success", false}, {"service", name},
+                                      {"error", "kinfra only watches this service; it does not run it"}}));
+  }
+  return json_response(500, dump({{"success", false}, {"error", "unexpected"}}));
+}
+
+local_response fallback_responder::unavailable_page(const local_request& req, std::size_t index, bool json_route) const {
+  if (!board_ || !cfg_ || index >= board_->size())
+    return error_page(503, "The service is not available right now.", req);
+  auto snap = board_->snapshot();
+  const auto& s = snap->services[index];
+  page_kind kind = choose_page(s, cfg_->services[index].fallback);
+  page_context ctx = context(req);
+  ctx.details = cfg_->admin.public_details || check_read(cfg_->admin, req) == access::allowed;
+  auto retry = std::to_string(std::chrono::duration_cast<std::chrono::seconds>(cfg_->services[index].fallback.refresh).count());
+  local_response res = json_route || req.wants_json ? json_response(503, render_service_json(ctx, index, kind))
+                                                     : html_response(503, render_service_page(ctx, index, kind));
+  res.headers.emplace_back("Retry-After", retry);
   return res;
 }
 

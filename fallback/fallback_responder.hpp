@@ -1,38 +1,59 @@
 #pragma once
 /**
- * @file The fallback module's answer to the proxy: the pages a visitor sees instead of a
- * connection error. This issue's version renders error pages; the dashboard, status API and
- * service pages build on it.
+ * @file kinfra's own answers: the `/kinfra` dashboard, `/__status__`, `/__action__/…`,
+ * `/__logs__/…`, the loading / 503 / maintenance pages, and error pages. A pure request handler:
+ * no sockets, so the proxy's listener and the direct admin listener both call it, and unit tests
+ * call it without any network.
  */
 
+#include <memory>
+#include <string>
+
+#include "common/config.hpp"
 #include "common/local_responder.hpp"
+#include "common/service_control.hpp"
 #include "common/status_board.hpp"
+#include "fallback/pages.hpp"
+#include "fallback/template_renderer.hpp"
 
 namespace kinfra::fallback {
 
-/** Renders kinfra's own pages from the StatusBoard. Thread-safe: it only reads snapshots. */
+/** Renders kinfra's pages from the StatusBoard and runs actions through ServiceControl. Thread-safe. */
 class fallback_responder final : public local_responder {
  public:
-  /** `board` (may be null: no service information) must outlive the responder. */
-  explicit fallback_responder(const status_board* board = nullptr) : board_(board) {}
+  /**
+   * @param cfg the configuration (admin settings, services' fallback settings)
+   * @param board what is known about services; may be null (then only error pages work)
+   * @param control carries out actions; may be null (actions answer "Not available")
+   * All three must outlive the responder.
+   */
+  fallback_responder(std::shared_ptr<const config> cfg, status_board* board, service_control* control);
+  /** Error pages only: for tools and tests that run the proxy without services. */
+  fallback_responder();
 
   // local_responder
   local_response error_page(unsigned status, std::string_view detail, const local_request& req) const override;
   std::optional<local_response> handle(const local_request& req) const override;
+  local_response unavailable_page(const local_request& req, std::size_t service_index, bool json_route) const override;
 
  private:
-  local_response json_response(unsigned status, std::string body) const;
-  std::optional<local_response> logs_page(const local_request& req) const;
-  const status_board* board_;
+  page_context context(const local_request& req) const;
+  local_response dashboard(const local_request& req) const;
+  local_response status(const local_request& req) const;
+  local_response logs(const local_request& req) const;
+  local_response action(const local_request& req) const;
+  local_response refused(unsigned status, const std::string& why, const local_request& req, bool json) const;
+
+  std::shared_ptr<const config> cfg_;
+  status_board* board_ = nullptr;  ///< read for pages; written only by the maintenance action
+  service_control* control_ = nullptr;
+  std::unique_ptr<template_store> templates_;
 };
-
-/** The value of `key` in a query string (`a=1&service=api`), percent-decoded; empty when absent. */
-std::string query_param(std::string_view query, std::string_view key);
-
-/** Escapes text for HTML element content and attribute values. */
-std::string html_escape(std::string_view text);
 
 /** The standard reason phrase of an HTTP status code ("Bad Gateway"), or "Error". */
 std::string_view reason_phrase(unsigned status);
+
+/** The value of `key` in a query string (`a=1&service=api`), percent-decoded; empty when absent. */
+std::string query_param(std::string_view query, std::string_view key);
 
 }  // namespace kinfra::fallback

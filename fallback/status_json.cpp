@@ -38,6 +38,7 @@ json service_fields(const status_board& board, std::size_t index, const service_
   json steps = json::array();
   for (const auto& step : s.steps) steps.push_back({{"text", step.text}, {"status", std::string(to_string(step.status))}});
   j["steps"] = steps;
+  j["maintenance"] = {{"on", s.maintenance.on}, {"message", s.maintenance.message}, {"expected", s.maintenance.expected}};
   if (with_logs) {
     json logs = json::array();
     for (const auto& e : board.logs(index, status_log_lines))
@@ -57,6 +58,21 @@ std::string log_timestamp(const log_entry& e) {
 std::string uptime_text(const service_status& s, std::chrono::system_clock::time_point now) {
   if (!s.started_at) return "-";
   return format_uptime(std::chrono::duration_cast<std::chrono::seconds>(now - *s.started_at));
+}
+
+std::string render_public_status_json(const status_board& board, std::string_view service) {
+  auto snap = board.snapshot();
+  const service_status* s = snap->find(service);
+  if (!s) return {};
+  json j;
+  j["service_name"] = s->name;
+  j["state"] = std::string(to_string(s->state));
+  j["status_message"] = s->status_message;
+  json steps = json::array();
+  for (const auto& step : s->steps) steps.push_back({{"text", step.text}, {"status", std::string(to_string(step.status))}});
+  j["steps"] = steps;
+  j["maintenance"] = {{"on", s->maintenance.on}, {"message", s->maintenance.message}, {"expected", s->maintenance.expected}};
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 std::string render_status_json(const status_board& board, std::string_view selected,

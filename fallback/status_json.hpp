@@ -20,6 +20,13 @@ inline constexpr std::size_t status_log_lines = 10;
 std::string render_status_json(const status_board& board, std::string_view selected,
                                std::chrono::system_clock::time_point now);
 
+/**
+ * The part of one service's status a public fallback page may see (name, state, message, steps,
+ * maintenance): what `/__status__?service=NAME` answers to a client that may not read the admin
+ * surface. Empty when there is no such service.
+ */
+std::string render_public_status_json(const status_board& board, std::string_view service);
+
 /** "15:00:01": a log line's time as the spec shows it (local time), unless it came with its own. */
 std::string log_timestamp(const log_entry& e);
 

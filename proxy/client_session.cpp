@@ -58,7 +58,8 @@ std::string describe_ms(std::chrono::milliseconds d) {
 
 }  // namespace
 
-client_session::client_session(worker& w, tcp::socket socket) : w_(w), client_(std::move(socket)) {
+client_session::client_session(worker& w, tcp::socket socket, bool admin_only)
+    : w_(w), client_(std::move(socket)), admin_only_(admin_only) {
   boost::system::error_code ec;
   auto ep = client_.remote_endpoint(ec);
   if (!ec) {
@@ -192,12 +193,16 @@ net::awaitable<client_session::outcome> client_session::handle_request() {
   if (bad_expect) co_return co_await respond_error(417, "Only Expect: 100-continue is supported.", outcome::linger, &x);
 
   // kinfra's own pages (/kinfra, /__status__, …) are answered here, whatever the routes say.
-  if (const auto* responder = w_.responder(); responder && local_responder::is_admin_path(nt.path)) {
-    local_request lr = describe_request(&x);
-    lr.path = nt.path;
-    if (auto page = responder->handle(lr))
-      co_return co_await send_page(std::move(*page),
-                                   x.framing == body_framing::none ? outcome::keep_alive : outcome::linger);
+  if (const auto* responder = w_.responder(); responder && (admin_only_ || local_responder::is_admin_path(nt.path))) {
+    if (admin_only_ && nt.path == "/") {
+      // The direct admin listener: its root is the dashboard.
+      local_response to_dashboard;
+      to_dashboard.status = 302;
+      to_dashboard.headers.emplace_back("Location", "/kinfra");
+      co_return co_await send_page(std::move(to_dashboard), x.framing == body_framing::none ? outcome::keep_alive
+                                                                                            : outcome::linger);
+    }
+    co_return co_await answer_locally(x, nt);
   }
   const route* r = w_.routes().match(host_, nt.path);
   if (!r) {
@@ -206,12 +211,12 @@ net::awaitable<client_session::outcome> client_session::handle_request() {
   }
   x.target_route = r;
   if (status_board* board = w_.board(); board && !board->accepting(r->service_index)) {
-    // Not healthy (starting, crashed, stopped, failing its check): say so instead of trying.
-    auto snap = board->snapshot();
-    const auto& st = snap->services.at(r->service_index);
-    co_return co_await respond_error(
-        503, "The service '" + st.name + "' is " + std::string(to_string(st.state)) + ": " + st.status_message,
-        x.framing == body_framing::none ? outcome::keep_alive : outcome::linger, &x);
+    // Not healthy (starting, crashed, stopped, in maintenance): the fallback page says so,
+    // instead of a connection error.
+    const outcome after = x.framing == body_framing::none ? outcome::keep_alive : outcome::linger;
+    if (const auto* responder = w_.responder())
+      co_return co_await send_page(responder->unavailable_page(describe_request(&x), r->service_index, r->json), after);
+    co_return co_await respond_error(503, "The service is not available right now.", after, &x);
   }
   x.max_body = r->max_body_bytes;
   if (x.framing == body_framing::length && x.body_length > x.max_body)
@@ -588,6 +593,32 @@ net::awaitable<client_session::outcome> client_session::tunnel(exchange& x) {
   co_return outcome::abort;
 }
 
+net::awaitable<client_session::outcome> client_session::answer_locally(exchange& x, const normalised_target& nt) {
+  // Admin requests are small: a body (an action's JSON) is read whole, up to a bound.
+  constexpr std::uint64_t max_admin_body = 64 * 1024;
+  if (x.framing == body_framing::chunked)
+    co_return co_await respond_error(411, "kinfra's own pages take bodies with a Content-Length only.", outcome::linger, &x);
+  if (x.framing == body_framing::length && x.body_length > max_admin_body)
+    co_return co_await respond_error(413, "The request body is too large for kinfra's own pages.", outcome::linger, &x);
+  if (x.framing == body_framing::length) {
+    arm(w_.cfg().timeouts.body, phase::request_body);
+    while (in_.size() < x.body_length) {
+      auto [ec, n] = co_await client_.async_read_some(in_.prepare(static_cast<std::size_t>(x.body_length - in_.size())), tok);
+      if (ec) co_return timed_out_ ? co_await respond_error(408, "The request body did not arrive in time.", outcome::close, &x)
+                                   : outcome::abort;
+      in_.commit(n);
+    }
+  }
+  local_request lr = describe_request(&x);
+  lr.path = nt.path;
+  if (x.framing == body_framing::length)
+    lr.body = std::string_view(static_cast<const char*>(in_.data().data()), static_cast<std::size_t>(x.body_length));
+  std::optional<local_response> page = w_.responder()->handle(lr);
+  if (x.framing == body_framing::length) in_.consume(static_cast<std::size_t>(x.body_length));
+  if (!page) page = w_.responder()->error_page(404, "No such kinfra page.", lr);
+  co_return co_await send_page(std::move(*page), outcome::keep_alive);
+}
+
 local_request client_session::describe_request(const exchange* x) const {
   local_request lr;
   lr.client_ip = client_ip_;
@@ -597,7 +628,10 @@ local_request client_session::describe_request(const exchange* x) const {
     lr.method = req.method_string;
     lr.target = req.target;
     lr.host = host_;
-    lr.wants_json = req.accept_json;
+    lr.wants_json = req.accept_json || (x && x->target_route && x->target_route->json);
+    lr.host_header = req.host;
+    lr.origin = req.origin;
+    lr.authorization = req.authorization;
     auto q = req.target.find('?');
     if (q != std::string::npos) lr.query = std::string_view(req.target).substr(q + 1);
   }

@@ -21,13 +21,15 @@
 #include "proxy/message_parser.hpp"
 #include "proxy/relay.hpp"
 #include "proxy/router.hpp"
+#include "proxy/uri_path.hpp"
 #include "proxy/worker.hpp"
 
 namespace kinfra::proxy {
 
 class client_session final : public timed {
  public:
-  client_session(worker& w, tcp::socket socket);
+  /** `admin_only`: a connection to the direct admin listener, where every request is kinfra's own. */
+  client_session(worker& w, tcp::socket socket, bool admin_only = false);
   ~client_session() override;
 
   /** Serves requests until the client leaves, an error closes the connection, or the worker stops. */
@@ -95,6 +97,7 @@ class client_session final : public timed {
   net::awaitable<outcome> respond_error(unsigned status, std::string_view detail, outcome after,
                                         const exchange* x = nullptr);
   net::awaitable<outcome> send_page(local_response page, outcome after);
+  net::awaitable<outcome> answer_locally(exchange& x, const normalised_target& nt);
   local_request describe_request(const exchange* x) const;
   net::awaitable<void> finish(outcome how);
   void release_upstream(exchange& x, bool reusable);
@@ -111,6 +114,7 @@ class client_session final : public timed {
   std::optional<response_parser> res_;
   std::string client_ip_;
   bool client_loopback_ = false;
+  bool admin_only_ = false;
   std::string host_;     ///< the current request's host, lower case, no port
   std::string scratch_;  ///< the canonical path when it differs from the target
   std::string target_;   ///< the target sent upstream when it differs from the client's

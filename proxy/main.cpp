@@ -40,14 +40,18 @@ int check_command(const std::string& path) {
   return 0;
 }
 
-/** Writes `{"pid":…,"listen":["host:port",…]}` atomically, for scripts and tests that start kinfra. */
-void write_ready_file(const std::string& path, const std::vector<kinfra::host_port>& bound) {
+/** Writes `{"pid":…,"listen":["host:port",…],"admin":[…]}` atomically, for scripts and tests. */
+void write_ready_file(const std::string& path, const std::vector<kinfra::host_port>& bound,
+                      const std::vector<kinfra::host_port>& admin) {
+  auto list = [](const std::vector<kinfra::host_port>& v) {
+    std::string out;
+    for (std::size_t i = 0; i < v.size(); ++i) out += (i ? ",\"" : "\"") + v[i].to_string() + "\"";
+    return out;
+  };
   std::string tmp = path + ".tmp";
   {
     std::ofstream out(tmp);
-    out << "{\"pid\":" << ::getpid() << ",\"listen\":[";
-    for (std::size_t i = 0; i < bound.size(); ++i) out << (i ? "," : "") << "\"" << bound[i].to_string() << "\"";
-    out << "]}\n";
+    out << "{\"pid\":" << ::getpid() << ",\"listen\":[" << list(bound) << "],\"admin\":[" << list(admin) << "]}\n";
   }
   std::rename(tmp.c_str(), path.c_str());
 }
@@ -84,7 +88,8 @@ int run_command(const std::string& path, const std::string& ready_file) {
   for (const auto& w : result.warnings) spdlog::warn("{}", kinfra::format_config_error(path, w));
 
   kinfra::status_board board(*cfg);
-  kinfra::fallback::fallback_responder responder(&board);
+  kinfra::supervisor::supervisor services(cfg, board);
+  kinfra::fallback::fallback_responder responder(cfg, &board, &services);
   std::unique_ptr<kinfra::proxy::proxy_server> proxy;
   try {
     proxy = std::make_unique<kinfra::proxy::proxy_server>(cfg, &responder, &board);
@@ -92,13 +97,15 @@ int run_command(const std::string& path, const std::string& ready_file) {
     spdlog::critical("{}", e.what());
     return 1;
   }
-  kinfra::supervisor::supervisor services(cfg, board);
   services.start();
   proxy->start();
   auto bound = proxy->bound_addresses();
+  auto admin = proxy->admin_addresses();
   for (const auto& a : bound)
-    spdlog::info("kinfra {} listening on http://{} ({} workers)", kinfra::version, a.to_string(), cfg->workers);
-  if (!ready_file.empty()) write_ready_file(ready_file, bound);
+    spdlog::info("kinfra {} listening on http://{} ({} workers); dashboard at http://{}/kinfra", kinfra::version,
+                 a.to_string(), cfg->workers, a.to_string());
+  for (const auto& a : admin) spdlog::info("dashboard also at http://{}/kinfra", a.to_string());
+  if (!ready_file.empty()) write_ready_file(ready_file, bound, admin);
 
   for (;;) {
     int sig = 0;

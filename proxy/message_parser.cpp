@@ -70,6 +70,8 @@ void request_head::clear() {
   host_fields = content_length_fields = transfer_encoding_fields = chunked_tokens = 0;
   content_length_list = chunked_last = other_coding = empty_coding = has_expect = accept_json = false;
   expect.clear();
+  origin.clear();
+  authorization.clear();
   upgrade.clear();
   forwarded_for.clear();
   fields.clear();
@@ -175,6 +177,12 @@ void request_parser::on_field_impl(http::field name, bsv name_string, bsv value,
       return;  // the proxy answers 100-continue itself
     case http::field::accept:
       head_.accept_json = accept_prefers_json(value);
+      break;
+    case http::field::origin:
+      head_.origin.assign(value.data(), value.size());
+      break;
+    case http::field::authorization:
+      head_.authorization.assign(value.data(), value.size());
       break;
     case http::field::unknown:
       if (named(name_string, "X-Forwarded-For")) {

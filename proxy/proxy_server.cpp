@@ -92,6 +92,7 @@ struct proxy_server::impl {
   std::shared_ptr<const config> cfg;
   std::vector<std::unique_ptr<worker>> workers;
   std::vector<host_port> bound;
+  std::vector<host_port> admin;
 };
 
 proxy_server::proxy_server(std::shared_ptr<const config> cfg, const local_responder* responder, status_board* board)
@@ -112,6 +113,22 @@ proxy_server::proxy_server(std::shared_ptr<const config> cfg, const local_respon
     }
     impl_->bound.push_back(actual);
   }
+  if (cfg->admin.listen) {
+    host_port actual = *cfg->admin.listen;
+    std::vector<int> fds;
+    try {
+      for (std::size_t i = 0; i < impl_->workers.size(); ++i) {
+        int fd = open_listener(actual);
+        actual.port = bound_port(fd);
+        fds.push_back(fd);
+      }
+      for (std::size_t i = 0; i < fds.size(); ++i) impl_->workers[i]->add_listener(fds[i], /*admin=*/true);
+      impl_->admin.push_back(actual);
+    } catch (const std::exception& e) {
+      for (int fd : fds) ::close(fd);
+      spdlog::warn("admin listener: {}; the dashboard is still at /kinfra on the main listener", e.what());
+    }
+  }
 }
 
 proxy_server::~proxy_server() { stop(); }
@@ -126,5 +143,6 @@ void proxy_server::stop() {
 }
 
 std::vector<host_port> proxy_server::bound_addresses() const { return impl_->bound; }
+std::vector<host_port> proxy_server::admin_addresses() const { return impl_->admin; }
 
 }  // namespace kinfra::proxy

@@ -17,7 +17,9 @@ class proxy_server {
  public:
   /**
    * Resolves the upstream targets and binds every listen address once per worker
-   * (SO_REUSEPORT). Throws std::runtime_error naming the address when a bind fails.
+   * (SO_REUSEPORT). Throws std::runtime_error naming the address when a bind fails. The admin
+   * listener (`admin_listen`) is optional: when it cannot be bound, that is logged and the
+   * dashboard stays available on the main listener.
    * @param responder renders kinfra's own pages; must outlive the server (may be null)
    * @param board says which services may get traffic; must outlive the server (may be null:
    *        then every service is assumed healthy)
@@ -34,6 +36,8 @@ class proxy_server {
 
   /** The addresses actually bound (port 0 in routes.yaml becomes the port the system chose). */
   std::vector<host_port> bound_addresses() const;
+  /** The direct admin listener's address, when it is configured and could be bound. */
+  std::vector<host_port> admin_addresses() const;
 
  private:
   struct impl;

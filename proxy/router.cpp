@@ -15,6 +15,7 @@ router::router(const config& cfg) {
     for (std::size_t i = 0; i < cfg.services.size(); ++i)
       if (cfg.services[i].name == r.service) out.service_index = i;
     out.strip_prefix = r.strip_prefix;
+    out.json = r.json;
     out.max_body_bytes = r.max_body_bytes.value_or(cfg.limits.max_body_bytes);
     routes_.push_back(std::move(out));
   }

@@ -22,6 +22,7 @@ struct route {
   std::size_t service_index;   ///< index into config::services
   std::string service;         ///< the service's name
   bool strip_prefix = false;
+  bool json = false;                 ///< an API route: kinfra's own answers are JSON
   std::uint64_t max_body_bytes = 0;  ///< effective limit (route override or global)
 };
 

@@ -43,7 +43,8 @@ worker::~worker() {
   join();
 }
 
-void worker::add_listener(int fd) {
+void worker::add_listener(int fd, bool admin) {
+  admin_listener_.push_back(admin);
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
@@ -95,7 +96,7 @@ void worker::accept_loop(std::size_t listener) {
       }
       boost::system::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
-      auto session = std::make_unique<client_session>(*this, std::move(socket));
+      auto session = std::make_unique<client_session>(*this, std::move(socket), admin_listener_[listener]);
       auto* raw = session.get();
       net::co_spawn(ioc_, raw->run(), [owner = std::move(session)](std::exception_ptr e) {
         if (!e) return;

@@ -84,8 +84,11 @@ class worker {
   worker& operator=(const worker&) = delete;
   ~worker();
 
-  /** Adopts an already bound and listening acceptor socket (native handle). */
-  void add_listener(int fd);
+  /**
+   * Adopts an already bound and listening socket (native handle). On an `admin` listener every
+   * request is answered by the fallback module (the direct dashboard listener, :9000).
+   */
+  void add_listener(int fd, bool admin = false);
 
   void start();
   /** Closes the listeners and every connection, then stops the thread. Thread-safe. */
@@ -119,6 +122,7 @@ class worker {
   // One thread runs this context and uses its sockets, so the reactor needs no per-socket locks.
   net::io_context ioc_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   std::vector<tcp::acceptor> acceptors_;
+  std::vector<bool> admin_listener_;
   std::vector<target_state> targets_;
   std::vector<service_state> services_;
   boost::intrusive::list<timed, boost::intrusive::constant_time_size<false>> timed_;

@@ -523,22 +523,25 @@ run_result run_kinfra(const std::vector<std::string>& args, ms timeout) {
 }
 
 kinfra_process::kinfra_process(const std::string& routes, bool add_listen) {
-  std::string yaml = add_listen ? "listen: 127.0.0.1:0\n" + routes : routes;
+  // Ephemeral ports for the proxy and the admin listener, so that tests can run side by side.
+  std::string yaml = add_listen ? "listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\n" + routes : routes;
   std::string config = dir_.write("routes.yaml", yaml);
   std::string ready = dir_.path() + "/ready.json";
   pid_ = spawn({kinfra_binary(), "run", config, "--ready-file", ready}, dir_.path() + "/stdout.log",
                dir_.path() + "/stderr.log", dir_.path());
+  auto port_of = [](const std::string& address) {
+    return static_cast<std::uint16_t>(std::stoi(address.substr(address.rfind(':') + 1)));
+  };
   auto deadline = std::chrono::steady_clock::now() + 15s;
   while (std::chrono::steady_clock::now() < deadline) {
     std::string content = slurp(ready);
     if (!content.empty()) {
-      // {"pid":N,"listen":["127.0.0.1:PORT",...]}
-      std::size_t pos = 0;
-      while ((pos = content.find("127.0.0.1:", pos)) != std::string::npos) {
-        pos += 10;
-        ports_.push_back(static_cast<std::uint16_t>(std::stoi(content.substr(pos))));
+      auto doc = nlohmann::json::parse(content, nullptr, false);
+      if (doc.is_object()) {
+        for (const auto& a : doc["listen"]) ports_.push_back(port_of(a.get<std::string>()));
+        for (const auto& a : doc["admin"]) admin_ports_.push_back(port_of(a.get<std::string>()));
+        if (!ports_.empty()) return;
       }
-      if (!ports_.empty()) return;
     }
     int st;
     if (::waitpid(pid_, &st, WNOHANG) == pid_) {

@@ -187,7 +187,8 @@ class temp_dir {
 
 /**
  * kinfra running as a child process with a generated routes.yaml, listening on an ephemeral
- * port. `routes` is the YAML without `listen:` (the fixture adds `listen: 127.0.0.1:0`).
+ * port. `routes` is the YAML without `listen:` (the fixture adds `listen: 127.0.0.1:0` and
+ * `admin_listen: 127.0.0.1:0`).
  */
 class kinfra_process {
  public:
@@ -195,6 +196,8 @@ class kinfra_process {
   ~kinfra_process();
 
   std::uint16_t port(std::size_t i = 0) const { return ports_.at(i); }
+  /** The direct admin listener's port (admin_listen), when it is on. */
+  std::uint16_t admin_port() const { return admin_ports_.at(0); }
   pid_t pid() const { return pid_; }
   /** Resident memory now / at its peak, from /proc (KiB). */
   long rss_kib() const;
@@ -209,6 +212,7 @@ class kinfra_process {
   temp_dir dir_;
   pid_t pid_ = -1;
   std::vector<std::uint16_t> ports_;
+  std::vector<std::uint16_t> admin_ports_;
 };
 
 /**

@@ -1,0 +1,237 @@
+// The /kinfra dashboard: polls /__status__ every 2 s and updates the cards in place (no reload,
+// scroll position kept). Every string from a service goes in through textContent: never HTML.
+(function () {
+  "use strict";
+  const body = document.body;
+  const refreshMs = Number(body.dataset.refreshMs || 2000);
+  const actionsEnabled = body.dataset.actions === "true";
+  const tokenKey = "kinfra-admin-token";
+  const icons = { running: "🟢", starting: "🟡", stopping: "🟡", unhealthy: "🔴", error: "🔴", stopped: "⚪" };
+  let timer = null;
+  let inFlight = false;
+
+  function token() { return sessionStorage.getItem(tokenKey) || ""; }
+  function authHeaders() {
+    const t = token();
+    return t ? { "Authorization": "Bearer " + t } : {};
+  }
+  function el(tag, cls, text) {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+  function setText(node, text) {
+    if (node && node.textContent !== text) node.textContent = text;
+  }
+  function toast(text, isError) {
+    const t = el("div", "toast" + (isError ? " error" : ""), text);
+    document.body.appendChild(t);
+    setTimeout(() => t.remove(), 3500);
+  }
+
+  function fact(label, cls) {
+    const d = el("div");
+    d.appendChild(el("dt", "", label));
+    d.appendChild(el("dd", cls));
+    return d;
+  }
+
+  function createCard(name) {
+    const card = el("article", "card");
+    card.dataset.service = name;
+    const head = el("div", "card-head");
+    head.appendChild(el("span", "indicator"));
+    head.appendChild(el("h2", "name", name));
+    head.appendChild(el("span", "badge"));
+    card.appendChild(head);
+    card.appendChild(el("p", "message"));
+    card.appendChild(el("p", "detail"));
+    const facts = el("dl", "facts");
+    facts.appendChild(fact("Port", "port"));
+    facts.appendChild(fact("PID", "pid"));
+    facts.appendChild(fact("Uptime", "uptime"));
+    facts.appendChild(fact("Health", "health"));
+    facts.appendChild(fact("Restarts", "restarts"));
+    card.appendChild(facts);
+    card.appendChild(el("ol", "steps"));
+    card.appendChild(el("div", "logs"));
+    const actions = el("div", "actions");
+    const restart = el("button", "restart", "🔄 Restart");
+    restart.type = "button";
+    const logs = el("a", "button view-logs", "📄 View Logs");
+    logs.href = "/__logs__/" + encodeURIComponent(name);
+    logs.target = "_blank";
+    logs.rel = "noopener";
+    const stop = el("button", "stop", "⏹ Stop");
+    stop.type = "button";
+    actions.appendChild(restart);
+    actions.appendChild(logs);
+    actions.appendChild(stop);
+    card.appendChild(actions);
+    return card;
+  }
+
+  function updateCard(card, name, s) {
+    card.className = "card state-" + s.state;
+    setText(card.querySelector(".indicator"), icons[s.state] || "⚪");
+    setText(card.querySelector(".badge"), s.state);
+    setText(card.querySelector(".message"), s.status_message);
+    const detail = card.querySelector(".detail");
+    setText(detail, s.health_detail || "");
+    detail.hidden = !s.health_detail;
+    setText(card.querySelector(".port"), s.port);
+    setText(card.querySelector(".pid"), s.pid === "-" ? "- (stopped)" : s.pid);
+    setText(card.querySelector(".uptime"), s.uptime);
+    setText(card.querySelector(".health"), s.health_status);
+    setText(card.querySelector(".restarts"), String(s.restarts === undefined ? 0 : s.restarts));
+
+    const steps = card.querySelector(".steps");
+    const stepsKey = JSON.stringify(s.steps || []);
+    if (steps.dataset.key !== stepsKey) {
+      steps.dataset.key = stepsKey;
+      steps.replaceChildren(...(s.steps || []).map((st) => el("li", st.status, st.text)));
+    }
+    steps.hidden = !(s.steps && s.steps.length);
+
+    const logs = card.querySelector(".logs");
+    const logsKey = JSON.stringify(s.logs || []);
+    if (logs.dataset.key !== logsKey) {
+      logs.dataset.key = logsKey;
+      const lines = (s.logs || []).map((l) => {
+        const line = el("div", "log-line level-" + l.level);
+        line.appendChild(el("span", "ts", l.timestamp + " "));
+        line.appendChild(el("span", "lvl", String(l.level).toUpperCase()));
+        line.appendChild(el("span", "msg", " " + l.message));
+        return line;
+      });
+      if (!lines.length) lines.push(el("div", "empty", "No log lines yet."));
+      logs.replaceChildren(...lines);
+    }
+
+    const restart = card.querySelector(".restart");
+    const stop = card.querySelector(".stop");
+    const managed = s.managed !== false;
+    if (!actionsEnabled || !managed) {
+      for (const b of [restart, stop]) {
+        b.disabled = true;
+        setText(b, "Not available");
+        b.title = actionsEnabled ? "kinfra only watches this service; it does not run it" : "Actions are disabled (actions: false)";
+      }
+      return;
+    }
+    const down = s.state === "stopped" || s.state === "error";
+    restart.disabled = false;
+    stop.disabled = s.state === "stopping";
+    setText(restart, "🔄 Restart");
+    stop.dataset.action = down ? "start" : "stop";
+    setText(stop, down ? "▶ Start" : "⏹ Stop");
+    restart.onclick = () => act("restart", name);
+    stop.onclick = () => act(stop.dataset.action, name);
+  }
+
+  function render(status) {
+    const services = status.services || {};
+    const names = Object.keys(services);
+    const cards = document.getElementById("cards");
+    const seen = new Set();
+    for (const name of names) {
+      let card = cards.querySelector('[data-service="' + CSS.escape(name) + '"]');
+      if (!card) {
+        card = createCard(name);
+        cards.appendChild(card);
+      }
+      updateCard(card, name, services[name]);
+      seen.add(name);
+    }
+    for (const card of Array.from(cards.children)) if (!seen.has(card.dataset.service)) card.remove();
+    let running = 0, starting = 0, errors = 0;
+    for (const name of names) {
+      const st = services[name].state;
+      if (st === "running") running++;
+      else if (st === "starting" || st === "stopping") starting++;
+      else if (st === "error" || st === "unhealthy") errors++;
+    }
+    setText(document.querySelector("#stats .total .value"), String(names.length));
+    setText(document.querySelector("#stats .running .value"), String(running));
+    setText(document.querySelector("#stats .starting .value"), String(starting));
+    setText(document.querySelector("#stats .errors .value"), String(errors));
+    setText(document.getElementById("updated"), status.timestamp || "");
+    const banner = document.getElementById("banner");
+    const problems = status.config_errors || [];
+    banner.hidden = !problems.length;
+    if (problems.length) banner.replaceChildren(el("strong", "", "routes.yaml has errors; the previous configuration is still in use: "),
+      ...problems.map((p) => el("div", "mono", p)));
+  }
+
+  function live(ok) {
+    const l = document.getElementById("live");
+    l.classList.toggle("disconnected", !ok);
+    setText(document.getElementById("live-text"), ok ? "Live • Updates every 2s" : "Disconnected • retrying every 2s");
+  }
+
+  async function refresh() {
+    if (inFlight) return;
+    inFlight = true;
+    try {
+      const res = await fetch("/__status__", { headers: authHeaders(), cache: "no-store" });
+      if (res.status === 401 || res.status === 403) {
+        if (askToken("The admin token is needed to see this dashboard.")) return refreshSoon(0);
+        live(false);
+        return;
+      }
+      if (!res.ok) throw new Error("HTTP " + res.status);
+      render(await res.json());
+      live(true);
+    } catch (e) {
+      live(false);
+    } finally {
+      inFlight = false;
+    }
+  }
+
+  function refreshSoon(ms) {
+    clearTimeout(timer);
+    timer = setTimeout(async () => {
+      await refresh();
+      refreshSoon(refreshMs);
+    }, ms);
+  }
+
+  function askToken(why) {
+    const t = window.prompt(why + "\nAdmin token (kept for this tab only):", "");
+    if (t) {
+      sessionStorage.setItem(tokenKey, t.trim());
+      return true;
+    }
+    return false;
+  }
+
+  async function act(action, name) {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      let res;
+      try {
+        res = await fetch("/__action__/" + action + "/" + encodeURIComponent(name), {
+          method: "POST", headers: Object.assign({ "Content-Type": "application/json" }, authHeaders()), body: "{}",
+        });
+      } catch (e) {
+        toast("kinfra did not answer: " + e, true);
+        return;
+      }
+      if (res.status === 401 && attempt === 0 && askToken("This action needs the admin token.")) continue;
+      let body = {};
+      try { body = await res.json(); } catch (e) { /* not JSON */ }
+      if (res.ok && body.success) toast(action + " " + name + ": accepted");
+      else toast(action + " " + name + " failed: " + (body.error || "HTTP " + res.status), true);
+      break;
+    }
+    refreshSoon(150);
+  }
+
+  document.getElementById("refresh-all").addEventListener("click", () => refreshSoon(0));
+  try {
+    const initial = JSON.parse(document.getElementById("initial-status").textContent || "null");
+    if (initial && initial.services) render(initial);
+  } catch (e) { /* the first poll renders */ }
+  refreshSoon(0);
+})();

@@ -1,0 +1,60 @@
+// The full log view: loads every kept line, then asks for lines after the last one it has every
+// second and appends them, scrolling with them while "Follow" is on.
+(function () {
+  "use strict";
+  const service = document.body.dataset.service;
+  const lines = document.getElementById("lines");
+  const follow = document.getElementById("follow");
+  const levelFilter = document.getElementById("level");
+  const rank = { debug: 0, info: 1, warn: 2, error: 3 };
+  const tokenKey = "kinfra-admin-token";
+  let last = 0, total = 0;
+
+  function headers() {
+    const t = sessionStorage.getItem(tokenKey);
+    return t ? { "Authorization": "Bearer " + t } : {};
+  }
+  function visible(level) {
+    const min = levelFilter.value;
+    return !min || rank[level] >= rank[min];
+  }
+  function add(entry) {
+    const line = document.createElement("div");
+    line.className = "log-line level-" + entry.level;
+    line.dataset.level = entry.level;
+    const ts = document.createElement("span"); ts.className = "ts"; ts.textContent = entry.timestamp + " ";
+    const lvl = document.createElement("span"); lvl.className = "lvl"; lvl.textContent = String(entry.level).toUpperCase();
+    const msg = document.createElement("span"); msg.className = "msg"; msg.textContent = " " + entry.message;
+    line.append(ts, lvl, msg);
+    line.hidden = !visible(entry.level);
+    lines.appendChild(line);
+  }
+  async function poll() {
+    try {
+      const res = await fetch("/__logs__/" + encodeURIComponent(service) + "?format=json&after=" + last,
+                              { headers: headers(), cache: "no-store" });
+      if (res.status === 401 || res.status === 403) {
+        const t = window.prompt("The admin token is needed to read these logs:", "");
+        if (t) sessionStorage.setItem(tokenKey, t.trim());
+        return;
+      }
+      const body = await res.json();
+      const atBottom = window.innerHeight + window.scrollY >= document.body.scrollHeight - 40;
+      for (const entry of body.lines || []) {
+        add(entry);
+        last = Math.max(last, entry.seq);
+        total++;
+      }
+      document.getElementById("count").textContent = total + " lines";
+      document.getElementById("live").classList.remove("disconnected");
+      if (follow.checked && atBottom) window.scrollTo(0, document.body.scrollHeight);
+    } catch (e) {
+      document.getElementById("live").classList.add("disconnected");
+    }
+  }
+  levelFilter.addEventListener("change", () => {
+    for (const line of lines.children) line.hidden = !visible(line.dataset.level);
+  });
+  poll().then(() => window.scrollTo(0, document.body.scrollHeight));
+  setInterval(poll, 1000);
+})();

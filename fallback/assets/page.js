@@ -1,0 +1,50 @@
+// Shared by the loading, 503 and maintenance pages: polls the service's status and goes back to
+// the page the visitor asked for as soon as the service is healthy again; a countdown reloads
+// anyway when it runs out. Text from the service goes in through textContent only.
+(function () {
+  "use strict";
+  const body = document.body;
+  const service = body.dataset.service;
+  let remaining = Number(body.dataset.refresh || 5);
+  const countdown = document.getElementById("countdown");
+  function setText(id, text) {
+    const n = document.getElementById(id);
+    if (n && text !== undefined && n.textContent !== text) n.textContent = text;
+  }
+  function back() { window.location.reload(); }
+  async function poll() {
+    try {
+      const res = await fetch("/__status__?service=" + encodeURIComponent(service), { cache: "no-store" });
+      if (res.ok) {
+        const s = await res.json();
+        if (s.state === "running" && !(s.maintenance && s.maintenance.on)) return back();
+        setText("state", s.state);
+        setText("status-message", s.status_message);
+        const steps = document.getElementById("steps");
+        if (steps && Array.isArray(s.steps)) {
+          const key = JSON.stringify(s.steps);
+          if (steps.dataset.key !== key) {
+            steps.dataset.key = key;
+            steps.replaceChildren(...s.steps.map((st) => {
+              const li = document.createElement("li");
+              li.className = st.status;
+              li.textContent = st.text;
+              return li;
+            }));
+          }
+          steps.hidden = s.steps.length === 0;
+        }
+        setText("pid", s.pid);
+        setText("uptime", s.uptime);
+        setText("health", s.health_status);
+      }
+    } catch (e) { /* kinfra restarting: keep counting down */ }
+  }
+  setInterval(poll, 2000);
+  setInterval(() => {
+    remaining -= 1;
+    if (remaining <= 0) return back();
+    if (countdown) countdown.textContent = "Trying again in " + remaining + "s";
+  }, 1000);
+  poll();
+})();

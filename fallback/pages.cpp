@@ -1,0 +1,210 @@
+#include "fallback/pages.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cctype>
+
+#include "common/units.hpp"
+#include "common/version.hpp"
+#include "fallback/status_json.hpp"
+
+namespace kinfra::fallback {
+namespace {
+
+using json = nlohmann::ordered_json;
+
+const char* indicator(service_state s) {
+  switch (s) {
+    case service_state::running: return "🟢";
+    case service_state::starting:
+    case service_state::stopping: return "🟡";
+    case service_state::unhealthy:
+    case service_state::error: return "🔴";
+    case service_state::stopped: return "⚪";
+  }
+  return "⚪";
+}
+
+std::string upper(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string render_log_lines(const std::vector<log_entry>& logs) {
+  std::string out;
+  for (const auto& l : logs) {
+    out += "<div class=\"log-line level-" + std::string(to_string(l.level)) + "\"><span class=\"ts\">" +
+           html_escape(log_timestamp(l)) + " </span><span class=\"lvl\">" + upper(to_string(l.level)) +
+           "</span><span class=\"msg\"> " + html_escape(l.message) + "</span></div>";
+  }
+  if (out.empty()) out = "<div class=\"empty\">No log lines yet.</div>";
+  return out;
+}
+
+std::string render_steps(const std::vector<progress_step>& steps) {
+  std::string out;
+  for (const auto& st : steps)
+    out += "<li class=\"" + std::string(to_string(st.status)) + "\">" + html_escape(st.text) + "</li>";
+  return out;
+}
+
+std::string fact(const char* label, const char* cls, const std::string& value) {
+  return std::string("<div><dt>") + label + "</dt><dd class=\"" + cls + "\" id=\"" + cls + "\">" + html_escape(value) +
+         "</dd></div>";
+}
+
+template_vars common_vars(const page_context& ctx) {
+  template_vars v;
+  if (ctx.cfg)
+    for (const auto& [k, val] : ctx.cfg->admin.variables) v[k] = val;
+  v["style"] = ctx.templates->get("kinfra.css");
+  v["version"] = kinfra::version;
+  v["host"] = ctx.host;
+  v["title"] = v.count("title") ? v["title"] : "KInfra Dashboard";
+  return v;
+}
+
+}  // namespace
+
+page_kind choose_page(const service_status& s, const fallback_config& f) {
+  switch (f.kind) {
+    case fallback_config::page::loading: return page_kind::loading;
+    case fallback_config::page::error: return page_kind::error;
+    case fallback_config::page::maintenance: return page_kind::maintenance;
+    case fallback_config::page::automatic: break;
+  }
+  if (s.maintenance.on) return page_kind::maintenance;
+  switch (s.state) {
+    case service_state::error:
+    case service_state::unhealthy: return page_kind::error;
+    default: return page_kind::loading;  // starting, stopping, stopped: it is (or will be) on its way
+  }
+}
+
+std::string render_card(const service_status& s, const std::vector<log_entry>& logs, bool actions,
+                        std::chrono::system_clock::time_point now) {
+  const std::string state(to_string(s.state));
+  std::string card = "<article class=\"card state-" + state + "\" data-service=\"" + html_escape(s.name) + "\">";
+  card += "<div class=\"card-head\"><span class=\"indicator\">" + std::string(indicator(s.state)) +
+          "</span><h2 class=\"name\">" + html_escape(s.name) + "</h2><span class=\"badge\">" + state + "</span></div>";
+  card += "<p class=\"message\">" + html_escape(s.status_message) + "</p>";
+  card += "<p class=\"detail\"" + std::string(s.health_detail.empty() ? " hidden" : "") + ">" +
+          html_escape(s.health_detail) + "</p>";
+  card += "<dl class=\"facts\">";
+  card += fact("Port", "port", s.port ? std::to_string(*s.port) : "-");
+  card += fact("PID", "pid", s.pid ? std::to_string(*s.pid) : "- (stopped)");
+  card += fact("Uptime", "uptime", uptime_text(s, now));
+  card += fact("Health", "health", s.health);
+  card += fact("Restarts", "restarts", std::to_string(s.restarts));
+  card += "</dl>";
+  card += "<ol class=\"steps\"" + std::string(s.steps.empty() ? " hidden" : "") + ">" + render_steps(s.steps) + "</ol>";
+  card += "<div class=\"logs\">" + render_log_lines(logs) + "</div>";
+  card += "<div class=\"actions\">";
+  const std::string logs_href = "/__logs__/" + html_escape(s.name);
+  if (actions && s.managed) {
+    bool down = s.state == service_state::stopped || s.state == service_state::error;
+    card += "<button type=\"button\" class=\"restart\">🔄 Restart</button>";
+    card += "<a class=\"button view-logs\" href=\"" + logs_href + "\" target=\"_blank\" rel=\"noopener\">📄 View Logs</a>";
+    card += std::string("<button type=\"button\" class=\"stop\" data-action=\"") + (down ? "start" : "stop") + "\">" +
+            (down ? "▶ Start" : "⏹ Stop") + "</button>";
+  } else {
+    card += "<button type=\"button\" class=\"restart\" disabled>Not available</button>";
+    card += "<a class=\"button view-logs\" href=\"" + logs_href + "\" target=\"_blank\" rel=\"noopener\">📄 View Logs</a>";
+    card += "<button type=\"button\" class=\"stop\" disabled>Not available</button>";
+  }
+  card += "</div></article>";
+  return card;
+}
+
+std::string render_dashboard(const page_context& ctx) {
+  template_vars v = common_vars(ctx);
+  auto snap = ctx.board->snapshot();
+  const bool actions = ctx.cfg->admin.actions;
+  std::size_t running = 0, starting = 0, errors = 0;
+  std::string cards;
+  for (std::size_t i = 0; i < snap->services.size(); ++i) {
+    const auto& s = snap->services[i];
+    if (s.state == service_state::running) ++running;
+    else if (s.state == service_state::starting || s.state == service_state::stopping) ++starting;
+    else if (s.state == service_state::error || s.state == service_state::unhealthy) ++errors;
+    if (ctx.embed_status) cards += render_card(s, ctx.board->logs(i, status_log_lines), actions, ctx.now);
+  }
+  auto stat = [](const char* cls, const char* label, std::size_t n) {
+    return std::string("<div class=\"stat ") + cls + "\"><div class=\"value\">" + std::to_string(n) +
+           "</div><div class=\"label\">" + label + "</div></div>";
+  };
+  std::size_t total = ctx.embed_status ? snap->services.size() : 0;
+  if (!ctx.embed_status) running = starting = errors = 0;
+  v["stats"] = stat("total", "Total", total) + stat("running", "Running", running) +
+               stat("starting", "Starting", starting) + stat("errors", "Errors", errors);
+  v["cards"] = cards;
+  v["actions"] = actions ? "true" : "false";
+  v["token_required"] = ctx.cfg->admin.token.empty() ? "false" : "true";
+  v["timestamp"] = "";
+  v["initial_json"] = ctx.embed_status ? script_safe_json(render_status_json(*ctx.board, "", ctx.now)) : "null";
+  v["dashboard_js"] = ctx.templates->get("dashboard.js");
+  return render_template(ctx.templates->get("dashboard.html"), v);
+}
+
+std::string render_logs_page(const page_context& ctx, const std::string& service) {
+  template_vars v = common_vars(ctx);
+  v["service"] = service;
+  v["logs_js"] = ctx.templates->get("logs.js");
+  return render_template(ctx.templates->get("logs.html"), v);
+}
+
+std::string render_service_page(const page_context& ctx, std::size_t index, page_kind kind) {
+  auto snap = ctx.board->snapshot();
+  const auto& s = snap->services.at(index);
+  const auto& svc = ctx.cfg->services.at(index);
+  template_vars v = common_vars(ctx);
+  v["service"] = s.name;
+  v["state"] = std::string(to_string(s.state));
+  v["status_message"] = s.status_message;
+  v["refresh"] = std::to_string(std::max<long long>(1, std::chrono::duration_cast<std::chrono::seconds>(svc.fallback.refresh).count()));
+  v["custom_message"] = svc.fallback.message.empty() ? "" : "<p class=\"custom\">" + html_escape(svc.fallback.message) + "</p>";
+  v["steps"] = render_steps(s.steps);
+  v["steps_hidden"] = s.steps.empty() ? "hidden" : "";
+  v["maintenance_message"] = s.maintenance.message.empty() ? "We are working on it and will be back shortly."
+                                                           : s.maintenance.message;
+  v["expected"] = s.maintenance.expected.empty() ? "" : "Expected duration: " + s.maintenance.expected;
+  if (ctx.details) {
+    v["details"] = "<dl class=\"facts\">" + fact("Port", "port", s.port ? std::to_string(*s.port) : "-") +
+                   fact("PID", "pid", s.pid ? std::to_string(*s.pid) : "-") +
+                   fact("Uptime", "uptime", uptime_text(s, ctx.now)) + fact("Health", "health", s.health) + "</dl>";
+    if (kind == page_kind::error) v["logs"] = "<div class=\"logs\">" + render_log_lines(ctx.board->logs(index, 10)) + "</div>";
+  }
+  v["page_js"] = ctx.templates->get("page.js");
+  const char* file = kind == page_kind::loading ? "loading.html" : kind == page_kind::error ? "error.html" : "maintenance.html";
+  return render_template(ctx.templates->get(file), v);
+}
+
+std::string render_service_json(const page_context& ctx, std::size_t index, page_kind kind) {
+  auto snap = ctx.board->snapshot();
+  const auto& s = snap->services.at(index);
+  const auto& svc = ctx.cfg->services.at(index);
+  json j;
+  j["error"] = "Service Unavailable";
+  j["service"] = s.name;
+  j["state"] = std::string(to_string(s.state));
+  j["status_message"] = s.status_message;
+  j["page"] = kind == page_kind::loading ? "loading" : kind == page_kind::error ? "error" : "maintenance";
+  if (!svc.fallback.message.empty()) j["message"] = svc.fallback.message;
+  json steps = json::array();
+  for (const auto& st : s.steps) steps.push_back({{"text", st.text}, {"status", std::string(to_string(st.status))}});
+  j["steps"] = steps;
+  if (s.maintenance.on) {
+    j["maintenance"] = {{"message", s.maintenance.message}, {"expected", s.maintenance.expected}};
+  }
+  j["retry_after"] = std::chrono::duration_cast<std::chrono::seconds>(svc.fallback.refresh).count();
+  if (ctx.details) {
+    j["pid"] = s.pid ? std::to_string(*s.pid) : "-";
+    j["uptime"] = uptime_text(s, ctx.now);
+    j["health_status"] = s.health;
+  }
+  return j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+}
+
+}  // namespace kinfra::fallback

@@ -1,0 +1,50 @@
+#pragma once
+/**
+ * @file kinfra's HTML pages, rendered from templates and the StatusBoard: the dashboard, the full
+ * log view, and the loading / 503 / maintenance pages shown instead of a service that cannot
+ * answer. Every string that came from a service is escaped here.
+ */
+
+#include <chrono>
+#include <string>
+
+#include "common/config.hpp"
+#include "common/status_board.hpp"
+#include "fallback/template_renderer.hpp"
+
+namespace kinfra::fallback {
+
+/** Which of the three fallback pages a service gets. */
+enum class page_kind { loading, error, maintenance };
+
+/** The page a visitor sees for a service in this state (config `fallback.page` can pin it). */
+page_kind choose_page(const service_status& s, const fallback_config& f);
+
+/** What a page may show about a service. */
+struct page_context {
+  const config* cfg = nullptr;
+  const status_board* board = nullptr;
+  const template_store* templates = nullptr;
+  std::string host;                 ///< for the footer
+  bool details = false;             ///< pid, port, uptime, logs (admins and `public_details`)
+  bool embed_status = true;         ///< put the current status in the page (not for remote shells)
+  std::chrono::system_clock::time_point now = std::chrono::system_clock::now();
+};
+
+/** The dashboard: stats, one card per service (rendered here, updated by the page's script). */
+std::string render_dashboard(const page_context& ctx);
+
+/** The full log view of one service (its script loads and follows the lines). */
+std::string render_logs_page(const page_context& ctx, const std::string& service);
+
+/** A fallback page for `service_index`. */
+std::string render_service_page(const page_context& ctx, std::size_t service_index, page_kind kind);
+
+/** The JSON body of a 503 for API clients (public fields only unless `details`). */
+std::string render_service_json(const page_context& ctx, std::size_t service_index, page_kind kind);
+
+/** One card of the dashboard, as the script would build it. */
+std::string render_card(const service_status& s, const std::vector<log_entry>& logs, bool actions,
+                        std::chrono::system_clock::time_point now);
+
+}  // namespace kinfra::fallback
