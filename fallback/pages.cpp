@@ -176,6 +176,9 @@ std::string render_service_page(const page_context& ctx, std::size_t index, page
                    fact("Uptime", "uptime", uptime_text(s, ctx.now)) + fact("Health", "health", s.health) + "</dl>";
     if (kind == page_kind::error) v["logs"] = "<div class=\"logs\">" + render_log_lines(ctx.board->logs(index, 10)) + "</div>";
   }
+  const bool stopped = s.state == service_state::stopped || s.state == service_state::stopping;
+  v["kicker"] = stopped ? "Stopped" : "Starting";
+  v["headline"] = stopped ? "is stopped for now" : "is on its way";
   v["page_js"] = ctx.templates->get("page.js");
   const char* file = kind == page_kind::loading ? "loading.html" : kind == page_kind::error ? "error.html" : "maintenance.html";
   return render_template(ctx.templates->get(file), v);

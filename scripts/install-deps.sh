@@ -8,7 +8,7 @@ set -euo pipefail
 build_pkgs=(g++ cmake ninja-build ccache pkg-config
             libboost1.81-dev libssl-dev nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev libcli11-dev
             python3)
-test_pkgs=(libgtest-dev googletest curl procps)
+test_pkgs=(libgtest-dev googletest curl procps chromium fonts-noto-color-emoji)
 bench_pkgs=(wrk nginx haproxy valgrind util-linux)
 
 want=("${build_pkgs[@]}")
@@ -18,6 +18,15 @@ for arg in "$@"; do
     --bench) want+=("${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
     *) echo "unknown option: $arg" >&2; exit 2 ;;
   esac
+done
+
+# The browser tests need Node.js and npm; a machine that already has them (from any source) keeps
+# its own, otherwise Debian's are installed.
+for arg in "$@"; do
+  if [ "$arg" = --test ] || [ "$arg" = --bench ]; then
+    command -v node >/dev/null 2>&1 || want+=(nodejs)
+    command -v npm >/dev/null 2>&1 || want+=(npm)
+  fi
 done
 
 missing=()
