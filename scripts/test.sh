@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh --test
+# The browser test's one dependency (playwright-core drives Debian's chromium; no browser download).
+(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 cmake -S . -B build/test -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKINFRA_BUILD_TESTS=ON >/dev/null
 cmake --build build/test
 cd build/test

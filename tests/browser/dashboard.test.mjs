@@ -1,0 +1,156 @@
+// The dashboard in a real browser (Debian's chromium, driven by playwright-core): it shows the
+// cards, Restart takes a card from starting to running, View Logs opens the log view in a new tab,
+// and the page of a stopped service turns back into the real page once the service is back.
+//
+// Run by ctest (see tests/CMakeLists.txt) with KINFRA_BINARY, KINFRA_TEST_SERVICE and
+// KINFRA_ARTIFACTS set; screenshots are written to KINFRA_ARTIFACTS.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+const kinfraBin = process.env.KINFRA_BINARY;
+const serviceBin = process.env.KINFRA_TEST_SERVICE;
+const artifacts = process.env.KINFRA_ARTIFACTS || path.join(os.tmpdir(), 'kinfra-artifacts');
+const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
+fs.mkdirSync(artifacts, { recursive: true });
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+function fail(message) {
+  throw new Error(message);
+}
+async function freePort() {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+async function waitFor(what, fn, timeoutMs) {
+  const end = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < end) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (e) {
+      last = e;
+    }
+    await sleep(100);
+  }
+  fail(`timed out waiting for ${what} (last: ${last})`);
+}
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kinfra-browser-'));
+const webPort = await freePort();
+const apiPort = await freePort();
+fs.writeFileSync(path.join(dir, 'routes.yaml'), `
+listen: 127.0.0.1:0
+admin_listen: off
+workers: 1
+routes:
+  - { path: /api, service: api }
+  - { path: /, service: web }
+services:
+  web:
+    command: ["${serviceBin}", "--name", "web", "--listen-after", "1500", "--print", "INFO web is booting", "--print", "WARNING: cache is cold"]
+    port: ${webPort}
+    health: { http: /health, interval: 200ms }
+  api:
+    command: ["${serviceBin}", "--name", "api", "--print", "ERROR something odd, but running"]
+    port: ${apiPort}
+    health: { http: /health, interval: 500ms }
+`);
+
+const kinfra = spawn(kinfraBin, ['run', path.join(dir, 'routes.yaml'), '--ready-file', path.join(dir, 'ready.json')],
+  { cwd: dir, stdio: ['ignore', 'inherit', 'inherit'] });
+let browser;
+let exitCode = 0;
+try {
+  const ready = await waitFor('kinfra to listen', () => {
+    const text = fs.existsSync(path.join(dir, 'ready.json')) && fs.readFileSync(path.join(dir, 'ready.json'), 'utf8');
+    return text ? JSON.parse(text) : null;
+  }, 15000);
+  const base = 'http://' + ready.listen[0];
+
+  browser = await chromium.launch({
+    executablePath: chromiumPath,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 820 } });
+  const dashboard = await context.newPage();
+  const problems = [];
+  dashboard.on('pageerror', (e) => problems.push('page error: ' + e.message));
+
+  // 1. The dashboard with its cards.
+  await dashboard.goto(base + '/kinfra');
+  if ((await dashboard.textContent('h1')).indexOf('KInfra Dashboard') < 0) fail('no dashboard header');
+  const badge = (name) => dashboard.locator(`.card[data-service="${name}"] .badge`);
+  await waitFor('web to run', async () => (await badge('web').textContent()) === 'running', 20000);
+  await waitFor('api to run', async () => (await badge('api').textContent()) === 'running', 20000);
+  const liveText = await dashboard.textContent('#live');
+  if (!liveText.includes('Live • Updates every 2s')) fail('no live indicator: ' + liveText);
+  await waitFor('log lines on the web card', async () =>
+    (await dashboard.locator('.card[data-service="web"] .log-line').count()) >= 2, 5000);
+  const warnColour = await dashboard.locator('.card[data-service="web"] .level-warn .lvl').first()
+    .evaluate((e) => getComputedStyle(e).color);
+  if (warnColour !== 'rgb(245, 158, 11)') fail('WARN lines are not #F59E0B: ' + warnColour);
+  await dashboard.screenshot({ path: path.join(artifacts, 'dashboard.png'), fullPage: true });
+  console.log('dashboard: cards shown, screenshot saved');
+
+  // 2. Restart: the card goes from starting back to running, without a page reload.
+  await dashboard.evaluate(() => { window.__notReloaded = true; });
+  await dashboard.click('.card[data-service="web"] button.restart');
+  await waitFor('web to be starting', async () => ['starting', 'stopping'].includes(await badge('web').textContent()), 10000);
+  await waitFor('web to be starting', async () => (await badge('web').textContent()) === 'starting', 10000);
+  await dashboard.screenshot({ path: path.join(artifacts, 'dashboard-restarting.png') });
+  await waitFor('web to run again', async () => (await badge('web').textContent()) === 'running', 20000);
+  if (!(await dashboard.evaluate(() => window.__notReloaded))) fail('the dashboard reloaded instead of updating in place');
+  const restarts = await dashboard.textContent('.card[data-service="web"] .restarts');
+  if (restarts !== '1') fail('restart count shows ' + restarts);
+  console.log('restart: starting -> running, in place');
+
+  // 3. View Logs opens the full log view in a new tab.
+  const [logsPage] = await Promise.all([
+    context.waitForEvent('page'),
+    dashboard.click('.card[data-service="web"] a.view-logs'),
+  ]);
+  await logsPage.waitForLoadState();
+  await waitFor('log lines in the log view', async () => (await logsPage.locator('.log-line').count()) >= 2, 10000);
+  const logsText = await logsPage.textContent('#lines');
+  if (!logsText.includes('web is booting')) fail('log view lacks the service output: ' + logsText.slice(0, 200));
+  await logsPage.screenshot({ path: path.join(artifacts, 'logs.png') });
+  await logsPage.close();
+  console.log('view logs: new tab with the log lines');
+
+  // 4. A stopped service's page comes back to the real page by itself.
+  await dashboard.click('.card[data-service="web"] button.stop');
+  await waitFor('web to stop', async () => (await badge('web').textContent()) === 'stopped', 15000);
+  const visitor = await context.newPage();
+  const response = await visitor.goto(base + '/hello');
+  if (response.status() !== 503) fail('the page of a stopped service answered ' + response.status());
+  if (!(await visitor.textContent('body')).includes('web')) fail('the fallback page does not name the service');
+  await visitor.screenshot({ path: path.join(artifacts, 'fallback-stopped.png') });
+  const startButton = dashboard.locator('.card[data-service="web"] button.stop');
+  await waitFor('the Start button', async () => (await startButton.textContent()).includes('Start'), 5000);
+  await startButton.click();
+  await waitFor('the visitor page to become the real page', async () =>
+    (await visitor.textContent('body')).includes('hello from web'), 30000);
+  console.log('fallback page: returned to the real page once the service was back');
+
+  if (problems.length) fail(problems.join('\n'));
+  console.log('PASS');
+} catch (e) {
+  console.error('FAIL:', e.message);
+  exitCode = 1;
+} finally {
+  if (browser) await browser.close().catch(() => {});
+  kinfra.kill('SIGTERM');
+  await new Promise((r) => kinfra.once('exit', r));
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+process.exit(exitCode);
