@@ -16,12 +16,11 @@ namespace {
 using namespace std::chrono_literals;
 using json = nlohmann::json;
 
+/** A test service checked over HTTP every 200 ms and restarted quickly. */
 std::string service(const std::string& name, const std::vector<std::string>& args, std::uint16_t port,
                     const std::string& extra = "") {
-  std::string cmd = "[\"" + kt::test_service_binary() + "\", \"--name\", \"" + name + "\"";
-  for (const auto& a : args) cmd += ", \"" + a + "\"";
-  return "  " + name + ":\n    command: " + cmd + "]\n    port: " + std::to_string(port) + "\n" +
-         "    health: { http: /health, interval: 200ms }\n    restart: { backoff: 200ms }\n" + extra;
+  return kt::test_service_entry(name, args, port,
+                                "    health: { http: /health, interval: 200ms }\n    restart: { backoff: 200ms }\n" + extra);
 }
 
 std::string two_services(std::uint16_t api, std::uint16_t web, const std::string& extra = "") {

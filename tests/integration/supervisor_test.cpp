@@ -13,15 +13,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
-/** One `services:` entry running kinfra-test-service with `args`. */
 std::string service(const std::string& name, const std::vector<std::string>& args, std::optional<std::uint16_t> port,
                     const std::string& extra = "") {
-  std::string cmd = "[\"" + kt::test_service_binary() + "\", \"--name\", \"" + name + "\"";
-  for (const auto& a : args) cmd += ", \"" + a + "\"";
-  cmd += "]";
-  std::string out = "  " + name + ":\n    command: " + cmd + "\n";
-  if (port) out += "    port: " + std::to_string(*port) + "\n";
-  return out + extra;
+  return kt::test_service_entry(name, args, port, extra);
 }
 
 std::string routes_to(const std::string& svc) { return "routes:\n  - { path: /, service: " + svc + " }\n"; }

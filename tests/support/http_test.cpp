@@ -377,6 +377,15 @@ std::string one_service(const std::string& url, const std::string& extra) {
 
 std::string test_service_binary() { return KINFRA_TEST_SERVICE_PATH; }
 
+std::string test_service_entry(const std::string& name, const std::vector<std::string>& args,
+                               std::optional<std::uint16_t> port, const std::string& extra) {
+  std::string cmd = "[\"" + test_service_binary() + "\", \"--name\", \"" + name + "\"";
+  for (const auto& a : args) cmd += ", \"" + a + "\"";
+  std::string out = "  " + name + ":\n    command: " + cmd + "]\n";
+  if (port) out += "    port: " + std::to_string(*port) + "\n";
+  return out + extra;
+}
+
 std::uint16_t free_port() {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};

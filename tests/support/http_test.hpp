@@ -227,6 +227,13 @@ std::string kinfra_binary();
 /** Path of kinfra-test-service, the program supervisor tests run as a service. */
 std::string test_service_binary();
 
+/**
+ * One `services:` entry (indented for routes.yaml) that runs kinfra-test-service as `name` with
+ * `args`, on `port` when given, followed by `extra` (more indented keys).
+ */
+std::string test_service_entry(const std::string& name, const std::vector<std::string>& args,
+                               std::optional<std::uint16_t> port, const std::string& extra = "");
+
 /** A TCP port that was free a moment ago (for services, which need a port in routes.yaml). */
 std::uint16_t free_port();
 
