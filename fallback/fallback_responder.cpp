@@ -242,11 +242,12 @@ local_response fallback_responder::action(const local_request& req) const {
   if (!cfg_ || !board_) return json_response(503, dump({{"success", false}, {"error", "actions are not available"}}));
   access a = check_action(cfg_->admin, req);
   if (a != access::allowed) return json_response(status_for(a), dump({{"success", false}, {"error", why(a)}}));
-  if (verb != "restart" && verb != "stop" && verb != "start" && verb != "maintenance")
+  if (verb != "restart" && verb != "stop" && verb != "start" && verb != "maintenance" && verb != "status")
     return json_response(404, dump({{"success", false}, {"error", "unknown action \"" + std::string(verb) + "\""}}));
   if (name.empty() || name.find('/') != std::string_view::npos || board_->index_of(name) < 0)
     return json_response(404, dump({{"success", false}, {"error", "unknown service"}, {"service", name}}));
 
+  if (verb == "status") return push_status(req, name);
   if (verb == "maintenance") {
     // {"on": true, "message": "...", "expected": "30m"}, or the same as query parameters.
     maintenance_info info;
@@ -279,6 +280,55 @@ local_response fallback_responder::action(const local_request& req) const {
                                       {"error", "kinfra only watches this service; it does not run it"}}));
   }
   return json_response(500, dump({{"success", false}, {"error", "unexpected"}}));
+}
+
+local_response fallback_responder::push_status(const local_request& req, std::string_view name) const {
+  // The spec's update_service_status over HTTP, for services in any language:
+  // {"status_message": "...", "state": "starting", "steps": [{"text", "status"}],
+  //  "logs": [{"timestamp", "level", "message"}]}
+  json body = json::parse(req.body, nullptr, false);
+  auto bad = [](const std::string& why) { return json_response(400, dump({{"success", false}, {"error", why}})); };
+  if (body.is_discarded() || !body.is_object()) return bad("the body must be a JSON object");
+  service_update u;
+  if (body.contains("status_message")) {
+    if (!body["status_message"].is_string()) return bad("status_message must be a string");
+    u.status_message = body["status_message"].get<std::string>();
+  }
+  if (body.contains("state")) {
+    auto st = body["state"].is_string() ? parse_service_state(body["state"].get<std::string>()) : std::nullopt;
+    if (!st) return bad("state must be one of stopped, starting, running, unhealthy, stopping, error");
+    u.state = *st;
+  }
+  if (body.contains("steps")) {
+    if (!body["steps"].is_array()) return bad("steps must be a list of {text, status}");
+    std::vector<progress_step> steps;
+    for (const auto& st : body["steps"]) {
+      if (!st.is_object() || !st.contains("text") || !st["text"].is_string()) return bad("each step needs a text");
+      progress_step p{st["text"].get<std::string>(), step_status::pending};
+      if (st.contains("status")) {
+        auto parsed = st["status"].is_string() ? parse_step_status(st["status"].get<std::string>()) : std::nullopt;
+        if (!parsed) return bad("a step's status is completed, active or pending");
+        p.status = *parsed;
+      }
+      steps.push_back(std::move(p));
+    }
+    u.steps = std::move(steps);
+  }
+  if (body.contains("logs")) {
+    if (!body["logs"].is_array()) return bad("logs must be a list of {timestamp, level, message}");
+    for (const auto& l : body["logs"]) {
+      if (!l.is_object() || !l.contains("message") || !l["message"].is_string()) return bad("each log line needs a message");
+      log_entry e;
+      e.time = std::chrono::system_clock::now();
+      e.message = l["message"].get<std::string>();
+      if (l.contains("timestamp") && l["timestamp"].is_string()) e.timestamp = l["timestamp"].get<std::string>();
+      if (l.contains("level") && l["level"].is_string())
+        e.level = parse_log_level(l["level"].get<std::string>()).value_or(log_level::info);
+      u.logs.push_back(std::move(e));
+    }
+  }
+  board_->update_service_status(name, u);
+  return json_response(200, dump({{"success", true}, {"service", name}, {"action", "status"}}));
 }
 
 local_response fallback_responder::unavailable_page(const local_request& req, std::size_t index, bool json_route) const {

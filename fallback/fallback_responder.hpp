@@ -42,6 +42,7 @@ class fallback_responder final : public local_responder {
   local_response status(const local_request& req) const;
   local_response logs(const local_request& req) const;
   local_response action(const local_request& req) const;
+  local_response push_status(const local_request& req, std::string_view name) const;
   local_response refused(unsigned status, const std::string& why, const local_request& req, bool json) const;
 
   std::shared_ptr<const config> cfg_;

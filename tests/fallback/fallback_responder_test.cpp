@@ -336,3 +336,20 @@ TEST_F(Fallback, TemplatesDirOverridesPagesWithVariables) {
   EXPECT_NE(unavailable(0).body.find("is stopped for now"), std::string::npos) << "other pages stay embedded";
   std::filesystem::remove_all(dir);
 }
+
+TEST_F(Fallback, StatusCanBePushedOverHttpLikeUpdateServiceStatus) {
+  auto res = call("POST", "/__action__/status/web", true, {}, {}, R"({
+    "status_message": "Building dependencies...", "state": "starting",
+    "steps": [{"text": "Port allocation", "status": "completed"}, {"text": "npm install", "status": "active"}],
+    "logs": [{"timestamp": "15:00:01", "level": "warn", "message": "Rate limit approaching"}]})");
+  EXPECT_EQ(res.status, 200u) << res.body;
+  auto j = json::parse(call("GET", "/__status__?service=web").body);
+  EXPECT_EQ(j["status_message"], "Building dependencies...");
+  EXPECT_EQ(j["state"], "starting");
+  EXPECT_EQ(j["steps"][1]["status"], "active");
+  EXPECT_EQ(j["services"]["web"]["logs"].back()["level"], "warn");
+  EXPECT_NE(unavailable(1, false).body.find("npm install"), std::string::npos) << "and on the loading page";
+  EXPECT_EQ(call("POST", "/__action__/status/web", true, {}, {}, R"({"state": "dancing"})").status, 400u);
+  EXPECT_EQ(call("POST", "/__action__/status/web", true, {}, {}, R"({"steps": [{"status": "active"}]})").status, 400u);
+  EXPECT_EQ(call("POST", "/__action__/status/web", false, {}, {}, "{}").status, 403u) << "an action like the others";
+}
