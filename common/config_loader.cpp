@@ -172,6 +172,9 @@ class config_builder {
         if (*b && a.token.empty())
           r_.error(n, "allow_remote: true needs admin_token (or KINFRA_ADMIN_TOKEN): the admin surface would be open "
                       "to anyone who can reach kinfra");
+        // As in the spec ("allow_remote=True  # Listen on 0.0.0.0"): the direct listener opens up too,
+        // unless admin_listen says where it should be.
+        if (*b && !root["admin_listen"] && a.listen) a.listen->host = "0.0.0.0";
       }
     }
     if (auto n = root["actions"]) {

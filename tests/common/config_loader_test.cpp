@@ -405,3 +405,61 @@ TEST(RoutesConfig, HealthOffIsAccepted) {
   ASSERT_TRUE(r.ok()) << errors_of(r);
   EXPECT_EQ(r.cfg->services[0].health.probe, kinfra::health_config::kind::none);
 }
+
+TEST(RoutesConfig, ReadsAdminSettings) {
+  unsetenv("KINFRA_ADMIN_TOKEN");
+  auto defaults = load("services: {}\n");
+  ASSERT_TRUE(defaults.ok()) << errors_of(defaults);
+  EXPECT_EQ(defaults.cfg->admin.listen->to_string(), "127.0.0.1:9000");
+  EXPECT_TRUE(defaults.cfg->admin.actions);
+  EXPECT_FALSE(defaults.cfg->admin.allow_remote);
+  auto r = load(R"(
+admin_token: "0123456789abcdef"
+allow_remote: true
+actions: false
+public_details: true
+template_variables: { company: ACME }
+routes: [{ path: /api, service: a, json: true }]
+services:
+  a: { url: "http://127.0.0.1:1", fallback: { page: maintenance, message: "soon", refresh: 10s } }
+)");
+  ASSERT_TRUE(r.ok()) << errors_of(r);
+  EXPECT_EQ(r.cfg->admin.token, "0123456789abcdef");
+  EXPECT_EQ(r.cfg->admin.listen->to_string(), "0.0.0.0:9000") << "allow_remote opens the direct listener too";
+  EXPECT_FALSE(r.cfg->admin.actions);
+  EXPECT_TRUE(r.cfg->admin.public_details);
+  EXPECT_EQ(r.cfg->admin.variables.at("company"), "ACME");
+  EXPECT_TRUE(r.cfg->routes[0].json);
+  EXPECT_EQ(r.cfg->services[0].fallback.kind, kinfra::fallback_config::page::maintenance);
+  EXPECT_EQ(r.cfg->services[0].fallback.refresh, std::chrono::seconds(10));
+  auto off = load("admin_listen: off\nservices: {}\n");
+  ASSERT_TRUE(off.ok());
+  EXPECT_FALSE(off.cfg->admin.listen);
+}
+
+TEST(RoutesConfig, TakesTheTokenFromTheEnvironment) {
+  setenv("KINFRA_ADMIN_TOKEN", "from-the-environment", 1);
+  auto r = load("allow_remote: true\nservices: {}\n");
+  unsetenv("KINFRA_ADMIN_TOKEN");
+  ASSERT_TRUE(r.ok()) << errors_of(r);
+  EXPECT_EQ(r.cfg->admin.token, "from-the-environment");
+}
+
+TEST(RoutesConfig, RejectsBadAdminSettings) {
+  unsetenv("KINFRA_ADMIN_TOKEN");
+  auto r = load(R"(
+allow_remote: true
+admin_token: short
+admin_listen: "nowhere"
+templates_dir: /nonexistent/templates
+services:
+  a: { url: "http://127.0.0.1:1", fallback: { page: fancy, refresh: 0s } }
+)");
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(has_error(r, 2, "allow_remote: true needs admin_token")) << errors_of(r);
+  EXPECT_TRUE(has_error(r, 3, "at least 8 characters")) << errors_of(r);
+  EXPECT_TRUE(has_error(r, 4, "admin_listen")) << errors_of(r);
+  EXPECT_TRUE(has_error(r, 5, "is not a directory")) << errors_of(r);
+  EXPECT_TRUE(has_error(r, 7, "page must be auto, loading, error or maintenance")) << errors_of(r);
+  EXPECT_TRUE(has_error(r, 7, "refresh must be between")) << errors_of(r);
+}
