@@ -8,7 +8,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <thread>
 #include <variant>
 
 extern char** environ;
@@ -94,37 +93,6 @@ std::variant<pid_t, std::string> spawn_process(const spawn_options& opts) {
 
 void signal_group(pid_t pid, int sig) {
   if (pid > 0) ::kill(-pid, sig);
-}
-
-exit_status stop_process_group(pid_t pid, int sig, std::chrono::milliseconds grace) {
-  exit_status result;
-  auto decode = [&](int st) {
-    if (WIFSIGNALED(st)) result.signal = WTERMSIG(st);
-    else if (WIFEXITED(st)) result.code = WEXITSTATUS(st);
-  };
-  signal_group(pid, sig);
-  auto deadline = std::chrono::steady_clock::now() + grace;
-  for (;;) {
-    int st = 0;
-    pid_t r = waitpid(pid, &st, WNOHANG);
-    if (r == pid) {
-      decode(st);
-      // The leader is gone; make sure nothing it started lingers in its group.
-      signal_group(pid, SIGKILL);
-      return result;
-    }
-    if (r < 0 && errno != EINTR) {  // not our child any more (already reaped elsewhere)
-      signal_group(pid, SIGKILL);
-      return result;
-    }
-    if (std::chrono::steady_clock::now() >= deadline) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  signal_group(pid, SIGKILL);
-  int st = 0;
-  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
-  decode(st);
-  return result;
 }
 
 }  // namespace kinfra::supervisor

@@ -40,10 +40,4 @@ std::variant<pid_t, std::string> spawn_process(const spawn_options& opts);
 /** Sends `sig` to the whole process group led by `pid`. */
 void signal_group(pid_t pid, int sig);
 
-/**
- * Stops the group led by `pid`: sends `sig`, waits up to `grace` for the leader to exit, then
- * sends SIGKILL to the group. Reaps the leader.
- */
-exit_status stop_process_group(pid_t pid, int sig, std::chrono::milliseconds grace);
-
 }  // namespace kinfra::supervisor
