@@ -50,6 +50,34 @@ void drop_named_fields(std::string& fields, const std::vector<std::string>& name
   fields.swap(kept);
 }
 
+/**
+ * Records and drops the hop-by-hop fields requests and responses share (RFC 9110 §7.6.1).
+ * Transfer-Encoding is left to each direction. @return false for an end-to-end field.
+ */
+bool take_hop_by_hop(http::field name, bsv value, std::vector<std::string>& connection_names, std::string& upgrade) {
+  switch (name) {
+    case http::field::connection:
+    case http::field::proxy_connection:
+      collect_connection_names(value, connection_names);
+      return true;
+    case http::field::keep_alive:
+    case http::field::te:
+    case http::field::trailer:
+      return true;
+    case http::field::upgrade:
+      upgrade.assign(value.data(), value.size());
+      return true;
+    default:
+      return false;
+  }
+}
+
+/** Once the head is complete: fields named in Connection go too, wherever they appeared. */
+template <class Head>
+void drop_connection_named(Head& head) {
+  if (!head.connection_names.empty()) drop_named_fields(head.fields, head.connection_names);
+}
+
 /** True when an Accept value prefers JSON to HTML. */
 bool accept_prefers_json(bsv accept) {
   std::string_view v(accept.data(), accept.size());
@@ -139,6 +167,7 @@ void request_parser::on_request_impl(http::verb method, bsv method_str, bsv targ
 }
 
 void request_parser::on_field_impl(http::field name, bsv name_string, bsv value, boost::system::error_code&) {
+  if (take_hop_by_hop(name, value, head_.connection_names, head_.upgrade)) return;
   switch (name) {
     case http::field::host:
       ++head_.host_fields;
@@ -160,17 +189,6 @@ void request_parser::on_field_impl(http::field name, bsv name_string, bsv value,
       }
       return;  // the proxy writes its own framing
     }
-    case http::field::connection:
-    case http::field::proxy_connection:
-      collect_connection_names(value, head_.connection_names);
-      return;
-    case http::field::keep_alive:
-    case http::field::te:
-    case http::field::trailer:
-      return;
-    case http::field::upgrade:
-      head_.upgrade.assign(value.data(), value.size());
-      return;
     case http::field::expect:
       head_.has_expect = true;
       head_.expect.assign(value.data(), value.size());
@@ -199,9 +217,7 @@ void request_parser::on_field_impl(http::field name, bsv name_string, bsv value,
   append_field(head_.fields, name_string, value);
 }
 
-void request_parser::on_header_impl(boost::system::error_code&) {
-  if (!head_.connection_names.empty()) drop_named_fields(head_.fields, head_.connection_names);
-}
+void request_parser::on_header_impl(boost::system::error_code&) { drop_connection_named(head_); }
 
 // ---- response_parser ---------------------------------------------------------------------------
 
@@ -224,26 +240,11 @@ void response_parser::on_response_impl(int code, bsv reason, int version, boost:
 }
 
 void response_parser::on_field_impl(http::field name, bsv name_string, bsv value, boost::system::error_code&) {
-  switch (name) {
-    case http::field::connection:
-    case http::field::proxy_connection:
-      collect_connection_names(value, head_.connection_names);
-      return;
-    case http::field::keep_alive:
-    case http::field::te:
-    case http::field::trailer:
-    case http::field::transfer_encoding:
-      return;
-    case http::field::upgrade:
-      head_.upgrade.assign(value.data(), value.size());
-      return;
-    default:
-      append_field(head_.fields, name_string, value);
-  }
+  if (take_hop_by_hop(name, value, head_.connection_names, head_.upgrade)) return;
+  if (name == http::field::transfer_encoding) return;  // the proxy writes its own framing
+  append_field(head_.fields, name_string, value);
 }
 
-void response_parser::on_header_impl(boost::system::error_code&) {
-  if (!head_.connection_names.empty()) drop_named_fields(head_.fields, head_.connection_names);
-}
+void response_parser::on_header_impl(boost::system::error_code&) { drop_connection_named(head_); }
 
 }  // namespace kinfra::proxy

@@ -95,6 +95,15 @@ void copy_fields(const Fields& in, header_list& out) {
   for (const auto& f : in) out.add(std::string(f.name_string()), std::string(f.value()));
 }
 
+template <class Message>
+void copy_request_head(const Message& m, request& out) {
+  out.method = std::string(m.method_string());
+  out.target = std::string(m.target());
+  out.version = m.version();
+  out.headers = {};
+  copy_fields(m, out.headers);
+}
+
 }  // namespace
 
 socket_conn::~socket_conn() { close(); }
@@ -181,13 +190,8 @@ bool socket_conn::read_request(request& out, ms timeout) {
   parser.body_limit(64 * 1024 * 1024);
   parser.header_limit(1024 * 1024);
   if (!parse_message(*this, parser, timeout)) return false;
-  const auto& m = parser.get();
-  out.method = std::string(m.method_string());
-  out.target = std::string(m.target());
-  out.version = m.version();
-  out.headers = {};
-  copy_fields(m, out.headers);
-  out.body = m.body();
+  copy_request_head(parser.get(), out);
+  out.body = parser.get().body();
   return true;
 }
 
@@ -196,12 +200,7 @@ bool socket_conn::read_request_header(request& out, ms timeout) {
   parser.header_limit(1024 * 1024);
   parser.body_limit(boost::none);
   if (!parse_message(*this, parser, timeout, /*header_only=*/true)) return false;
-  const auto& m = parser.get();
-  out.method = std::string(m.method_string());
-  out.target = std::string(m.target());
-  out.version = m.version();
-  out.headers = {};
-  copy_fields(m, out.headers);
+  copy_request_head(parser.get(), out);
   return true;
 }
 
