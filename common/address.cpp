@@ -103,10 +103,8 @@ std::variant<upstream_url, std::string> parse_upstream_url(std::string_view text
     return "invalid URL \"" + std::string(text) + "\" (expected http://HOST:PORT)";
   std::string scheme(text.substr(0, sep));
   for (auto& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (scheme == "https")
-    return "https upstreams are not supported yet in \"" + std::string(text) + "\" (use http://)";
-  if (scheme != "http")
-    return "unsupported scheme \"" + scheme + "\" in \"" + std::string(text) + "\" (expected http://)";
+  if (scheme != "http" && scheme != "https")
+    return "unsupported scheme \"" + scheme + "\" in \"" + std::string(text) + "\" (expected http:// or https://)";
   out.scheme = scheme;
   std::string_view rest = text.substr(sep + 3);
   auto slash = rest.find_first_of("/?#");
@@ -120,7 +118,7 @@ std::variant<upstream_url, std::string> parse_upstream_url(std::string_view text
   if (!split_host_port(authority, host, port_text) || host.empty())
     return "invalid URL \"" + std::string(text) + "\" (expected http://HOST:PORT)";
   if (!is_valid_host_name(host)) return "invalid host \"" + host + "\" in URL \"" + std::string(text) + "\"";
-  std::uint16_t port = 80;
+  std::uint16_t port = scheme == "https" ? 443 : 80;
   if (!port_text.empty()) {
     auto p = parse_port(port_text, /*allow_zero=*/false);
     if (auto* err = std::get_if<std::string>(&p)) return *err + " in URL \"" + std::string(text) + "\"";

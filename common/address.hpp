@@ -18,11 +18,13 @@ struct host_port {
   friend bool operator==(const host_port&, const host_port&) = default;
 };
 
-/** Where a service can be reached: `http://host:port`. */
+/** Where a service can be reached: `http://host:port` or `https://host:port`. */
 struct upstream_url {
-  std::string scheme;  ///< "http"
+  std::string scheme;  ///< "http" or "https"
   host_port address;
   std::string text;    ///< as written in routes.yaml, for messages
+
+  bool tls() const { return scheme == "https"; }
 };
 
 /**
@@ -33,8 +35,9 @@ struct upstream_url {
 std::variant<host_port, std::string> parse_listen_address(std::string_view text);
 
 /**
- * Parses an upstream URL `http://host[:port][/]`. The host may be a DNS name, resolved when kinfra
- * starts. A path, query, user info or a scheme other than http are refused with a message.
+ * Parses an upstream URL `http://host[:port][/]` or `https://…` (port 80 or 443 by default). The
+ * host may be a DNS name, resolved when kinfra starts. A path, query, user info or another scheme
+ * are refused with a message.
  */
 std::variant<upstream_url, std::string> parse_upstream_url(std::string_view text);
 

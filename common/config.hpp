@@ -101,10 +101,47 @@ struct fallback_config {
   std::chrono::milliseconds refresh = 5s;    ///< the page's countdown, and Retry-After
 };
 
+/** A certificate chain and its private key (PEM files), as written under a listener's `tls:`. */
+struct tls_certificate_config {
+  std::string cert;  ///< absolute path: the leaf first, then the intermediates
+  std::string key;   ///< absolute path
+  source_mark mark;
+};
+
+/** `tls:` on a listener: terminate HTTPS there. */
+struct listener_tls_config {
+  /** Chosen by SNI from the names inside each certificate; the first is the default. */
+  std::vector<tls_certificate_config> certificates;
+  bool self_signed = false;        ///< development: kinfra makes (once) and reuses a certificate
+  std::vector<std::string> names;  ///< names of the self-signed certificate (default: localhost)
+  source_mark mark;
+};
+
+/** One `listen:` entry. */
+struct listener_config {
+  host_port address;
+  std::optional<listener_tls_config> tls;  ///< HTTPS when set
+  /** Plain HTTP that answers every request with 308 to https://, same host and path. */
+  bool redirect_to_https = false;
+  std::optional<std::uint16_t> https_port;  ///< where redirects go (default: the first TLS listener)
+  /** Path prefixes a redirecting listener still serves over plain HTTP (e.g. /__status__). */
+  std::vector<std::string> plain_paths;
+  source_mark mark;
+};
+
+/** How kinfra connects to a service's `https://` targets. */
+struct upstream_tls_config {
+  std::string ca_file;              ///< PEM bundle to verify against; empty: the system's store
+  std::string server_name;          ///< SNI and the name checked; empty: the URL's host
+  bool insecure_skip_verify = false;  ///< no verification at all (logged as a warning)
+  source_mark mark;
+};
+
 /** One `services:` entry. */
 struct service_config {
   std::string name;
   std::vector<upstream_url> targets;     ///< where the proxy forwards; round-robin when several
+  upstream_tls_config tls;               ///< for the https:// targets
   std::optional<host_port> monitor;      ///< `url: tcp://…`: checked and shown, not routable
   std::vector<std::string> command;      ///< argv; empty when kinfra does not run the service
   bool command_is_shell = false;         ///< command given as one string, run by /bin/sh -c
@@ -150,7 +187,8 @@ struct admin_config {
 /** The whole of routes.yaml. */
 struct config {
   std::string source_path;              ///< the file it was read from
-  std::vector<host_port> listen;        ///< at least one
+  std::vector<listener_config> listen;  ///< at least one
+  std::string state_dir;                ///< where kinfra keeps what it makes (self-signed certificates)
   unsigned workers = 1;                 ///< resolved: `auto` becomes the number of cores
   timeouts_config timeouts;
   limits_config limits;
@@ -161,6 +199,8 @@ struct config {
 
   /** The service named `name`, or nullptr. */
   const service_config* find_service(const std::string& name) const;
+  /** True when some listener terminates TLS. */
+  bool has_tls_listener() const;
   /** Index of the service named `name` in `services`, or -1. */
   int service_index(const std::string& name) const;
   /**

@@ -70,10 +70,11 @@ class config_builder {
     if (!r_.check_map(root, "routes.yaml",
                       {"listen", "workers", "timeouts", "limits", "upstream", "routes", "services", "admin_listen",
                        "admin_token", "allow_remote", "actions", "templates_dir", "template_variables",
-                       "public_details"}))
+                       "public_details", "state_dir"}))
       return nullptr;
 
     read_listen(root["listen"], *cfg);
+    read_state_dir(root["state_dir"], *cfg);
     read_workers(root["workers"], *cfg);
     read_timeouts(root["timeouts"], cfg->timeouts);
     read_limits(root["limits"], cfg->limits);
@@ -87,25 +88,158 @@ class config_builder {
  private:
   void read_listen(const YAML::Node& n, config& cfg) {
     if (!n) {
-      cfg.listen.push_back({"0.0.0.0", 9100});
+      listener_config l;
+      l.address = {"0.0.0.0", 9100};
+      cfg.listen.push_back(std::move(l));
       return;
     }
-    auto one = [&](const YAML::Node& item) {
-      auto s = r_.string(item, "listen address");
-      if (!s) return;
-      auto parsed = parse_listen_address(*s);
-      if (auto* err = std::get_if<std::string>(&parsed)) return r_.error(item, *err);
-      auto addr = std::get<host_port>(parsed);
-      if (std::find(cfg.listen.begin(), cfg.listen.end(), addr) != cfg.listen.end() && addr.port != 0)
-        return r_.error(item, "listen address " + addr.to_string() + " is given twice");
-      cfg.listen.push_back(addr);
-    };
     if (n.IsSequence()) {
       if (n.size() == 0) r_.error(n, "listen must name at least one address");
-      for (const auto& item : n) one(item);
+      for (const auto& item : n) read_listener(item, cfg);
     } else {
-      one(n);
+      read_listener(n, cfg);
     }
+    bool any_tls = cfg.has_tls_listener();
+    for (std::size_t i = 0; i < cfg.listen.size(); ++i) {
+      const auto& l = cfg.listen[i];
+      if (l.redirect_to_https && !l.https_port && !any_tls)
+        r_.error(n.IsSequence() ? n[i] : n,
+                 "redirect_to_https needs a listener with tls: (or https_port: saying where HTTPS is served)");
+    }
+  }
+
+  /** A listener: `0.0.0.0:9100`, or a mapping with `address:` and `tls:` or `redirect_to_https:`. */
+  void read_listener(const YAML::Node& item, config& cfg) {
+    listener_config l;
+    l.mark = mark_of(item);
+    // (YAML::Node assignment would overwrite the node it refers to: reset() rebinds instead.)
+    YAML::Node address;
+    address.reset(item);
+    if (item.IsMap()) {
+      if (!r_.check_map(item, "listener", {"address", "tls", "redirect_to_https", "https_port", "plain_paths"})) return;
+      address.reset(item["address"]);
+      if (!address) return r_.error(item, "listener needs an address (e.g. address: 0.0.0.0:443)");
+    }
+    auto s = r_.string(address, "listen address");
+    if (!s) return;
+    auto parsed = parse_listen_address(*s);
+    if (auto* err = std::get_if<std::string>(&parsed)) return r_.error(address, *err);
+    l.address = std::get<host_port>(parsed);
+    for (const auto& other : cfg.listen) {
+      if (other.address == l.address && l.address.port != 0)
+        return r_.error(address, "listen address " + l.address.to_string() + " is given twice");
+    }
+    if (item.IsMap()) {
+      if (auto t = item["tls"]) l.tls = read_listener_tls(t);
+      if (auto rd = item["redirect_to_https"]) {
+        if (auto b = r_.boolean(rd, "redirect_to_https")) l.redirect_to_https = *b;
+        if (l.redirect_to_https && l.tls) r_.error(rd, "a listener with tls: cannot also redirect to https");
+      }
+      if (auto p = item["https_port"]) {
+        if (auto v = r_.integer(p, "https_port", 1, 65535)) l.https_port = static_cast<std::uint16_t>(*v);
+        if (!item["redirect_to_https"]) r_.error(p, "https_port is only used with redirect_to_https: true");
+      }
+      if (auto pp = item["plain_paths"]) {
+        if (!pp.IsSequence()) {
+          r_.error(pp, "plain_paths must be a list of path prefixes, e.g. [/__status__]");
+        } else {
+          for (const auto& p : pp) {
+            auto path = r_.string(p, "plain_paths entry");
+            if (!path) continue;
+            auto norm = normalise_route_path(*path);
+            if (auto* why = std::get_if<1>(&norm)) r_.error(p, "plain_paths entry \"" + *path + "\" " + *why);
+            else l.plain_paths.push_back(std::get<0>(norm));
+          }
+        }
+        if (!l.redirect_to_https) r_.error(pp, "plain_paths is only used with redirect_to_https: true");
+      }
+    }
+    cfg.listen.push_back(std::move(l));
+  }
+
+  /**
+   * `tls:` of a listener: `{cert, key}`, a list of them, `{certificates: [...]}`, or
+   * `{self_signed: true, names: [...]}`. Paths are relative to routes.yaml.
+   */
+  listener_tls_config read_listener_tls(const YAML::Node& t) {
+    listener_tls_config tls;
+    tls.mark = mark_of(t);
+    auto pair = [&](const YAML::Node& c) {
+      if (!r_.check_map(c, "tls certificate", {"cert", "key"})) return;
+      tls_certificate_config cc;
+      cc.mark = mark_of(c);
+      auto cert = c["cert"];
+      auto key = c["key"];
+      if (!cert || !key) return r_.error(c, "a tls certificate needs both cert: (PEM chain) and key: (PEM private key)");
+      auto cs = r_.string(cert, "tls cert");
+      auto ks = r_.string(key, "tls key");
+      if (!cs || !ks) return;
+      cc.cert = resolve_path(*cs);
+      cc.key = resolve_path(*ks);
+      tls.certificates.push_back(std::move(cc));
+    };
+    if (t.IsSequence()) {
+      for (const auto& c : t) pair(c);
+    } else if (t.IsMap() && (t["cert"] || t["key"])) {
+      pair(t);
+    } else if (t.IsMap()) {
+      if (!r_.check_map(t, "tls", {"certificates", "self_signed", "names"})) return tls;
+      if (auto list = t["certificates"]) {
+        if (!list.IsSequence() || list.size() == 0)
+          r_.error(list, "tls certificates must be a list of {cert, key}");
+        else
+          for (const auto& c : list) pair(c);
+      }
+      if (auto ss = t["self_signed"]) {
+        if (auto b = r_.boolean(ss, "tls self_signed")) tls.self_signed = *b;
+        if (tls.self_signed && t["certificates"]) r_.error(ss, "tls: use either certificates or self_signed, not both");
+      }
+      if (auto names = t["names"]) {
+        if (!tls.self_signed) r_.error(names, "tls names are for self_signed: true (real certificates carry their own)");
+        if (!names.IsSequence()) {
+          r_.error(names, "tls names must be a list of host names");
+        } else {
+          for (const auto& nm : names) {
+            auto name = r_.string(nm, "tls name");
+            if (!name) continue;
+            std::string lower = *name;
+            for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            if (!valid_host_pattern(lower)) r_.error(nm, "tls name \"" + *name + "\" is not a valid host name");
+            else tls.names.push_back(lower);
+          }
+        }
+      }
+      if (tls.self_signed && tls.names.empty()) tls.names = {"localhost"};
+    } else {
+      r_.error(t, "tls must be {cert: FILE, key: FILE}, a list of them, or {self_signed: true}");
+      return tls;
+    }
+    if (tls.certificates.empty() && !tls.self_signed)
+      r_.error(t, "tls needs at least one {cert, key} pair (or self_signed: true for development)");
+    return tls;
+  }
+
+  void read_state_dir(const YAML::Node& n, config& cfg) {
+    const char* home = std::getenv("HOME");
+    if (const char* env = std::getenv("KINFRA_STATE_DIR"); env && *env) cfg.state_dir = resolve_path(env);
+    else if (home && *home) cfg.state_dir = std::string(home) + "/.kinfra/state";
+    else cfg.state_dir = resolve_path(".kinfra-state");
+    if (!n) return;
+    if (auto s = r_.string(n, "state_dir")) cfg.state_dir = resolve_path(*s);
+  }
+
+  /** An absolute path: `~/` is the home folder, a relative path is taken from routes.yaml's folder. */
+  std::string resolve_path(const std::string& s) const {
+    fs::path p(s);
+    const char* home = std::getenv("HOME");
+    if (s.rfind("~/", 0) == 0 && home) p = fs::path(home) / s.substr(2);
+    return (p.is_absolute() ? p : fs::absolute(fs::path(source_path_)).parent_path() / p).lexically_normal().string();
+  }
+
+  static source_mark mark_of(const YAML::Node& n) {
+    auto m = n.Mark();
+    if (m.is_null()) return {};
+    return {m.line + 1, m.column + 1};
   }
 
   void read_workers(const YAML::Node& n, config& cfg) {
@@ -187,11 +321,7 @@ class config_builder {
     a.templates_dir = home ? std::string(home) + "/.kinfra/templates" : "";
     if (auto n = root["templates_dir"]) {
       if (auto s = r_.string(n, "templates_dir")) {
-        fs::path p(*s);
-        if (s->rfind("~/", 0) == 0 && home) p = fs::path(home) / s->substr(2);
-        a.templates_dir = (p.is_absolute() ? p : fs::absolute(fs::path(source_path_)).parent_path() / p)
-                              .lexically_normal()
-                              .string();
+        a.templates_dir = resolve_path(*s);
         std::error_code ec;
         if (!fs::is_directory(a.templates_dir, ec)) r_.error(n, "templates_dir \"" + *s + "\" is not a directory");
       }

@@ -92,9 +92,10 @@ class service_reader {
     const std::string what = "service '" + svc.name + "'";
     if (!r_.check_map(n, what,
                       {"url", "targets", "command", "cwd", "env", "port", "health", "restart", "stop", "depends_on",
-                       "log_lines", "fallback"}))
+                       "log_lines", "fallback", "tls"}))
       return;
     read_targets(n, svc, what);
+    if (auto t = n["tls"]) read_upstream_tls(t, svc, what);
     read_command(n, svc, what);
     if (auto h = n["health"]) read_health(h, svc, what);
     if (auto rs = n["restart"]) read_restart(rs, svc, what);
@@ -145,6 +146,39 @@ class service_reader {
           svc.targets.push_back(u);
         }
       }
+    }
+  }
+
+  /** `tls:` of a service: how its https:// targets are verified. */
+  void read_upstream_tls(const YAML::Node& t, service_config& svc, const std::string& what) {
+    auto& tls = svc.tls;
+    auto m = t.Mark();
+    if (!m.is_null()) tls.mark = {m.line + 1, m.column + 1};
+    if (!r_.check_map(t, what + " tls", {"ca_file", "server_name", "insecure_skip_verify"})) return;
+    bool any_https = std::any_of(svc.targets.begin(), svc.targets.end(), [](const upstream_url& u) { return u.tls(); });
+    if (!any_https) r_.error(t, what + " has tls: but no https:// url");
+    if (auto ca = t["ca_file"]) {
+      if (auto s = r_.string(ca, what + " tls.ca_file")) {
+        fs::path p(*s);
+        tls.ca_file = (p.is_absolute() ? p : base_ / p).lexically_normal().string();
+      }
+    }
+    if (auto sn = t["server_name"]) {
+      if (auto s = r_.string(sn, what + " tls.server_name")) {
+        if (!is_valid_host_name(*s)) r_.error(sn, what + " tls.server_name \"" + *s + "\" is not a host name");
+        else tls.server_name = *s;
+      }
+    }
+    if (auto v = t["insecure_skip_verify"]) {
+      if (auto b = r_.boolean(v, what + " tls.insecure_skip_verify")) tls.insecure_skip_verify = *b;
+      if (tls.insecure_skip_verify) {
+        auto vm = v.Mark();
+        warnings_.push_back({vm.line + 1, vm.column + 1,
+                             what + " tls.insecure_skip_verify: its certificate is not verified, so anyone on the path "
+                                    "can impersonate it"});
+      }
+      if (tls.insecure_skip_verify && t["ca_file"])
+        r_.error(v, what + " tls: ca_file has no effect with insecure_skip_verify: true");
     }
   }
 
@@ -422,6 +456,10 @@ void read_services(yaml_reader& r, const YAML::Node& n, config& cfg, const std::
 }
 
 }  // namespace detail
+
+bool config::has_tls_listener() const {
+  return std::any_of(listen.begin(), listen.end(), [](const listener_config& l) { return l.tls.has_value(); });
+}
 
 const service_config* config::find_service(const std::string& name) const {
   for (const auto& s : services)

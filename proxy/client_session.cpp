@@ -58,10 +58,10 @@ std::string describe_ms(std::chrono::milliseconds d) {
 
 }  // namespace
 
-client_session::client_session(worker& w, tcp::socket socket, bool admin_only)
-    : w_(w), client_(std::move(socket)), admin_only_(admin_only) {
+client_session::client_session(worker& w, tcp::socket socket, const listener_info& listener)
+    : w_(w), client_(std::move(socket)), listener_(listener), tls_(listener.tls) {
   boost::system::error_code ec;
-  auto ep = client_.remote_endpoint(ec);
+  auto ep = client_.socket().remote_endpoint(ec);
   if (!ec) {
     auto addr = ep.address();
     if (addr.is_v6() && addr.to_v6().is_v4_mapped())
@@ -83,20 +83,24 @@ void client_session::arm(std::chrono::milliseconds d, phase p) {
 void client_session::on_deadline() {
   timed_out_ = true;
   timed_out_in_ = phase_;
-  boost::system::error_code ignored;
-  client_.cancel(ignored);
-  if (active_up_) active_up_->socket.cancel(ignored);
+  client_.cancel();
+  if (active_up_) active_up_->io.cancel();
 }
 
 void client_session::close_now() {
   closed_ = true;
-  boost::system::error_code ignored;
-  client_.close(ignored);
-  if (active_up_) active_up_->socket.close(ignored);
+  client_.close();
+  if (active_up_) active_up_->io.close();
 }
 
 net::awaitable<void> client_session::run() {
   w_.track(*this);
+  if (tls_) {
+    if (auto done = co_await accept_tls()) {
+      co_await finish(*done);
+      co_return;
+    }
+  }
   for (;;) {
     if (auto done = co_await read_request_header()) {
       co_await finish(*done);
@@ -110,6 +114,36 @@ net::awaitable<void> client_session::run() {
       co_return;
     }
   }
+}
+
+net::awaitable<std::optional<client_session::outcome>> client_session::accept_tls() {
+  // The first bytes say whether this is TLS at all: a ClientHello starts with a handshake
+  // record (0x16). Anything else is most likely plain HTTP sent to the HTTPS port, which gets
+  // a readable answer instead of a failed handshake.
+  arm(w_.cfg().timeouts.header, phase::handshake);
+  auto [ec, n] = co_await client_.async_read_some(in_.prepare(read_size), tok);
+  if (ec) co_return outcome::abort;
+  in_.commit(n);
+  if (static_cast<const unsigned char*>(in_.data().data())[0] != 0x16) {
+    local_response page;
+    if (const auto* responder = w_.responder()) {
+      page = responder->error_page(400, "This port speaks HTTPS, and the request was sent as plain HTTP. "
+                                        "Use an https:// address.", describe_request(nullptr));
+    } else {
+      page.status = 400;
+      page.body = "400 This port speaks HTTPS: use an https:// address.\n";
+    }
+    co_return co_await send_page(std::move(page), outcome::linger);
+  }
+  client_.start_tls(tls_->initial());
+  auto [hec, used] = co_await client_.tls().async_handshake(net::ssl::stream_base::server, in_.data(), tok);
+  in_.consume(in_.size());  // the handshake took what was read
+  if (hec) {
+    spdlog::debug("TLS handshake with {} failed: {}", client_ip_,
+                  tls::describe_handshake_error(client_.tls().native_handle(), hec));
+    co_return outcome::abort;
+  }
+  co_return std::nullopt;
 }
 
 net::awaitable<std::optional<client_session::outcome>> client_session::read_request_header() {
@@ -192,9 +226,14 @@ net::awaitable<client_session::outcome> client_session::handle_request() {
   x.expect_continue = expects_continue(req, bad_expect);
   if (bad_expect) co_return co_await respond_error(417, "Only Expect: 100-continue is supported.", outcome::linger, &x);
 
+  if (listener_.redirect_to_https) {
+    const bool plain = std::any_of(listener_.plain_paths.begin(), listener_.plain_paths.end(),
+                                   [&](const std::string& prefix) { return router::prefix_matches(prefix, nt.path); });
+    if (!plain) co_return co_await redirect_to_https(x, nt);
+  }
   // kinfra's own pages (/kinfra, /__status__, …) are answered here, whatever the routes say.
-  if (const auto* responder = w_.responder(); responder && (admin_only_ || local_responder::is_admin_path(nt.path))) {
-    if (admin_only_ && nt.path == "/") {
+  if (const auto* responder = w_.responder(); responder && (listener_.admin || local_responder::is_admin_path(nt.path))) {
+    if (listener_.admin && nt.path == "/") {
       // The direct admin listener: its root is the dashboard.
       local_response to_dashboard;
       to_dashboard.status = 302;
@@ -238,6 +277,7 @@ net::awaitable<client_session::outcome> client_session::handle_request() {
   }
   forward_info info;
   info.client_ip = client_ip_;
+  if (client_.is_tls()) info.proto = "https";
   info.chunked = x.framing == body_framing::chunked;
   info.upgrade = x.upgrade;
   const auto& svc = w_.service(r->service_index);
@@ -285,7 +325,7 @@ net::awaitable<std::optional<unsigned>> client_session::connect_upstream(exchang
     if (!x.fresh_only) {
       while (auto idle = w_.take_idle(ti)) {
         // A request that cannot be retried must not be sent on a connection the upstream closed.
-        if (!x.retryable && looks_closed(idle->socket)) continue;
+        if (!x.retryable && looks_closed(idle->io.socket())) continue;
         x.up = std::move(idle);
         active_up_ = x.up.get();
         co_return std::nullopt;
@@ -295,12 +335,25 @@ net::awaitable<std::optional<unsigned>> client_session::connect_upstream(exchang
     conn->target = ti;
     active_up_ = conn.get();
     arm(cfg.timeouts.connect, phase::connect);
-    auto [ec] = co_await conn->socket.async_connect(t.endpoint, tok);
+    auto [ec] = co_await conn->io.socket().async_connect(t.endpoint, tok);
     active_up_ = nullptr;
     if (closed_) co_return 502;
     if (!ec) {
       boost::system::error_code ignored;
-      conn->socket.set_option(tcp::no_delay(true), ignored);
+      conn->io.socket().set_option(tcp::no_delay(true), ignored);
+      if (t.tls) {
+        std::string failure = co_await connect_tls(*conn, t);
+        active_up_ = nullptr;
+        if (closed_) co_return 502;
+        if (!failure.empty()) {
+          // The service is up but cannot be trusted (or does not speak TLS): try the next one.
+          detail = timed_out_ ? "The TLS handshake with " + t.name + " timed out."
+                              : "The TLS handshake with " + t.name + " failed: " + failure + ".";
+          if (timed_out_) any_timeout = true;
+          spdlog::warn("upstream {}: {}", t.name, detail);
+          continue;
+        }
+      }
       t.down_until = 0;
       x.up = std::move(conn);
       active_up_ = x.up.get();
@@ -319,6 +372,16 @@ net::awaitable<std::optional<unsigned>> client_session::connect_upstream(exchang
   co_return any_timeout ? 504 : 502;
 }
 
+net::awaitable<std::string> client_session::connect_tls(upstream_connection& conn, const target_state& t) {
+  conn.io.start_tls(*t.tls);
+  if (!tls::prepare_client(conn.io.tls().native_handle(), t.tls_name, t.tls_verify)) co_return "cannot set up TLS";
+  active_up_ = &conn;
+  // The handshake shares the connect timeout.
+  auto [ec] = co_await conn.io.tls().async_handshake(net::ssl::stream_base::client, tok);
+  if (ec) co_return tls::describe_handshake_error(conn.io.tls().native_handle(), ec);
+  co_return std::string();
+}
+
 void client_session::release_upstream(exchange& x, bool reusable) {
   active_up_ = nullptr;
   if (!x.up) return;
@@ -327,7 +390,7 @@ void client_session::release_upstream(exchange& x, bool reusable) {
     w_.put_idle(std::move(x.up));
   } else {
     boost::system::error_code ignored;
-    x.up->socket.close(ignored);
+    x.up->io.close();
     x.up.reset();
   }
 }
@@ -358,7 +421,7 @@ net::awaitable<client_session::outcome> client_session::forward(exchange& x) {
       std::array<net::const_buffer, 4> parts{
           net::buffer(line_out_), net::buffer(req_head_.fields), net::buffer(tail_out_),
           net::buffer(in_.data().data(), body_here ? static_cast<std::size_t>(x.body_length) : 0)};
-      std::tie(ec, std::ignore) = co_await net::async_write(x.up->socket, parts, tok);
+      std::tie(ec, std::ignore) = co_await net::async_write(x.up->io, parts, tok);
     }
     if (ec) {
       bool timeout = timed_out_;
@@ -415,9 +478,9 @@ net::awaitable<void> client_session::send_request_body(exchange& x) {
   progress_timer timer{*this, cfg.timeouts.body};
   relay_status st;
   if (x.framing == body_framing::length)
-    st = co_await relay_length(client_, in_, x.up->socket, x.body_length, timer);
+    st = co_await relay_length(client_, in_, x.up->io, x.body_length, timer);
   else
-    st = co_await relay_chunked<true>(*req_, client_, in_, x.up->socket, /*rechunk=*/true, x.max_body, timer);
+    st = co_await relay_chunked<true>(*req_, client_, in_, x.up->io, /*rechunk=*/true, x.max_body, timer);
   if (st == relay_status::done) {
     x.body_done = true;
     if (!x.response_started) arm(cfg.timeouts.upstream_response, phase::response_header);
@@ -429,15 +492,15 @@ net::awaitable<void> client_session::send_request_body(exchange& x) {
   switch (st) {
     case relay_status::source_error:
       x.client_gone = true;
-      x.up->socket.cancel(ignored);
+      x.up->io.cancel();
       break;
     case relay_status::too_large:
       x.body_too_large = true;
-      x.up->socket.cancel(ignored);
+      x.up->io.cancel();
       break;
     case relay_status::bad_framing:
       x.body_malformed = true;
-      x.up->socket.cancel(ignored);
+      x.up->io.cancel();
       break;
     default:
       // The upstream stopped reading; it may still send an early answer, which the response
@@ -451,8 +514,8 @@ void client_session::abandon_body(exchange& x) {
   x.body_abandoned = true;
   x.body_failed = true;
   boost::system::error_code ignored;
-  client_.cancel(ignored);
-  if (x.up) x.up->socket.cancel(ignored);
+  client_.cancel();
+  if (x.up) x.up->io.cancel();
 }
 
 net::awaitable<client_session::outcome> client_session::relay_response(exchange& x) {
@@ -484,7 +547,7 @@ net::awaitable<client_session::outcome> client_session::relay_response(exchange&
       // The body relay may have failed before this read started; its cancel would be lost then.
       boost::system::error_code ec = x.body_stopped() ? net::error::operation_aborted : boost::system::error_code{};
       std::size_t n = 0;
-      if (!ec) std::tie(ec, n) = co_await up.socket.async_read_some(up.buffer.prepare(read_size), tok);
+      if (!ec) std::tie(ec, n) = co_await up.io.async_read_some(up.buffer.prepare(read_size), tok);
       if (ec) {
         x.upstream_reusable = false;
         if (x.client_gone || closed_) co_return outcome::abort;
@@ -555,10 +618,10 @@ net::awaitable<client_session::outcome> client_session::relay_response(exchange&
   relay_status st = relay_status::done;
   progress_timer timer{*this, cfg.timeouts.body};
   if (!no_body) {
-    if (length) st = co_await relay_length(up.socket, up.buffer, client_, *length - first, timer);
+    if (length) st = co_await relay_length(up.io, up.buffer, client_, *length - first, timer);
     else if (chunked)
-      st = co_await relay_chunked<false>(*res_, up.socket, up.buffer, client_, !x.http10, unlimited_bytes, timer);
-    else st = co_await relay_until_eof(up.socket, up.buffer, client_, !x.http10, timer);
+      st = co_await relay_chunked<false>(*res_, up.io, up.buffer, client_, !x.http10, unlimited_bytes, timer);
+    else st = co_await relay_until_eof(up.io, up.buffer, client_, !x.http10, timer);
   }
   if (st != relay_status::done) {
     // Never present a cut body as complete: the client sees the connection close early.
@@ -589,8 +652,35 @@ net::awaitable<client_session::outcome> client_session::tunnel(exchange& x) {
   x.response_started = true;
   progress_timer timer{*this, cfg.timeouts.tunnel_idle};
   // From here on the bytes are the upgraded protocol's, copied as they are in both directions.
-  co_await (pump(client_, in_, x.up->socket, timer) && pump(x.up->socket, x.up->buffer, client_, timer));
+  co_await (pump(client_, in_, x.up->io, timer) && pump(x.up->io, x.up->buffer, client_, timer));
   co_return outcome::abort;
+}
+
+net::awaitable<client_session::outcome> client_session::redirect_to_https(const exchange& x,
+                                                                          const normalised_target& nt) {
+  // Same host (without its port) and the request's own path and query, on the HTTPS port.
+  std::string host = host_;
+  if (host.empty()) {
+    boost::system::error_code ec;
+    auto local = client_.socket().local_endpoint(ec);
+    host = ec ? "localhost" : local.address().to_string();
+  }
+  if (host.find(':') != std::string::npos && host.front() != '[') host = "[" + host + "]";
+  std::string location = "https://" + host;
+  if (listener_.https_port != 443) location += ":" + std::to_string(listener_.https_port);
+  std::string_view target = req_head_.target;
+  if (!target.empty() && target.front() == '/') {
+    location.append(target);
+  } else {
+    location.append(nt.path);
+    if (nt.has_query) location.append("?").append(nt.query);
+  }
+  local_response page;
+  page.status = 308;
+  page.content_type = "text/plain; charset=utf-8";
+  page.body = "This site is served over HTTPS: " + location + "\n";
+  page.headers.emplace_back("Location", std::move(location));
+  co_return co_await send_page(std::move(page), x.framing == body_framing::none ? outcome::keep_alive : outcome::linger);
 }
 
 net::awaitable<client_session::outcome> client_session::answer_locally(exchange& x, const normalised_target& nt) {
@@ -679,15 +769,22 @@ net::awaitable<client_session::outcome> client_session::send_page(local_response
 }
 
 net::awaitable<void> client_session::finish(outcome how) {
-  boost::system::error_code ignored;
   if (how == outcome::abort || closed_ || !client_.is_open()) {
-    client_.close(ignored);
+    client_.close();
+    co_return;
+  }
+  arm(linger_time, phase::linger);
+  if (client_.is_tls()) {
+    // close_notify, so the client knows the response was not cut; it usually answers with its
+    // own, which ends the wait (else the linger deadline does).
+    co_await client_.tls().async_shutdown(tok);
+    client_.close();
+    disarm();
     co_return;
   }
   // Half-close, then drain what the client still sends, so our last response is read before
   // the connection goes.
-  client_.shutdown(tcp::socket::shutdown_send, ignored);
-  arm(linger_time, phase::linger);
+  client_.shutdown_send();
   std::size_t drained = 0;
   std::array<char, 4096> sink;
   while (drained < linger_bytes) {
@@ -696,7 +793,7 @@ net::awaitable<void> client_session::finish(outcome how) {
     drained += n;
   }
   disarm();
-  client_.close(ignored);
+  client_.close();
 }
 
 }  // namespace kinfra::proxy

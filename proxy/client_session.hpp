@@ -28,8 +28,8 @@ namespace kinfra::proxy {
 
 class client_session final : public timed {
  public:
-  /** `admin_only`: a connection to the direct admin listener, where every request is kinfra's own. */
-  client_session(worker& w, tcp::socket socket, bool admin_only = false);
+  /** `listener`: how connections accepted there are served (kept by the worker). */
+  client_session(worker& w, tcp::socket socket, const listener_info& listener);
   ~client_session() override;
 
   /** Serves requests until the client leaves, an error closes the connection, or the worker stops. */
@@ -42,6 +42,7 @@ class client_session final : public timed {
  private:
   /** What the session is waiting for; decides what a timeout means. */
   enum class phase : std::uint8_t {
+    handshake,        ///< TLS handshake: close quietly
     idle,             ///< between requests: close quietly
     request_header,   ///< 408
     connect,          ///< try the next target, then 504
@@ -88,6 +89,12 @@ class client_session final : public timed {
 
   /** Reads the next request header; returns how to end the connection when there is none. */
   net::awaitable<std::optional<outcome>> read_request_header();
+  /** The TLS handshake of an HTTPS listener; an outcome when the connection must end instead. */
+  net::awaitable<std::optional<outcome>> accept_tls();
+  /** On a redirecting listener: 308 to the same URL on https://. */
+  net::awaitable<outcome> redirect_to_https(const exchange& x, const normalised_target& nt);
+  /** Opens TLS to an https:// target; empty when it worked, else why not. */
+  net::awaitable<std::string> connect_tls(upstream_connection& conn, const target_state& t);
   net::awaitable<outcome> handle_request();
   net::awaitable<outcome> forward(exchange& x);
   net::awaitable<std::optional<unsigned>> connect_upstream(exchange& x, std::string& detail);
@@ -106,7 +113,9 @@ class client_session final : public timed {
   unsigned parse_error_status(const boost::system::error_code& ec) const;
 
   worker& w_;
-  tcp::socket client_;
+  stream client_;
+  const listener_info& listener_;
+  std::shared_ptr<tls::server_contexts> tls_;  ///< the certificates this connection started with
   beast::flat_buffer in_;
   request_head req_head_;    ///< what the current request's parser recorded (capacity kept)
   response_head res_head_;
@@ -114,7 +123,6 @@ class client_session final : public timed {
   std::optional<response_parser> res_;
   std::string client_ip_;
   bool client_loopback_ = false;
-  bool admin_only_ = false;
   std::string host_;     ///< the current request's host, lower case, no port
   std::string scratch_;  ///< the canonical path when it differs from the target
   std::string target_;   ///< the target sent upstream when it differs from the client's

@@ -29,7 +29,8 @@ void print_errors(const std::string& path, const kinfra::config_load_result& res
 
 int check_command(const std::string& path) {
   auto result = kinfra::load_config_file(path);
-  if (!result.ok()) {
+  if (result.ok()) kinfra::proxy::check_tls(*result.cfg, result.errors, result.warnings);
+  if (!result.errors.empty()) {
     print_errors(path, result);
     std::cerr << path << ": " << result.errors.size() << (result.errors.size() == 1 ? " error" : " errors") << "\n";
     return 1;
@@ -101,9 +102,15 @@ int run_command(const std::string& path, const std::string& ready_file) {
   proxy->start();
   auto bound = proxy->bound_addresses();
   auto admin = proxy->admin_addresses();
-  for (const auto& a : bound)
-    spdlog::info("kinfra {} listening on http://{} ({} workers); dashboard at http://{}/kinfra", kinfra::version,
-                 a.to_string(), cfg->workers, a.to_string());
+  for (std::size_t i = 0; i < bound.size(); ++i) {
+    const auto& l = cfg->listen[i];
+    std::string a = bound[i].to_string();
+    if (l.redirect_to_https)
+      spdlog::info("kinfra {} listening on http://{}, redirecting to https", kinfra::version, a);
+    else
+      spdlog::info("kinfra {} listening on {}://{} ({} workers); dashboard at {}://{}/kinfra", kinfra::version,
+                   l.tls ? "https" : "http", a, cfg->workers, l.tls ? "https" : "http", a);
+  }
   for (const auto& a : admin) spdlog::info("dashboard also at http://{}/kinfra", a.to_string());
   if (!ready_file.empty()) write_ready_file(ready_file, bound, admin);
 
@@ -111,7 +118,15 @@ int run_command(const std::string& path, const std::string& ready_file) {
     int sig = 0;
     if (sigwait(&signals, &sig) != 0) continue;
     if (sig == SIGHUP) {
-      spdlog::info("SIGHUP received; live reload is not available yet, restart kinfra to apply changes");
+      if (cfg->has_tls_listener()) {
+        try {
+          proxy->reload_certificates();
+          spdlog::info("SIGHUP received: certificates reloaded (open connections keep theirs)");
+        } catch (const std::exception& e) {
+          spdlog::error("SIGHUP received: certificates not reloaded, the current ones stay in use:\n{}", e.what());
+        }
+      }
+      spdlog::info("live reload of routes.yaml is not available yet; restart kinfra to apply its changes");
       continue;
     }
     spdlog::info("{} received, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "proxy/router.hpp"
@@ -22,10 +23,25 @@ resolved_targets resolve_targets(const config& cfg) {
   resolved_targets out;
   out.services.resize(cfg.services.size());
   for (std::size_t s = 0; s < cfg.services.size(); ++s) {
-    for (const auto& url : cfg.services[s].targets) {
+    const auto& svc = cfg.services[s];
+    std::shared_ptr<net::ssl::context> tls_context;
+    for (const auto& url : svc.targets) {
       target_state t;
       t.name = url.text;
       t.authority = url.address.to_string();
+      if (url.tls()) {
+        if (!tls_context) {
+          std::vector<tls::problem> problems;
+          tls_context = tls::make_client_context(svc.tls, problems);
+          for (const auto& p : problems) {
+            if (!p.warning) throw std::runtime_error("service " + svc.name + ": " + p.message);
+            spdlog::warn("service {}: {}", svc.name, p.message);
+          }
+        }
+        t.tls = tls_context;
+        t.tls_name = svc.tls.server_name.empty() ? url.address.host : svc.tls.server_name;
+        t.tls_verify = !svc.tls.insecure_skip_verify;
+      }
       addrinfo hints{};
       hints.ai_socktype = SOCK_STREAM;
       hints.ai_family = AF_UNSPEC;
@@ -86,7 +102,30 @@ std::uint16_t bound_port(int fd) {
   return ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
 }
 
+/** Loads a listener's certificates; throws with every problem, logs the warnings. */
+std::shared_ptr<tls::server_contexts> load_certificates(const config& cfg, const listener_config& l) {
+  std::vector<tls::problem> problems;
+  auto contexts = tls::load_server_contexts(*l.tls, cfg.state_dir, problems);
+  std::string errors;
+  for (const auto& p : problems) {
+    std::string where = cfg.source_path + ":" + std::to_string(p.mark.line) + ":" + std::to_string(p.mark.column) + ": ";
+    if (p.warning) spdlog::warn("{}{}", where, p.message);
+    else errors += (errors.empty() ? "" : "\n") + where + p.message;
+  }
+  if (!contexts || !errors.empty()) throw std::runtime_error(errors.empty() ? "TLS setup failed" : errors);
+  for (const auto& c : contexts->certificates())
+    spdlog::info("https on {}: certificate {} for {} (valid until {}), SHA-256 fingerprint {}", l.address.to_string(),
+                 c.cert_path, c.names.empty() ? std::string("no names") : fmt::format("{}", fmt::join(c.names, ", ")),
+                 c.not_after, c.fingerprint);
+  return contexts;
+}
+
 }  // namespace
+
+void check_tls(const config& cfg, std::vector<config_error>& errors, std::vector<config_error>& warnings) {
+  for (const auto& p : tls::check_config(cfg))
+    (p.warning ? warnings : errors).push_back({p.mark.line, p.mark.column, p.message});
+}
 
 struct proxy_server::impl {
   std::shared_ptr<const config> cfg;
@@ -104,14 +143,35 @@ proxy_server::proxy_server(std::shared_ptr<const config> cfg, const local_respon
     impl_->workers.push_back(std::make_unique<worker>(cfg, routes, targets, responder, board));
   // Every worker gets its own socket on each address; with port 0 the first bind picks the
   // port and the others join it.
-  for (const auto& addr : cfg->listen) {
-    host_port actual = addr;
-    for (auto& w : impl_->workers) {
-      int fd = open_listener(actual);
-      actual.port = bound_port(fd);
-      w->add_listener(fd);
+  std::vector<listener_info> infos;
+  std::vector<std::vector<int>> fds;
+  std::optional<std::uint16_t> first_https;
+  try {
+    for (const auto& listener : cfg->listen) {
+      listener_info info;
+      if (listener.tls) info.tls = load_certificates(*cfg, listener);
+      host_port actual = listener.address;
+      fds.emplace_back();
+      for (std::size_t i = 0; i < impl_->workers.size(); ++i) {
+        int fd = open_listener(actual);
+        actual.port = bound_port(fd);
+        fds.back().push_back(fd);
+      }
+      if (listener.tls && !first_https) first_https = actual.port;
+      info.redirect_to_https = listener.redirect_to_https;
+      info.plain_paths = listener.plain_paths;
+      infos.push_back(std::move(info));
+      impl_->bound.push_back(actual);
     }
-    impl_->bound.push_back(actual);
+  } catch (...) {
+    for (auto& list : fds)
+      for (int fd : list) ::close(fd);
+    throw;
+  }
+  for (std::size_t l = 0; l < infos.size(); ++l) {
+    // Redirects go to the port users reach HTTPS on: https_port, else the first TLS listener.
+    infos[l].https_port = cfg->listen[l].https_port.value_or(first_https.value_or(443));
+    for (std::size_t i = 0; i < impl_->workers.size(); ++i) impl_->workers[i]->add_listener(fds[l][i], infos[l]);
   }
   if (cfg->admin.listen) {
     host_port actual = *cfg->admin.listen;
@@ -122,7 +182,9 @@ proxy_server::proxy_server(std::shared_ptr<const config> cfg, const local_respon
         actual.port = bound_port(fd);
         fds.push_back(fd);
       }
-      for (std::size_t i = 0; i < fds.size(); ++i) impl_->workers[i]->add_listener(fds[i], /*admin=*/true);
+      listener_info admin;
+      admin.admin = true;
+      for (std::size_t i = 0; i < fds.size(); ++i) impl_->workers[i]->add_listener(fds[i], admin);
       impl_->admin.push_back(actual);
     } catch (const std::exception& e) {
       for (int fd : fds) ::close(fd);
@@ -143,6 +205,18 @@ void proxy_server::stop() {
 }
 
 std::vector<host_port> proxy_server::bound_addresses() const { return impl_->bound; }
+
+void proxy_server::reload_certificates() {
+  const auto& cfg = *impl_->cfg;
+  // Everything is loaded first: one bad file leaves every listener as it was.
+  std::vector<std::pair<std::size_t, std::shared_ptr<tls::server_contexts>>> fresh;
+  for (std::size_t l = 0; l < cfg.listen.size(); ++l) {
+    if (cfg.listen[l].tls) fresh.emplace_back(l, load_certificates(cfg, cfg.listen[l]));
+  }
+  for (const auto& [l, contexts] : fresh) {
+    for (auto& w : impl_->workers) w->replace_certificates(l, contexts);
+  }
+}
 std::vector<host_port> proxy_server::admin_addresses() const { return impl_->admin; }
 
 }  // namespace kinfra::proxy

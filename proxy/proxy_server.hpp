@@ -8,16 +8,25 @@
 #include <vector>
 
 #include "common/config.hpp"
+#include "common/config_loader.hpp"
 #include "common/local_responder.hpp"
 #include "common/status_board.hpp"
 
 namespace kinfra::proxy {
 
+/**
+ * Checks the TLS files `cfg` names (listener certificates and keys, CA files of https://
+ * services) without changing anything: problems go to `errors` and `warnings`, each at the
+ * position of its entry in routes.yaml. Self-signed certificates are made by `run`, not here.
+ */
+void check_tls(const config& cfg, std::vector<config_error>& errors, std::vector<config_error>& warnings);
+
 class proxy_server {
  public:
   /**
-   * Resolves the upstream targets and binds every listen address once per worker
-   * (SO_REUSEPORT). Throws std::runtime_error naming the address when a bind fails. The admin
+   * Resolves the upstream targets, loads the certificates of HTTPS listeners and binds every
+   * listen address once per worker (SO_REUSEPORT). Throws std::runtime_error naming the address
+   * when a bind fails, or the file and the problem when a certificate cannot be used. The admin
    * listener (`admin_listen`) is optional: when it cannot be bound, that is logged and the
    * dashboard stays available on the main listener.
    * @param responder renders kinfra's own pages; must outlive the server (may be null)
@@ -36,6 +45,12 @@ class proxy_server {
 
   /** The addresses actually bound (port 0 in routes.yaml becomes the port the system chose). */
   std::vector<host_port> bound_addresses() const;
+  /**
+   * Reads the certificate files of every HTTPS listener again; new connections get the new
+   * ones, open connections keep theirs. Throws std::runtime_error (and changes nothing) when a
+   * file is missing, unreadable, expired or mismatched.
+   */
+  void reload_certificates();
   /** The direct admin listener's address, when it is configured and could be bound. */
   std::vector<host_port> admin_addresses() const;
 

@@ -2,6 +2,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
@@ -16,13 +17,18 @@ namespace {
 constexpr auto tok = net::as_tuple(net::use_awaitable);
 constexpr std::size_t relay_chunk = 64 * 1024;
 
+/** The sending side ended its stream: EOF, or TLS closed without close_notify (common practice). */
+bool is_end(const boost::system::error_code& ec) {
+  return ec == net::error::eof || ec == net::ssl::error::stream_truncated;
+}
+
 bool harmless_close(const boost::system::error_code& ec) {
-  return ec == net::error::eof || ec == net::error::connection_reset || ec == net::error::broken_pipe;
+  return is_end(ec) || ec == net::error::connection_reset || ec == net::error::broken_pipe;
 }
 
 }  // namespace
 
-net::awaitable<relay_status> relay_length(tcp::socket& src, beast::flat_buffer& src_buf, tcp::socket& dst,
+net::awaitable<relay_status> relay_length(stream& src, beast::flat_buffer& src_buf, stream& dst,
                                           std::uint64_t length, progress_timer timer) {
   // What arrived together with the header goes first.
   if (src_buf.size() > 0 && length > 0) {
@@ -49,8 +55,8 @@ net::awaitable<relay_status> relay_length(tcp::socket& src, beast::flat_buffer& 
 }
 
 template <bool IsRequest>
-net::awaitable<relay_status> relay_chunked(relay_parser<IsRequest>& parser, tcp::socket& src,
-                                           beast::flat_buffer& src_buf, tcp::socket& dst, bool rechunk,
+net::awaitable<relay_status> relay_chunked(relay_parser<IsRequest>& parser, stream& src,
+                                           beast::flat_buffer& src_buf, stream& dst, bool rechunk,
                                            std::uint64_t limit, progress_timer timer) {
   // Beast parses the chunk framing; the parser's callbacks write the canonical form to `out`.
   std::string out;
@@ -87,12 +93,12 @@ net::awaitable<relay_status> relay_chunked(relay_parser<IsRequest>& parser, tcp:
   }
 }
 
-template net::awaitable<relay_status> relay_chunked<true>(relay_parser<true>&, tcp::socket&, beast::flat_buffer&,
-                                                          tcp::socket&, bool, std::uint64_t, progress_timer);
-template net::awaitable<relay_status> relay_chunked<false>(relay_parser<false>&, tcp::socket&, beast::flat_buffer&,
-                                                           tcp::socket&, bool, std::uint64_t, progress_timer);
+template net::awaitable<relay_status> relay_chunked<true>(relay_parser<true>&, stream&, beast::flat_buffer&,
+                                                          stream&, bool, std::uint64_t, progress_timer);
+template net::awaitable<relay_status> relay_chunked<false>(relay_parser<false>&, stream&, beast::flat_buffer&,
+                                                           stream&, bool, std::uint64_t, progress_timer);
 
-net::awaitable<relay_status> relay_until_eof(tcp::socket& src, beast::flat_buffer& src_buf, tcp::socket& dst,
+net::awaitable<relay_status> relay_until_eof(stream& src, beast::flat_buffer& src_buf, stream& dst,
                                              bool rechunk, progress_timer timer) {
   std::unique_ptr<char[]> buf(new char[relay_chunk]);
   std::array<char, 20> head;
@@ -118,7 +124,7 @@ net::awaitable<relay_status> relay_until_eof(tcp::socket& src, beast::flat_buffe
   for (;;) {
     timer.touch();
     auto [rec, n] = co_await src.async_read_some(net::buffer(buf.get(), relay_chunk), tok);
-    if (rec == net::error::eof) break;
+    if (is_end(rec)) break;
     if (rec) co_return relay_status::source_error;
     if (!co_await send(buf.get(), n)) co_return relay_status::sink_error;
   }
@@ -130,7 +136,7 @@ net::awaitable<relay_status> relay_until_eof(tcp::socket& src, beast::flat_buffe
   co_return relay_status::done;
 }
 
-net::awaitable<bool> pump(tcp::socket& src, beast::flat_buffer& src_buf, tcp::socket& dst, progress_timer timer) {
+net::awaitable<bool> pump(stream& src, beast::flat_buffer& src_buf, stream& dst, progress_timer timer) {
   if (src_buf.size() > 0) {
     timer.touch();
     auto [ec, n] = co_await net::async_write(dst, src_buf.data(), tok);
@@ -142,22 +148,20 @@ net::awaitable<bool> pump(tcp::socket& src, beast::flat_buffer& src_buf, tcp::so
     timer.touch();
     auto [rec, n] = co_await src.async_read_some(net::buffer(buf.get(), relay_chunk), tok);
     if (rec) {
-      boost::system::error_code ignored;
-      if (rec == net::error::eof) {
-        dst.shutdown(tcp::socket::shutdown_send, ignored);
+      if (is_end(rec)) {
+        dst.shutdown_send();
         co_return true;
       }
       // A reset or timeout on one side ends the tunnel on both.
-      dst.close(ignored);
-      src.close(ignored);
+      dst.close();
+      src.close();
       co_return harmless_close(rec);
     }
     timer.touch();
     auto [wec, m] = co_await net::async_write(dst, net::buffer(buf.get(), n), tok);
     if (wec) {
-      boost::system::error_code ignored;
-      src.close(ignored);
-      dst.close(ignored);
+      src.close();
+      dst.close();
       co_return false;
     }
   }

@@ -39,7 +39,7 @@ struct progress_timer {
 };
 
 /** Copies exactly `length` bytes from `src` (starting with what is already in `src_buf`) to `dst`. */
-net::awaitable<relay_status> relay_length(tcp::socket& src, beast::flat_buffer& src_buf, tcp::socket& dst,
+net::awaitable<relay_status> relay_length(stream& src, beast::flat_buffer& src_buf, stream& dst,
                                           std::uint64_t length, progress_timer timer);
 
 /**
@@ -49,18 +49,18 @@ net::awaitable<relay_status> relay_length(tcp::socket& src, beast::flat_buffer& 
  * `limit` bounds the body size (unlimited_bytes for none).
  */
 template <bool IsRequest>
-net::awaitable<relay_status> relay_chunked(relay_parser<IsRequest>& parser, tcp::socket& src,
-                                           beast::flat_buffer& src_buf, tcp::socket& dst, bool rechunk,
+net::awaitable<relay_status> relay_chunked(relay_parser<IsRequest>& parser, stream& src,
+                                           beast::flat_buffer& src_buf, stream& dst, bool rechunk,
                                            std::uint64_t limit, progress_timer timer);
 
 /** Relays a body delimited by the connection close, as chunks when `rechunk`, else as is. */
-net::awaitable<relay_status> relay_until_eof(tcp::socket& src, beast::flat_buffer& src_buf, tcp::socket& dst,
+net::awaitable<relay_status> relay_until_eof(stream& src, beast::flat_buffer& src_buf, stream& dst,
                                              bool rechunk, progress_timer timer);
 
 /**
  * One direction of an upgraded connection: copies until `src` ends, then half-closes `dst`.
  * @return true when `src` ended cleanly (EOF), false on an error
  */
-net::awaitable<bool> pump(tcp::socket& src, beast::flat_buffer& src_buf, tcp::socket& dst, progress_timer timer);
+net::awaitable<bool> pump(stream& src, beast::flat_buffer& src_buf, stream& dst, progress_timer timer);
 
 }  // namespace kinfra::proxy

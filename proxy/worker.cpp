@@ -35,6 +35,9 @@ worker::worker(std::shared_ptr<const config> cfg, std::shared_ptr<const router> 
     dst.resolved = src.resolved;
     dst.name = src.name;
     dst.authority = src.authority;
+    dst.tls = src.tls;
+    dst.tls_name = src.tls_name;
+    dst.tls_verify = src.tls_verify;
   }
 }
 
@@ -43,12 +46,16 @@ worker::~worker() {
   join();
 }
 
-void worker::add_listener(int fd, bool admin) {
-  admin_listener_.push_back(admin);
+void worker::add_listener(int fd, listener_info info) {
+  listeners_.push_back(std::move(info));
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
   acceptors_.emplace_back(ioc_, ss.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), fd);
+}
+
+void worker::replace_certificates(std::size_t i, std::shared_ptr<tls::server_contexts> tls) {
+  net::post(ioc_, [this, i, tls = std::move(tls)]() mutable { listeners_.at(i).tls = std::move(tls); });
 }
 
 void worker::start() {
@@ -96,7 +103,7 @@ void worker::accept_loop(std::size_t listener) {
       }
       boost::system::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
-      auto session = std::make_unique<client_session>(*this, std::move(socket), admin_listener_[listener]);
+      auto session = std::make_unique<client_session>(*this, std::move(socket), listeners_[listener]);
       auto* raw = session.get();
       net::co_spawn(ioc_, raw->run(), [owner = std::move(session)](std::exception_ptr e) {
         if (!e) return;

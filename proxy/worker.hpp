@@ -21,6 +21,8 @@
 #include "common/local_responder.hpp"
 #include "common/status_board.hpp"
 #include "proxy/router.hpp"
+#include "proxy/stream.hpp"
+#include "proxy/tls.hpp"
 
 namespace kinfra::proxy {
 
@@ -35,8 +37,8 @@ inline std::int64_t now_ms() {
 
 /** A connection to an upstream target, pooled between requests. */
 struct upstream_connection {
-  explicit upstream_connection(net::any_io_executor ex) : socket(ex) {}
-  tcp::socket socket;
+  explicit upstream_connection(net::any_io_executor ex) : io(ex) {}
+  stream io;
   boost::beast::flat_buffer buffer;  ///< bytes read from the upstream and not yet relayed
   std::size_t target = 0;            ///< index into worker::targets_
   std::int64_t idle_since = 0;
@@ -51,6 +53,19 @@ struct target_state {
   std::string authority;            ///< "127.0.0.1:8000", for Host when a 1.0 client sent none
   std::vector<std::unique_ptr<upstream_connection>> idle;  ///< most recently used last
   std::int64_t down_until = 0;      ///< passive check: skip until then after a refused connect
+  std::shared_ptr<net::ssl::context> tls;  ///< for https:// targets: how to open TLS
+  std::string tls_name;             ///< SNI and the name its certificate must carry
+  bool tls_verify = true;
+};
+
+/** What a listening socket is for, and how its connections start. */
+struct listener_info {
+  bool admin = false;  ///< the direct admin listener: every request is kinfra's own
+  /** HTTPS: the certificates (replaced on reload; sessions keep the set they started with). */
+  std::shared_ptr<tls::server_contexts> tls;
+  bool redirect_to_https = false;
+  std::uint16_t https_port = 443;
+  std::vector<std::string> plain_paths;  ///< served as usual on a redirecting listener
 };
 
 /** A service's targets as this worker sees them, with its round-robin position. */
@@ -84,11 +99,10 @@ class worker {
   worker& operator=(const worker&) = delete;
   ~worker();
 
-  /**
-   * Adopts an already bound and listening socket (native handle). On an `admin` listener every
-   * request is answered by the fallback module (the direct dashboard listener, :9000).
-   */
-  void add_listener(int fd, bool admin = false);
+  /** Adopts an already bound and listening socket (native handle), to be served as `info` says. */
+  void add_listener(int fd, listener_info info);
+  /** New certificates for listener `i`, for connections accepted from now on. Thread-safe. */
+  void replace_certificates(std::size_t i, std::shared_ptr<tls::server_contexts> tls);
 
   void start();
   /** Closes the listeners and every connection, then stops the thread. Thread-safe. */
@@ -122,7 +136,7 @@ class worker {
   // One thread runs this context and uses its sockets, so the reactor needs no per-socket locks.
   net::io_context ioc_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   std::vector<tcp::acceptor> acceptors_;
-  std::vector<bool> admin_listener_;
+  std::vector<listener_info> listeners_;
   std::vector<target_state> targets_;
   std::vector<service_state> services_;
   boost::intrusive::list<timed, boost::intrusive::constant_time_size<false>> timed_;

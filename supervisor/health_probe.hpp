@@ -17,9 +17,11 @@ struct probe_result {
 
 /**
  * Checks `address` once, within `timeout`. For `kind::http`, sends `GET path` with
- * `Connection: close` and reads the status line with Beast's parser. Never throws.
+ * `Connection: close` and reads the status line with Beast's parser; with `tls` (an https://
+ * target) over TLS, without verifying the certificate: the check is about liveness, and the
+ * proxy verifies the service's identity on every connection. Never throws.
  */
 boost::asio::awaitable<probe_result> run_probe(health_config::kind kind, host_port address, std::string path,
-                                               std::chrono::milliseconds timeout);
+                                               std::chrono::milliseconds timeout, bool tls = false);
 
 }  // namespace kinfra::supervisor

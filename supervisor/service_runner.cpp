@@ -235,17 +235,17 @@ void service_runner::run_probe_now() {
   const auto generation = probe_generation_;
   auto kind = cfg_.health.probe == health_config::kind::http ? health_config::kind::http : health_config::kind::tcp;
   // Every address of the service is checked; it is healthy when any of them answers.
-  std::vector<host_port> addresses;
-  if (cfg_.port) addresses.push_back({"127.0.0.1", *cfg_.port});
-  else if (cfg_.monitor) addresses.push_back(*cfg_.monitor);
+  std::vector<std::pair<host_port, bool>> addresses;  // and whether it speaks TLS
+  if (cfg_.port) addresses.push_back({{"127.0.0.1", *cfg_.port}, false});
+  else if (cfg_.monitor) addresses.push_back({*cfg_.monitor, false});
   else
-    for (const auto& t : cfg_.targets) addresses.push_back(t.address);
+    for (const auto& t : cfg_.targets) addresses.push_back({t.address, t.tls()});
   net::co_spawn(
       ioc_,
       [this, kind, addresses, generation, alive = alive_]() -> net::awaitable<void> {
         probe_result last{false, "no address to check"};
-        for (const auto& a : addresses) {
-          last = co_await run_probe(kind, a, cfg_.health.http_path, cfg_.health.timeout);
+        for (const auto& [address, tls] : addresses) {
+          last = co_await run_probe(kind, address, cfg_.health.http_path, cfg_.health.timeout, tls);
           if (!*alive) co_return;
           if (last.ok) break;
         }

@@ -44,7 +44,7 @@ TEST(RoutesConfig, LoadsTheMinimalExampleWithDefaults) {
   ASSERT_TRUE(r.ok()) << errors_of(r);
   const auto& cfg = *r.cfg;
   ASSERT_EQ(cfg.listen.size(), 1u);
-  EXPECT_EQ(cfg.listen[0].to_string(), "0.0.0.0:9100");
+  EXPECT_EQ(cfg.listen[0].address.to_string(), "0.0.0.0:9100");
   EXPECT_GE(cfg.workers, 1u);
   ASSERT_EQ(cfg.routes.size(), 2u);
   EXPECT_EQ(cfg.routes[0].path, "/api");
@@ -76,8 +76,8 @@ services:
   ASSERT_TRUE(r.ok()) << errors_of(r);
   const auto& cfg = *r.cfg;
   ASSERT_EQ(cfg.listen.size(), 3u);
-  EXPECT_EQ(cfg.listen[1].to_string(), "[::1]:9101");
-  EXPECT_EQ(cfg.listen[2].to_string(), "0.0.0.0:9102");
+  EXPECT_EQ(cfg.listen[1].address.to_string(), "[::1]:9101");
+  EXPECT_EQ(cfg.listen[2].address.to_string(), "0.0.0.0:9102");
   EXPECT_EQ(cfg.workers, 3u);
   EXPECT_EQ(cfg.timeouts.connect, std::chrono::seconds(1));
   EXPECT_EQ(cfg.timeouts.tunnel_idle, std::chrono::hours(1));
@@ -207,7 +207,7 @@ services:
   a: { url: "ftp://127.0.0.1:21" }
   b: { url: "http://127.0.0.1:8000/base/path" }
   c: { url: "http://bad host:1" }
-  d: { url: "https://127.0.0.1:443" }
+  d: { url: "http://127.0.0.1:443", tls: { ca_file: ca.pem } }
 )");
   ASSERT_FALSE(r.ok());
   EXPECT_TRUE(has_error(r, 2, "not an IP address")) << errors_of(r);
@@ -216,7 +216,7 @@ services:
   EXPECT_TRUE(has_error(r, 5, "unsupported scheme \"ftp\"")) << errors_of(r);
   EXPECT_TRUE(has_error(r, 6, "has a path")) << errors_of(r);
   EXPECT_TRUE(has_error(r, 7, "invalid host")) << errors_of(r);
-  EXPECT_TRUE(has_error(r, 8, "https upstreams are not supported yet")) << errors_of(r);
+  EXPECT_TRUE(has_error(r, 8, "has tls: but no https:// url")) << errors_of(r);
 }
 
 TEST(RoutesConfig, RejectsUnsafeRoutePathsAndHosts) {
@@ -462,4 +462,96 @@ services:
   EXPECT_TRUE(has_error(r, 5, "is not a directory")) << errors_of(r);
   EXPECT_TRUE(has_error(r, 7, "page must be auto, loading, error or maintenance")) << errors_of(r);
   EXPECT_TRUE(has_error(r, 7, "refresh must be between")) << errors_of(r);
+}
+
+TEST(RoutesConfig, ReadsTlsListeners) {
+  auto r = load(R"(
+listen:
+  - address: 127.0.0.1:8443
+    tls:
+      - { cert: certs/a.pem, key: certs/a.key }
+      - { cert: /etc/b.pem, key: /etc/b.key }
+  - address: 127.0.0.1:8444
+    tls: { self_signed: true, names: [Dev.Test, "*.dev.test"] }
+  - address: 127.0.0.1:8080
+    redirect_to_https: true
+    plain_paths: [/__status__, /.well-known/acme-challenge/]
+  - 127.0.0.1:8081
+state_dir: state
+routes: [{ path: /, service: a }]
+services:
+  a: { url: "https://api.internal", tls: { ca_file: ca.pem, server_name: api.example.com } }
+)");
+  ASSERT_TRUE(r.ok()) << errors_of(r);
+  const auto& cfg = *r.cfg;
+  ASSERT_EQ(cfg.listen.size(), 4u);
+  ASSERT_TRUE(cfg.listen[0].tls);
+  ASSERT_EQ(cfg.listen[0].tls->certificates.size(), 2u);
+  EXPECT_EQ(cfg.listen[0].tls->certificates[0].cert, "/tmp/certs/a.pem");
+  EXPECT_EQ(cfg.listen[0].tls->certificates[1].key, "/etc/b.key");
+  EXPECT_EQ(cfg.listen[0].tls->certificates[1].mark.line, 6);
+  ASSERT_TRUE(cfg.listen[1].tls);
+  EXPECT_TRUE(cfg.listen[1].tls->self_signed);
+  EXPECT_EQ(cfg.listen[1].tls->names, (std::vector<std::string>{"dev.test", "*.dev.test"}));
+  EXPECT_TRUE(cfg.listen[2].redirect_to_https);
+  EXPECT_FALSE(cfg.listen[2].tls);
+  EXPECT_EQ(cfg.listen[2].plain_paths, (std::vector<std::string>{"/__status__", "/.well-known/acme-challenge"}));
+  EXPECT_FALSE(cfg.listen[3].tls);
+  EXPECT_FALSE(cfg.listen[3].redirect_to_https);
+  EXPECT_EQ(cfg.state_dir, "/tmp/state");
+  ASSERT_EQ(cfg.services[0].targets.size(), 1u);
+  EXPECT_TRUE(cfg.services[0].targets[0].tls());
+  EXPECT_EQ(cfg.services[0].targets[0].address.port, 443);
+  EXPECT_EQ(cfg.services[0].tls.ca_file, "/tmp/ca.pem");
+  EXPECT_EQ(cfg.services[0].tls.server_name, "api.example.com");
+}
+
+TEST(RoutesConfig, RejectsBadTlsSettings) {
+  auto r = load(R"(
+listen:
+  - address: 127.0.0.1:8443
+    tls: { cert: a.pem }
+  - address: 127.0.0.1:8444
+    tls: { names: [x.test] }
+  - address: 127.0.0.1:8445
+    tls: { self_signed: true, names: ["bad name"] }
+  - address: 127.0.0.1:8446
+    tls: yes
+  - { address: 127.0.0.1:8447, tls: { cert: a.pem, key: a.key }, redirect_to_https: true }
+  - { address: 127.0.0.1:8448, plain_paths: [/x] }
+routes: [{ path: /, service: a }]
+services:
+  a: { url: "https://127.0.0.1", tls: { insecure_skip_verify: maybe } }
+)");
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(has_error(r, 4, "needs both cert")) << errors_of(r);
+  EXPECT_TRUE(has_error(r, 6, "names are for self_signed")) << errors_of(r);
+  EXPECT_TRUE(has_error(r, 8, "\"bad name\" is not a valid host name")) << errors_of(r);
+  EXPECT_TRUE(has_error(r, 10, "tls must be")) << errors_of(r);
+  EXPECT_TRUE(has_error(r, 11, "cannot also redirect")) << errors_of(r);
+  EXPECT_TRUE(has_error(r, 12, "plain_paths is only used with redirect_to_https")) << errors_of(r);
+  EXPECT_TRUE(has_error(r, 15, "insecure_skip_verify must be true or false")) << errors_of(r);
+}
+
+TEST(RoutesConfig, RedirectNeedsSomewhereToGo) {
+  auto r = load(R"(
+listen:
+  - { address: 127.0.0.1:8080, redirect_to_https: true }
+routes: [{ path: /, service: a }]
+services:
+  a: { url: "http://127.0.0.1:1" }
+)");
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(has_error(r, 3, "redirect_to_https needs a listener with tls")) << errors_of(r);
+  auto ok = load(R"(
+listen:
+  - { address: 127.0.0.1:8080, redirect_to_https: true, https_port: 443 }
+routes: [{ path: /, service: a }]
+services:
+  a: { url: "https://127.0.0.1", tls: { insecure_skip_verify: true } }
+)");
+  ASSERT_TRUE(ok.ok()) << errors_of(ok);
+  EXPECT_EQ(ok.cfg->listen[0].https_port, std::optional<std::uint16_t>(443));
+  ASSERT_EQ(ok.warnings.size(), 1u);
+  EXPECT_NE(ok.warnings[0].message.find("not verified"), std::string::npos);
 }

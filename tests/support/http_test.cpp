@@ -11,6 +11,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/empty_body.hpp>
@@ -109,8 +113,127 @@ void copy_request_head(const Message& m, request& out) {
 socket_conn::~socket_conn() { close(); }
 
 void socket_conn::close() {
+  ssl_.reset();
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
+}
+
+namespace {
+
+SSL* ssl_of(const std::shared_ptr<void>& p) { return static_cast<SSL*>(p.get()); }
+
+/** Waits for what SSL asked for after `rc`; returns false when it is an error (or the time is up). */
+bool ssl_wait(SSL* ssl, int fd, int rc, std::chrono::steady_clock::time_point deadline) {
+  switch (SSL_get_error(ssl, rc)) {
+    case SSL_ERROR_WANT_READ: return wait_fd(fd, POLLIN, remaining_ms(deadline));
+    case SSL_ERROR_WANT_WRITE: return wait_fd(fd, POLLOUT, remaining_ms(deadline));
+    default: return false;
+  }
+}
+
+std::string last_ssl_error() {
+  unsigned long e = ERR_get_error();
+  ERR_clear_error();
+  if (!e) return "handshake failed";
+  char buf[256];
+  ERR_error_string_n(e, buf, sizeof buf);
+  return buf;
+}
+
+}  // namespace
+
+tls_info socket_conn::start_tls(const tls_options& o, ms timeout) {
+  tls_info info;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()), SSL_CTX_free);
+  if (o.min_version) SSL_CTX_set_min_proto_version(ctx.get(), o.min_version);
+  if (o.max_version) {
+    // Old versions are only allowed at security level 0 in OpenSSL 3.
+    if (o.max_version < TLS1_2_VERSION) SSL_CTX_set_security_level(ctx.get(), 0);
+    SSL_CTX_set_max_proto_version(ctx.get(), o.max_version);
+  }
+  if (!o.ciphers.empty()) SSL_CTX_set_cipher_list(ctx.get(), o.ciphers.c_str());
+  if (!o.ca_file.empty()) {
+    SSL_CTX_load_verify_locations(ctx.get(), o.ca_file.c_str(), nullptr);
+    SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
+  }
+  if (!o.alpn.empty()) {
+    std::string wire;
+    std::stringstream ss(o.alpn);
+    for (std::string p; std::getline(ss, p, ',');) wire += static_cast<char>(p.size()) + p;
+    SSL_CTX_set_alpn_protos(ctx.get(), reinterpret_cast<const unsigned char*>(wire.data()),
+                            static_cast<unsigned>(wire.size()));
+  }
+  SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_CLIENT);
+  SSL* ssl = SSL_new(ctx.get());
+  ssl_ = std::shared_ptr<void>(ssl, [](void* p) { SSL_free(static_cast<SSL*>(p)); });
+  SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  SSL_set_fd(ssl, fd_);
+  if (!o.sni.empty()) SSL_set_tlsext_host_name(ssl, o.sni.c_str());
+  if (!o.ca_file.empty() && !o.sni.empty()) SSL_set1_host(ssl, o.sni.c_str());
+  if (o.session) SSL_set_session(ssl, static_cast<SSL_SESSION*>(o.session.get()));
+  int flags = ::fcntl(fd_, F_GETFL);
+  ::fcntl(fd_, F_SETFL, flags | O_NONBLOCK);
+  for (;;) {
+    int rc = SSL_connect(ssl);
+    if (rc == 1) break;
+    if (!ssl_wait(ssl, fd_, rc, deadline)) {
+      info.error = last_ssl_error();
+      long v = SSL_get_verify_result(ssl);
+      if (v != X509_V_OK) info.error += std::string(" (") + X509_verify_cert_error_string(v) + ")";
+      ssl_.reset();
+      return info;
+    }
+  }
+  info.ok = true;
+  info.version = SSL_get_version(ssl);
+  info.resumed = SSL_session_reused(ssl) == 1;
+  const unsigned char* proto = nullptr;
+  unsigned len = 0;
+  SSL_get0_alpn_selected(ssl, &proto, &len);
+  if (proto) info.alpn.assign(reinterpret_cast<const char*>(proto), len);
+  if (X509* cert = SSL_get1_peer_certificate(ssl)) {
+    char cn[256] = {};
+    X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof cn);
+    info.subject_cn = cn;
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned n = 0;
+    X509_digest(cert, EVP_sha256(), md, &n);
+    static constexpr char hex[] = "0123456789ABCDEF";
+    for (unsigned i = 0; i < n; ++i) {
+      if (i) info.fingerprint += ':';
+      info.fingerprint += hex[md[i] >> 4];
+      info.fingerprint += hex[md[i] & 15];
+    }
+    X509_free(cert);
+  }
+  return info;
+}
+
+std::shared_ptr<void> socket_conn::tls_session() const {
+  if (!ssl_) return nullptr;
+  SSL_SESSION* session = SSL_get1_session(ssl_of(ssl_));
+  if (!session) return nullptr;
+  return std::shared_ptr<void>(session, [](void* p) { SSL_SESSION_free(static_cast<SSL_SESSION*>(p)); });
+}
+
+std::unique_ptr<socket_conn> connect_tls(std::uint16_t port, const tls_options& options, tls_info& info) {
+  auto c = connect_to(port);
+  info = c->start_tls(options);
+  return c;
+}
+
+int run_shell(const std::string& command, std::string* output) {
+  std::string cmd = command + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return -1;
+  char buf[4096];
+  std::size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) {
+    if (output) output->append(buf, n);
+  }
+  int st = ::pclose(p);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
 void socket_conn::shutdown_write() {
@@ -119,6 +242,18 @@ void socket_conn::shutdown_write() {
 
 bool socket_conn::send(std::string_view data, ms timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
+  if (ssl_) {
+    SSL* ssl = ssl_of(ssl_);
+    while (!data.empty()) {
+      int rc = SSL_write(ssl, data.data(), static_cast<int>(std::min<std::size_t>(data.size(), 1 << 20)));
+      if (rc > 0) {
+        data.remove_prefix(static_cast<std::size_t>(rc));
+        continue;
+      }
+      if (!ssl_wait(ssl, fd_, rc, deadline)) return false;
+    }
+    return true;
+  }
   while (!data.empty()) {
     ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n > 0) {
@@ -136,6 +271,20 @@ bool socket_conn::send(std::string_view data, ms timeout) {
 }
 
 long socket_conn::recv_some(char* buf, std::size_t size, ms timeout) {
+  if (ssl_) {
+    SSL* ssl = ssl_of(ssl_);
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      int rc = SSL_read(ssl, buf, static_cast<int>(std::min<std::size_t>(size, 1 << 30)));
+      if (rc > 0) return rc;
+      int err = SSL_get_error(ssl, rc);
+      ERR_clear_error();
+      if (err == SSL_ERROR_ZERO_RETURN) return 0;
+      // A peer that closes without close_notify (or resets) ends the stream too.
+      if (err == SSL_ERROR_SYSCALL || err == SSL_ERROR_SSL) return 0;
+      if (!ssl_wait(ssl, fd_, rc, deadline)) return -1;
+    }
+  }
   if (!wait_fd(fd_, POLLIN, timeout.count())) return -1;
   ssize_t n;
   do n = ::recv(fd_, buf, size, MSG_DONTWAIT);

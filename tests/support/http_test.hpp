@@ -55,7 +55,29 @@ struct response {
   std::string body;
 };
 
-/** A blocking TCP connection with per-call timeouts. */
+/** How a test client opens TLS (socket_conn::start_tls). */
+struct tls_options {
+  std::string sni;          ///< server name sent; empty: none
+  std::string ca_file;      ///< verify the server against this CA (and `sni` as its name); empty: no checks
+  std::string alpn = "http/1.1";  ///< comma-separated offer; empty: no ALPN
+  int min_version = 0;      ///< e.g. 0x0303 (TLS1_2_VERSION); 0: library default
+  int max_version = 0;
+  std::string ciphers;      ///< TLS 1.2 cipher list; empty: default
+  std::shared_ptr<void> session;  ///< resume this session (from tls_info::session)
+};
+
+/** What a TLS handshake gave. */
+struct tls_info {
+  bool ok = false;
+  std::string error;        ///< why it failed
+  std::string subject_cn;   ///< of the server's certificate
+  std::string fingerprint;  ///< SHA-256 of the server's certificate, "AB:CD:…"
+  std::string alpn;         ///< the protocol the server chose, or ""
+  std::string version;      ///< "TLSv1.3", …
+  bool resumed = false;
+};
+
+/** A blocking TCP connection with per-call timeouts (plain, or TLS after start_tls). */
 class socket_conn {
  public:
   explicit socket_conn(int fd) : fd_(fd) {}
@@ -75,6 +97,11 @@ class socket_conn {
   void shutdown_write();
   void close();
 
+  /** Runs a TLS client handshake; from then on send and receive go through TLS. */
+  tls_info start_tls(const tls_options& options, ms timeout = 10s);
+  /** The TLS session, to resume on another connection (read a response first for TLS 1.3). */
+  std::shared_ptr<void> tls_session() const;
+
   /**
    * Reads one HTTP response with Beast's parser, starting with bytes already buffered.
    * @param head the request was HEAD (no body follows)
@@ -91,10 +118,17 @@ class socket_conn {
  private:
   int fd_;
   std::string buffer_;
+  std::shared_ptr<void> ssl_;  ///< SSL*, when TLS was started
 };
 
 /** Connects to 127.0.0.1:port (throws on failure). */
 std::unique_ptr<socket_conn> connect_to(std::uint16_t port);
+
+/** Connects to 127.0.0.1:port and runs a TLS handshake; `info` says how it went. */
+std::unique_ptr<socket_conn> connect_tls(std::uint16_t port, const tls_options& options, tls_info& info);
+
+/** Runs a command with /bin/sh; returns its exit status and (with `output`) stdout + stderr. */
+int run_shell(const std::string& command, std::string* output = nullptr);
 
 /** One request on a new connection; returns the response (status 0 when none arrived). */
 response http_request(std::uint16_t port, std::string_view method, std::string_view target,

@@ -9,6 +9,8 @@
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+#include <boost/asio/ssl.hpp>
 
 namespace kt {
 
@@ -34,11 +36,13 @@ void websocket_echo(socket_conn& c) {
   }
 }
 
-std::vector<std::string> websocket_roundtrip(std::uint16_t port, const std::string& path,
-                                             const std::vector<std::string>& messages, ms timeout) {
+namespace {
+
+/** Connects `ws` (whose lowest layer is a TCP socket), runs `setup` (e.g. TLS), then the exchange. */
+template <class WebSocket, class Setup>
+std::vector<std::string> roundtrip(net::io_context& ioc, WebSocket& ws, std::uint16_t port, const std::string& path,
+                                   const std::vector<std::string>& messages, ms timeout, Setup setup) {
   std::vector<std::string> echoes;
-  net::io_context ioc;
-  websocket::stream<beast::tcp_stream> ws(ioc);
   auto run = [&](auto&& start) {
     bool done = false;
     beast::error_code result;
@@ -52,6 +56,7 @@ std::vector<std::string> websocket_roundtrip(std::uint16_t port, const std::stri
   };
   tcp::endpoint ep(net::ip::make_address("127.0.0.1"), port);
   if (!run([&](auto h) { beast::get_lowest_layer(ws).async_connect(ep, h); })) return echoes;
+  if (!setup(run)) return echoes;
   if (!run([&](auto h) { ws.async_handshake("127.0.0.1:" + std::to_string(port), path, h); })) return echoes;
   for (const auto& m : messages) {
     if (!run([&](auto h) { ws.async_write(net::buffer(m), h); })) return echoes;
@@ -61,6 +66,26 @@ std::vector<std::string> websocket_roundtrip(std::uint16_t port, const std::stri
   }
   run([&](auto h) { ws.async_close(websocket::close_code::normal, h); });
   return echoes;
+}
+
+}  // namespace
+
+std::vector<std::string> websocket_roundtrip(std::uint16_t port, const std::string& path,
+                                             const std::vector<std::string>& messages, ms timeout) {
+  net::io_context ioc;
+  websocket::stream<beast::tcp_stream> ws(ioc);
+  return roundtrip(ioc, ws, port, path, messages, timeout, [](auto&) { return true; });
+}
+
+std::vector<std::string> websocket_roundtrip_tls(std::uint16_t port, const std::string& path,
+                                                 const std::vector<std::string>& messages, ms timeout) {
+  net::io_context ioc;
+  net::ssl::context ctx(net::ssl::context::tls_client);
+  ctx.set_verify_mode(net::ssl::verify_none);
+  websocket::stream<net::ssl::stream<beast::tcp_stream>> ws(ioc, ctx);
+  return roundtrip(ioc, ws, port, path, messages, timeout, [&](auto& run) {
+    return run([&](auto h) { ws.next_layer().async_handshake(net::ssl::stream_base::client, h); });
+  });
 }
 
 }  // namespace kt

@@ -20,4 +20,8 @@ void websocket_echo(socket_conn& c);
 std::vector<std::string> websocket_roundtrip(std::uint16_t port, const std::string& path,
                                              const std::vector<std::string>& messages, ms timeout = 10s);
 
+/** The same over TLS (wss://), without verifying the server's certificate. */
+std::vector<std::string> websocket_roundtrip_tls(std::uint16_t port, const std::string& path,
+                                                 const std::vector<std::string>& messages, ms timeout = 10s);
+
 }  // namespace kt

@@ -1,0 +1,500 @@
+#include "proxy/tls.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+namespace kinfra::proxy::tls {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Owning handles for the OpenSSL objects used here.
+struct x509_free {
+  void operator()(X509* x) const { X509_free(x); }
+};
+struct pkey_free {
+  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
+};
+struct bio_free {
+  void operator()(BIO* b) const { BIO_free(b); }
+};
+using x509_ptr = std::unique_ptr<X509, x509_free>;
+using pkey_ptr = std::unique_ptr<EVP_PKEY, pkey_free>;
+using bio_ptr = std::unique_ptr<BIO, bio_free>;
+
+// TLS 1.2 suites with forward secrecy and AEAD only (TLS 1.3 suites all are).
+constexpr const char* tls12_ciphers =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+constexpr unsigned char alpn_http11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+/** The last OpenSSL error as text, and clears the queue. */
+std::string openssl_error() {
+  unsigned long e = ERR_peek_last_error();
+  std::string out;
+  if (e) {
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof buf);
+    const char* reason = ERR_reason_error_string(e);
+    out = reason ? reason : buf;
+  }
+  ERR_clear_error();
+  return out.empty() ? "unknown OpenSSL error" : out;
+}
+
+/** Reads a whole file, or says why it cannot. */
+bool read_file(const std::string& path, std::string& out, std::string& why) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) {
+    why = "cannot read " + path + ": it is a directory";
+    return false;
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    why = "cannot read " + path + ": " + std::strerror(errno);
+    return false;
+  }
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  out = ss.str();
+  return true;
+}
+
+std::string format_time(const ASN1_TIME* t) {
+  std::tm tm{};
+  if (!ASN1_TIME_to_tm(t, &tm)) return "?";
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC", &tm);
+  return buf;
+}
+
+std::string fingerprint(X509* x) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned len = 0;
+  if (!X509_digest(x, EVP_sha256(), md, &len)) return "";
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned i = 0; i < len; ++i) {
+    if (i) out += ':';
+    out += hex[md[i] >> 4];
+    out += hex[md[i] & 15];
+  }
+  return out;
+}
+
+/** DNS names of a certificate: its subjectAltName entries, or its common name when it has none. */
+std::vector<std::string> names_of(X509* x) {
+  std::vector<std::string> out;
+  auto* sans = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(x, NID_subject_alt_name, nullptr, nullptr));
+  if (sans) {
+    for (int i = 0; i < sk_GENERAL_NAME_num(sans); ++i) {
+      const GENERAL_NAME* gn = sk_GENERAL_NAME_value(sans, i);
+      if (gn->type != GEN_DNS) continue;
+      const auto* s = gn->d.dNSName;
+      out.push_back(lower(std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
+                                      static_cast<std::size_t>(ASN1_STRING_length(s)))));
+    }
+    GENERAL_NAMES_free(sans);
+  }
+  if (out.empty()) {
+    char cn[256];
+    int n = X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, cn, sizeof cn);
+    if (n > 0) out.push_back(lower(std::string(cn, static_cast<std::size_t>(n))));
+  }
+  return out;
+}
+
+int no_password(char*, int, int, void*) { return 0; }  // never prompt on the terminal
+
+int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned inlen,
+                void*) {
+  // Only HTTP/1.1 is spoken; a client offering only h2 continues without ALPN.
+  for (unsigned i = 0; i < inlen;) {
+    unsigned len = in[i];
+    if (i + 1 + len > inlen) break;
+    if (len == 8 && std::memcmp(in + i + 1, "http/1.1", 8) == 0) {
+      *out = in + i + 1;
+      *outlen = 8;
+      return SSL_TLSEXT_ERR_OK;
+    }
+    i += 1 + len;
+  }
+  return SSL_TLSEXT_ERR_NOACK;
+}
+
+/** The modern defaults every server context gets. */
+void configure_server(SSL_CTX* ctx) {
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+  SSL_CTX_set_cipher_list(ctx, tls12_ciphers);
+  // Idle connections give their read/write buffers back (tens of KiB each).
+  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+  // Resumption: stateless tickets (on by default) and a server-side session cache.
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+  SSL_CTX_sess_set_cache_size(ctx, 20000);
+  static constexpr unsigned char sid_ctx[] = "kinfra";
+  SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof sid_ctx - 1);
+  SSL_CTX_set_timeout(ctx, 3600);
+  SSL_CTX_set_alpn_select_cb(ctx, select_alpn, nullptr);
+}
+
+/** Writes `data` to `path` with `mode`, replacing it atomically. */
+void write_file(const std::string& path, const std::string& data, mode_t mode) {
+  std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0) throw std::runtime_error("cannot write " + tmp + ": " + std::strerror(errno));
+  ::fchmod(fd, mode);
+  bool ok = ::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size());
+  ok = ::fsync(fd) == 0 && ok;
+  ::close(fd);
+  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0)
+    throw std::runtime_error("cannot write " + path + ": " + std::strerror(errno));
+}
+
+bool is_ip_literal(const std::string& s) {
+  unsigned char buf[16];
+  return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
+}
+
+/** Adds an X.509v3 extension written in OpenSSL's config syntax. */
+void add_extension(X509* x, X509* issuer, int nid, const std::string& value) {
+  X509V3_CTX ctx;
+  X509V3_set_ctx_nodb(&ctx);
+  X509V3_set_ctx(&ctx, issuer, x, nullptr, nullptr, 0);
+  X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value.c_str());
+  if (!ext) throw std::runtime_error("cannot build a certificate extension: " + openssl_error());
+  X509_add_ext(x, ext, -1);
+  X509_EXTENSION_free(ext);
+}
+
+x509_ptr read_first_cert(const std::string& path) {
+  bio_ptr bio(BIO_new_file(path.c_str(), "r"));
+  if (!bio) return nullptr;
+  return x509_ptr(PEM_read_bio_X509(bio.get(), nullptr, no_password, nullptr));
+}
+
+/** Loads one {cert, key} pair into a new server context; null (and problems) when it cannot. */
+std::unique_ptr<ssl::context> load_pair(const std::string& cert_path, const std::string& key_path, source_mark mark,
+                                        certificate_info& info, std::vector<problem>& problems) {
+  auto fail = [&](std::string message) -> std::unique_ptr<ssl::context> {
+    problems.push_back({mark, std::move(message)});
+    return nullptr;
+  };
+  std::string cert_pem, key_pem, why;
+  if (!read_file(cert_path, cert_pem, why)) return fail("tls cert: " + why);
+  if (!read_file(key_path, key_pem, why)) return fail("tls key: " + why);
+
+  std::vector<x509_ptr> chain;
+  {
+    bio_ptr bio(BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size())));
+    while (X509* x = PEM_read_bio_X509(bio.get(), nullptr, no_password, nullptr)) chain.emplace_back(x);
+    ERR_clear_error();  // the loop ends on "no start line"
+  }
+  if (chain.empty()) return fail("tls cert: no PEM certificate found in " + cert_path);
+  pkey_ptr key;
+  {
+    bio_ptr bio(BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size())));
+    key.reset(PEM_read_bio_PrivateKey(bio.get(), nullptr, no_password, nullptr));
+  }
+  if (!key) {
+    ERR_clear_error();
+    return fail("tls key: no usable PEM private key in " + key_path +
+                (key_pem.find("ENCRYPTED") != std::string::npos ? " (it is encrypted; kinfra needs it unencrypted)" : ""));
+  }
+  X509* leaf = chain.front().get();
+  info.cert_path = cert_path;
+  info.names = names_of(leaf);
+  info.fingerprint = fingerprint(leaf);
+  info.not_after = format_time(X509_get0_notAfter(leaf));
+  if (X509_cmp_current_time(X509_get0_notAfter(leaf)) <= 0)
+    return fail("tls cert: the certificate in " + cert_path + " expired on " + info.not_after);
+  if (X509_cmp_current_time(X509_get0_notBefore(leaf)) >= 0)
+    problems.push_back({mark, "tls cert: the certificate in " + cert_path + " is not valid before " +
+                                  format_time(X509_get0_notBefore(leaf)), true});
+  else if (X509_cmp_time(X509_get0_notAfter(leaf), nullptr) > 0) {
+    std::time_t soon = std::time(nullptr) + 14 * 86400;
+    if (X509_cmp_time(X509_get0_notAfter(leaf), &soon) <= 0)
+      problems.push_back({mark, "tls cert: the certificate in " + cert_path + " expires soon, on " + info.not_after,
+                          true});
+  }
+  if (info.names.empty())
+    problems.push_back({mark, "tls cert: the certificate in " + cert_path + " names no host (no subjectAltName or CN)",
+                        true});
+
+  auto ctx = std::make_unique<ssl::context>(ssl::context::tls_server);
+  SSL_CTX* c = ctx->native_handle();
+  configure_server(c);
+  if (SSL_CTX_use_certificate(c, leaf) != 1) return fail("tls cert: " + cert_path + ": " + openssl_error());
+  for (std::size_t i = 1; i < chain.size(); ++i) {
+    if (SSL_CTX_add1_chain_cert(c, chain[i].get()) != 1) return fail("tls cert: " + cert_path + ": " + openssl_error());
+  }
+  if (SSL_CTX_use_PrivateKey(c, key.get()) != 1 || SSL_CTX_check_private_key(c) != 1) {
+    ERR_clear_error();
+    return fail("tls key: the key in " + key_path + " does not match the certificate in " + cert_path);
+  }
+  return ctx;
+}
+
+int on_servername(SSL* ssl, int*, void* arg) {
+  const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+  if (!name) return SSL_TLSEXT_ERR_NOACK;  // no SNI: the default certificate
+  auto* self = static_cast<server_contexts*>(arg);
+  std::size_t i = self->select(lower(name));
+  if (i != 0) SSL_set_SSL_CTX(ssl, self->native(i));
+  return SSL_TLSEXT_ERR_OK;
+}
+
+/** The files of a listener's self-signed certificate: one pair per set of names. */
+std::pair<std::string, std::string> self_signed_paths(const listener_tls_config& tls, const std::string& state_dir) {
+  std::string joined;
+  for (const auto& n : tls.names) joined += n + "\n";
+  unsigned char md[32];
+  unsigned len = 0;
+  EVP_Digest(joined.data(), joined.size(), md, &len, EVP_sha256(), nullptr);
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string id;
+  for (int i = 0; i < 6; ++i) {
+    id += hex[md[i] >> 4];
+    id += hex[md[i] & 15];
+  }
+  std::string dir = state_dir + "/tls";
+  return {dir + "/self-signed-" + id + ".crt", dir + "/self-signed-" + id + ".key"};
+}
+
+/** True when the certificate at `path` exists and stays valid for at least another day. */
+bool still_good(const std::string& path) {
+  auto cert = read_first_cert(path);
+  ERR_clear_error();
+  if (!cert) return false;
+  std::time_t tomorrow = std::time(nullptr) + 86400;
+  return X509_cmp_time(X509_get0_notAfter(cert.get()), &tomorrow) > 0;
+}
+
+}  // namespace
+
+SSL_CTX* server_contexts::native(std::size_t i) { return contexts_.at(i)->native_handle(); }
+
+std::size_t server_contexts::select(std::string_view host_name) const {
+  std::string name(host_name);
+  if (auto it = exact_.find(name); it != exact_.end()) return it->second;
+  auto dot = name.find('.');
+  if (dot != std::string::npos) {
+    if (auto it = wildcard_.find(name.substr(dot + 1)); it != wildcard_.end()) return it->second;
+  }
+  return 0;
+}
+
+std::shared_ptr<server_contexts> load_server_contexts(const listener_tls_config& tls, const std::string& state_dir,
+                                                      std::vector<problem>& problems) {
+  auto out = std::make_shared<server_contexts>();
+  std::vector<std::pair<std::string, std::string>> files;
+  std::vector<source_mark> marks;
+  if (tls.self_signed) {
+    auto [cert, key] = self_signed_paths(tls, state_dir);
+    if (!still_good(cert) || !fs::exists(key)) {
+      std::error_code ec;
+      fs::create_directories(state_dir + "/tls", ec);
+      if (ec) {
+        problems.push_back({tls.mark, "tls self_signed: cannot create " + state_dir + "/tls: " + ec.message()});
+        return nullptr;
+      }
+      try {
+        make_certificate(tls.names, cert, key);
+      } catch (const std::exception& e) {
+        problems.push_back({tls.mark, std::string("tls self_signed: ") + e.what()});
+        return nullptr;
+      }
+      spdlog::info("made a self-signed certificate for {} in {}", fmt::join(tls.names, ", "), cert);
+    }
+    files.emplace_back(cert, key);
+    marks.push_back(tls.mark);
+  }
+  for (const auto& c : tls.certificates) {
+    files.emplace_back(c.cert, c.key);
+    marks.push_back(c.mark);
+  }
+  bool ok = true;
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    certificate_info info;
+    auto ctx = load_pair(files[i].first, files[i].second, marks[i], info, problems);
+    if (!ctx) {
+      ok = false;
+      continue;
+    }
+    std::size_t index = out->contexts_.size();
+    for (const auto& name : info.names) {
+      // The first certificate that names a host serves it.
+      if (name.rfind("*.", 0) == 0) out->wildcard_.emplace(name.substr(2), index);
+      else out->exact_.emplace(name, index);
+    }
+    out->contexts_.push_back(std::move(ctx));
+    out->info_.push_back(std::move(info));
+  }
+  if (!ok || out->contexts_.empty()) return nullptr;
+  for (auto& ctx : out->contexts_) {
+    SSL_CTX_set_tlsext_servername_callback(ctx->native_handle(), on_servername);
+    SSL_CTX_set_tlsext_servername_arg(ctx->native_handle(), out.get());
+  }
+  return out;
+}
+
+std::shared_ptr<ssl::context> make_client_context(const upstream_tls_config& tls, std::vector<problem>& problems) {
+  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
+  SSL_CTX* c = ctx->native_handle();
+  SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
+  SSL_CTX_set_options(c, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+  SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS);
+  SSL_CTX_set_alpn_protos(c, alpn_http11, sizeof alpn_http11);
+  if (tls.insecure_skip_verify) {
+    SSL_CTX_set_verify(c, SSL_VERIFY_NONE, nullptr);
+    return ctx;
+  }
+  SSL_CTX_set_verify(c, SSL_VERIFY_PEER, nullptr);
+  if (!tls.ca_file.empty()) {
+    std::string pem, why;
+    if (!read_file(tls.ca_file, pem, why)) {
+      problems.push_back({tls.mark, "tls ca_file: " + why});
+      return nullptr;
+    }
+    if (SSL_CTX_load_verify_locations(c, tls.ca_file.c_str(), nullptr) != 1) {
+      ERR_clear_error();
+      problems.push_back({tls.mark, "tls ca_file: no PEM certificate found in " + tls.ca_file});
+      return nullptr;
+    }
+  } else if (SSL_CTX_set_default_verify_paths(c) != 1) {
+    ERR_clear_error();
+    problems.push_back({tls.mark, "tls: the system's certificate store cannot be loaded (is ca-certificates installed?)",
+                        true});
+  }
+  return ctx;
+}
+
+std::vector<problem> check_config(const config& cfg) {
+  std::vector<problem> problems;
+  for (const auto& l : cfg.listen) {
+    if (!l.tls || l.tls->certificates.empty()) continue;
+    listener_tls_config files_only = *l.tls;
+    files_only.self_signed = false;  // made at start-up, not by a check
+    load_server_contexts(files_only, cfg.state_dir, problems);
+  }
+  for (const auto& svc : cfg.services) {
+    bool https = std::any_of(svc.targets.begin(), svc.targets.end(), [](const upstream_url& u) { return u.tls(); });
+    if (https) make_client_context(svc.tls, problems);
+  }
+  return problems;
+}
+
+bool prepare_client(SSL* ssl, const std::string& server_name, bool verify) {
+  const bool ip = is_ip_literal(server_name);
+  if (!ip && SSL_set_tlsext_host_name(ssl, server_name.c_str()) != 1) return false;
+  if (!verify) return true;
+  if (ip) return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), server_name.c_str()) == 1;
+  SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+  return SSL_set1_host(ssl, server_name.c_str()) == 1;
+}
+
+std::string describe_handshake_error(SSL* ssl, const boost::system::error_code& ec) {
+  long v = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+  ERR_clear_error();
+  if (v != X509_V_OK) return std::string("certificate verify failed: ") + X509_verify_cert_error_string(v);
+  return ec.message();
+}
+
+void make_certificate(const std::vector<std::string>& names, const std::string& cert_path, const std::string& key_path,
+                      const std::string& issuer_cert, const std::string& issuer_key, bool is_ca, long valid_from_days,
+                      long valid_days) {
+  pkey_ptr key(EVP_EC_gen("P-256"));
+  if (!key) throw std::runtime_error("cannot make a key: " + openssl_error());
+  x509_ptr issuer;
+  pkey_ptr signer;
+  if (!issuer_cert.empty()) {
+    issuer = read_first_cert(issuer_cert);
+    if (!issuer) throw std::runtime_error("cannot read " + issuer_cert + ": " + openssl_error());
+    bio_ptr bio(BIO_new_file(issuer_key.c_str(), "r"));
+    if (bio) signer.reset(PEM_read_bio_PrivateKey(bio.get(), nullptr, no_password, nullptr));
+    if (!signer) throw std::runtime_error("cannot read " + issuer_key + ": " + openssl_error());
+  }
+  x509_ptr x(X509_new());
+  X509_set_version(x.get(), 2);
+  {
+    BIGNUM* serial = BN_new();
+    BN_rand(serial, 127, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY);
+    BN_to_ASN1_INTEGER(serial, X509_get_serialNumber(x.get()));
+    BN_free(serial);
+  }
+  // An hour of slack before "now" for clocks that differ a little.
+  X509_gmtime_adj(X509_getm_notBefore(x.get()), valid_from_days * 86400 - 3600);
+  X509_gmtime_adj(X509_getm_notAfter(x.get()), (valid_from_days + valid_days) * 86400);
+  std::string cn = names.empty() ? "kinfra" : names.front();
+  X509_NAME* subject = X509_get_subject_name(x.get());
+  X509_NAME_add_entry_by_txt(subject, "O", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("kinfra"), -1, -1, 0);
+  X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
+  X509_set_issuer_name(x.get(), issuer ? X509_get_subject_name(issuer.get()) : subject);
+  X509_set_pubkey(x.get(), key.get());
+  X509* ext_issuer = issuer ? issuer.get() : x.get();
+  add_extension(x.get(), ext_issuer, NID_subject_key_identifier, "hash");
+  if (issuer) add_extension(x.get(), ext_issuer, NID_authority_key_identifier, "keyid");
+  if (is_ca) {
+    add_extension(x.get(), ext_issuer, NID_basic_constraints, "critical,CA:TRUE");
+    add_extension(x.get(), ext_issuer, NID_key_usage, "critical,keyCertSign,cRLSign");
+  } else {
+    add_extension(x.get(), ext_issuer, NID_basic_constraints, "CA:FALSE");
+    add_extension(x.get(), ext_issuer, NID_key_usage, "critical,digitalSignature");
+    add_extension(x.get(), ext_issuer, NID_ext_key_usage, "serverAuth");
+  }
+  if (!names.empty() && !is_ca) {
+    std::string san;
+    for (const auto& n : names) san += (san.empty() ? "" : ",") + std::string(is_ip_literal(n) ? "IP:" : "DNS:") + n;
+    add_extension(x.get(), ext_issuer, NID_subject_alt_name, san);
+  }
+  if (!X509_sign(x.get(), signer ? signer.get() : key.get(), EVP_sha256()))
+    throw std::runtime_error("cannot sign the certificate: " + openssl_error());
+
+  auto to_pem = [](auto write) {
+    bio_ptr mem(BIO_new(BIO_s_mem()));
+    write(mem.get());
+    BUF_MEM* buf = nullptr;
+    BIO_get_mem_ptr(mem.get(), &buf);
+    return std::string(buf->data, buf->length);
+  };
+  write_file(key_path, to_pem([&](BIO* b) { PEM_write_bio_PrivateKey(b, key.get(), nullptr, nullptr, 0, nullptr, nullptr); }),
+             0600);
+  write_file(cert_path, to_pem([&](BIO* b) { PEM_write_bio_X509(b, x.get()); }), 0644);
+}
+
+std::string fingerprint_of(const std::string& cert_path) {
+  auto cert = read_first_cert(cert_path);
+  ERR_clear_error();
+  return cert ? fingerprint(cert.get()) : "";
+}
+
+}  // namespace kinfra::proxy::tls

@@ -1,0 +1,101 @@
+#pragma once
+/**
+ * @file TLS settings of the proxy: server contexts for HTTPS listeners (one per certificate,
+ * chosen by SNI), client contexts for https:// upstreams, and the checks behind `kinfra check`.
+ *
+ * Contexts are built once per configuration and shared by every worker (an SSL_CTX is safe to
+ * use from several threads). A new set replaces the old one for new connections only: open
+ * connections keep a reference to the set they were accepted with.
+ */
+
+#include <boost/asio/ssl/context.hpp>
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/config.hpp"
+
+namespace kinfra::proxy::tls {
+
+namespace ssl = boost::asio::ssl;
+
+/** One thing wrong (or worth saying) about the TLS files of a configuration. */
+struct problem {
+  source_mark mark;
+  std::string message;
+  bool warning = false;
+};
+
+/** What one loaded certificate says about itself. */
+struct certificate_info {
+  std::vector<std::string> names;  ///< DNS names (lower case, possibly "*.example.com")
+  std::string fingerprint;         ///< SHA-256, "AB:CD:…"
+  std::string not_after;           ///< "2027-11-27 17:00:00 UTC"
+  std::string cert_path;
+};
+
+/** The server side of one HTTPS listener. */
+class server_contexts {
+ public:
+  /** The context a handshake starts with; SNI may move it to another certificate's. */
+  ssl::context& initial() { return *contexts_.front(); }
+  const std::vector<certificate_info>& certificates() const { return info_; }
+
+  /** Index of the certificate for `host_name` (exact, then wildcard), or 0, the default. */
+  std::size_t select(std::string_view host_name) const;
+  SSL_CTX* native(std::size_t i);
+
+ private:
+  friend std::shared_ptr<server_contexts> load_server_contexts(const listener_tls_config&, const std::string&,
+                                                               std::vector<problem>&);
+  std::vector<std::unique_ptr<ssl::context>> contexts_;
+  std::vector<certificate_info> info_;
+  std::unordered_map<std::string, std::size_t> exact_;
+  std::unordered_map<std::string, std::size_t> wildcard_;  ///< "example.com" for "*.example.com"
+};
+
+/**
+ * Loads (and for `self_signed`, makes or reuses under `state_dir/tls`) the certificates of a
+ * listener. Returns null and appends to `problems` when a file is missing, unreadable, not PEM,
+ * expired, or a key does not match its certificate; warnings are appended too.
+ */
+std::shared_ptr<server_contexts> load_server_contexts(const listener_tls_config& tls, const std::string& state_dir,
+                                                      std::vector<problem>& problems);
+
+/**
+ * The client context of a service with https:// targets (null when it has none). Problems: an
+ * unreadable or empty CA file.
+ */
+std::shared_ptr<ssl::context> make_client_context(const upstream_tls_config& tls, std::vector<problem>& problems);
+
+/**
+ * Every TLS problem of `cfg` without changing anything on disk: certificate files are loaded and
+ * checked; self-signed certificates are not made. For `kinfra check` and the start-up checks.
+ */
+std::vector<problem> check_config(const config& cfg);
+
+/**
+ * Prepares a client-side SSL object for a handshake: SNI and the host name check when
+ * `verify`. Returns false (with the reason) when OpenSSL refuses.
+ */
+bool prepare_client(SSL* ssl, const std::string& server_name, bool verify);
+
+/** Why a handshake failed, in words: the verification error when there is one. */
+std::string describe_handshake_error(SSL* ssl, const boost::system::error_code& ec);
+
+/**
+ * Makes a self-signed certificate and key (ECDSA P-256, one year) for `names` and writes them as
+ * PEM to `cert_path` (0644) and `key_path` (0600). With `issuer_cert`/`issuer_key` (PEM files),
+ * the certificate is signed by that CA instead. `valid_from_days`/`valid_days` shift the validity
+ * (tests make expired certificates with them). Throws std::runtime_error naming the file.
+ */
+void make_certificate(const std::vector<std::string>& names, const std::string& cert_path, const std::string& key_path,
+                      const std::string& issuer_cert = "", const std::string& issuer_key = "", bool is_ca = false,
+                      long valid_from_days = 0, long valid_days = 365);
+
+/** The SHA-256 fingerprint of the first certificate in a PEM file, "AB:CD:…" (empty on failure). */
+std::string fingerprint_of(const std::string& cert_path);
+
+}  // namespace kinfra::proxy::tls
