@@ -5,8 +5,13 @@
 # off, in front of the same small upstream (nginx answering 1 KiB, pinned to CPU 1 with the load
 # generator). Runs are interleaved (kinfra, nginx, haproxy, kinfra, ...) and medians reported.
 #
-#   bench/run.sh                   full run (about 6 minutes)
+# The HTTPS part terminates TLS in each proxy (TLS 1.3, one ECDSA P-256 certificate, the same
+# upstream over plain HTTP) and measures keep-alive req/s and new connections per second, where
+# every request opens a connection with a full handshake (Connection: close).
+#
+#   bench/run.sh                   full run (about 8 minutes)
 #   ROUNDS=1 DURATION=3 bench/run.sh   a quick look
+#   SECTIONS="https" bench/run.sh  only some parts: http, https, cpu, instr
 #
 # Output: a Markdown table on stdout and in bench/results/latest.md.
 set -euo pipefail
@@ -19,6 +24,8 @@ CPU_REQUESTS=${CPU_REQUESTS:-200000}
 CG_N1=${CG_N1:-2000}
 CG_N2=${CG_N2:-12000}
 PROXIES=(kinfra nginx haproxy)
+SECTIONS=${SECTIONS:-http https cpu instr}
+has_section() { [[ " $SECTIONS " == *" $1 "* ]]; }
 
 scripts/install-deps.sh --bench
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release -DKINFRA_BUILD_TESTS=OFF >/dev/null
@@ -46,7 +53,14 @@ wait_port() {
 }
 
 UP=$(free_port); KI=$(free_port); NG=$(free_port); HA=$(free_port)
+KS=$(free_port); NS=$(free_port); HS=$(free_port)
 declare -A PORT=([kinfra]=$KI [nginx]=$NG [haproxy]=$HA)
+declare -A TLS_PORT=([kinfra]=$KS [nginx]=$NS [haproxy]=$HS)
+
+# One certificate for every proxy's HTTPS listener (HAProxy wants certificate and key in one file).
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj /CN=localhost \
+  -keyout "$WORK/bench.key" -out "$WORK/bench.crt" 2>/dev/null
+cat "$WORK/bench.crt" "$WORK/bench.key" >"$WORK/bench.pem"
 BODY=$(head -c 1024 /dev/zero | tr '\0' 'x')
 
 # --- configurations -----------------------------------------------------------------------------
@@ -93,6 +107,22 @@ http {
       proxy_set_header X-Forwarded-Host \$http_host;
     }
   }
+  server {
+    listen 127.0.0.1:$NS ssl backlog=4096;
+    ssl_certificate $WORK/bench.crt;
+    ssl_certificate_key $WORK/bench.key;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_session_cache shared:SSL:10m;
+    location / {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host \$http_host;
+      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto \$scheme;
+      proxy_set_header X-Forwarded-Host \$http_host;
+    }
+  }
 }
 EOF
 }
@@ -116,12 +146,19 @@ frontend fe
   http-request set-header X-Forwarded-Proto http
   http-request set-header X-Forwarded-Host %[req.hdr(host)]
   default_backend be
+frontend fes
+  bind 127.0.0.1:$HS ssl crt $WORK/bench.pem alpn http/1.1 ssl-min-ver TLSv1.2
+  http-request set-header X-Forwarded-Proto https
+  http-request set-header X-Forwarded-Host %[req.hdr(host)]
+  default_backend be
 backend be
   server s1 127.0.0.1:$UP
 EOF
 
 cat >"$WORK/kinfra.yaml" <<EOF
-listen: 127.0.0.1:$KI
+listen:
+  - 127.0.0.1:$KI
+  - { address: 127.0.0.1:$KS, tls: { cert: $WORK/bench.crt, key: $WORK/bench.key } }
 workers: 1
 routes:
   - { path: /, service: up }
@@ -201,20 +238,51 @@ run_wrk() {  # proxy conns round
   printf '  %-8s c=%-4s round %s: %10s req/s  p50 %7s ms  p99 %7s ms %s\n' "$1" "$2" "$3" "$rps" "$p50" "$p99" "$errors" >&2
 }
 
+TLS_RESULTS=$WORK/tls.tsv
+: >"$TLS_RESULTS"
+run_wrk_tls() {  # proxy mode(keepalive|handshake) round
+  local extra=() out rps reqs before after cpu
+  [ "$2" = handshake ] && extra=(-H "Connection: close")
+  before=$(cpu_ticks "${MAIN_PID[$1]}")
+  out=$(taskset -c 1 wrk -t1 -c64 -d"${DURATION}s" "${extra[@]}" "https://127.0.0.1:${TLS_PORT[$1]}/" 2>&1)
+  after=$(cpu_ticks "${MAIN_PID[$1]}")
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+  # The proxy's CPU time per request (per connection with handshakes): what the proxy itself
+  # spends, whoever the bottleneck is (with full handshakes, the one-core client often is).
+  cpu=$(awk -v t=$((after - before)) -v n="$reqs" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }')
+  printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$rps" "$cpu" >>"$TLS_RESULTS"
+  printf '  %-8s https %-9s round %s: %10s req/s, %7s CPU µs/req %s\n' "$1" "$2" "$3" "$rps" "$cpu" \
+    "$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out" | tr '\n' ' ')" >&2
+}
+
 echo "warming up" >&2
 for p in "${PROXIES[@]}"; do taskset -c 1 wrk -t1 -c64 -d2s "http://127.0.0.1:${PORT[$p]}/" >/dev/null; done
 
-echo "throughput and latency: $ROUNDS rounds x ${DURATION}s, interleaved" >&2
-for r in $(seq 1 "$ROUNDS"); do
-  for p in "${PROXIES[@]}"; do
-    run_wrk "$p" 64 "$r"
-    run_wrk "$p" 512 "$r"
+if has_section http; then
+  echo "throughput and latency: $ROUNDS rounds x ${DURATION}s, interleaved" >&2
+  for r in $(seq 1 "$ROUNDS"); do
+    for p in "${PROXIES[@]}"; do
+      run_wrk "$p" 64 "$r"
+      run_wrk "$p" 512 "$r"
+    done
   done
-done
+fi
 
-echo "CPU time per request over $CPU_REQUESTS requests" >&2
-declare -A CPU_US RSS
+if has_section https; then
+  echo "HTTPS: keep-alive req/s and new connections/s (full handshakes), $ROUNDS rounds x ${DURATION}s" >&2
+  for r in $(seq 1 "$ROUNDS"); do
+    for p in "${PROXIES[@]}"; do
+      run_wrk_tls "$p" keepalive "$r"
+      run_wrk_tls "$p" handshake "$r"
+    done
+  done
+fi
+
+declare -A CPU_US RSS INSTR
+has_section cpu && echo "CPU time per request over $CPU_REQUESTS requests" >&2
 for p in "${PROXIES[@]}"; do
+  has_section cpu || break
   before=$(cpu_ticks "${MAIN_PID[$p]}")
   out=$(REQS=$CPU_REQUESTS taskset -c 1 wrk -t1 -c64 -d120s -s "$WORK/count.lua" "http://127.0.0.1:${PORT[$p]}/" 2>&1)
   after=$(cpu_ticks "${MAIN_PID[$p]}")
@@ -228,7 +296,7 @@ done
 for p in "${PIDS[@]:1}"; do kill "$p" 2>/dev/null || true; done
 sleep 0.5
 
-echo "user-space instructions per request (callgrind, $CG_N1 vs $CG_N2 requests)" >&2
+has_section instr && echo "user-space instructions per request (callgrind, $CG_N1 vs $CG_N2 requests)" >&2
 callgrind_total() {  # proxy requests -> Ir total of all its processes
   local out="$WORK/cg.$1.$2" pid total=0 v
   (exec_proxy "$1" taskset -c 0 valgrind --tool=callgrind --callgrind-out-file="$out.%p") >/dev/null 2>&1 &
@@ -245,8 +313,8 @@ callgrind_total() {  # proxy requests -> Ir total of all its processes
   [ "$total" -gt 0 ] || { echo "callgrind produced nothing for $1" >&2; return 1; }
   echo "$total"
 }
-declare -A INSTR
 for p in "${PROXIES[@]}"; do
+  has_section instr || break
   i1=$(callgrind_total "$p" "$CG_N1")
   i2=$(callgrind_total "$p" "$CG_N2")
   INSTR[$p]=$(awk -v a="$i1" -v b="$i2" -v n1="$CG_N1" -v n2="$CG_N2" 'BEGIN { printf "%.0f", (b - a) / (n2 - n1) }')
@@ -258,6 +326,7 @@ mkdir -p bench/results
 {
   echo "Run: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores ($(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | sed 's/^ *//')),"
   echo "kinfra $("$KINFRA_BIN" --version | awk '{print $2}'), $(nginx -v 2>&1 | sed 's/.*: //'), HAProxy $(haproxy -v | awk 'NR==1 {print $3}'), $ROUNDS rounds x ${DURATION}s, medians."
+  if has_section http; then
   echo
   echo "| proxy | req/s c64 | p50 c64 | p99 c64 | req/s c512 | p50 c512 | p99 c512 | CPU µs/req | instr/req | peak RSS |"
   echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
@@ -269,7 +338,7 @@ mkdir -p bench/results
       p99=$(awk -v p="$p" -v c="$c" '$1==p && $2==c {print $6}' "$RESULTS" | median)
       row="$row | $(printf '%.0f' "$rps") | ${p50} ms | ${p99} ms"
     done
-    row="$row | ${CPU_US[$p]} | ${INSTR[$p]} | $((RSS[$p] / 1024)) MiB |"
+    row="$row | ${CPU_US[$p]:-} | ${INSTR[$p]:-} | $((${RSS[$p]:-0} / 1024)) MiB |"
     echo "$row"
   done
   echo
@@ -282,5 +351,30 @@ mkdir -p bench/results
     n99=$(awk -v c="$c" '$1=="nginx" && $2==c {print $6}' "$RESULTS" | median)
     echo "- c$c: req/s $(awk -v a="$k" -v b="$n" 'BEGIN{printf "%.2f", a/b}'), p99 $(awk -v a="$k99" -v b="$n99" 'BEGIN{printf "%.2f", a/b}')"
   done
-  echo "- CPU time per request $(awk -v a="${CPU_US[kinfra]}" -v b="${CPU_US[nginx]}" 'BEGIN{printf "%.2f", a/b}'), instructions per request $(awk -v a="${INSTR[kinfra]}" -v b="${INSTR[nginx]}" 'BEGIN{printf "%.2f", a/b}')"
+  fi
+  if has_section cpu && has_section instr; then
+    echo "- CPU time per request $(awk -v a="${CPU_US[kinfra]}" -v b="${CPU_US[nginx]}" 'BEGIN{printf "%.2f", a/b}'), instructions per request $(awk -v a="${INSTR[kinfra]}" -v b="${INSTR[nginx]}" 'BEGIN{printf "%.2f", a/b}')"
+  fi
+  if has_section https; then
+    echo
+    echo "HTTPS (TLS 1.3, ECDSA P-256, c64), medians:"
+    echo
+    echo "| proxy | keep-alive req/s | CPU µs/req | new connections/s (full handshake each) | CPU µs/connection |"
+    echo "|---|---:|---:|---:|---:|"
+    for p in "${PROXIES[@]}"; do
+      ka=$(awk -v p="$p" '$1==p && $2=="keepalive" {print $4}' "$TLS_RESULTS" | median)
+      kc=$(awk -v p="$p" '$1==p && $2=="keepalive" {print $5}' "$TLS_RESULTS" | median)
+      hs=$(awk -v p="$p" '$1==p && $2=="handshake" {print $4}' "$TLS_RESULTS" | median)
+      hc=$(awk -v p="$p" '$1==p && $2=="handshake" {print $5}' "$TLS_RESULTS" | median)
+      echo "| $p | $(printf '%.0f' "$ka") | $kc | $(printf '%.0f' "$hs") | $hc |"
+    done
+    echo
+    for m in keepalive handshake; do
+      k=$(awk -v m="$m" '$1=="kinfra" && $2==m {print $4}' "$TLS_RESULTS" | median)
+      n=$(awk -v m="$m" '$1=="nginx" && $2==m {print $4}' "$TLS_RESULTS" | median)
+      kc=$(awk -v m="$m" '$1=="kinfra" && $2==m {print $5}' "$TLS_RESULTS" | median)
+      nc=$(awk -v m="$m" '$1=="nginx" && $2==m {print $5}' "$TLS_RESULTS" | median)
+      echo "- HTTPS $m, kinfra / nginx: req/s $(awk -v a="$k" -v b="$n" 'BEGIN{printf "%.2f", a/b}'), CPU per request $(awk -v a="$kc" -v b="$nc" 'BEGIN{printf "%.2f", a/b}')"
+    done
+  fi
 } | tee bench/results/latest.md

@@ -7,8 +7,8 @@ set -euo pipefail
 
 build_pkgs=(g++ cmake ninja-build ccache pkg-config
             libboost1.81-dev libssl-dev nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev libcli11-dev
-            python3)
-test_pkgs=(libgtest-dev googletest curl procps chromium fonts-noto-color-emoji)
+            python3 ca-certificates)
+test_pkgs=(libgtest-dev googletest curl openssl procps chromium fonts-noto-color-emoji)
 bench_pkgs=(wrk nginx haproxy valgrind util-linux)
 
 want=("${build_pkgs[@]}")
