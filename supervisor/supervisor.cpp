@@ -173,11 +173,10 @@ void supervisor::start() {
   d.wait_sigchld();
   d.reap_periodically();
   // Services start in dependency order: a service whose dependencies are not ready waits, and
-  // is started when their state changes.
-  net::post(d.ioc, [&d] {
-    for (const auto& level : d.cfg->start_levels())
-      for (std::size_t i : level) d.runners[i]->start();
-  });
+  // is started when their state changes. This runs here, before the control thread exists, so
+  // that a watched service without checks is "running" by the time the proxy takes requests.
+  for (const auto& level : d.cfg->start_levels())
+    for (std::size_t i : level) d.runners[i]->start();
   d.thread = std::thread([&d] {
     for (;;) {
       try {
