@@ -60,11 +60,10 @@ class local_responder {
   /**
    * The page for a route whose service cannot take the request (starting, crashed, stopped, in
    * maintenance): HTML for browsers, JSON for API clients; always 503 with Retry-After.
-   * @param service_index the service, as indexed in routes.yaml (and the StatusBoard)
+   * The service is `req.service` (by name: a reload may reorder services).
    * @param json_route the route is marked `json: true`
    */
-  virtual local_response unavailable_page(const local_request& req, std::size_t service_index,
-                                          bool json_route) const = 0;
+  virtual local_response unavailable_page(const local_request& req, bool json_route) const = 0;
 
   /** The paths kinfra answers itself: `/kinfra` and below, and everything under `/__`. */
   static bool is_admin_path(std::string_view path) {

@@ -65,34 +65,82 @@ const service_status* board_snapshot::find(std::string_view name) const {
   return nullptr;
 }
 
-status_board::status_board(const config& cfg)
-    : size_(cfg.services.size()), accepting_(new std::atomic<bool>[cfg.services.size()]), rings_(cfg.services.size()) {
+service_status status_board::fresh_status(const service_config& svc) {
+  service_status st;
+  st.name = svc.name;
+  st.managed = svc.managed();
+  if (svc.port) st.port = svc.port;
+  else if (svc.monitor) st.port = svc.monitor->port;
+  else if (!svc.targets.empty()) st.port = svc.targets.front().address.port;
+  st.state = svc.managed() ? service_state::stopped : service_state::starting;
+  st.status_message = svc.managed() ? "Not started" : "Checking...";
+  st.health = svc.managed() ? "Stopped" : "Starting";
+  st.changed_at = std::chrono::system_clock::now();
+  return st;
+}
+
+status_board::status_board(const config& cfg) : never_(std::make_shared<std::atomic<bool>>(false)) {
   auto first = std::make_shared<board_snapshot>();
-  const auto now = std::chrono::system_clock::now();
-  for (std::size_t i = 0; i < cfg.services.size(); ++i) {
-    const auto& svc = cfg.services[i];
-    names_.push_back(svc.name);
-    service_status st;
-    st.name = svc.name;
-    st.managed = svc.managed();
-    if (svc.port) st.port = svc.port;
-    else if (svc.monitor) st.port = svc.monitor->port;
-    else if (!svc.targets.empty()) st.port = svc.targets.front().address.port;
-    st.state = svc.managed() ? service_state::stopped : service_state::starting;
-    st.status_message = svc.managed() ? "Not started" : "Checking...";
-    st.health = svc.managed() ? "Stopped" : "Starting";
-    st.changed_at = now;
-    first->services.push_back(std::move(st));
-    accepting_[i].store(false, std::memory_order_relaxed);
-    rings_[i].capacity = svc.log_lines;
-  }
+  first->config.path = cfg.source_path;
+  first->config.loaded_at = std::chrono::system_clock::now();
+  first->config.loaded_by = "start-up";
   current_ = std::move(first);
+  reconfigure(cfg);
+}
+
+void status_board::reconfigure(const config& cfg) {
+  {
+    std::lock_guard lock(logs_mutex_);
+    std::map<std::string, ring, std::less<>> rings;
+    for (const auto& svc : cfg.services) {
+      auto it = rings_.find(svc.name);
+      ring r = it != rings_.end() ? std::move(it->second) : ring{};
+      r.capacity = svc.log_lines;
+      while (r.lines.size() > r.capacity) r.lines.pop_front();
+      rings.emplace(svc.name, std::move(r));
+    }
+    rings_ = std::move(rings);
+  }
+  std::lock_guard lock(mutex_);
+  auto next = std::make_shared<board_snapshot>();
+  next->config = current_->config;
+  std::map<std::string, std::shared_ptr<std::atomic<bool>>, std::less<>> flags;
+  for (const auto& svc : cfg.services) {
+    const service_status* before = current_->find(svc.name);
+    service_status st = before ? *before : fresh_status(svc);
+    if (before) {
+      // What the new entry says about itself wins; the life of the service carries over.
+      service_status fresh = fresh_status(svc);
+      st.port = fresh.port;
+      if (st.managed != fresh.managed) st = fresh;
+    }
+    next->services.push_back(std::move(st));
+    auto it = flags_.find(svc.name);
+    flags.emplace(svc.name, it != flags_.end() ? it->second : std::make_shared<std::atomic<bool>>(false));
+  }
+  // Flags of removed services stop taking traffic; generations still holding them see false.
+  for (auto& [name, flag] : flags_) {
+    if (!flags.count(name)) flag->store(false, std::memory_order_release);
+  }
+  flags_ = std::move(flags);
+  publish_locked(std::move(next));
+}
+
+std::size_t status_board::size() const {
+  std::lock_guard lock(mutex_);
+  return current_->services.size();
+}
+
+int status_board::index_locked(std::string_view name) const {
+  const auto& services = current_->services;
+  for (std::size_t i = 0; i < services.size(); ++i)
+    if (services[i].name == name) return static_cast<int>(i);
+  return -1;
 }
 
 int status_board::index_of(std::string_view name) const {
-  for (std::size_t i = 0; i < names_.size(); ++i)
-    if (names_[i] == name) return static_cast<int>(i);
-  return -1;
+  std::lock_guard lock(mutex_);
+  return index_locked(name);
 }
 
 std::shared_ptr<const board_snapshot> status_board::snapshot() const {
@@ -102,48 +150,59 @@ std::shared_ptr<const board_snapshot> status_board::snapshot() const {
 
 void status_board::publish_locked(std::shared_ptr<board_snapshot> next) {
   next->version = version_.load(std::memory_order_relaxed) + 1;
-  for (std::size_t i = 0; i < next->services.size(); ++i)
-    accepting_[i].store(accepts_traffic(next->services[i]), std::memory_order_release);
+  for (const auto& st : next->services) {
+    if (auto it = flags_.find(st.name); it != flags_.end())
+      it->second->store(accepts_traffic(st), std::memory_order_release);
+  }
   current_ = std::move(next);
   version_.fetch_add(1, std::memory_order_acq_rel);
 }
 
-void status_board::modify(std::size_t index, const std::function<void(service_status&)>& fn) {
+void status_board::modify(std::string_view name, const std::function<void(service_status&)>& fn) {
   std::lock_guard lock(mutex_);
+  int index = index_locked(name);
+  if (index < 0) return;
   auto next = std::make_shared<board_snapshot>(*current_);
-  auto& st = next->services.at(index);
+  auto& st = next->services[static_cast<std::size_t>(index)];
   auto before = st.state;
   fn(st);
   if (st.state != before) st.changed_at = std::chrono::system_clock::now();
   publish_locked(std::move(next));
 }
 
+void status_board::set_config_status(const std::function<void(config_status&)>& fn) {
+  std::lock_guard lock(mutex_);
+  auto next = std::make_shared<board_snapshot>(*current_);
+  fn(next->config);
+  publish_locked(std::move(next));
+}
+
 bool status_board::update_service_status(std::string_view name, const service_update& update) {
-  int index = index_of(name);
-  if (index < 0) return false;
+  if (index_of(name) < 0) return false;
   if (update.status_message || update.state || update.steps) {
-    modify(static_cast<std::size_t>(index), [&](service_status& st) {
+    modify(name, [&](service_status& st) {
       if (update.status_message) st.status_message = *update.status_message;
       if (update.state) st.state = *update.state;
       if (update.steps) st.steps = *update.steps;
     });
   }
-  for (const auto& line : update.logs) append_log(static_cast<std::size_t>(index), line);
+  for (const auto& line : update.logs) append_log(name, line);
   return true;
 }
 
 bool status_board::set_maintenance(std::string_view name, maintenance_info info) {
-  int index = index_of(name);
-  if (index < 0) return false;
+  if (index_of(name) < 0) return false;
   if (info.on) info.since = std::chrono::system_clock::now();
-  modify(static_cast<std::size_t>(index), [&](service_status& st) { st.maintenance = std::move(info); });
+  modify(name, [&](service_status& st) { st.maintenance = std::move(info); });
   return true;
 }
 
-void status_board::append_log(std::size_t index, log_entry entry) {
+void status_board::append_log(std::string_view name, log_entry entry) {
   {
     std::lock_guard lock(logs_mutex_);
-    auto& r = rings_.at(index);
+    auto it = rings_.find(name);
+    if (it == rings_.end()) return;
+    auto& r = it->second;
     entry.seq = r.next_seq++;
     r.lines.push_back(std::move(entry));
     while (r.lines.size() > r.capacity) r.lines.pop_front();
@@ -151,9 +210,11 @@ void status_board::append_log(std::size_t index, log_entry entry) {
   version_.fetch_add(1, std::memory_order_acq_rel);
 }
 
-std::vector<log_entry> status_board::logs(std::size_t index, std::size_t max, std::uint64_t after) const {
+std::vector<log_entry> status_board::logs(std::string_view name, std::size_t max, std::uint64_t after) const {
   std::lock_guard lock(logs_mutex_);
-  const auto& lines = rings_.at(index).lines;
+  auto it = rings_.find(name);
+  if (it == rings_.end()) return {};
+  const auto& lines = it->second.lines;
   // Lines are in seq order: skip those at or before `after`, then keep the last `max`.
   auto first = std::partition_point(lines.begin(), lines.end(), [&](const log_entry& e) { return e.seq <= after; });
   auto available = static_cast<std::size_t>(std::distance(first, lines.end()));
@@ -161,18 +222,24 @@ std::vector<log_entry> status_board::logs(std::size_t index, std::size_t max, st
   return {first, lines.end()};
 }
 
-void status_board::report_refused(std::size_t index) {
+std::shared_ptr<const std::atomic<bool>> status_board::accepting_flag(std::string_view name) const {
+  std::lock_guard lock(mutex_);
+  auto it = flags_.find(name);
+  return it != flags_.end() ? it->second : never_;
+}
+
+void status_board::report_refused(const std::string& name) {
   // The supervisor decides (on its thread, within moments): a service it checks is marked
   // unhealthy until a check passes; one with `health: off` keeps its traffic.
-  std::function<void(std::size_t)> handler;
+  std::function<void(const std::string&)> handler;
   {
     std::lock_guard lock(handler_mutex_);
     handler = refused_handler_;
   }
-  if (handler) handler(index);
+  if (handler) handler(name);
 }
 
-void status_board::on_refused(std::function<void(std::size_t)> handler) {
+void status_board::on_refused(std::function<void(const std::string&)> handler) {
   std::lock_guard lock(handler_mutex_);
   refused_handler_ = std::move(handler);
 }

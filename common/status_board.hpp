@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -89,10 +90,22 @@ struct service_status {
   std::chrono::system_clock::time_point changed_at;
 };
 
+/** Which routes.yaml is in force, and how the last attempt to load one went. */
+struct config_status {
+  std::string path;
+  std::chrono::system_clock::time_point loaded_at;  ///< when the configuration in force was loaded
+  std::string loaded_by;  ///< "start-up", "file change", "SIGHUP", "dashboard"
+  /** Errors of the last attempt, as `routes.yaml:LINE:COL: message`; empty when it worked. */
+  std::vector<std::string> errors;
+  std::optional<std::chrono::system_clock::time_point> failed_at;
+  unsigned reloads = 0;  ///< successful reloads since start-up
+};
+
 /** All services, in routes.yaml order, at one moment. */
 struct board_snapshot {
   std::uint64_t version = 0;
   std::vector<service_status> services;
+  config_status config;
 
   const service_status* find(std::string_view name) const;
 };
@@ -105,22 +118,39 @@ struct service_update {
   std::vector<log_entry> logs;  ///< appended; `seq` is assigned by the board
 };
 
+/**
+ * Services are addressed by name: a reload may add, remove and reorder them, and whoever holds a
+ * name (a runner, a request in flight) keeps meaning the same service.
+ */
 class status_board {
  public:
-  /** One entry per service of `cfg`, in the same order (the proxy addresses them by index). */
+  /** One entry per service of `cfg`, in the same order. */
   explicit status_board(const config& cfg);
   status_board(const status_board&) = delete;
   status_board& operator=(const status_board&) = delete;
 
-  std::size_t size() const { return size_; }
-  /** Index of the service named `name`, or -1. */
+  /**
+   * Takes the services of a new configuration: those that stay keep their status, logs,
+   * maintenance and accepting flag; new ones start fresh; removed ones are dropped (their
+   * writers' later changes are ignored). The order becomes `cfg`'s.
+   */
+  void reconfigure(const config& cfg);
+
+  std::size_t size() const;
+  /** Index of the service named `name` in the current snapshot, or -1. */
   int index_of(std::string_view name) const;
 
   /** The current state of every service; never changes once returned. */
   std::shared_ptr<const board_snapshot> snapshot() const;
 
-  /** Changes one service and publishes a new snapshot. `fn` runs under the writer lock: keep it short. */
-  void modify(std::size_t index, const std::function<void(service_status&)>& fn);
+  /**
+   * Changes one service and publishes a new snapshot; nothing when no service has that name.
+   * `fn` runs under the writer lock: keep it short.
+   */
+  void modify(std::string_view name, const std::function<void(service_status&)>& fn);
+
+  /** Records which configuration is in force / why the last reload failed (for the dashboard). */
+  void set_config_status(const std::function<void(config_status&)>& fn);
 
   /**
    * The public API: sets the status message, state and progress steps that are given, and
@@ -130,22 +160,26 @@ class status_board {
   bool update_service_status(std::string_view name, const service_update& update);
 
   /** Appends a log line (the ring drops the oldest beyond the service's `log_lines`). */
-  void append_log(std::size_t index, log_entry entry);
+  void append_log(std::string_view name, log_entry entry);
 
   /** The last `max` lines with seq > `after`, oldest first. */
-  std::vector<log_entry> logs(std::size_t index, std::size_t max, std::uint64_t after = 0) const;
+  std::vector<log_entry> logs(std::string_view name, std::size_t max, std::uint64_t after = 0) const;
 
-  /** One atomic load: may the proxy send this service traffic now? */
-  bool accepting(std::size_t index) const { return accepting_[index].load(std::memory_order_relaxed); }
+  /**
+   * The flag that says whether the proxy may send `name` traffic now: the proxy keeps it and
+   * reads it with one atomic load per request. It stays valid (and updated while the service
+   * exists) across reconfigurations; for an unknown name, a flag that is always false.
+   */
+  std::shared_ptr<const std::atomic<bool>> accepting_flag(std::string_view name) const;
 
   /**
    * The proxy could not connect to any target of this service (passive check): the supervisor is
    * told at once, marks it unhealthy (so traffic stops) and checks it again right away.
    */
-  void report_refused(std::size_t index);
+  void report_refused(const std::string& name);
 
   /** Called (from a proxy thread) on each `report_refused`; set once by the supervisor. */
-  void on_refused(std::function<void(std::size_t)> handler);
+  void on_refused(std::function<void(const std::string&)> handler);
 
   /** Turns maintenance on or off for a service (the dashboard's maintenance action). */
   bool set_maintenance(std::string_view name, maintenance_info info);
@@ -161,17 +195,19 @@ class status_board {
   };
 
   void publish_locked(std::shared_ptr<board_snapshot> next);
+  int index_locked(std::string_view name) const;
+  static service_status fresh_status(const service_config& svc);
 
-  std::size_t size_;
-  std::vector<std::string> names_;
-  mutable std::mutex mutex_;  // guards current_ (copy and swap) and writers
+  mutable std::mutex mutex_;  // guards current_ (copy and swap), flags_ and writers
   std::shared_ptr<const board_snapshot> current_;
-  std::unique_ptr<std::atomic<bool>[]> accepting_;
+  /** By name; a flag outlives its service in the generations that still hold it. */
+  std::map<std::string, std::shared_ptr<std::atomic<bool>>, std::less<>> flags_;
+  std::shared_ptr<std::atomic<bool>> never_;  ///< for unknown names
   std::atomic<std::uint64_t> version_{0};
   mutable std::mutex logs_mutex_;
-  std::vector<ring> rings_;
+  std::map<std::string, ring, std::less<>> rings_;
   std::mutex handler_mutex_;
-  std::function<void(std::size_t)> refused_handler_;
+  std::function<void(const std::string&)> refused_handler_;
 };
 
 /** Whether a service in this state lets the proxy send it traffic. */

@@ -112,9 +112,21 @@ fallback_responder::fallback_responder(std::shared_ptr<const config> cfg, status
     : cfg_(std::move(cfg)),
       board_(board),
       control_(control),
-      templates_(std::make_unique<template_store>(cfg_ ? cfg_->admin.templates_dir : "")) {}
+      templates_(std::make_shared<template_store>(cfg_ ? cfg_->admin.templates_dir : "")) {}
 
-fallback_responder::fallback_responder() : templates_(std::make_unique<template_store>("")) {}
+fallback_responder::fallback_responder() : templates_(std::make_shared<template_store>("")) {}
+
+void fallback_responder::reconfigure(std::shared_ptr<const config> cfg) {
+  std::lock_guard lock(mutex_);
+  if (!cfg_ || cfg_->admin.templates_dir != cfg->admin.templates_dir)
+    templates_ = std::make_shared<template_store>(cfg->admin.templates_dir);
+  cfg_ = std::move(cfg);
+}
+
+std::shared_ptr<const config> fallback_responder::current() const {
+  std::lock_guard lock(mutex_);
+  return cfg_;
+}
 
 local_response fallback_responder::error_page(unsigned status, std::string_view detail, const local_request& req) const {
   const std::string reason(reason_phrase(status));
@@ -152,17 +164,22 @@ std::optional<local_response> fallback_responder::handle(const local_request& re
 
 page_context fallback_responder::context(const local_request& req) const {
   page_context ctx;
-  ctx.cfg = cfg_.get();
+  {
+    std::lock_guard lock(mutex_);
+    ctx.cfg = cfg_;
+    ctx.template_hold = templates_;
+  }
   ctx.board = board_;
-  ctx.templates = templates_.get();
+  ctx.templates = ctx.template_hold.get();
   ctx.host = std::string(req.host_header);
   return ctx;
 }
 
 local_response fallback_responder::dashboard(const local_request& req) const {
   if (!is_get(req)) return method_not_allowed("GET, HEAD");
-  if (!board_ || !cfg_) return error_page(503, "The dashboard has no services to show.", req);
-  access a = check_read(cfg_->admin, req);
+  const auto cfg = current();
+  if (!board_ || !cfg) return error_page(503, "The dashboard has no services to show.", req);
+  access a = check_read(cfg->admin, req);
   if (a == access::remote_refused) return refused(403, why(a), req, false);
   page_context ctx = context(req);
   // A remote client gets the page without data; its script asks for the token and fetches it.
@@ -172,9 +189,10 @@ local_response fallback_responder::dashboard(const local_request& req) const {
 
 local_response fallback_responder::status(const local_request& req) const {
   if (!is_get(req)) return method_not_allowed("GET, HEAD");
+  const auto cfg = current();
   if (!board_) return json_response(200, "{\"services\": {}}\n");
   std::string service = query_param(req.query, "service");
-  access a = cfg_ ? check_read(cfg_->admin, req) : (req.client_is_loopback ? access::allowed : access::remote_refused);
+  access a = cfg ? check_read(cfg->admin, req) : (req.client_is_loopback ? access::allowed : access::remote_refused);
   if (a != access::allowed) {
     // The fallback pages visitors see poll their own service's state: that much is public.
     if (!service.empty()) {
@@ -189,6 +207,7 @@ local_response fallback_responder::status(const local_request& req) const {
 
 local_response fallback_responder::logs(const local_request& req) const {
   if (!is_get(req)) return method_not_allowed("GET, HEAD");
+  const auto cfg = current();
   std::string_view name = req.path.substr(std::string_view("/__logs__/").size());
   if (!name.empty() && name.back() == '/') name.remove_suffix(1);
   std::string format = query_param(req.query, "format");
@@ -196,7 +215,7 @@ local_response fallback_responder::logs(const local_request& req) const {
   int index = board_ ? board_->index_of(name) : -1;
   if (index < 0 || name.find('/') != std::string_view::npos)
     return refused(404, "No service is called \"" + std::string(name) + "\".", req, json_format);
-  access a = cfg_ ? check_read(cfg_->admin, req) : access::allowed;
+  access a = cfg ? check_read(cfg->admin, req) : access::allowed;
   if (a == access::remote_refused) return refused(403, why(a), req, json_format);
   if (format.empty() || format == "html") {
     // The page itself holds no log lines: its script fetches them (with the token, remotely).
@@ -206,7 +225,7 @@ local_response fallback_responder::logs(const local_request& req) const {
   if (a != access::allowed) return refused(status_for(a), why(a), req, json_format);
   std::uint64_t after = 0;
   if (auto v = query_param(req.query, "after"); !v.empty()) after = std::strtoull(v.c_str(), nullptr, 10);
-  auto lines = board_->logs(static_cast<std::size_t>(index), SIZE_MAX, after);
+  auto lines = board_->logs(name, SIZE_MAX, after);
   if (json_format) {
     nlohmann::ordered_json body;
     body["service"] = std::string(name);
@@ -232,6 +251,7 @@ local_response fallback_responder::logs(const local_request& req) const {
 }
 
 local_response fallback_responder::action(const local_request& req) const {
+  const auto cfg = current();
   // /__action__/<action>/<service>
   std::string_view rest = req.path.substr(std::string_view("/__action__/").size());
   auto slash = rest.find('/');
@@ -239,8 +259,8 @@ local_response fallback_responder::action(const local_request& req) const {
   std::string_view name = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1);
   if (!name.empty() && name.back() == '/') name.remove_suffix(1);
   if (req.method != "POST") return method_not_allowed("POST");
-  if (!cfg_ || !board_) return json_response(503, dump({{"success", false}, {"error", "actions are not available"}}));
-  access a = check_action(cfg_->admin, req);
+  if (!cfg || !board_) return json_response(503, dump({{"success", false}, {"error", "actions are not available"}}));
+  access a = check_action(cfg->admin, req);
   if (a != access::allowed) return json_response(status_for(a), dump({{"success", false}, {"error", why(a)}}));
   if (verb != "restart" && verb != "stop" && verb != "start" && verb != "maintenance" && verb != "status")
     return json_response(404, dump({{"success", false}, {"error", "unknown action \"" + std::string(verb) + "\""}}));
@@ -331,17 +351,18 @@ local_response fallback_responder::push_status(const local_request& req, std::st
   return json_response(200, dump({{"success", true}, {"service", name}, {"action", "status"}}));
 }
 
-local_response fallback_responder::unavailable_page(const local_request& req, std::size_t index, bool json_route) const {
-  if (!board_ || !cfg_ || index >= board_->size())
-    return error_page(503, "The service is not available right now.", req);
-  auto snap = board_->snapshot();
-  const auto& s = snap->services[index];
-  page_kind kind = choose_page(s, cfg_->services[index].fallback);
+local_response fallback_responder::unavailable_page(const local_request& req, bool json_route) const {
+  const auto cfg = current();
+  const service_config* svc = cfg ? cfg->find_service(std::string(req.service)) : nullptr;
+  auto snap = board_ ? board_->snapshot() : nullptr;
+  const service_status* s = snap ? snap->find(req.service) : nullptr;
+  if (!svc || !s) return error_page(503, "The service is not available right now.", req);
+  page_kind kind = choose_page(*s, svc->fallback);
   page_context ctx = context(req);
-  ctx.details = cfg_->admin.public_details || check_read(cfg_->admin, req) == access::allowed;
-  auto retry = std::to_string(std::chrono::duration_cast<std::chrono::seconds>(cfg_->services[index].fallback.refresh).count());
-  local_response res = json_route || req.wants_json ? json_response(503, render_service_json(ctx, index, kind))
-                                                     : html_response(503, render_service_page(ctx, index, kind));
+  ctx.details = cfg->admin.public_details || check_read(cfg->admin, req) == access::allowed;
+  auto retry = std::to_string(std::chrono::duration_cast<std::chrono::seconds>(svc->fallback.refresh).count());
+  local_response res = json_route || req.wants_json ? json_response(503, render_service_json(ctx, *s, *svc, kind))
+                                                     : html_response(503, render_service_page(ctx, *s, *svc, kind));
   res.headers.emplace_back("Retry-After", retry);
   return res;
 }

@@ -7,6 +7,7 @@
  */
 
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "common/config.hpp"
@@ -34,10 +35,14 @@ class fallback_responder final : public local_responder {
   // local_responder
   local_response error_page(unsigned status, std::string_view detail, const local_request& req) const override;
   std::optional<local_response> handle(const local_request& req) const override;
-  local_response unavailable_page(const local_request& req, std::size_t service_index, bool json_route) const override;
+  local_response unavailable_page(const local_request& req, bool json_route) const override;
+
+  /** Takes a reloaded configuration; requests already being answered finish with the old one. */
+  void reconfigure(std::shared_ptr<const config> cfg);
 
  private:
   page_context context(const local_request& req) const;
+  std::shared_ptr<const config> current() const;
   local_response dashboard(const local_request& req) const;
   local_response status(const local_request& req) const;
   local_response logs(const local_request& req) const;
@@ -45,10 +50,11 @@ class fallback_responder final : public local_responder {
   local_response push_status(const local_request& req, std::string_view name) const;
   local_response refused(unsigned status, const std::string& why, const local_request& req, bool json) const;
 
+  mutable std::mutex mutex_;  ///< guards cfg_ and templates_ (replaced on reload)
   std::shared_ptr<const config> cfg_;
   status_board* board_ = nullptr;  ///< read for pages; written only by the maintenance action
   service_control* control_ = nullptr;
-  std::unique_ptr<template_store> templates_;
+  std::shared_ptr<template_store> templates_;
 };
 
 /** The standard reason phrase of an HTTP status code ("Bad Gateway"), or "Error". */

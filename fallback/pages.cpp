@@ -129,7 +129,7 @@ std::string render_dashboard(const page_context& ctx) {
     if (s.state == service_state::running) ++running;
     else if (s.state == service_state::starting || s.state == service_state::stopping) ++starting;
     else if (s.state == service_state::error || s.state == service_state::unhealthy) ++errors;
-    if (ctx.embed_status) cards += render_card(s, ctx.board->logs(i, status_log_lines), actions, ctx.now);
+    if (ctx.embed_status) cards += render_card(s, ctx.board->logs(s.name, status_log_lines), actions, ctx.now);
   }
   auto stat = [](const char* cls, const char* label, std::size_t n) {
     return std::string("<div class=\"stat ") + cls + "\"><div class=\"value\">" + std::to_string(n) +
@@ -155,10 +155,8 @@ std::string render_logs_page(const page_context& ctx, const std::string& service
   return render_template(ctx.templates->get("logs.html"), v);
 }
 
-std::string render_service_page(const page_context& ctx, std::size_t index, page_kind kind) {
-  auto snap = ctx.board->snapshot();
-  const auto& s = snap->services.at(index);
-  const auto& svc = ctx.cfg->services.at(index);
+std::string render_service_page(const page_context& ctx, const service_status& s, const service_config& svc,
+                                page_kind kind) {
   template_vars v = common_vars(ctx);
   v["service"] = s.name;
   v["state"] = std::string(to_string(s.state));
@@ -174,7 +172,7 @@ std::string render_service_page(const page_context& ctx, std::size_t index, page
     v["details"] = "<dl class=\"facts\">" + fact("Port", "port", s.port ? std::to_string(*s.port) : "-") +
                    fact("PID", "pid", s.pid ? std::to_string(*s.pid) : "-") +
                    fact("Uptime", "uptime", uptime_text(s, ctx.now)) + fact("Health", "health", s.health) + "</dl>";
-    if (kind == page_kind::error) v["logs"] = "<div class=\"logs\">" + render_log_lines(ctx.board->logs(index, 10)) + "</div>";
+    if (kind == page_kind::error) v["logs"] = "<div class=\"logs\">" + render_log_lines(ctx.board->logs(s.name, 10)) + "</div>";
   }
   const bool stopped = s.state == service_state::stopped || s.state == service_state::stopping;
   v["kicker"] = stopped ? "Stopped" : "Starting";
@@ -184,10 +182,8 @@ std::string render_service_page(const page_context& ctx, std::size_t index, page
   return render_template(ctx.templates->get(file), v);
 }
 
-std::string render_service_json(const page_context& ctx, std::size_t index, page_kind kind) {
-  auto snap = ctx.board->snapshot();
-  const auto& s = snap->services.at(index);
-  const auto& svc = ctx.cfg->services.at(index);
+std::string render_service_json(const page_context& ctx, const service_status& s, const service_config& svc,
+                                page_kind kind) {
   json j;
   j["error"] = "Service Unavailable";
   j["service"] = s.name;

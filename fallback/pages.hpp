@@ -6,6 +6,7 @@
  */
 
 #include <chrono>
+#include <memory>
 #include <string>
 
 #include "common/config.hpp"
@@ -22,9 +23,10 @@ page_kind choose_page(const service_status& s, const fallback_config& f);
 
 /** What a page may show about a service. */
 struct page_context {
-  const config* cfg = nullptr;
+  std::shared_ptr<const config> cfg;  ///< the configuration in force when the request came
   const status_board* board = nullptr;
   const template_store* templates = nullptr;
+  std::shared_ptr<const template_store> template_hold;  ///< keeps `templates` alive across a reload
   std::string host;                 ///< for the footer
   bool details = false;             ///< pid, port, uptime, logs (admins and `public_details`)
   bool embed_status = true;         ///< put the current status in the page (not for remote shells)
@@ -37,11 +39,13 @@ std::string render_dashboard(const page_context& ctx);
 /** The full log view of one service (its script loads and follows the lines). */
 std::string render_logs_page(const page_context& ctx, const std::string& service);
 
-/** A fallback page for `service_index`. */
-std::string render_service_page(const page_context& ctx, std::size_t service_index, page_kind kind);
+/** A fallback page for the service `s` (as it is on the board), configured as `svc`. */
+std::string render_service_page(const page_context& ctx, const service_status& s, const service_config& svc,
+                                page_kind kind);
 
 /** The JSON body of a 503 for API clients (public fields only unless `details`). */
-std::string render_service_json(const page_context& ctx, std::size_t service_index, page_kind kind);
+std::string render_service_json(const page_context& ctx, const service_status& s, const service_config& svc,
+                                page_kind kind);
 
 /** One card of the dashboard, as the script would build it. */
 std::string render_card(const service_status& s, const std::vector<log_entry>& logs, bool actions,

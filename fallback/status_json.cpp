@@ -20,7 +20,7 @@ std::string format_local(std::chrono::system_clock::time_point t, const char* pa
   return buf;
 }
 
-json service_fields(const status_board& board, std::size_t index, const service_status& s,
+json service_fields(const status_board& board, const service_status& s,
                     std::chrono::system_clock::time_point now, bool with_logs) {
   json j;
   j["status_message"] = s.status_message;
@@ -41,7 +41,7 @@ json service_fields(const status_board& board, std::size_t index, const service_
   j["maintenance"] = {{"on", s.maintenance.on}, {"message", s.maintenance.message}, {"expected", s.maintenance.expected}};
   if (with_logs) {
     json logs = json::array();
-    for (const auto& e : board.logs(index, status_log_lines))
+    for (const auto& e : board.logs(s.name, status_log_lines))
       logs.push_back({{"timestamp", log_timestamp(e)}, {"level", std::string(to_string(e.level))}, {"message", e.message}});
     j["logs"] = logs;
   }
@@ -85,13 +85,13 @@ std::string render_status_json(const status_board& board, std::string_view selec
   if (!snap->services.empty()) {
     const auto& s = snap->services[chosen];
     doc["service_name"] = s.name;
-    json fields = service_fields(board, chosen, s, now, false);
+    json fields = service_fields(board, s, now, false);
     for (auto it = fields.begin(); it != fields.end(); ++it) doc[it.key()] = it.value();
   }
   doc["timestamp"] = format_local(now, "%Y-%m-%dT%H:%M:%S");
   json services = json::object();
   for (std::size_t i = 0; i < snap->services.size(); ++i)
-    services[snap->services[i].name] = service_fields(board, i, snap->services[i], now, true);
+    services[snap->services[i].name] = service_fields(board, snap->services[i], now, true);
   doc["services"] = services;
   doc["version"] = snap->version;
   // Service output may contain anything: invalid UTF-8 is replaced rather than failing the page.

@@ -58,8 +58,8 @@ std::string describe_ms(std::chrono::milliseconds d) {
 
 }  // namespace
 
-client_session::client_session(worker& w, tcp::socket socket, const listener_info& listener)
-    : w_(w), client_(std::move(socket)), listener_(listener), tls_(listener.tls) {
+client_session::client_session(worker& w, tcp::socket socket, std::shared_ptr<const listener_info> listener)
+    : w_(w), client_(std::move(socket)), listener_(std::move(listener)), gen_(w.current()), tls_(listener_->tls) {
   boost::system::error_code ec;
   auto ep = client_.socket().remote_endpoint(ec);
   if (!ec) {
@@ -120,7 +120,7 @@ net::awaitable<std::optional<client_session::outcome>> client_session::accept_tl
   // The first bytes say whether this is TLS at all: a ClientHello starts with a handshake
   // record (0x16). Anything else is most likely plain HTTP sent to the HTTPS port, which gets
   // a readable answer instead of a failed handshake.
-  arm(w_.cfg().timeouts.header, phase::handshake);
+  arm(cfg().timeouts.header, phase::handshake);
   auto [ec, n] = co_await client_.async_read_some(in_.prepare(read_size), tok);
   if (ec) co_return outcome::abort;
   in_.commit(n);
@@ -147,7 +147,7 @@ net::awaitable<std::optional<client_session::outcome>> client_session::accept_tl
 }
 
 net::awaitable<std::optional<client_session::outcome>> client_session::read_request_header() {
-  const auto& cfg = w_.cfg();
+  const auto& cfg = this->cfg();
   req_.emplace(req_head_);
   req_->header_limit(static_cast<std::uint32_t>(cfg.limits.max_header_bytes));
   req_->body_limit(boost::none);  // limits are per route, checked by the session
@@ -185,7 +185,7 @@ unsigned client_session::parse_error_status(const boost::system::error_code& ec)
   if (ec == http::error::header_limit) {
     // Too long: blame the URI when the request line alone is over its limit. Once Beast has
     // parsed the request line, the target is in the message; before that, in the buffer.
-    const std::size_t max_uri = w_.cfg().limits.max_uri_bytes;
+    const std::size_t max_uri = cfg().limits.max_uri_bytes;
     if (req_ && !req_head_.target.empty()) return req_head_.target.size() > max_uri ? 414 : 431;
     std::string_view raw(static_cast<const char*>(in_.data().data()), in_.size());
     auto eol = raw.find('\n');
@@ -196,7 +196,9 @@ unsigned client_session::parse_error_status(const boost::system::error_code& ec)
 }
 
 net::awaitable<client_session::outcome> client_session::handle_request() {
-  const auto& cfg = w_.cfg();
+  // A reload since the last request: this one (and only from here) uses the new configuration.
+  if (const auto& current = w_.current(); current != gen_) gen_ = current;
+  const auto& cfg = this->cfg();
   const auto& req = req_head_;
   ++requests_;
   exchange x;
@@ -226,14 +228,14 @@ net::awaitable<client_session::outcome> client_session::handle_request() {
   x.expect_continue = expects_continue(req, bad_expect);
   if (bad_expect) co_return co_await respond_error(417, "Only Expect: 100-continue is supported.", outcome::linger, &x);
 
-  if (listener_.redirect_to_https) {
-    const bool plain = std::any_of(listener_.plain_paths.begin(), listener_.plain_paths.end(),
+  if (listener_->redirect_to_https) {
+    const bool plain = std::any_of(listener_->plain_paths.begin(), listener_->plain_paths.end(),
                                    [&](const std::string& prefix) { return router::prefix_matches(prefix, nt.path); });
     if (!plain) co_return co_await redirect_to_https(x, nt);
   }
   // kinfra's own pages (/kinfra, /__status__, …) are answered here, whatever the routes say.
-  if (const auto* responder = w_.responder(); responder && (listener_.admin || local_responder::is_admin_path(nt.path))) {
-    if (listener_.admin && nt.path == "/") {
+  if (const auto* responder = w_.responder(); responder && (listener_->admin || local_responder::is_admin_path(nt.path))) {
+    if (listener_->admin && nt.path == "/") {
       // The direct admin listener: its root is the dashboard.
       local_response to_dashboard;
       to_dashboard.status = 302;
@@ -243,18 +245,19 @@ net::awaitable<client_session::outcome> client_session::handle_request() {
     }
     co_return co_await answer_locally(x, nt);
   }
-  const route* r = w_.routes().match(host_, nt.path);
+  const route* r = (*gen_->routes).match(host_, nt.path);
   if (!r) {
     co_return co_await respond_error(404, "No route matches this path.",
                                      x.framing == body_framing::none ? outcome::keep_alive : outcome::linger, &x);
   }
   x.target_route = r;
-  if (status_board* board = w_.board(); board && !board->accepting(r->service_index)) {
+  if (const auto& flag = gen_->services[r->service_index].accepting;
+      flag && !flag->load(std::memory_order_relaxed)) {
     // Not healthy (starting, crashed, stopped, in maintenance): the fallback page says so,
     // instead of a connection error.
     const outcome after = x.framing == body_framing::none ? outcome::keep_alive : outcome::linger;
     if (const auto* responder = w_.responder())
-      co_return co_await send_page(responder->unavailable_page(describe_request(&x), r->service_index, r->json), after);
+      co_return co_await send_page(responder->unavailable_page(describe_request(&x), r->json), after);
     co_return co_await respond_error(503, "The service is not available right now.", after, &x);
   }
   x.max_body = r->max_body_bytes;
@@ -280,16 +283,16 @@ net::awaitable<client_session::outcome> client_session::handle_request() {
   if (client_.is_tls()) info.proto = "https";
   info.chunked = x.framing == body_framing::chunked;
   info.upgrade = x.upgrade;
-  const auto& svc = w_.service(r->service_index);
-  if (!svc.targets.empty()) info.fallback_host = w_.target(svc.targets.front()).authority;
+  const auto& svc = gen_->services[r->service_index];
+  if (!svc.targets.empty()) info.fallback_host = gen_->targets[svc.targets.front()].authority;
   write_request_line(req, upstream_target, line_out_);
   write_request_tail(req, info, tail_out_);
   co_return co_await forward(x);
 }
 
 net::awaitable<std::optional<unsigned>> client_session::connect_upstream(exchange& x, std::string& detail) {
-  const auto& cfg = w_.cfg();
-  auto& svc = w_.service(x.target_route->service_index);
+  const auto& cfg = this->cfg();
+  auto& svc = gen_->services[x.target_route->service_index];
   const std::size_t n = svc.targets.size();
   if (n == 0) {
     detail = "The service has no address to forward to.";
@@ -309,7 +312,7 @@ net::awaitable<std::optional<unsigned>> client_session::connect_upstream(exchang
   for (int pass = 0; pass < 2; ++pass) {
     for (std::size_t i = 0; i < n; ++i) {
       std::size_t ti = svc.targets[(start + i) % n];
-      bool down = w_.target(ti).down_until > now;
+      bool down = gen_->targets[ti].down_until > now;
       if (down == (pass == 1)) order[count++] = ti;
     }
   }
@@ -317,13 +320,13 @@ net::awaitable<std::optional<unsigned>> client_session::connect_upstream(exchang
   bool any_timeout = false;
   for (std::size_t i = 0; i < count; ++i) {
     std::size_t ti = order[i];
-    auto& t = w_.target(ti);
+    auto& t = gen_->targets[ti];
     if (!t.resolved) {
       detail = "The address of " + t.name + " could not be resolved.";
       continue;
     }
     if (!x.fresh_only) {
-      while (auto idle = w_.take_idle(ti)) {
+      while (auto idle = w_.take_idle(*gen_, ti)) {
         // A request that cannot be retried must not be sent on a connection the upstream closed.
         if (!x.retryable && looks_closed(idle->io.socket())) continue;
         x.up = std::move(idle);
@@ -387,7 +390,7 @@ void client_session::release_upstream(exchange& x, bool reusable) {
   if (!x.up) return;
   if (reusable && x.up->buffer.size() == 0 && !closed_) {
     ++x.up->uses;
-    w_.put_idle(std::move(x.up));
+    w_.put_idle(*gen_, std::move(x.up));
   } else {
     boost::system::error_code ignored;
     x.up->io.close();
@@ -397,7 +400,7 @@ void client_session::release_upstream(exchange& x, bool reusable) {
 
 net::awaitable<client_session::outcome> client_session::forward(exchange& x) {
   using namespace net::experimental::awaitable_operators;
-  const auto& cfg = w_.cfg();
+  const auto& cfg = this->cfg();
   bool retried = false;
   for (;;) {
     std::string detail;
@@ -406,7 +409,7 @@ net::awaitable<client_session::outcome> client_session::forward(exchange& x) {
         // Passive check: no target took the connection, so the service stops getting traffic
         // until its health check passes again.
         if (status_board* board = w_.board(); board && *failure == 502 && x.refused)
-          board->report_refused(x.target_route->service_index);
+          board->report_refused(x.target_route->service);
         co_return co_await respond_error(*failure, detail,
                                          x.framing == body_framing::none ? outcome::keep_alive : outcome::linger, &x);
       }
@@ -473,7 +476,7 @@ net::awaitable<client_session::outcome> client_session::forward(exchange& x) {
 }
 
 net::awaitable<void> client_session::send_request_body(exchange& x) {
-  const auto& cfg = w_.cfg();
+  const auto& cfg = this->cfg();
   arm(cfg.timeouts.body, phase::request_body);
   progress_timer timer{*this, cfg.timeouts.body};
   relay_status st;
@@ -519,7 +522,7 @@ void client_session::abandon_body(exchange& x) {
 }
 
 net::awaitable<client_session::outcome> client_session::relay_response(exchange& x) {
-  const auto& cfg = w_.cfg();
+  const auto& cfg = this->cfg();
   auto& up = *x.up;
   const bool reused = up.uses > 0;
   bool got_any = up.buffer.size() > 0;
@@ -639,7 +642,7 @@ net::awaitable<client_session::outcome> client_session::relay_response(exchange&
 
 net::awaitable<client_session::outcome> client_session::tunnel(exchange& x) {
   using namespace net::experimental::awaitable_operators;
-  const auto& cfg = w_.cfg();
+  const auto& cfg = this->cfg();
   response_head_info head;
   head.upgrade = true;
   write_response_tail(res_head_, head, tail_out_);
@@ -667,7 +670,7 @@ net::awaitable<client_session::outcome> client_session::redirect_to_https(const 
   }
   if (host.find(':') != std::string::npos && host.front() != '[') host = "[" + host + "]";
   std::string location = "https://" + host;
-  if (listener_.https_port != 443) location += ":" + std::to_string(listener_.https_port);
+  if (listener_->https_port != 443) location += ":" + std::to_string(listener_->https_port);
   std::string_view target = req_head_.target;
   if (!target.empty() && target.front() == '/') {
     location.append(target);
@@ -691,7 +694,7 @@ net::awaitable<client_session::outcome> client_session::answer_locally(exchange&
   if (x.framing == body_framing::length && x.body_length > max_admin_body)
     co_return co_await respond_error(413, "The request body is too large for kinfra's own pages.", outcome::linger, &x);
   if (x.framing == body_framing::length) {
-    arm(w_.cfg().timeouts.body, phase::request_body);
+    arm(cfg().timeouts.body, phase::request_body);
     while (in_.size() < x.body_length) {
       auto [ec, n] = co_await client_.async_read_some(in_.prepare(static_cast<std::size_t>(x.body_length - in_.size())), tok);
       if (ec) co_return timed_out_ ? co_await respond_error(408, "The request body did not arrive in time.", outcome::close, &x)
@@ -743,7 +746,7 @@ net::awaitable<client_session::outcome> client_session::respond_error(unsigned s
 }
 
 net::awaitable<client_session::outcome> client_session::send_page(local_response page, outcome after) {
-  const auto& cfg = w_.cfg();
+  const auto& cfg = this->cfg();
   bool head = false;
   bool http10 = false;
   bool keep = after == outcome::keep_alive;

@@ -28,8 +28,8 @@ namespace kinfra::proxy {
 
 class client_session final : public timed {
  public:
-  /** `listener`: how connections accepted there are served (kept by the worker). */
-  client_session(worker& w, tcp::socket socket, const listener_info& listener);
+  /** `listener`: how connections accepted there are served, as it was when this one came. */
+  client_session(worker& w, tcp::socket socket, std::shared_ptr<const listener_info> listener);
   ~client_session() override;
 
   /** Serves requests until the client leaves, an error closes the connection, or the worker stops. */
@@ -112,9 +112,13 @@ class client_session final : public timed {
   void abandon_body(exchange& x);
   unsigned parse_error_status(const boost::system::error_code& ec) const;
 
+  /** The configuration of the current request (see `generation`). */
+  const config& cfg() const { return *gen_->cfg; }
+
   worker& w_;
   stream client_;
-  const listener_info& listener_;
+  std::shared_ptr<const listener_info> listener_;
+  std::shared_ptr<generation> gen_;
   std::shared_ptr<tls::server_contexts> tls_;  ///< the certificates this connection started with
   beast::flat_buffer in_;
   request_head req_head_;    ///< what the current request's parser recorded (capacity kept)

@@ -6,7 +6,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
+#include <optional>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -24,6 +26,7 @@ resolved_targets resolve_targets(const config& cfg) {
   out.services.resize(cfg.services.size());
   for (std::size_t s = 0; s < cfg.services.size(); ++s) {
     const auto& svc = cfg.services[s];
+    out.services[s].name = svc.name;
     std::shared_ptr<net::ssl::context> tls_context;
     for (const auto& url : svc.targets) {
       target_state t;
@@ -127,70 +130,119 @@ void check_tls(const config& cfg, std::vector<config_error>& errors, std::vector
     (p.warning ? warnings : errors).push_back({p.mark.line, p.mark.column, p.message});
 }
 
+/** A listen address of the configuration, open on every worker. */
+struct open_listener_set {
+  host_port configured;  ///< as written (port 0 stays 0: a reload keeps the port it got)
+  bool admin = false;
+  host_port bound;
+  std::vector<int> fds;          ///< one per worker, until handed to them
+  std::vector<std::size_t> ids;  ///< per worker, once handed over
+  listener_info info;
+};
+
 struct proxy_server::impl {
   std::shared_ptr<const config> cfg;
+  const local_responder* responder = nullptr;
+  status_board* board = nullptr;
   std::vector<std::unique_ptr<worker>> workers;
-  std::vector<host_port> bound;
-  std::vector<host_port> admin;
+  std::vector<open_listener_set> listeners;  ///< in routes.yaml order, the admin listener last
+
+  /**
+   * The listeners `next` asks for: those already open (same address) are reused, the others are
+   * bound now. Certificates are loaded. Throws, closing what it opened, when anything fails.
+   */
+  std::vector<open_listener_set> prepare_listeners(const config& next) {
+    std::vector<open_listener_set> out;
+    auto reuse = [&](const host_port& addr, bool admin) -> const open_listener_set* {
+      for (const auto& l : listeners)
+        if (l.configured == addr && l.admin == admin) return &l;
+      return nullptr;
+    };
+    auto bind_all = [&](open_listener_set& set) {
+      host_port actual = set.configured;
+      for (std::size_t i = 0; i < workers.size(); ++i) {
+        int fd = open_listener(actual);
+        actual.port = bound_port(fd);
+        set.fds.push_back(fd);
+      }
+      set.bound = actual;
+    };
+    try {
+      std::optional<std::uint16_t> first_https;
+      for (const auto& l : next.listen) {
+        open_listener_set set;
+        set.configured = l.address;
+        if (l.tls) set.info.tls = load_certificates(next, l);
+        set.info.redirect_to_https = l.redirect_to_https;
+        set.info.plain_paths = l.plain_paths;
+        if (const auto* old = reuse(l.address, false)) set.bound = old->bound;
+        else bind_all(set);
+        if (l.tls && !first_https) first_https = set.bound.port;
+        out.push_back(std::move(set));
+      }
+      for (std::size_t i = 0; i < out.size(); ++i)
+        // Redirects go to the port users reach HTTPS on: https_port, else the first TLS listener.
+        out[i].info.https_port = next.listen[i].https_port.value_or(first_https.value_or(443));
+      if (next.admin.listen) {
+        open_listener_set set;
+        set.configured = *next.admin.listen;
+        set.admin = true;
+        set.info.admin = true;
+        if (const auto* old = reuse(set.configured, true)) {
+          set.bound = old->bound;
+          out.push_back(std::move(set));
+        } else {
+          try {
+            bind_all(set);
+            out.push_back(std::move(set));
+          } catch (const std::exception& e) {
+            for (int fd : set.fds) ::close(fd);
+            spdlog::warn("admin listener: {}; the dashboard is still at /kinfra on the main listener", e.what());
+          }
+        }
+      }
+    } catch (...) {
+      for (auto& set : out)
+        for (int fd : set.fds) ::close(fd);
+      throw;
+    }
+    return out;
+  }
+
+  /** Hands the prepared listeners to the workers: new ones open, kept ones updated, the rest closed. */
+  void commit_listeners(std::vector<open_listener_set> next) {
+    for (auto& set : next) {
+      auto old = std::find_if(listeners.begin(), listeners.end(), [&](const open_listener_set& l) {
+        return l.configured == set.configured && l.admin == set.admin && !l.ids.empty();
+      });
+      if (old != listeners.end()) {
+        set.ids = std::move(old->ids);
+        old->ids.clear();
+        for (std::size_t i = 0; i < workers.size(); ++i) workers[i]->update_listener(set.ids[i], set.info);
+      } else {
+        for (std::size_t i = 0; i < workers.size(); ++i) set.ids.push_back(workers[i]->add_listener(set.fds[i], set.info));
+        set.fds.clear();
+      }
+    }
+    for (auto& gone : listeners) {
+      if (gone.ids.empty()) continue;
+      spdlog::info("no longer listening on {}", gone.bound.to_string());
+      for (std::size_t i = 0; i < workers.size(); ++i) workers[i]->close_listener(gone.ids[i]);
+    }
+    listeners = std::move(next);
+  }
 };
 
 proxy_server::proxy_server(std::shared_ptr<const config> cfg, const local_responder* responder, status_board* board)
     : impl_(std::make_unique<impl>()) {
   impl_->cfg = cfg;
+  impl_->responder = responder;
+  impl_->board = board;
   auto routes = std::make_shared<const router>(*cfg);
   auto targets = resolve_targets(*cfg);
   for (unsigned i = 0; i < cfg->workers; ++i)
     impl_->workers.push_back(std::make_unique<worker>(cfg, routes, targets, responder, board));
-  // Every worker gets its own socket on each address; with port 0 the first bind picks the
-  // port and the others join it.
-  std::vector<listener_info> infos;
-  std::vector<std::vector<int>> fds;
-  std::optional<std::uint16_t> first_https;
-  try {
-    for (const auto& listener : cfg->listen) {
-      listener_info info;
-      if (listener.tls) info.tls = load_certificates(*cfg, listener);
-      host_port actual = listener.address;
-      fds.emplace_back();
-      for (std::size_t i = 0; i < impl_->workers.size(); ++i) {
-        int fd = open_listener(actual);
-        actual.port = bound_port(fd);
-        fds.back().push_back(fd);
-      }
-      if (listener.tls && !first_https) first_https = actual.port;
-      info.redirect_to_https = listener.redirect_to_https;
-      info.plain_paths = listener.plain_paths;
-      infos.push_back(std::move(info));
-      impl_->bound.push_back(actual);
-    }
-  } catch (...) {
-    for (auto& list : fds)
-      for (int fd : list) ::close(fd);
-    throw;
-  }
-  for (std::size_t l = 0; l < infos.size(); ++l) {
-    // Redirects go to the port users reach HTTPS on: https_port, else the first TLS listener.
-    infos[l].https_port = cfg->listen[l].https_port.value_or(first_https.value_or(443));
-    for (std::size_t i = 0; i < impl_->workers.size(); ++i) impl_->workers[i]->add_listener(fds[l][i], infos[l]);
-  }
-  if (cfg->admin.listen) {
-    host_port actual = *cfg->admin.listen;
-    std::vector<int> fds;
-    try {
-      for (std::size_t i = 0; i < impl_->workers.size(); ++i) {
-        int fd = open_listener(actual);
-        actual.port = bound_port(fd);
-        fds.push_back(fd);
-      }
-      listener_info admin;
-      admin.admin = true;
-      for (std::size_t i = 0; i < fds.size(); ++i) impl_->workers[i]->add_listener(fds[i], admin);
-      impl_->admin.push_back(actual);
-    } catch (const std::exception& e) {
-      for (int fd : fds) ::close(fd);
-      spdlog::warn("admin listener: {}; the dashboard is still at /kinfra on the main listener", e.what());
-    }
-  }
+  impl_->commit_listeners(impl_->prepare_listeners(*cfg));
 }
 
 proxy_server::~proxy_server() { stop(); }
@@ -204,19 +256,34 @@ void proxy_server::stop() {
   for (auto& w : impl_->workers) w->join();
 }
 
-std::vector<host_port> proxy_server::bound_addresses() const { return impl_->bound; }
-
-void proxy_server::reload_certificates() {
-  const auto& cfg = *impl_->cfg;
-  // Everything is loaded first: one bad file leaves every listener as it was.
-  std::vector<std::pair<std::size_t, std::shared_ptr<tls::server_contexts>>> fresh;
-  for (std::size_t l = 0; l < cfg.listen.size(); ++l) {
-    if (cfg.listen[l].tls) fresh.emplace_back(l, load_certificates(cfg, cfg.listen[l]));
-  }
-  for (const auto& [l, contexts] : fresh) {
-    for (auto& w : impl_->workers) w->replace_certificates(l, contexts);
-  }
+std::vector<host_port> proxy_server::bound_addresses() const {
+  std::vector<host_port> out;
+  for (const auto& l : impl_->listeners)
+    if (!l.admin) out.push_back(l.bound);
+  return out;
 }
-std::vector<host_port> proxy_server::admin_addresses() const { return impl_->admin; }
+
+std::vector<host_port> proxy_server::admin_addresses() const {
+  std::vector<host_port> out;
+  for (const auto& l : impl_->listeners)
+    if (l.admin) out.push_back(l.bound);
+  return out;
+}
+
+void proxy_server::reconfigure(std::shared_ptr<const config> next) {
+  auto& d = *impl_;
+  if (next->workers != d.cfg->workers)
+    spdlog::warn("workers: {} → {} takes effect at the next start; the {} running workers go on", d.cfg->workers,
+                 next->workers, d.workers.size());
+  // Everything that can fail comes first: a reload that fails changes nothing.
+  auto routes = std::make_shared<const router>(*next);
+  auto targets = resolve_targets(*next);
+  auto listeners = d.prepare_listeners(*next);
+  for (auto& w : d.workers) w->reconfigure(next, routes, targets);
+  d.commit_listeners(std::move(listeners));
+  d.cfg = std::move(next);
+}
+
+void proxy_server::reload_certificates() { reconfigure(impl_->cfg); }
 
 }  // namespace kinfra::proxy

@@ -51,6 +51,16 @@ class proxy_server {
    * file is missing, unreadable, expired or mismatched.
    */
   void reload_certificates();
+
+  /**
+   * Applies a reloaded, validated configuration: new requests use the new routes, targets and
+   * timeouts; requests and tunnels in flight finish on the old ones. Listeners that stay keep
+   * their sockets (and connections); new addresses are bound, removed ones stop accepting
+   * (their connections go on); certificates are read again. Throws std::runtime_error, having
+   * changed nothing, when an address cannot be bound or a TLS file is unusable. The number of
+   * workers is fixed at start.
+   */
+  void reconfigure(std::shared_ptr<const config> next);
   /** The direct admin listener's address, when it is configured and could be bound. */
   std::vector<host_port> admin_addresses() const;
 

@@ -21,16 +21,25 @@ constexpr std::chrono::milliseconds sweep_interval{100};
 
 worker::worker(std::shared_ptr<const config> cfg, std::shared_ptr<const router> routes,
                const resolved_targets& targets, const local_responder* responder, status_board* board)
-    : cfg_(std::move(cfg)),
-      routes_(std::move(routes)),
-      responder_(responder),
-      board_(board),
-      targets_(targets.targets.size()),
-      services_(targets.services),
-      sweeper_(ioc_) {
+    : responder_(responder), board_(board), sweeper_(ioc_) {
+  gen_ = make_generation(std::move(cfg), std::move(routes), targets);
+}
+
+worker::~worker() {
+  stop();
+  join();
+}
+
+std::shared_ptr<generation> worker::make_generation(std::shared_ptr<const config> cfg,
+                                                    std::shared_ptr<const router> routes,
+                                                    const resolved_targets& targets) const {
+  auto gen = std::make_shared<generation>();
+  gen->cfg = std::move(cfg);
+  gen->routes = std::move(routes);
+  gen->targets.resize(targets.targets.size());
   for (std::size_t i = 0; i < targets.targets.size(); ++i) {
     const auto& src = targets.targets[i];
-    auto& dst = targets_[i];
+    auto& dst = gen->targets[i];
     dst.endpoint = src.endpoint;
     dst.resolved = src.resolved;
     dst.name = src.name;
@@ -39,27 +48,76 @@ worker::worker(std::shared_ptr<const config> cfg, std::shared_ptr<const router> 
     dst.tls_name = src.tls_name;
     dst.tls_verify = src.tls_verify;
   }
+  gen->services = targets.services;
+  for (auto& svc : gen->services) {
+    if (board_) svc.accepting = board_->accepting_flag(svc.name);
+  }
+  return gen;
 }
 
-worker::~worker() {
-  stop();
-  join();
-}
-
-void worker::add_listener(int fd, listener_info info) {
-  listeners_.push_back(std::move(info));
+std::size_t worker::add_listener(int fd, listener_info info) {
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
-  acceptors_.emplace_back(ioc_, ss.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), fd);
+  const auto protocol = ss.ss_family == AF_INET6 ? tcp::v6() : tcp::v4();
+  const std::size_t id = listener_count_++;
+  auto add = [this, fd, protocol, info = std::make_shared<const listener_info>(std::move(info))]() mutable {
+    listeners_.push_back(std::unique_ptr<listener_slot>(new listener_slot{tcp::acceptor(ioc_, protocol, fd), info}));
+    if (started_ && !stopping_) accept_loop(*listeners_.back());
+  };
+  if (!started_) add();
+  else net::post(ioc_, std::move(add));
+  return id;
 }
 
-void worker::replace_certificates(std::size_t i, std::shared_ptr<tls::server_contexts> tls) {
-  net::post(ioc_, [this, i, tls = std::move(tls)]() mutable { listeners_.at(i).tls = std::move(tls); });
+void worker::update_listener(std::size_t id, listener_info info) {
+  net::post(ioc_, [this, id, info = std::make_shared<const listener_info>(std::move(info))]() mutable {
+    if (id < listeners_.size()) listeners_[id]->info = std::move(info);
+  });
+}
+
+void worker::close_listener(std::size_t id) {
+  net::post(ioc_, [this, id] {
+    boost::system::error_code ignored;
+    if (id < listeners_.size()) listeners_[id]->acceptor.close(ignored);
+  });
+}
+
+void worker::reconfigure(std::shared_ptr<const config> cfg, std::shared_ptr<const router> routes,
+                         const resolved_targets& targets) {
+  auto next = make_generation(std::move(cfg), std::move(routes), targets);
+  net::post(ioc_, [this, next = std::move(next)]() mutable {
+    // Idle connections to a plain-HTTP target that stays (same URL) move to the new pools;
+    // the rest close with the old generation. (TLS connections were verified with the old
+    // settings, so they are not carried over.)
+    for (auto& target : next->targets) {
+      if (target.tls) continue;
+      for (auto& old : gen_->targets) {
+        if (old.name != target.name || old.tls || old.endpoint != target.endpoint) continue;
+        target.idle = std::move(old.idle);
+        old.idle.clear();
+        target.down_until = old.down_until;
+        break;
+      }
+    }
+    std::vector<std::size_t> index_of(gen_->targets.size(), SIZE_MAX);
+    for (std::size_t i = 0; i < gen_->targets.size(); ++i) {
+      for (std::size_t j = 0; j < next->targets.size(); ++j) {
+        if (next->targets[j].name == gen_->targets[i].name) index_of[i] = j;
+      }
+    }
+    for (auto& target : next->targets) {
+      for (auto& conn : target.idle) {
+        if (conn->target < index_of.size() && index_of[conn->target] != SIZE_MAX) conn->target = index_of[conn->target];
+      }
+    }
+    gen_ = std::move(next);
+  });
 }
 
 void worker::start() {
-  for (std::size_t i = 0; i < acceptors_.size(); ++i) accept_loop(i);
+  started_ = true;
+  for (auto& l : listeners_) accept_loop(*l);
   sweep();
   thread_ = std::thread([this] {
     try {
@@ -75,10 +133,10 @@ void worker::stop() {
     if (stopping_) return;
     stopping_ = true;
     boost::system::error_code ignored;
-    for (auto& a : acceptors_) a.close(ignored);
+    for (auto& l : listeners_) l->acceptor.close(ignored);
     sweeper_.cancel();
     for (auto& t : timed_) t.close_now();
-    for (auto& t : targets_) t.idle.clear();
+    for (auto& t : gen_->targets) t.idle.clear();
   });
 }
 
@@ -86,9 +144,9 @@ void worker::join() {
   if (thread_.joinable()) thread_.join();
 }
 
-void worker::accept_loop(std::size_t listener) {
-  auto loop = [this, listener]() -> net::awaitable<void> {
-    auto& acceptor = acceptors_[listener];
+void worker::accept_loop(listener_slot& slot) {
+  auto loop = [this, &slot]() -> net::awaitable<void> {
+    auto& acceptor = slot.acceptor;
     net::steady_timer backoff(ioc_);
     for (;;) {
       auto [ec, socket] = co_await acceptor.async_accept(tok);
@@ -103,7 +161,7 @@ void worker::accept_loop(std::size_t listener) {
       }
       boost::system::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
-      auto session = std::make_unique<client_session>(*this, std::move(socket), listeners_[listener]);
+      auto session = std::make_unique<client_session>(*this, std::move(socket), slot.info);
       auto* raw = session.get();
       net::co_spawn(ioc_, raw->run(), [owner = std::move(session)](std::exception_ptr e) {
         if (!e) return;
@@ -136,8 +194,8 @@ void worker::sweep() {
         t.on_deadline();
       }
     }
-    const std::int64_t idle_limit = now - cfg_->upstream.idle_timeout.count();
-    for (auto& target : targets_) {
+    const std::int64_t idle_limit = now - gen_->cfg->upstream.idle_timeout.count();
+    for (auto& target : gen_->targets) {
       // Oldest first: they sit at the front of the pool.
       std::size_t expired = 0;
       while (expired < target.idle.size() && target.idle[expired]->idle_since <= idle_limit) ++expired;
@@ -147,17 +205,18 @@ void worker::sweep() {
   });
 }
 
-std::unique_ptr<upstream_connection> worker::take_idle(std::size_t target) {
-  auto& pool = targets_[target].idle;
+std::unique_ptr<upstream_connection> worker::take_idle(generation& gen, std::size_t target) {
+  auto& pool = gen.targets[target].idle;
   if (pool.empty()) return nullptr;
   auto conn = std::move(pool.back());
   pool.pop_back();
   return conn;
 }
 
-void worker::put_idle(std::unique_ptr<upstream_connection> conn) {
-  auto& pool = targets_[conn->target].idle;
-  if (stopping_ || pool.size() >= cfg_->upstream.max_idle_per_target) return;  // closed by its destructor
+void worker::put_idle(generation& gen, std::unique_ptr<upstream_connection> conn) {
+  if (&gen != gen_.get()) return;  // a reload happened meanwhile: closed by its destructor
+  auto& pool = gen.targets[conn->target].idle;
+  if (stopping_ || pool.size() >= gen.cfg->upstream.max_idle_per_target) return;
   conn->idle_since = now_ms();
   pool.push_back(std::move(conn));
 }

@@ -11,6 +11,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/intrusive/list.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -70,12 +71,27 @@ struct listener_info {
 
 /** A service's targets as this worker sees them, with its round-robin position. */
 struct service_state {
-  std::vector<std::size_t> targets;  ///< indexes into worker::targets_
+  std::string name;
+  std::vector<std::size_t> targets;  ///< indexes into generation::targets
   std::size_t next = 0;
+  /** The StatusBoard's "may it get traffic" flag (null: no board, always yes). */
+  std::shared_ptr<const std::atomic<bool>> accepting;
 };
 
-/** Resolved targets shared by every worker at start-up (each worker copies them). */
+/** Resolved targets shared by every worker at start-up or reload (each worker copies them). */
 struct resolved_targets {
+  std::vector<target_state> targets;
+  std::vector<service_state> services;
+};
+
+/**
+ * One configuration as one worker uses it: the config, the route table, the targets with their
+ * keep-alive pools. A session takes the current generation when a request starts and keeps it
+ * until the request is done, so a reload never changes a request (or a tunnel) in flight.
+ */
+struct generation {
+  std::shared_ptr<const config> cfg;
+  std::shared_ptr<const router> routes;
   std::vector<target_state> targets;
   std::vector<service_state> services;
 };
@@ -99,10 +115,22 @@ class worker {
   worker& operator=(const worker&) = delete;
   ~worker();
 
-  /** Adopts an already bound and listening socket (native handle), to be served as `info` says. */
-  void add_listener(int fd, listener_info info);
-  /** New certificates for listener `i`, for connections accepted from now on. Thread-safe. */
-  void replace_certificates(std::size_t i, std::shared_ptr<tls::server_contexts> tls);
+  /**
+   * Adopts an already bound and listening socket (native handle), to be served as `info` says.
+   * Before start(), or from any thread after (then it starts accepting at once).
+   * @return the listener's id, stable for its life
+   */
+  std::size_t add_listener(int fd, listener_info info);
+  /** New settings for listener `id`, for connections accepted from now on. Thread-safe. */
+  void update_listener(std::size_t id, listener_info info);
+  /** Stops accepting on listener `id`; its established connections go on. Thread-safe. */
+  void close_listener(std::size_t id);
+  /**
+   * A reloaded configuration for new requests. Requests in flight finish on the generation they
+   * started with. Idle upstream connections to targets that stay are kept. Thread-safe.
+   */
+  void reconfigure(std::shared_ptr<const config> cfg, std::shared_ptr<const router> routes,
+                   const resolved_targets& targets);
 
   void start();
   /** Closes the listeners and every connection, then stops the thread. Thread-safe. */
@@ -110,35 +138,42 @@ class worker {
   void join();
 
   net::io_context& context() { return ioc_; }
-  const config& cfg() const { return *cfg_; }
-  const router& routes() const { return *routes_; }
+  /** The generation new requests use (worker thread only). */
+  const std::shared_ptr<generation>& current() const { return gen_; }
   const local_responder* responder() const { return responder_; }
-  /** Which services may get traffic; null when nothing watches them (every service is taken as up). */
+  /** For passive checks; null when nothing watches the services. */
   status_board* board() const { return board_; }
-  service_state& service(std::size_t i) { return services_[i]; }
-  target_state& target(std::size_t i) { return targets_[i]; }
 
-  /** A pooled connection to `target`, or nullptr when none is idle. */
-  std::unique_ptr<upstream_connection> take_idle(std::size_t target);
-  /** Returns a connection that finished a response cleanly; closes it if the pool is full. */
-  void put_idle(std::unique_ptr<upstream_connection> conn);
+  /** A pooled connection to target `target` of `gen`, or nullptr when none is idle. */
+  std::unique_ptr<upstream_connection> take_idle(generation& gen, std::size_t target);
+  /**
+   * Returns a connection that finished a response cleanly to its pool; closes it when the pool
+   * is full or `gen` is no longer current (its targets may be gone).
+   */
+  void put_idle(generation& gen, std::unique_ptr<upstream_connection> conn);
 
   void track(timed& t) { timed_.push_back(t); }
 
  private:
-  void accept_loop(std::size_t listener);
-  void sweep();
+  /** A listening socket; never moves, so its accept loop can hold it. */
+  struct listener_slot {
+    tcp::acceptor acceptor;
+    std::shared_ptr<const listener_info> info;
+  };
 
-  std::shared_ptr<const config> cfg_;
-  std::shared_ptr<const router> routes_;
+  void accept_loop(listener_slot& slot);
+  void sweep();
+  std::shared_ptr<generation> make_generation(std::shared_ptr<const config> cfg, std::shared_ptr<const router> routes,
+                                              const resolved_targets& targets) const;
+
   const local_responder* responder_;
   status_board* board_;
   // One thread runs this context and uses its sockets, so the reactor needs no per-socket locks.
   net::io_context ioc_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
-  std::vector<tcp::acceptor> acceptors_;
-  std::vector<listener_info> listeners_;
-  std::vector<target_state> targets_;
-  std::vector<service_state> services_;
+  std::vector<std::unique_ptr<listener_slot>> listeners_;
+  std::shared_ptr<generation> gen_;
+  bool started_ = false;
+  std::size_t listener_count_ = 0;  ///< ids handed out by add_listener (its caller's thread)
   boost::intrusive::list<timed, boost::intrusive::constant_time_size<false>> timed_;
   net::steady_timer sweeper_;
   std::thread thread_;

@@ -36,11 +36,10 @@ std::string describe_exit(int wait_status) {
 
 }  // namespace
 
-service_runner::service_runner(net::io_context& ioc, const service_config& cfg, std::size_t index,
-                               status_board& board, runner_hooks hooks)
+service_runner::service_runner(net::io_context& ioc, const service_config& cfg, status_board& board,
+                               runner_hooks hooks)
     : ioc_(ioc),
       cfg_(cfg),
-      index_(index),
       board_(board),
       hooks_(std::move(hooks)),
       probe_timer_(ioc),
@@ -67,7 +66,7 @@ std::chrono::milliseconds service_runner::probe_interval() const {
 void service_runner::set_state(service_state s, std::string message, std::optional<std::string> health) {
   bool changed = s != state_;
   state_ = s;
-  board_.modify(index_, [&](service_status& st) {
+  board_.modify(cfg_.name, [&](service_status& st) {
     st.state = s;
     st.status_message = std::move(message);
     if (health) st.health = *health;
@@ -110,7 +109,9 @@ void service_runner::dependencies_changed() {
   if (!cfg_.managed() || !want_running_ || pid_ || stopping_) return;
   std::string waiting_for;
   if (!dependencies_met(&waiting_for)) {
-    if (!waiting_for_dependencies_ || board_.snapshot()->services[index_].status_message != "Waiting for " + waiting_for) {
+    auto snap = board_.snapshot();
+    const service_status* me = snap->find(cfg_.name);
+    if (!waiting_for_dependencies_ || (me && me->status_message != "Waiting for " + waiting_for)) {
       waiting_for_dependencies_ = true;
       set_state(service_state::starting, "Waiting for " + waiting_for, std::string("Starting"));
     }
@@ -143,10 +144,10 @@ void service_runner::spawn() {
     ::close(out_pipe[0]);
     ::close(err_pipe[0]);
     spdlog::error("service {}: {}", cfg_.name, *err);
-    board_.append_log(index_, {std::chrono::system_clock::now(), {}, log_level::error, *err, 0});
+    board_.append_log(cfg_.name, {std::chrono::system_clock::now(), {}, log_level::error, *err, 0});
     // A command that cannot start is a failure like any other: the restart policy decides.
     pid_ = 0;
-    board_.modify(index_, [&](service_status& st) { st.last_exit_code = 127; st.last_signal.reset(); });
+    board_.modify(cfg_.name, [&](service_status& st) { st.last_exit_code = 127; st.last_signal.reset(); });
     exit_info info{false, false};
     auto d = decide_restart(cfg_.restart, info, attempts_);
     set_state(service_state::error, *err, std::string("Unhealthy"));
@@ -178,7 +179,7 @@ void service_runner::spawn() {
   read_output(err_, err_lines_, err_buf_, true);
 
   const auto now = std::chrono::system_clock::now();
-  board_.modify(index_, [&](service_status& st) {
+  board_.modify(cfg_.name, [&](service_status& st) {
     st.pid = pid_;
     st.started_at = now;
     st.health_detail.clear();
@@ -216,7 +217,7 @@ void service_runner::take_line(std::string_view raw, bool is_stderr) {
   e.level = detect_log_level(e.message, log_level::info);
   (void)is_stderr;
   if (auto console = spdlog::get("services")) console->info("{:<12}| {}", cfg_.name, e.message);
-  board_.append_log(index_, std::move(e));
+  board_.append_log(cfg_.name, std::move(e));
 }
 
 void service_runner::schedule_probe(std::chrono::milliseconds delay) {
@@ -264,7 +265,7 @@ void service_runner::mark_healthy() {
 
 void service_runner::on_probe(bool ok, const std::string& detail) {
   if (stopping_ || (cfg_.managed() && !pid_)) return;
-  board_.modify(index_, [&](service_status& st) { st.health_detail = detail; });
+  board_.modify(cfg_.name, [&](service_status& st) { st.health_detail = detail; });
   const auto& h = cfg_.health;
   if (ok) {
     ++probe_ok_;
@@ -306,7 +307,7 @@ void service_runner::on_exit(int wait_status) {
   else if (WIFEXITED(wait_status)) code = WEXITSTATUS(wait_status);
   const std::string how = describe_exit(wait_status);
   spdlog::info("service {}: pid {} ended: {}", cfg_.name, was, how);
-  board_.modify(index_, [&](service_status& st) {
+  board_.modify(cfg_.name, [&](service_status& st) {
     st.last_exit_code = code;
     st.last_signal = sig;
     st.pid.reset();
@@ -327,7 +328,7 @@ void service_runner::on_exit(int wait_status) {
   auto d = decide_restart(cfg_.restart, info, attempts_);
   if (d.restart) {
     set_state(service_state::error, how, std::string("Unhealthy"));
-    board_.modify(index_, [&](service_status& st) {
+    board_.modify(cfg_.name, [&](service_status& st) {
       st.health_detail = "restarting in " + format_duration(d.delay) + " (attempt " + std::to_string(attempts_ + 1) +
                          (cfg_.restart.max_attempts ? " of " + std::to_string(cfg_.restart.max_attempts) : "") + ")";
     });
@@ -343,7 +344,7 @@ void service_runner::on_exit(int wait_status) {
   if (d.gave_up) {
     want_running_ = false;
     set_state(service_state::error, how, std::string("Unhealthy"));
-    board_.modify(index_, [&](service_status& st) {
+    board_.modify(cfg_.name, [&](service_status& st) {
       st.health_detail = "gave up after " + std::to_string(attempts_) + " restarts; start it again to retry";
     });
     return;
@@ -413,6 +414,38 @@ void service_runner::restart() {
     ++restarts_;
     start();
   });
+}
+
+bool service_runner::same_process(const service_config& a, const service_config& b) {
+  return a.command == b.command && a.command_is_shell == b.command_is_shell && a.cwd == b.cwd && a.env == b.env &&
+         a.port == b.port;
+}
+
+void service_runner::reconfigure(const service_config& next) {
+  const bool was_managed = cfg_.managed();
+  const bool process_changed = !same_process(cfg_, next);
+  const bool address_changed = cfg_.probe_address() != next.probe_address();
+  const bool was_wanted = want_running_ || !was_managed;
+  cfg_ = next;  // health, restart, stop and dependency settings apply from now on
+  if (!was_wanted) return;
+  if (was_managed != cfg_.managed()) {
+    // Run → watch or watch → run: whatever ran stops, then the new kind starts.
+    stop([this, alive = alive_] {
+      if (*alive) start();
+    });
+    return;
+  }
+  if (cfg_.managed() && process_changed) {
+    spdlog::info("service {}: command, cwd, env or port changed: restarting", cfg_.name);
+    restart();
+    return;
+  }
+  if (address_changed || !cfg_.managed()) {
+    ++probe_generation_;  // a check in flight was for the old address
+    probe_in_flight_ = false;
+    if (probing()) run_probe_now();
+    else if (!cfg_.managed()) set_state(service_state::running, "Not checked", std::string("Not checked"));
+  }
 }
 
 }  // namespace kinfra::supervisor

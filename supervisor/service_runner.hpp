@@ -39,8 +39,8 @@ struct runner_hooks {
 
 class service_runner {
  public:
-  service_runner(net::io_context& ioc, const service_config& cfg, std::size_t index, status_board& board,
-                 runner_hooks hooks);
+  /** Keeps its own copy of `cfg`; writes to `board` under the service's name. */
+  service_runner(net::io_context& ioc, const service_config& cfg, status_board& board, runner_hooks hooks);
   service_runner(const service_runner&) = delete;
   service_runner& operator=(const service_runner&) = delete;
   ~service_runner();
@@ -49,8 +49,18 @@ class service_runner {
   void start();
   /** Wants it stopped: stop signal to its group, SIGKILL after the stop timeout. */
   void stop(std::function<void()> done = {});
+  /** `stop()` without a completion, for the dashboard's Stop. */
+  void stop_now() { stop(); }
   /** Stops, then starts again; the restart count goes up, the attempt count starts over. */
   void restart();
+  /**
+   * Takes the service's entry from a reloaded routes.yaml. A changed command, cwd, env or port
+   * restarts it; anything else (checks, restart and stop policies, dependencies) applies in
+   * place and a running process keeps its PID.
+   */
+  void reconfigure(const service_config& next);
+  /** True when `a` and `b` describe the same process (what `reconfigure` restarts for). */
+  static bool same_process(const service_config& a, const service_config& b);
   /** Its process ended with this wait status (from the supervisor's reaper). */
   void on_exit(int wait_status);
   /** The proxy could not connect: mark it unhealthy now and check again at once. */
@@ -80,8 +90,7 @@ class service_runner {
   std::chrono::milliseconds probe_interval() const;
 
   net::io_context& ioc_;
-  const service_config& cfg_;
-  std::size_t index_;
+  service_config cfg_;
   status_board& board_;
   runner_hooks hooks_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  ///< guards callbacks after destruction

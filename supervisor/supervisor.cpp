@@ -15,7 +15,9 @@
 
 #include <fstream>
 #include <future>
+#include <algorithm>
 #include <map>
+#include <mutex>
 #include <thread>
 
 #include "supervisor/service_runner.hpp"
@@ -54,18 +56,38 @@ std::vector<pid_t> own_children() {
 }  // namespace
 
 struct supervisor::impl {
+  // Read by other threads (service_control) under the mutex; replaced on the control thread.
+  mutable std::mutex cfg_mutex;
   std::shared_ptr<const config> cfg;
   status_board& board;
   net::io_context ioc;
   net::signal_set sigchld{ioc, SIGCHLD};
   net::steady_timer reap_timer{ioc};
-  std::vector<std::unique_ptr<service_runner>> runners;
-  std::map<pid_t, std::size_t> pids;
+  // Control thread only from start() on.
+  std::vector<std::unique_ptr<service_runner>> runners;  ///< in the order of `cfg`
+  /** Runners of services removed by a reload: stopping or stopped, kept until shutdown. */
+  std::vector<std::unique_ptr<service_runner>> retired;
+  std::map<pid_t, service_runner*> pids;
   std::thread thread;
   bool started = false;
   bool shut_down = false;
 
   impl(std::shared_ptr<const config> c, status_board& b) : cfg(std::move(c)), board(b) {}
+
+  std::unique_ptr<service_runner> make_runner(const service_config& svc) {
+    runner_hooks hooks;
+    hooks.dependency_met = [this](const std::string& name, dependency::condition until) {
+      return dependency_met(name, until);
+    };
+    hooks.spawned = [this, name = svc.name](pid_t pid) { pids[pid] = find(name); };
+    hooks.state_changed = [this] { net::post(ioc, [this] { notify_dependents(); }); };
+    return std::make_unique<service_runner>(ioc, svc, board, std::move(hooks));
+  }
+
+  std::shared_ptr<const config> current() const {
+    std::lock_guard lock(cfg_mutex);
+    return cfg;
+  }
 
   service_runner* find(std::string_view name) {
     for (auto& r : runners)
@@ -80,9 +102,9 @@ struct supervisor::impl {
       if (pid <= 0) break;  // 0: none exited; -1: no children (ECHILD) or EINTR
       auto it = pids.find(pid);
       if (it == pids.end()) continue;  // an orphan handed to us as subreaper: reaped, nothing more
-      std::size_t index = it->second;
+      service_runner* runner = it->second;
       pids.erase(it);
-      runners[index]->on_exit(status);
+      runner->on_exit(status);
     }
   }
 
@@ -112,6 +134,9 @@ struct supervisor::impl {
     if (!r) return false;
     auto s = r->state();
     if (until == dependency::condition::healthy) return s == service_state::running;
+    // "started": its process exists (a service still waiting for its own dependencies is
+    // "starting" too, but has not started anything); a watched service counts once checked.
+    if (r->managed() && r->pid() == 0) return false;
     return s == service_state::starting || s == service_state::running || s == service_state::unhealthy;
   }
 
@@ -134,7 +159,7 @@ struct supervisor::impl {
       if (--*remaining == 0) stop_levels(std::move(levels), std::move(done));
     };
     if (level.empty()) return stop_levels(std::move(levels), std::move(done));
-    for (std::size_t i : level) runners[i]->stop(next);
+    for (std::size_t i : level) runners.at(i)->stop(next);
   }
 };
 
@@ -146,18 +171,55 @@ supervisor::supervisor(std::shared_ptr<const config> cfg, status_board& board)
     console->set_pattern("%v");
   }
   auto& d = *impl_;
-  for (std::size_t i = 0; i < d.cfg->services.size(); ++i) {
-    runner_hooks hooks;
-    hooks.dependency_met = [&d](const std::string& name, dependency::condition until) {
-      return d.dependency_met(name, until);
-    };
-    hooks.spawned = [&d, i](pid_t pid) { d.pids[pid] = i; };
-    hooks.state_changed = [&d] { net::post(d.ioc, [&d] { d.notify_dependents(); }); };
-    d.runners.push_back(std::make_unique<service_runner>(d.ioc, d.cfg->services[i], i, d.board, std::move(hooks)));
-  }
+  for (const auto& svc : d.cfg->services) d.runners.push_back(d.make_runner(svc));
   // A refused connection seen by the proxy (any thread) is handled on the control thread.
-  d.board.on_refused([&d](std::size_t index) {
-    net::post(d.ioc, [&d, index] { d.runners[index]->on_refused(); });
+  d.board.on_refused([&d](const std::string& name) {
+    net::post(d.ioc, [&d, name] {
+      if (auto* r = d.find(name)) r->on_refused();
+    });
+  });
+}
+
+void supervisor::reconfigure(std::shared_ptr<const config> next) {
+  auto& d = *impl_;
+  auto apply = [&d, next] {
+    std::vector<std::unique_ptr<service_runner>> runners;
+    std::vector<service_runner*> added;
+    for (const auto& svc : next->services) {
+      auto it = std::find_if(d.runners.begin(), d.runners.end(),
+                             [&](const std::unique_ptr<service_runner>& r) { return r && r->name() == svc.name; });
+      if (it != d.runners.end()) {
+        runners.push_back(std::move(*it));
+        runners.back()->reconfigure(svc);
+      } else {
+        runners.push_back(d.make_runner(svc));
+        added.push_back(runners.back().get());
+      }
+    }
+    for (auto& old : d.runners) {
+      if (!old) continue;
+      spdlog::info("service {}: removed from routes.yaml, stopping it", old->name());
+      old->stop();
+      d.retired.push_back(std::move(old));
+    }
+    d.runners = std::move(runners);
+    {
+      std::lock_guard lock(d.cfg_mutex);
+      d.cfg = next;
+    }
+    for (auto* r : added) {
+      spdlog::info("service {}: added in routes.yaml, starting it", r->name());
+      if (d.started) r->start();
+    }
+    d.notify_dependents();
+  };
+  if (!d.started || d.shut_down) {
+    apply();
+    return;
+  }
+  d.run_on_control([&apply] {
+    apply();
+    return 0;
   });
 }
 
@@ -216,33 +278,28 @@ void supervisor::shutdown() {
   d.ioc.stop();
   if (d.thread.joinable()) d.thread.join();
   d.runners.clear();
+  d.retired.clear();
 }
 
-control_result supervisor::start(std::string_view service) {
+control_result supervisor::act(std::string_view service, void (service_runner::*action)()) {
   auto& d = *impl_;
-  auto* r = d.find(service);
-  if (!r) return control_result::unknown_service;
-  if (!r->managed()) return control_result::not_managed;
-  net::post(d.ioc, [r] { r->start(); });
+  auto cfg = d.current();
+  const service_config* svc = cfg->find_service(std::string(service));
+  if (!svc) return control_result::unknown_service;
+  if (!svc->managed()) return control_result::not_managed;
+  // The runner is found on the control thread: a reload may replace the list meanwhile.
+  net::post(d.ioc, [&d, name = std::string(service), action] {
+    if (auto* r = d.find(name)) (r->*action)();
+  });
   return control_result::accepted;
 }
+
+control_result supervisor::start(std::string_view service) { return act(service, &service_runner::start); }
 
 control_result supervisor::stop(std::string_view service) {
-  auto& d = *impl_;
-  auto* r = d.find(service);
-  if (!r) return control_result::unknown_service;
-  if (!r->managed()) return control_result::not_managed;
-  net::post(d.ioc, [r] { r->stop(); });
-  return control_result::accepted;
+  return act(service, static_cast<void (service_runner::*)()>(&service_runner::stop_now));
 }
 
-control_result supervisor::restart(std::string_view service) {
-  auto& d = *impl_;
-  auto* r = d.find(service);
-  if (!r) return control_result::unknown_service;
-  if (!r->managed()) return control_result::not_managed;
-  net::post(d.ioc, [r] { r->restart(); });
-  return control_result::accepted;
-}
+control_result supervisor::restart(std::string_view service) { return act(service, &service_runner::restart); }
 
 }  // namespace kinfra::supervisor

@@ -16,6 +16,8 @@
 
 namespace kinfra::supervisor {
 
+class service_runner;
+
 class supervisor final : public service_control {
  public:
   /** `board` must outlive the supervisor and hold the same services as `cfg`. */
@@ -27,6 +29,14 @@ class supervisor final : public service_control {
 
   /** Starts the control thread, then every service in dependency order. Returns at once. */
   void start();
+
+  /**
+   * Takes a reloaded configuration (the board must already have been reconfigured with it):
+   * services added are started, removed ones stopped, changed ones restarted when their process
+   * changed (command, cwd, env, port) and otherwise updated in place, keeping their PID.
+   * Blocks until applied (not until processes have stopped or started).
+   */
+  void reconfigure(std::shared_ptr<const config> next);
 
   /**
    * Stops every service, dependents before what they depend on (each group in parallel, each
@@ -41,6 +51,7 @@ class supervisor final : public service_control {
   control_result restart(std::string_view service) override;
 
  private:
+  control_result act(std::string_view service, void (service_runner::*action)());
   struct impl;
   std::unique_ptr<impl> impl_;
 };

@@ -37,7 +37,7 @@ TEST(StatusBoard, StartsWithOneEntryPerServiceInFileOrder) {
   EXPECT_FALSE(snap->services[1].managed);
   EXPECT_EQ(snap->services[1].state, kinfra::service_state::starting) << "a watched service is being checked";
   EXPECT_EQ(snap->services[1].port, 5432);
-  EXPECT_FALSE(board.accepting(0));
+  EXPECT_FALSE(board.accepting_flag("api")->load());
   EXPECT_EQ(board.index_of("db"), 1);
   EXPECT_EQ(board.index_of("nope"), -1);
 }
@@ -45,12 +45,12 @@ TEST(StatusBoard, StartsWithOneEntryPerServiceInFileOrder) {
 TEST(StatusBoard, AcceptsTrafficOnlyWhileRunning) {
   auto cfg = two_services();
   kinfra::status_board board(*cfg);
-  board.modify(0, [](kinfra::service_status& s) { s.state = kinfra::service_state::running; });
-  EXPECT_TRUE(board.accepting(0));
+  board.modify("api", [](kinfra::service_status& s) { s.state = kinfra::service_state::running; });
+  EXPECT_TRUE(board.accepting_flag("api")->load());
   for (auto st : {kinfra::service_state::starting, kinfra::service_state::unhealthy, kinfra::service_state::error,
                   kinfra::service_state::stopping, kinfra::service_state::stopped}) {
-    board.modify(0, [st](kinfra::service_status& s) { s.state = st; });
-    EXPECT_FALSE(board.accepting(0)) << to_string(st);
+    board.modify("api", [st](kinfra::service_status& s) { s.state = st; });
+    EXPECT_FALSE(board.accepting_flag("api")->load()) << to_string(st);
   }
 }
 
@@ -58,7 +58,7 @@ TEST(StatusBoard, SnapshotsNeverChangeOnceTaken) {
   auto cfg = two_services();
   kinfra::status_board board(*cfg);
   auto before = board.snapshot();
-  board.modify(0, [](kinfra::service_status& s) { s.status_message = "changed"; });
+  board.modify("api", [](kinfra::service_status& s) { s.status_message = "changed"; });
   EXPECT_EQ(before->services[0].status_message, "Not started");
   EXPECT_EQ(board.snapshot()->services[0].status_message, "changed");
   EXPECT_GT(board.snapshot()->version, before->version);
@@ -67,19 +67,19 @@ TEST(StatusBoard, SnapshotsNeverChangeOnceTaken) {
 TEST(StatusBoard, KeepsABoundedRingOfLogLines) {
   auto cfg = two_services();
   kinfra::status_board board(*cfg);
-  for (int i = 0; i < 50; ++i) board.append_log(0, line("line " + std::to_string(i)));
-  auto all = board.logs(0, SIZE_MAX);
+  for (int i = 0; i < 50; ++i) board.append_log("api", line("line " + std::to_string(i)));
+  auto all = board.logs("api", SIZE_MAX);
   ASSERT_EQ(all.size(), 20u) << "log_lines: 20";
   EXPECT_EQ(all.front().message, "line 30");
   EXPECT_EQ(all.back().message, "line 49");
   EXPECT_EQ(all.back().seq, 50u);
-  auto last3 = board.logs(0, 3);
+  auto last3 = board.logs("api", 3);
   ASSERT_EQ(last3.size(), 3u);
   EXPECT_EQ(last3[0].message, "line 47");
-  auto after = board.logs(0, SIZE_MAX, 48);
+  auto after = board.logs("api", SIZE_MAX, 48);
   ASSERT_EQ(after.size(), 2u);
   EXPECT_EQ(after[0].message, "line 48");
-  EXPECT_TRUE(board.logs(1, 10).empty());
+  EXPECT_TRUE(board.logs("db", 10).empty());
 }
 
 TEST(StatusBoard, UpdateServiceStatusIsThePublicApi) {
@@ -99,7 +99,7 @@ TEST(StatusBoard, UpdateServiceStatusIsThePublicApi) {
   EXPECT_EQ(s.state, kinfra::service_state::starting);
   ASSERT_EQ(s.steps.size(), 3u);
   EXPECT_EQ(s.steps[1].status, kinfra::step_status::active);
-  auto logs = board.logs(0, 10);
+  auto logs = board.logs("api", 10);
   ASSERT_EQ(logs.size(), 2u);
   EXPECT_EQ(logs[1].timestamp, "15:00:02");
   EXPECT_EQ(logs[1].level, kinfra::log_level::warn);
@@ -114,12 +114,12 @@ TEST(StatusBoard, UpdateServiceStatusIsThePublicApi) {
 TEST(StatusBoard, ReportsRefusedConnectionsToTheSupervisor) {
   auto cfg = two_services();
   kinfra::status_board board(*cfg);
-  std::size_t reported = 99;
-  board.on_refused([&](std::size_t i) { reported = i; });
-  board.report_refused(1);
-  EXPECT_EQ(reported, 1u);
+  std::string reported;
+  board.on_refused([&](const std::string& name) { reported = name; });
+  board.report_refused("db");
+  EXPECT_EQ(reported, "db");
   board.on_refused(nullptr);
-  board.report_refused(0);  // no handler: nothing happens, nothing crashes
+  board.report_refused("api");  // no handler: nothing happens, nothing crashes
 }
 
 TEST(StatusBoard, ReadersAndWritersOnManyThreads) {
@@ -129,11 +129,11 @@ TEST(StatusBoard, ReadersAndWritersOnManyThreads) {
   std::thread writer([&] {
     while (!reading) std::this_thread::yield();  // overlap with the reader for sure
     for (int i = 0; i < 2000; ++i) {
-      board.modify(0, [i](kinfra::service_status& s) {
+      board.modify("api", [i](kinfra::service_status& s) {
         s.state = i % 2 ? kinfra::service_state::running : kinfra::service_state::unhealthy;
         s.status_message = "m" + std::to_string(i);
       });
-      board.append_log(0, line("l" + std::to_string(i)));
+      board.append_log("api", line("l" + std::to_string(i)));
     }
     stop = true;
   });
@@ -141,8 +141,8 @@ TEST(StatusBoard, ReadersAndWritersOnManyThreads) {
   do {
     auto snap = board.snapshot();
     EXPECT_EQ(snap->services.size(), 2u);
-    EXPECT_LE(board.logs(0, 5).size(), 5u);
-    (void)board.accepting(0);
+    EXPECT_LE(board.logs("api", 5).size(), 5u);
+    (void)board.accepting_flag("api")->load();
     ++reads;
     reading = true;
   } while (!stop);

@@ -80,8 +80,13 @@ services:
     req.path = "/";
     req.client_is_loopback = loopback;
     req.wants_json = wants_json;
-    return responder->unavailable_page(req, service, json_route);
+    const std::string name = svc(service);
+    req.service = name;
+    return responder->unavailable_page(req, json_route);
   }
+
+  /** The name of the service at `i` on the board. */
+  std::string svc(std::size_t i) const { return board->snapshot()->services.at(i).name; }
 
   static std::string header(const local_response& r, const std::string& name) {
     for (const auto& [k, v] : r.headers)
@@ -90,7 +95,7 @@ services:
   }
 
   void run(std::size_t i, const std::string& message = "Service is running") {
-    board->modify(i, [&](kinfra::service_status& s) {
+    board->modify(svc(i), [&](kinfra::service_status& s) {
       s.state = kinfra::service_state::running;
       s.status_message = message;
       s.pid = 4242;
@@ -110,7 +115,7 @@ services:
 
 TEST_F(Fallback, DashboardHasTheSpecsParts) {
   run(0);
-  board->append_log(0, {std::chrono::system_clock::now(), "15:00:01", kinfra::log_level::warn, "Rate limit approaching", 0});
+  board->append_log(svc(0), {std::chrono::system_clock::now(), "15:00:01", kinfra::log_level::warn, "Rate limit approaching", 0});
   auto res = call("GET", "/kinfra");
   EXPECT_EQ(res.status, 200u);
   EXPECT_EQ(res.content_type, "text/html; charset=utf-8");
@@ -125,8 +130,8 @@ TEST_F(Fallback, DashboardHasTheSpecsParts) {
 }
 
 TEST_F(Fallback, DashboardEscapesEverythingAServicePrinted) {
-  board->append_log(1, {std::chrono::system_clock::now(), {}, kinfra::log_level::error, "<script>alert(1)</script>", 0});
-  board->modify(1, [](kinfra::service_status& s) { s.status_message = "<img src=x onerror=alert(2)>"; });
+  board->append_log(svc(1), {std::chrono::system_clock::now(), {}, kinfra::log_level::error, "<script>alert(1)</script>", 0});
+  board->modify(svc(1), [](kinfra::service_status& s) { s.status_message = "<img src=x onerror=alert(2)>"; });
   auto body = call("GET", "/kinfra").body;
   EXPECT_EQ(body.find("<script>alert(1)"), std::string::npos);
   EXPECT_EQ(body.find("<img src=x"), std::string::npos);
@@ -149,7 +154,7 @@ TEST_F(Fallback, WatchedOnlyServicesAndDisabledActionsSayNotAvailable) {
 
 TEST_F(Fallback, StatusIsTheSpecDocument) {
   run(0);
-  board->append_log(0, {std::chrono::system_clock::now(), "15:00:01", kinfra::log_level::info, "Server started", 0});
+  board->append_log(svc(0), {std::chrono::system_clock::now(), "15:00:01", kinfra::log_level::info, "Server started", 0});
   auto res = call("GET", "/__status__");
   EXPECT_EQ(res.status, 200u);
   EXPECT_EQ(res.content_type, "application/json");
@@ -241,18 +246,18 @@ TEST_F(Fallback, RemoteAccessNeedsTheToken) {
 
 TEST_F(Fallback, MaintenanceIsSetByAnAction) {
   run(1);
-  EXPECT_TRUE(board->accepting(1));
+  EXPECT_TRUE(board->accepting_flag(svc(1))->load());
   auto res = call("POST", "/__action__/maintenance/web", true, {}, {},
                   R"({"on": true, "message": "Upgrading <db>", "expected": "30m"})");
   EXPECT_EQ(res.status, 200u);
-  EXPECT_FALSE(board->accepting(1)) << "no traffic while in maintenance";
+  EXPECT_FALSE(board->accepting_flag(svc(1))->load()) << "no traffic while in maintenance";
   auto page = unavailable(1, false);
   EXPECT_EQ(page.status, 503u);
   EXPECT_NE(page.body.find("maintenance"), std::string::npos);
   EXPECT_NE(page.body.find("Upgrading &lt;db&gt;"), std::string::npos);
   EXPECT_NE(page.body.find("Expected duration: 30m"), std::string::npos);
   EXPECT_EQ(call("POST", "/__action__/maintenance/web?on=0").status, 200u);
-  EXPECT_TRUE(board->accepting(1));
+  EXPECT_TRUE(board->accepting_flag(svc(1))->load());
   EXPECT_EQ(call("POST", "/__action__/maintenance/web", true, {}, {}, "not json").status, 400u);
 }
 
@@ -263,7 +268,7 @@ TEST_F(Fallback, LoadingPageWhileStartingWithStepsAndNoSecretsForVisitors) {
   u.steps = std::vector<kinfra::progress_step>{{"Port allocation", kinfra::step_status::completed},
                                                {"Installing <packages>", kinfra::step_status::active}};
   board->update_service_status("web", u);
-  board->modify(1, [](kinfra::service_status& s) { s.pid = 777; });
+  board->modify(svc(1), [](kinfra::service_status& s) { s.pid = 777; });
   auto page = unavailable(1, /*loopback=*/false);
   EXPECT_EQ(page.status, 503u);
   EXPECT_EQ(header(page, "Retry-After"), "5");
@@ -276,11 +281,11 @@ TEST_F(Fallback, LoadingPageWhileStartingWithStepsAndNoSecretsForVisitors) {
 }
 
 TEST_F(Fallback, ErrorPageWhenItCrashedWithTheLastLogLinesForAdmins) {
-  board->modify(0, [](kinfra::service_status& s) {
+  board->modify(svc(0), [](kinfra::service_status& s) {
     s.state = kinfra::service_state::error;
     s.status_message = "Process exited with code 1";
   });
-  board->append_log(0, {std::chrono::system_clock::now(), {}, kinfra::log_level::error, "EADDRINUSE", 0});
+  board->append_log(svc(0), {std::chrono::system_clock::now(), {}, kinfra::log_level::error, "EADDRINUSE", 0});
   auto admin = unavailable(0, true);
   EXPECT_EQ(admin.status, 503u);
   EXPECT_EQ(header(admin, "Retry-After"), "7") << "fallback.refresh";
@@ -303,7 +308,7 @@ TEST_F(Fallback, ApiClientsGetJson) {
 
 TEST_F(Fallback, LogsInThreeForms) {
   for (int i = 0; i < 3; ++i)
-    board->append_log(0, {std::chrono::system_clock::now(), {}, kinfra::log_level::info, "line " + std::to_string(i), 0});
+    board->append_log(svc(0), {std::chrono::system_clock::now(), {}, kinfra::log_level::info, "line " + std::to_string(i), 0});
   auto html = call("GET", "/__logs__/api");
   EXPECT_EQ(html.status, 200u);
   EXPECT_NE(html.body.find("Logs"), std::string::npos);
