@@ -34,6 +34,7 @@ struct timeouts_config {
   std::chrono::milliseconds upstream_response = 60s;  ///< an upstream sending its response header
   std::chrono::milliseconds body = 60s;               ///< no progress while relaying a body, either way
   std::chrono::milliseconds tunnel_idle = 3600s;      ///< no traffic on an upgraded (WebSocket) tunnel
+  std::chrono::milliseconds shutdown = 10s;  ///< SIGTERM: requests in flight get this long to finish
 };
 
 /** Size limits on what clients send. */

@@ -251,7 +251,8 @@ class config_builder {
 
   void read_timeouts(const YAML::Node& n, timeouts_config& t) {
     if (!n) return;
-    if (!r_.check_map(n, "timeouts", {"connect", "header", "idle", "upstream_response", "body", "tunnel_idle"}))
+    if (!r_.check_map(n, "timeouts",
+                      {"connect", "header", "idle", "upstream_response", "body", "tunnel_idle", "shutdown"}))
       return;
     r_.positive_duration(n, "connect", "timeouts.connect", t.connect);
     r_.positive_duration(n, "header", "timeouts.header", t.header);
@@ -259,6 +260,7 @@ class config_builder {
     r_.positive_duration(n, "upstream_response", "timeouts.upstream_response", t.upstream_response);
     r_.positive_duration(n, "body", "timeouts.body", t.body);
     r_.positive_duration(n, "tunnel_idle", "timeouts.tunnel_idle", t.tunnel_idle);
+    r_.positive_duration(n, "shutdown", "timeouts.shutdown", t.shutdown);
   }
 
   void read_limits(const YAML::Node& n, limits_config& l) {

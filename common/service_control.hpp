@@ -4,7 +4,9 @@
  * Declared here so that the fallback module can call the supervisor without depending on it.
  */
 
+#include <string>
 #include <string_view>
+#include <vector>
 
 namespace kinfra {
 
@@ -22,6 +24,21 @@ class service_control {
   virtual control_result start(std::string_view service) = 0;
   virtual control_result stop(std::string_view service) = 0;
   virtual control_result restart(std::string_view service) = 0;
+};
+
+/** What a reload of routes.yaml did. */
+struct reload_result {
+  bool applied = false;
+  bool unchanged = false;            ///< the file is the one in force: nothing to do
+  std::vector<std::string> errors;   ///< `routes.yaml:LINE:COL: message` when not applied
+};
+
+/** Reloading routes.yaml on request (the dashboard's reload action); safe from any thread. */
+class config_control {
+ public:
+  virtual ~config_control() = default;
+  /** Loads, validates and applies routes.yaml; `by` says who asked ("dashboard", "SIGHUP", …). */
+  virtual reload_result reload(const std::string& by) = 0;
 };
 
 }  // namespace kinfra

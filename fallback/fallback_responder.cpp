@@ -262,6 +262,13 @@ local_response fallback_responder::action(const local_request& req) const {
   if (!cfg || !board_) return json_response(503, dump({{"success", false}, {"error", "actions are not available"}}));
   access a = check_action(cfg->admin, req);
   if (a != access::allowed) return json_response(status_for(a), dump({{"success", false}, {"error", why(a)}}));
+  if (verb == "reload" && name.empty()) {
+    if (!reload_) return json_response(503, dump({{"success", false}, {"error", "reload is not available"}}));
+    reload_result r = reload_->reload("dashboard");
+    json body = {{"success", r.applied || r.unchanged}, {"action", "reload"}, {"applied", r.applied}};
+    if (!r.errors.empty()) body["errors"] = r.errors;
+    return json_response(r.errors.empty() ? 200 : 422, dump(body));
+  }
   if (verb != "restart" && verb != "stop" && verb != "start" && verb != "maintenance" && verb != "status")
     return json_response(404, dump({{"success", false}, {"error", "unknown action \"" + std::string(verb) + "\""}}));
   if (name.empty() || name.find('/') != std::string_view::npos || board_->index_of(name) < 0)

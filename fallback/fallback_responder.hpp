@@ -39,6 +39,8 @@ class fallback_responder final : public local_responder {
 
   /** Takes a reloaded configuration; requests already being answered finish with the old one. */
   void reconfigure(std::shared_ptr<const config> cfg);
+  /** Enables `POST /__action__/reload` (set once, before serving). */
+  void set_config_control(config_control* reload) { reload_ = reload; }
 
  private:
   page_context context(const local_request& req) const;
@@ -54,6 +56,7 @@ class fallback_responder final : public local_responder {
   std::shared_ptr<const config> cfg_;
   status_board* board_ = nullptr;  ///< read for pages; written only by the maintenance action
   service_control* control_ = nullptr;
+  config_control* reload_ = nullptr;
   std::shared_ptr<template_store> templates_;
 };
 

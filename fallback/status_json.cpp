@@ -94,6 +94,15 @@ std::string render_status_json(const status_board& board, std::string_view selec
     services[snap->services[i].name] = service_fields(board, snap->services[i], now, true);
   doc["services"] = services;
   doc["version"] = snap->version;
+  // Which routes.yaml is in force, and why the last reload failed, if it did (the dashboard's banner).
+  const auto& c = snap->config;
+  json config = {{"path", c.path},
+                 {"loaded_at", format_local(c.loaded_at, "%Y-%m-%dT%H:%M:%S")},
+                 {"loaded_by", c.loaded_by},
+                 {"reloads", c.reloads},
+                 {"errors", c.errors}};
+  if (c.failed_at) config["failed_at"] = format_local(*c.failed_at, "%Y-%m-%dT%H:%M:%S");
+  doc["config"] = config;
   // Service output may contain anything: invalid UTF-8 is replaced rather than failing the page.
   return doc.dump(-1, ' ', false, json::error_handler_t::replace);
 }

@@ -60,6 +60,7 @@ std::string describe_ms(std::chrono::milliseconds d) {
 
 client_session::client_session(worker& w, tcp::socket socket, std::shared_ptr<const listener_info> listener)
     : w_(w), client_(std::move(socket)), listener_(std::move(listener)), gen_(w.current()), tls_(listener_->tls) {
+  w_.connection_opened();
   boost::system::error_code ec;
   auto ep = client_.socket().remote_endpoint(ec);
   if (!ec) {
@@ -72,7 +73,16 @@ client_session::client_session(worker& w, tcp::socket socket, std::shared_ptr<co
   in_.reserve(4096);
 }
 
-client_session::~client_session() = default;
+client_session::~client_session() { w_.connection_closed(); }
+
+void client_session::on_drain() {
+  // Between requests (or before the first): nothing is lost by closing now. A request in
+  // progress finishes, and its response closes the connection.
+  if (phase_ == phase::idle || phase_ == phase::handshake) {
+    closed_ = true;
+    client_.close();
+  }
+}
 
 void client_session::arm(std::chrono::milliseconds d, phase p) {
   deadline = now_ms() + d.count();
@@ -109,6 +119,7 @@ net::awaitable<void> client_session::run() {
     outcome o = co_await handle_request();
     req_.reset();
     res_.reset();
+    if (o == outcome::keep_alive && w_.draining()) o = outcome::close;
     if (o != outcome::keep_alive || closed_) {
       co_await finish(o);
       co_return;
@@ -595,7 +606,7 @@ net::awaitable<client_session::outcome> client_session::relay_response(exchange&
 
   // The client connection stays open only when this response can be delimited for it and the
   // request body was read completely.
-  bool client_keep = x.keep_alive && x.body_done;
+  bool client_keep = x.keep_alive && x.body_done && !w_.draining();
   if (x.http10 && (chunked || to_eof)) client_keep = false;
   response_head_info head;
   head.chunked = !x.http10 && (chunked || to_eof || (x.head && upstream_chunked));
@@ -749,7 +760,7 @@ net::awaitable<client_session::outcome> client_session::send_page(local_response
   const auto& cfg = this->cfg();
   bool head = false;
   bool http10 = false;
-  bool keep = after == outcome::keep_alive;
+  bool keep = after == outcome::keep_alive && !w_.draining();
   if (req_ && req_->is_header_done()) {
     head = req_head_.method == http::verb::head;
     http10 = req_head_.version == 10;

@@ -38,6 +38,7 @@ class client_session final : public timed {
   // timed
   void on_deadline() override;
   void close_now() override;
+  void on_drain() override;
 
  private:
   /** What the session is waiting for; decides what a timeout means. */

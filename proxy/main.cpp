@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -18,6 +19,7 @@
 #include "common/version.hpp"
 #include "fallback/fallback_responder.hpp"
 #include "proxy/proxy_server.hpp"
+#include "proxy/reloader.hpp"
 #include "supervisor/supervisor.hpp"
 
 namespace {
@@ -68,6 +70,50 @@ void raise_fd_limit() {
     spdlog::debug("file descriptor limit raised from {} to {}", before, lim.rlim_cur);
 }
 
+/** Waits up to `timeout` for SIGINT or SIGTERM; true when one came. */
+bool stop_signal_within(const sigset_t& signals, std::chrono::milliseconds timeout) {
+  timespec ts{static_cast<time_t>(timeout.count() / 1000), static_cast<long>(timeout.count() % 1000) * 1000000};
+  int sig = sigtimedwait(&signals, nullptr, &ts);
+  return sig == SIGINT || sig == SIGTERM;
+}
+
+/**
+ * SIGTERM/SIGINT: stop accepting, let requests in flight finish within `grace` (idle keep-alive
+ * connections close at once), then stop the services in reverse dependency order by their stop
+ * policies. A second signal cuts the wait short and kills the services' process groups: kinfra
+ * still exits only once they are gone.
+ */
+void graceful_stop(int first, const sigset_t& signals, kinfra::proxy::proxy_server& proxy,
+                   kinfra::supervisor::supervisor& services, std::chrono::milliseconds grace) {
+  using clock = std::chrono::steady_clock;
+  spdlog::info("{} received: finishing requests in flight (up to {} ms), then stopping services",
+               first == SIGINT ? "SIGINT" : "SIGTERM", grace.count());
+  proxy.drain();
+  bool hurry = false;
+  const auto deadline = clock::now() + grace;
+  while (proxy.connections() > 0 && clock::now() < deadline) {
+    if (stop_signal_within(signals, std::chrono::milliseconds(50))) {
+      hurry = true;
+      spdlog::warn("second signal: closing every connection and killing the services now");
+      break;
+    }
+  }
+  if (std::size_t left = proxy.connections(); left > 0 && !hurry)
+    spdlog::warn("{} connections still open after {} ms: closing them", left, grace.count());
+  proxy.stop();
+  services.begin_shutdown();
+  if (hurry) services.kill_all();
+  while (!services.services_stopped()) {
+    if (stop_signal_within(signals, std::chrono::milliseconds(50)) && !hurry) {
+      hurry = true;
+      spdlog::warn("second signal: killing the services now");
+      services.kill_all();
+    }
+  }
+  services.shutdown();
+  spdlog::info("kinfra stopped");
+}
+
 int run_command(const std::string& path, const std::string& ready_file) {
   auto result = kinfra::load_config_file(path);
   if (!result.ok()) {
@@ -91,6 +137,8 @@ int run_command(const std::string& path, const std::string& ready_file) {
   kinfra::status_board board(*cfg);
   kinfra::supervisor::supervisor services(cfg, board);
   kinfra::fallback::fallback_responder responder(cfg, &board, &services);
+  kinfra::reloader reload(path, cfg, board, services, responder);
+  responder.set_config_control(&reload);
   std::unique_ptr<kinfra::proxy::proxy_server> proxy;
   try {
     proxy = std::make_unique<kinfra::proxy::proxy_server>(cfg, &responder, &board);
@@ -98,8 +146,10 @@ int run_command(const std::string& path, const std::string& ready_file) {
     spdlog::critical("{}", e.what());
     return 1;
   }
+  reload.attach(proxy.get());
   services.start();
   proxy->start();
+  reload.watch();
   auto bound = proxy->bound_addresses();
   auto admin = proxy->admin_addresses();
   for (std::size_t i = 0; i < bound.size(); ++i) {
@@ -114,27 +164,14 @@ int run_command(const std::string& path, const std::string& ready_file) {
   for (const auto& a : admin) spdlog::info("dashboard also at http://{}/kinfra", a.to_string());
   if (!ready_file.empty()) write_ready_file(ready_file, bound, admin);
 
+  int sig = 0;
   for (;;) {
-    int sig = 0;
     if (sigwait(&signals, &sig) != 0) continue;
-    if (sig == SIGHUP) {
-      if (cfg->has_tls_listener()) {
-        try {
-          proxy->reload_certificates();
-          spdlog::info("SIGHUP received: certificates reloaded (open connections keep theirs)");
-        } catch (const std::exception& e) {
-          spdlog::error("SIGHUP received: certificates not reloaded, the current ones stay in use:\n{}", e.what());
-        }
-      }
-      spdlog::info("live reload of routes.yaml is not available yet; restart kinfra to apply its changes");
-      continue;
-    }
-    spdlog::info("{} received, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    break;
+    if (sig != SIGHUP) break;
+    reload.reload("SIGHUP");  // routes.yaml and every certificate it names, read again
   }
-  proxy->stop();
-  services.shutdown();
-  spdlog::info("kinfra stopped");
+  reload.stop();
+  graceful_stop(sig, signals, *proxy, services, reload.current()->timeouts.shutdown);
   return 0;
 }
 

@@ -251,6 +251,16 @@ void proxy_server::start() {
   for (auto& w : impl_->workers) w->start();
 }
 
+void proxy_server::drain() {
+  for (auto& w : impl_->workers) w->drain();
+}
+
+std::size_t proxy_server::connections() const {
+  std::size_t n = 0;
+  for (const auto& w : impl_->workers) n += w->connections();
+  return n;
+}
+
 void proxy_server::stop() {
   for (auto& w : impl_->workers) w->stop();
   for (auto& w : impl_->workers) w->join();
@@ -283,7 +293,5 @@ void proxy_server::reconfigure(std::shared_ptr<const config> next) {
   d.commit_listeners(std::move(listeners));
   d.cfg = std::move(next);
 }
-
-void proxy_server::reload_certificates() { reconfigure(impl_->cfg); }
 
 }  // namespace kinfra::proxy

@@ -40,18 +40,18 @@ class proxy_server {
 
   /** Starts the worker threads. */
   void start();
+  /**
+   * Graceful shutdown: stops accepting, closes idle connections, and lets requests in flight
+   * finish (each response closes its connection). Returns at once; see connections().
+   */
+  void drain();
+  /** Client connections still open. */
+  std::size_t connections() const;
   /** Closes the listeners and all connections, and waits for the workers to end. */
   void stop();
 
   /** The addresses actually bound (port 0 in routes.yaml becomes the port the system chose). */
   std::vector<host_port> bound_addresses() const;
-  /**
-   * Reads the certificate files of every HTTPS listener again; new connections get the new
-   * ones, open connections keep theirs. Throws std::runtime_error (and changes nothing) when a
-   * file is missing, unreadable, expired or mismatched.
-   */
-  void reload_certificates();
-
   /**
    * Applies a reloaded, validated configuration: new requests use the new routes, targets and
    * timeouts; requests and tunnels in flight finish on the old ones. Listeners that stay keep

@@ -140,6 +140,19 @@ void worker::stop() {
   });
 }
 
+void worker::drain() {
+  net::post(ioc_, [this] {
+    if (draining_ || stopping_) return;
+    draining_ = true;
+    boost::system::error_code ignored;
+    for (auto& l : listeners_) l->acceptor.close(ignored);
+    // on_drain may close a session, which unlinks it from the list: walk a copy.
+    std::vector<timed*> all;
+    for (auto& t : timed_) all.push_back(&t);
+    for (auto* t : all) t->on_drain();
+  });
+}
+
 void worker::join() {
   if (thread_.joinable()) thread_.join();
 }
@@ -150,7 +163,7 @@ void worker::accept_loop(listener_slot& slot) {
     net::steady_timer backoff(ioc_);
     for (;;) {
       auto [ec, socket] = co_await acceptor.async_accept(tok);
-      if (stopping_) co_return;
+      if (stopping_ || draining_) co_return;
       if (ec) {
         if (ec == net::error::operation_aborted) co_return;
         // Out of descriptors or memory: pause instead of spinning; the backlog waits.

@@ -105,6 +105,8 @@ class timed : public boost::intrusive::list_base_hook<boost::intrusive::link_mod
   virtual void on_deadline() = 0;
   /** Called when the worker stops: close the connection now. */
   virtual void close_now() = 0;
+  /** Called when the worker starts draining: close now if idle, else after the current exchange. */
+  virtual void on_drain() = 0;
 };
 
 class worker {
@@ -133,6 +135,17 @@ class worker {
                    const resolved_targets& targets);
 
   void start();
+  /**
+   * Graceful shutdown, first step: stop accepting, close idle connections, and let the others
+   * finish the exchange they are in (their response says `Connection: close`). Thread-safe.
+   */
+  void drain();
+  /** True once drain() began (worker thread). */
+  bool draining() const { return draining_; }
+  /** Client connections open now. Thread-safe. */
+  std::size_t connections() const { return connections_.load(std::memory_order_acquire); }
+  void connection_opened() { connections_.fetch_add(1, std::memory_order_acq_rel); }
+  void connection_closed() { connections_.fetch_sub(1, std::memory_order_acq_rel); }
   /** Closes the listeners and every connection, then stops the thread. Thread-safe. */
   void stop();
   void join();
@@ -173,6 +186,8 @@ class worker {
   std::vector<std::unique_ptr<listener_slot>> listeners_;
   std::shared_ptr<generation> gen_;
   bool started_ = false;
+  bool draining_ = false;
+  std::atomic<std::size_t> connections_{0};
   std::size_t listener_count_ = 0;  ///< ids handed out by add_listener (its caller's thread)
   boost::intrusive::list<timed, boost::intrusive::constant_time_size<false>> timed_;
   net::steady_timer sweeper_;

@@ -383,6 +383,12 @@ void service_runner::stop(std::function<void()> done) {
   });
 }
 
+void service_runner::kill_now() {
+  if (!group_) return;
+  stop_deadline_ = clock::now();  // children left in the group are killed as soon as they are seen
+  signal_group(group_, SIGKILL);
+}
+
 void service_runner::wait_group_then_finish() {
   // The leader is gone; its children in the group get until the stop deadline, then SIGKILL.
   if (group_alive(group_)) {

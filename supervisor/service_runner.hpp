@@ -51,6 +51,8 @@ class service_runner {
   void stop(std::function<void()> done = {});
   /** `stop()` without a completion, for the dashboard's Stop. */
   void stop_now() { stop(); }
+  /** SIGKILL to its process group now (an impatient shutdown); the exit is handled as usual. */
+  void kill_now();
   /** Stops, then starts again; the restart count goes up, the attempt count starts over. */
   void restart();
   /**

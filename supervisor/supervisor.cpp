@@ -16,6 +16,7 @@
 #include <fstream>
 #include <future>
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -71,6 +72,8 @@ struct supervisor::impl {
   std::thread thread;
   bool started = false;
   bool shut_down = false;
+  std::atomic<bool> stop_requested{false};
+  std::atomic<bool> all_stopped{false};
 
   impl(std::shared_ptr<const config> c, status_board& b) : cfg(std::move(c)), board(b) {}
 
@@ -251,17 +254,35 @@ void supervisor::start() {
   });
 }
 
+void supervisor::begin_shutdown() {
+  auto& d = *impl_;
+  if (d.stop_requested.exchange(true)) return;
+  d.board.on_refused(nullptr);
+  if (!d.started) {
+    d.all_stopped = true;
+    return;
+  }
+  net::post(d.ioc, [&d] { d.stop_levels(d.cfg->start_levels(), [&d] { d.all_stopped = true; }); });
+}
+
+bool supervisor::services_stopped() const { return impl_->all_stopped.load(); }
+
+void supervisor::kill_all() {
+  auto& d = *impl_;
+  if (!d.started) return;
+  net::post(d.ioc, [&d] {
+    for (auto& r : d.runners) r->kill_now();
+    for (auto& r : d.retired) r->kill_now();
+  });
+}
+
 void supervisor::shutdown() {
   auto& d = *impl_;
   if (d.shut_down) return;
   d.shut_down = true;
-  d.board.on_refused(nullptr);
+  begin_shutdown();
   if (!d.started) return;
-  std::promise<void> stopped;
-  net::post(d.ioc, [&d, &stopped] {
-    d.stop_levels(d.cfg->start_levels(), [&stopped] { stopped.set_value(); });
-  });
-  stopped.get_future().wait();
+  while (!d.all_stopped.load()) std::this_thread::sleep_for(10ms);
   // Whatever escaped its process group (and was handed to us as subreaper) goes now.
   d.run_on_control([&d] {
     for (pid_t pid : own_children()) {

@@ -44,6 +44,12 @@ class supervisor final : public service_control {
    * Blocks until done.
    */
   void shutdown();
+  /** The first half of shutdown(), without waiting: see services_stopped(). */
+  void begin_shutdown();
+  /** True once every service stopped after begin_shutdown(). */
+  bool services_stopped() const;
+  /** Impatient shutdown (a second signal): SIGKILL to every service's process group now. */
+  void kill_all();
 
   // service_control
   control_result start(std::string_view service) override;

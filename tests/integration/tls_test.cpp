@@ -365,7 +365,7 @@ TEST_F(Tls, SighupReloadsCertificatesWithoutDroppingConnections) {
   fs::copy_file(cert("b.pem"), dir.path() + "/site.pem", fs::copy_options::overwrite_existing);
   fs::copy_file(cert("b.key"), dir.path() + "/site.key", fs::copy_options::overwrite_existing);
   ::kill(k.pid(), SIGHUP);
-  ASSERT_TRUE(kt::wait_until([&] { return k.log().find("certificates reloaded") != std::string::npos; }, 5s)) << k.log();
+  ASSERT_TRUE(kt::wait_until([&] { return k.log().find("reloaded (SIGHUP)") != std::string::npos; }, 5s)) << k.log();
   kt::tls_info after;
   kt::connect_tls(k.port(0), {.sni = "a.test"}, after);
   ASSERT_TRUE(after.ok) << after.error;
@@ -379,7 +379,7 @@ TEST_F(Tls, SighupReloadsCertificatesWithoutDroppingConnections) {
   // A broken file on the next reload changes nothing.
   dir.write("site.key", "not a key\n");
   ::kill(k.pid(), SIGHUP);
-  ASSERT_TRUE(kt::wait_until([&] { return k.log().find("certificates not reloaded") != std::string::npos; }, 5s))
+  ASSERT_TRUE(kt::wait_until([&] { return k.log().find("not reloaded (SIGHUP)") != std::string::npos; }, 5s))
       << k.log();
   EXPECT_NE(k.log().find("no usable PEM private key in " + dir.path() + "/site.key"), std::string::npos);
   kt::tls_info still;

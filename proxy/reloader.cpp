@@ -1,0 +1,189 @@
+#include "proxy/reloader.hpp"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "common/config_loader.hpp"
+#include "fallback/fallback_responder.hpp"
+#include "proxy/proxy_server.hpp"
+#include "supervisor/supervisor.hpp"
+
+namespace kinfra {
+namespace {
+
+namespace fs = std::filesystem;
+// Editors write a file in several steps (truncate, write, rename): wait for the last one.
+constexpr int settle_ms = 200;
+
+bool read_text(const std::string& path, std::string& out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  out = ss.str();
+  return true;
+}
+
+}  // namespace
+
+reloader::reloader(std::string path, std::shared_ptr<const config> current, status_board& board,
+                   supervisor::supervisor& services, fallback::fallback_responder& responder)
+    : path_(std::move(path)),
+      current_(std::move(current)),
+      board_(board),
+      services_(services),
+      responder_(responder) {
+  fs::path p = fs::absolute(path_);
+  file_name_ = p.filename().string();
+  dir_ = p.parent_path().string();
+  read_text(path_, last_text_);
+  board_.set_config_status([&](config_status& c) { c.path = path_; });
+}
+
+reloader::~reloader() {
+  stop();
+  if (inotify_fd_ >= 0) ::close(inotify_fd_);
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+}
+
+void reloader::stop() {
+  if (wake_fd_ >= 0) {
+    std::uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
+  }
+  if (watcher_.joinable()) watcher_.join();
+  std::lock_guard lock(mutex_);
+  stopped_ = true;
+  proxy_ = nullptr;
+}
+
+std::shared_ptr<const config> reloader::current() const {
+  std::lock_guard lock(mutex_);
+  return current_;
+}
+
+reload_result reloader::reload(const std::string& by) {
+  std::lock_guard lock(mutex_);
+  reload_result out;
+  if (stopped_) {
+    out.errors.push_back("kinfra is stopping");
+    return out;
+  }
+  auto fail = [&](std::vector<std::string> errors) {
+    for (const auto& e : errors) spdlog::error("{}", e);
+    spdlog::error("{} not reloaded ({}): the configuration in force stays", path_, by);
+    board_.set_config_status([&](config_status& c) {
+      c.errors = errors;
+      c.failed_at = std::chrono::system_clock::now();
+    });
+    last_failed_ = true;
+    out.errors = std::move(errors);
+    return out;
+  };
+  std::string text;
+  if (!read_text(path_, text)) return fail({path_ + ": cannot read: " + std::strerror(errno)});
+  if (text == last_text_ && !last_failed_ && by == "file change") {
+    out.unchanged = true;
+    return out;
+  }
+  auto result = load_config_string(text, path_);
+  if (result.ok()) proxy::check_tls(*result.cfg, result.errors, result.warnings);
+  if (!result.errors.empty()) {
+    std::vector<std::string> errors;
+    for (const auto& e : result.errors) errors.push_back(format_config_error(path_, e));
+    return fail(std::move(errors));
+  }
+  for (const auto& w : result.warnings) spdlog::warn("{}", format_config_error(path_, w));
+  auto next = result.cfg;
+  auto previous = current_;
+  // The board first: the proxy's new generation takes its services' flags from it.
+  board_.reconfigure(*next);
+  if (proxy_) {
+    try {
+      proxy_->reconfigure(next);
+    } catch (const std::exception& e) {
+      board_.reconfigure(*previous);
+      std::vector<std::string> errors;
+      std::istringstream lines(e.what());
+      for (std::string line; std::getline(lines, line);) errors.push_back(line);
+      return fail(std::move(errors));
+    }
+  }
+  services_.reconfigure(next);
+  responder_.reconfigure(next);
+  current_ = next;
+  last_text_ = std::move(text);
+  last_failed_ = false;
+  board_.set_config_status([&](config_status& c) {
+    c.loaded_at = std::chrono::system_clock::now();
+    c.loaded_by = by;
+    c.errors.clear();
+    c.failed_at.reset();
+    ++c.reloads;
+  });
+  spdlog::info("{} reloaded ({}): {} routes, {} services", path_, by, next->routes.size(), next->services.size());
+  out.applied = true;
+  return out;
+}
+
+void reloader::watch() {
+  inotify_fd_ = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+  wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (inotify_fd_ < 0 || wake_fd_ < 0 ||
+      ::inotify_add_watch(inotify_fd_, dir_.c_str(), IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE) < 0) {
+    spdlog::warn("cannot watch {} for changes ({}); reload with SIGHUP instead", dir_, std::strerror(errno));
+    return;
+  }
+  watcher_ = std::thread([this] { watch_loop(); });
+}
+
+void reloader::watch_loop() {
+  bool pending = false;
+  auto due = std::chrono::steady_clock::now();
+  std::array<char, 16 * 1024> buf;
+  for (;;) {
+    int timeout = -1;
+    if (pending) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(due - std::chrono::steady_clock::now()).count();
+      timeout = static_cast<int>(std::max<long long>(0, left));
+    }
+    pollfd fds[2] = {{inotify_fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+    int r = ::poll(fds, 2, timeout);
+    if (r < 0 && errno == EINTR) continue;
+    if (fds[1].revents) return;
+    if (r > 0 && fds[0].revents) {
+      ssize_t n = ::read(inotify_fd_, buf.data(), buf.size());
+      for (ssize_t off = 0; n > 0 && off < n;) {
+        const auto* ev = reinterpret_cast<const inotify_event*>(buf.data() + off);
+        if (ev->len > 0 && file_name_ == ev->name) {
+          pending = true;
+          due = std::chrono::steady_clock::now() + std::chrono::milliseconds(settle_ms);
+        }
+        off += static_cast<ssize_t>(sizeof(inotify_event) + ev->len);
+      }
+      continue;
+    }
+    if (pending && std::chrono::steady_clock::now() >= due) {
+      pending = false;
+      try {
+        reload("file change");
+      } catch (const std::exception& e) {
+        spdlog::error("reload failed: {}", e.what());
+      }
+    }
+  }
+}
+
+}  // namespace kinfra

@@ -1,0 +1,73 @@
+#pragma once
+/**
+ * @file Live reload of routes.yaml: one place that loads the file, validates it completely, and
+ * hands the new configuration to every module, or keeps the old one and says why.
+ *
+ * Part of the `kinfra` executable (like main.cpp), the only code that sees every module.
+ * Triggers: a change of the file (inotify on its folder, so saves by rename are seen), SIGHUP,
+ * and the dashboard's `POST /__action__/reload`. Reloads are serialised.
+ */
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "common/config.hpp"
+#include "common/service_control.hpp"
+#include "common/status_board.hpp"
+
+namespace kinfra {
+namespace proxy {
+class proxy_server;
+}
+namespace supervisor {
+class supervisor;
+}
+namespace fallback {
+class fallback_responder;
+}
+
+class reloader final : public config_control {
+ public:
+  reloader(std::string path, std::shared_ptr<const config> current, status_board& board,
+           supervisor::supervisor& services, fallback::fallback_responder& responder);
+  ~reloader() override;
+  reloader(const reloader&) = delete;
+  reloader& operator=(const reloader&) = delete;
+
+  /** The proxy is made after the reloader (the responder needs the reloader first). */
+  void attach(proxy::proxy_server* proxy) { proxy_ = proxy; }
+
+  /** Starts watching the file's folder; a change is applied about 200 ms after the last write. */
+  void watch();
+
+  reload_result reload(const std::string& by) override;
+
+  /** No more reloads (kinfra is stopping): ends the watcher; later requests are refused. */
+  void stop();
+
+  std::shared_ptr<const config> current() const;
+
+ private:
+  void watch_loop();
+
+  std::string path_;
+  std::string file_name_;
+  std::string dir_;
+  mutable std::mutex mutex_;  ///< one reload at a time; guards current_ and last_text_
+  std::shared_ptr<const config> current_;
+  std::string last_text_;  ///< the bytes of the file in force, to skip writes that change nothing
+  bool last_failed_ = false;
+  bool stopped_ = false;
+  status_board& board_;
+  supervisor::supervisor& services_;
+  fallback::fallback_responder& responder_;
+  proxy::proxy_server* proxy_ = nullptr;
+  int inotify_fd_ = -1;
+  int wake_fd_ = -1;  ///< eventfd that ends the watch thread
+  std::thread watcher_;
+};
+
+}  // namespace kinfra
