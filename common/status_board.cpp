@@ -118,10 +118,8 @@ void status_board::reconfigure(const config& cfg) {
     auto it = flags_.find(svc.name);
     flags.emplace(svc.name, it != flags_.end() ? it->second : std::make_shared<std::atomic<bool>>(false));
   }
-  // Flags of removed services stop taking traffic; generations still holding them see false.
-  for (auto& [name, flag] : flags_) {
-    if (!flags.count(name)) flag->store(false, std::memory_order_release);
-  }
+  // A removed service's flag keeps its last value: requests that the previous configuration
+  // already routed there finish as they would have.
   flags_ = std::move(flags);
   publish_locked(std::move(next));
 }

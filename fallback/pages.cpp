@@ -140,6 +140,16 @@ std::string render_dashboard(const page_context& ctx) {
   v["stats"] = stat("total", "Total", total) + stat("running", "Running", running) +
                stat("starting", "Starting", starting) + stat("errors", "Errors", errors);
   v["cards"] = cards;
+  // routes.yaml: when it was loaded and by what; the errors of a failed reload, as a banner.
+  const auto& config = snap->config;
+  v["config_loaded"] = format_local(config.loaded_at, "%Y-%m-%d %H:%M:%S") + " (" + config.loaded_by + ")";
+  v["banner_hidden"] = config.errors.empty() ? "hidden" : "";
+  std::string banner;
+  if (!config.errors.empty()) {
+    banner = "<strong>routes.yaml has errors; the previous configuration is still in use:</strong>";
+    for (const auto& e : config.errors) banner += "<div class=\"mono\">" + html_escape(e) + "</div>";
+  }
+  v["banner"] = banner;
   v["actions"] = actions ? "true" : "false";
   v["token_required"] = ctx.cfg->admin.token.empty() ? "false" : "true";
   v["timestamp"] = "";

@@ -11,15 +11,6 @@ namespace {
 
 using json = nlohmann::ordered_json;
 
-std::string format_local(std::chrono::system_clock::time_point t, const char* pattern) {
-  std::time_t tt = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  localtime_r(&tt, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, pattern, &tm);
-  return buf;
-}
-
 json service_fields(const status_board& board, const service_status& s,
                     std::chrono::system_clock::time_point now, bool with_logs) {
   json j;
@@ -49,6 +40,15 @@ json service_fields(const status_board& board, const service_status& s,
 }
 
 }  // namespace
+
+std::string format_local(std::chrono::system_clock::time_point t, const char* pattern) {
+  std::time_t tt = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  localtime_r(&tt, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, pattern, &tm);
+  return buf;
+}
 
 std::string log_timestamp(const log_entry& e) {
   if (!e.timestamp.empty()) return e.timestamp;

@@ -27,6 +27,9 @@ std::string render_status_json(const status_board& board, std::string_view selec
  */
 std::string render_public_status_json(const status_board& board, std::string_view service);
 
+/** `t` in local time, formatted with strftime's `pattern`. */
+std::string format_local(std::chrono::system_clock::time_point t, const char* pattern);
+
 /** "15:00:01": a log line's time as the spec shows it (local time), unless it came with its own. */
 std::string log_timestamp(const log_entry& e);
 

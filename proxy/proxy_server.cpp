@@ -280,18 +280,43 @@ std::vector<host_port> proxy_server::admin_addresses() const {
   return out;
 }
 
-void proxy_server::reconfigure(std::shared_ptr<const config> next) {
+struct reload_plan::data {
+  std::shared_ptr<const config> cfg;
+  std::shared_ptr<const router> routes;
+  resolved_targets targets;
+  std::vector<open_listener_set> listeners;
+  ~data() {
+    for (auto& set : listeners)
+      for (int fd : set.fds) ::close(fd);
+  }
+};
+
+reload_plan::reload_plan() = default;
+reload_plan::~reload_plan() = default;
+reload_plan::reload_plan(reload_plan&&) noexcept = default;
+reload_plan& reload_plan::operator=(reload_plan&&) noexcept = default;
+
+reload_plan proxy_server::prepare(std::shared_ptr<const config> next) {
   auto& d = *impl_;
   if (next->workers != d.cfg->workers)
     spdlog::warn("workers: {} → {} takes effect at the next start; the {} running workers go on", d.cfg->workers,
                  next->workers, d.workers.size());
-  // Everything that can fail comes first: a reload that fails changes nothing.
-  auto routes = std::make_shared<const router>(*next);
-  auto targets = resolve_targets(*next);
-  auto listeners = d.prepare_listeners(*next);
-  for (auto& w : d.workers) w->reconfigure(next, routes, targets);
-  d.commit_listeners(std::move(listeners));
-  d.cfg = std::move(next);
+  reload_plan plan;
+  plan.d_ = std::make_unique<reload_plan::data>();
+  plan.d_->routes = std::make_shared<const router>(*next);
+  plan.d_->targets = resolve_targets(*next);
+  plan.d_->listeners = d.prepare_listeners(*next);
+  plan.d_->cfg = std::move(next);
+  return plan;
+}
+
+void proxy_server::commit(reload_plan plan) {
+  auto& d = *impl_;
+  auto& p = *plan.d_;
+  for (auto& w : d.workers) w->reconfigure(p.cfg, p.routes, p.targets);
+  d.commit_listeners(std::move(p.listeners));
+  p.listeners.clear();
+  d.cfg = p.cfg;
 }
 
 }  // namespace kinfra::proxy

@@ -21,6 +21,20 @@ namespace kinfra::proxy {
  */
 void check_tls(const config& cfg, std::vector<config_error>& errors, std::vector<config_error>& warnings);
 
+/** A reload the proxy has prepared (addresses bound, certificates loaded) and not applied yet. */
+class reload_plan {
+ public:
+  reload_plan();
+  ~reload_plan();  ///< closes what was opened for it, when it was not applied
+  reload_plan(reload_plan&&) noexcept;
+  reload_plan& operator=(reload_plan&&) noexcept;
+
+ private:
+  friend class proxy_server;
+  struct data;
+  std::unique_ptr<data> d_;
+};
+
 class proxy_server {
  public:
   /**
@@ -53,14 +67,18 @@ class proxy_server {
   /** The addresses actually bound (port 0 in routes.yaml becomes the port the system chose). */
   std::vector<host_port> bound_addresses() const;
   /**
-   * Applies a reloaded, validated configuration: new requests use the new routes, targets and
-   * timeouts; requests and tunnels in flight finish on the old ones. Listeners that stay keep
-   * their sockets (and connections); new addresses are bound, removed ones stop accepting
-   * (their connections go on); certificates are read again. Throws std::runtime_error, having
-   * changed nothing, when an address cannot be bound or a TLS file is unusable. The number of
-   * workers is fixed at start.
+   * First half of a reload: everything that can fail. Resolves targets, reads every certificate
+   * again, binds new listen addresses. Throws std::runtime_error, having changed nothing, when an
+   * address cannot be bound or a TLS file is unusable.
    */
-  void reconfigure(std::shared_ptr<const config> next);
+  reload_plan prepare(std::shared_ptr<const config> next);
+  /**
+   * Second half: new requests use the new routes, targets and timeouts; requests and tunnels in
+   * flight finish on the old ones. Listeners that stay keep their sockets (and connections); new
+   * ones start accepting, removed ones stop (their connections go on). The number of workers is
+   * fixed at start.
+   */
+  void commit(reload_plan plan);
   /** The direct admin listener's address, when it is configured and could be bound. */
   std::vector<host_port> admin_addresses() const;
 

@@ -107,22 +107,24 @@ reload_result reloader::reload(const std::string& by) {
   }
   for (const auto& w : result.warnings) spdlog::warn("{}", format_config_error(path_, w));
   auto next = result.cfg;
-  auto previous = current_;
-  // The board first: the proxy's new generation takes its services' flags from it.
-  board_.reconfigure(*next);
+  // What can fail first (binding new addresses, certificates): a failure changes nothing.
+  proxy::reload_plan plan;
   if (proxy_) {
     try {
-      proxy_->reconfigure(next);
+      plan = proxy_->prepare(next);
     } catch (const std::exception& e) {
-      board_.reconfigure(*previous);
       std::vector<std::string> errors;
       std::istringstream lines(e.what());
       for (std::string line; std::getline(lines, line);) errors.push_back(line);
       return fail(std::move(errors));
     }
   }
-  services_.reconfigure(next);
+  // Then the services, so that a new one is known (and, when unchecked, already taking traffic)
+  // before the first request is routed to it; then the proxy's routes.
+  board_.reconfigure(*next);
   responder_.reconfigure(next);
+  services_.reconfigure(next);
+  if (proxy_) proxy_->commit(std::move(plan));
   current_ = next;
   last_text_ = std::move(text);
   last_failed_ = false;

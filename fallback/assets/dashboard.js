@@ -157,11 +157,13 @@
     setText(document.querySelector("#stats .starting .value"), String(starting));
     setText(document.querySelector("#stats .errors .value"), String(errors));
     setText(document.getElementById("updated"), status.timestamp || "");
+    const config = status.config || {};
     const banner = document.getElementById("banner");
-    const problems = status.config_errors || [];
+    const problems = config.errors || [];
     banner.hidden = !problems.length;
-    if (problems.length) banner.replaceChildren(el("strong", "", "routes.yaml has errors; the previous configuration is still in use: "),
+    if (problems.length) banner.replaceChildren(el("strong", "", "routes.yaml has errors; the previous configuration is still in use:"),
       ...problems.map((p) => el("div", "mono", p)));
+    if (config.loaded_at) setText(document.getElementById("config-loaded"), config.loaded_at.replace("T", " ") + " (" + config.loaded_by + ")");
   }
 
   function live(ok) {

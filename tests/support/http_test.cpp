@@ -722,6 +722,13 @@ int kinfra_process::stop(ms timeout) {
   return code;
 }
 
+int kinfra_process::wait_for_exit(ms timeout) {
+  if (pid_ <= 0) return -1;
+  int code = wait_exit(pid_, timeout);
+  pid_ = -1;
+  return code;
+}
+
 long kinfra_process::rss_kib() const { return proc_status_kib(pid_, "VmRSS:"); }
 long kinfra_process::peak_rss_kib() const { return proc_status_kib(pid_, "VmHWM:"); }
 

@@ -240,6 +240,11 @@ class kinfra_process {
   std::string log() const;
   /** SIGTERM, then waits; returns the exit code (or 128+signal). */
   int stop(ms timeout = 10s);
+  /**
+   * Waits for it to exit by itself (after a signal the test sent); the exit code, or -2 when it
+   * had to be killed after `timeout`.
+   */
+  int wait_for_exit(ms timeout);
   const temp_dir& dir() const { return dir_; }
 
  private:

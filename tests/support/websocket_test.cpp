@@ -41,7 +41,8 @@ namespace {
 /** Connects `ws` (whose lowest layer is a TCP socket), runs `setup` (e.g. TLS), then the exchange. */
 template <class WebSocket, class Setup>
 std::vector<std::string> roundtrip(net::io_context& ioc, WebSocket& ws, std::uint16_t port, const std::string& path,
-                                   const std::vector<std::string>& messages, ms timeout, Setup setup) {
+                                   const std::vector<std::string>& messages, ms timeout, Setup setup,
+                                   const std::function<void(std::size_t)>& after_echo = {}) {
   std::vector<std::string> echoes;
   auto run = [&](auto&& start) {
     bool done = false;
@@ -63,6 +64,7 @@ std::vector<std::string> roundtrip(net::io_context& ioc, WebSocket& ws, std::uin
     beast::flat_buffer buf;
     if (!run([&](auto h) { ws.async_read(buf, h); })) return echoes;
     echoes.push_back(beast::buffers_to_string(buf.data()));
+    if (after_echo) after_echo(echoes.size() - 1);
   }
   run([&](auto h) { ws.async_close(websocket::close_code::normal, h); });
   return echoes;
@@ -71,10 +73,11 @@ std::vector<std::string> roundtrip(net::io_context& ioc, WebSocket& ws, std::uin
 }  // namespace
 
 std::vector<std::string> websocket_roundtrip(std::uint16_t port, const std::string& path,
-                                             const std::vector<std::string>& messages, ms timeout) {
+                                             const std::vector<std::string>& messages, ms timeout,
+                                             const std::function<void(std::size_t)>& after_echo) {
   net::io_context ioc;
   websocket::stream<beast::tcp_stream> ws(ioc);
-  return roundtrip(ioc, ws, port, path, messages, timeout, [](auto&) { return true; });
+  return roundtrip(ioc, ws, port, path, messages, timeout, [](auto&) { return true; }, after_echo);
 }
 
 std::vector<std::string> websocket_roundtrip_tls(std::uint16_t port, const std::string& path,

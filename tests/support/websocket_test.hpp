@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -18,7 +19,8 @@ void websocket_echo(socket_conn& c);
  * Returns fewer echoes than messages when anything fails or `timeout` passes.
  */
 std::vector<std::string> websocket_roundtrip(std::uint16_t port, const std::string& path,
-                                             const std::vector<std::string>& messages, ms timeout = 10s);
+                                             const std::vector<std::string>& messages, ms timeout = 10s,
+                                             const std::function<void(std::size_t)>& after_echo = {});
 
 /** The same over TLS (wss://), without verifying the server's certificate. */
 std::vector<std::string> websocket_roundtrip_tls(std::uint16_t port, const std::string& path,
