@@ -142,6 +142,28 @@ try {
     (await visitor.textContent('body')).includes('hello from web'), 30000);
   console.log('fallback page: returned to the real page once the service was back');
 
+  // 5. Live reload: a broken edit shows a banner with line:column, in place; fixing it (and
+  //    adding a service) removes the banner and adds the card, without a page reload.
+  const routesPath = path.join(dir, 'routes.yaml');
+  const good = fs.readFileSync(routesPath, 'utf8');
+  fs.writeFileSync(routesPath, good.replace('workers: 1', 'workers: 1\nbogus_key: 1'));
+  await waitFor('the error banner', async () => await dashboard.isVisible('#banner'), 10000);
+  const bannerText = await dashboard.textContent('#banner');
+  if (!/routes\.yaml:\d+:\d+: unknown key 'bogus_key'/.test(bannerText)) fail('banner without line:col: ' + bannerText);
+  await dashboard.screenshot({ path: path.join(artifacts, 'dashboard-config-error.png') });
+  const extraPort = await freePort();
+  fs.writeFileSync(routesPath, good + `  extra:
+    command: ["${serviceBin}", "--name", "extra"]
+    port: ${extraPort}
+    health: { http: /health, interval: 200ms }
+`);
+  await waitFor('the banner to go', async () => !(await dashboard.isVisible('#banner')), 10000);
+  await waitFor('the new service card', async () => (await badge('extra').count()) === 1 &&
+    (await badge('extra').textContent()) === 'running', 20000);
+  if (!(await dashboard.evaluate(() => window.__notReloaded))) fail('the dashboard reloaded instead of updating in place');
+  if (!(await dashboard.textContent('footer')).includes('file change')) fail('the footer does not say how the config was loaded');
+  console.log('live reload: banner on a broken edit, gone after the fix, new card added');
+
   if (problems.length) fail(problems.join('\n'));
   console.log('PASS');
 } catch (e) {
