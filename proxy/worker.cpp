@@ -111,6 +111,9 @@ void worker::reconfigure(std::shared_ptr<const config> cfg, std::shared_ptr<cons
         if (conn->target < index_of.size() && index_of[conn->target] != SIZE_MAX) conn->target = index_of[conn->target];
       }
     }
+    // What was not carried over closes now rather than when the last session using the old
+    // generation lets go of it.
+    for (auto& old : gen_->targets) old.idle.clear();
     gen_ = std::move(next);
   });
 }

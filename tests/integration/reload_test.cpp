@@ -134,6 +134,43 @@ TEST(Reload, AnUploadInFlightCompletes) {
   EXPECT_EQ(other.request_count(), 1u);
 }
 
+TEST(Reload, ListenAddressesComeAndGoWithoutCuttingConnections) {
+  kt::test_upstream up;
+  const std::string body = "routes:\n  - { path: /, service: up }\nservices:\n" + service_entry("up", up.url());
+  kt::kinfra_process k(body);
+  const auto extra = kt::free_port();
+  const std::string with_extra = "listen: [127.0.0.1:0, 127.0.0.1:" + std::to_string(extra) +
+                                 "]\nadmin_listen: 127.0.0.1:0\n" + body;
+  k.dir().write("routes.yaml", with_extra);
+  ASSERT_EQ(reload_now(k)["applied"], true);
+  auto on_extra = kt::connect_to(extra);  // the new address accepts
+  on_extra->send("GET /one HTTP/1.1\r\nHost: x\r\n\r\n");
+  kt::response res;
+  ASSERT_TRUE(on_extra->read_response(res));
+  EXPECT_EQ(res.status, 200);
+  // The original listener (port 0 at start) kept its port.
+  EXPECT_EQ(kt::http_get(k.port(), "/main").status, 200);
+
+  save(k, body);  // the extra address is gone again
+  ASSERT_EQ(reload_now(k)["applied"], true);
+  EXPECT_THROW(kt::connect_to(extra), std::runtime_error) << "a removed address stops accepting";
+  on_extra->send("GET /two HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_TRUE(on_extra->read_response(res)) << "an established connection on it goes on";
+  EXPECT_EQ(res.status, 200);
+
+  // An address that cannot be bound makes the whole reload fail, and nothing changes.
+  kt::test_upstream squatter;  // holds a port
+  k.dir().write("routes.yaml", "listen: [127.0.0.1:0, 127.0.0.1:" + std::to_string(squatter.port()) +
+                                   "]\nadmin_listen: 127.0.0.1:0\nroutes:\n  - { path: /, service: other }\nservices:\n" +
+                                   service_entry("other", squatter.url()));
+  auto r = reload_now(k);
+  EXPECT_EQ(r["success"], false) << r.dump();
+  EXPECT_NE(r["errors"].dump().find("cannot listen on 127.0.0.1:" + std::to_string(squatter.port())), std::string::npos)
+      << r.dump();
+  EXPECT_EQ(kt::http_get(k.port(), "/after").status, 200);
+  EXPECT_EQ(squatter.request_count(), 0u) << "the routes of the refused file were not used";
+}
+
 TEST(Reload, ABrokenEditKeepsTheSiteUpAndIsReported) {
   kt::test_upstream up;
   const std::string good = "routes:\n  - { path: /, service: up }\nservices:\n" + service_entry("up", up.url());
