@@ -3,6 +3,7 @@
 #   scripts/install-deps.sh           build + run
 #   scripts/install-deps.sh --test    also what the test suite needs
 #   scripts/install-deps.sh --bench   also what bench/run.sh needs
+#   scripts/install-deps.sh --hardening   also what scripts/hardening.sh needs (clang, libFuzzer)
 set -euo pipefail
 
 build_pkgs=(g++ cmake ninja-build ccache pkg-config
@@ -10,12 +11,14 @@ build_pkgs=(g++ cmake ninja-build ccache pkg-config
             python3 ca-certificates)
 test_pkgs=(libgtest-dev googletest curl openssl procps chromium fonts-noto-color-emoji)
 bench_pkgs=(wrk nginx haproxy valgrind util-linux)
+hardening_pkgs=(clang libclang-rt-14-dev)
 
 want=("${build_pkgs[@]}")
 for arg in "$@"; do
   case "$arg" in
     --test) want+=("${test_pkgs[@]}") ;;
     --bench) want+=("${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
+    --hardening) want+=("${test_pkgs[@]}" "${hardening_pkgs[@]}") ;;
     *) echo "unknown option: $arg" >&2; exit 2 ;;
   esac
 done
@@ -23,7 +26,7 @@ done
 # The browser tests need Node.js and npm; a machine that already has them (from any source) keeps
 # its own, otherwise Debian's are installed.
 for arg in "$@"; do
-  if [ "$arg" = --test ] || [ "$arg" = --bench ]; then
+  if [ "$arg" = --test ] || [ "$arg" = --bench ] || [ "$arg" = --hardening ]; then
     command -v node >/dev/null 2>&1 || want+=(nodejs)
     command -v npm >/dev/null 2>&1 || want+=(npm)
   fi

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <thread>
 
 #include "http_test.hpp"
 
@@ -57,6 +58,112 @@ TEST(ProxyErrors, MalformedRequestsAre400AndNeverReachTheUpstream) {
       {"CONNECT", "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", 405},
   };
   for (const auto& c : cases) expect_rejected(k.port(), c, up);
+}
+
+TEST(ProxyErrors, AmbiguousFramingAndHeaderSyntaxCannotSmuggleARequest) {
+  // Each of these could be read two ways by two parsers (RFC 9112 §6.3, §11.2): a proxy that
+  // passes any of them on lets a second request hide in the first one's body.
+  kt::test_upstream up;
+  kt::kinfra_process k(kt::one_service(up.url()));
+  const std::string smuggled = "GET /admin HTTP/1.1\r\nHost: x\r\n\r\n";
+  const std::vector<bad_case> cases = {
+      {"TE with space before colon", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n", 400},
+      {"TE with tab before colon", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding\t: chunked\r\n\r\n0\r\n\r\n", 400},
+      {"TE chunked twice", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+      {"TE with vertical tab", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:\x0b chunked\r\n\r\n0\r\n\r\n", 400},
+      {"TE chunked, identity", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n", 400},
+      {"CL list", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3, 3\r\n\r\nabc", 400},
+      {"CL hex", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0x3\r\n\r\nabc", 400},
+      {"CL negative", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n", 400},
+      {"CL overflow", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\n\r\n", 400},
+      {"CL with a space inside", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1 0\r\n\r\n0123456789", 400},
+      {"CL and TE hiding a request", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled, 400},
+      {"chunk size overflow", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffff1\r\na\r\n0\r\n\r\n", 400},
+      {"negative chunk size", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\na\r\n0\r\n\r\n", 400},
+      {"chunk size with space", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1 0\r\n" + std::string(16, 'a') + "\r\n0\r\n\r\n", 400},
+      {"chunk data longer than its size", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nabc\r\n0\r\n\r\n" + smuggled, 400},
+      {"bare CR in a field", "GET / HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n", 400},
+      {"NUL in a field value", std::string("GET / HTTP/1.1\r\nHost: x\r\nX-A: a") + '\0' + "b\r\n\r\n", 400},
+      {"space in a field name", "GET / HTTP/1.1\r\nHost: x\r\nX A: 1\r\n\r\n", 400},
+      {"control in a field name", "GET / HTTP/1.1\r\nHost: x\r\nX\x01A: 1\r\n\r\n", 400},
+      {"empty field name", "GET / HTTP/1.1\r\nHost: x\r\n: 1\r\n\r\n", 400},
+      {"leading whitespace line", "GET / HTTP/1.1\r\n Host: x\r\n\r\n", 400},
+      {"Host with user info", "GET / HTTP/1.1\r\nHost: user@x\r\n\r\n", 400},
+      {"Host with a path", "GET / HTTP/1.1\r\nHost: x/y\r\n\r\n", 400},
+      {"empty Host and a second one", "GET / HTTP/1.1\r\nHost:\r\nHost: x\r\n\r\n", 400},
+      {"absolute-form with another Host", "GET http://a.example/ HTTP/1.1\r\nHost: b.example\r\n\r\n", 400},
+      {"authority-form on GET", "GET example.com:80 HTTP/1.1\r\nHost: example.com\r\n\r\n", 400},
+      {"two spaces in the request line", "GET  / HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+      {"lower-case version", "GET / http/1.1\r\nHost: x\r\n\r\n", 400},
+      {"fragment in the target", "GET /a#b HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+  };
+  for (const auto& c : cases) expect_rejected(k.port(), c, up);
+}
+
+TEST(ProxyErrors, ABodyWithBareLFChunkLinesNeverCompletes) {
+  // The head is valid, so it is forwarded as the body starts; the chunk lines end in a bare LF,
+  // which does not end a chunk line. The body is relayed only as kinfra parsed it (re-chunked),
+  // so nothing after it can pass as a second request: the client gets 400 (or 408 when no more
+  // bytes come), the upstream an incomplete request and a closed connection.
+  std::atomic<int> complete{0};
+  std::atomic<int> heads{0};
+  kt::test_upstream up([&](kt::socket_conn& c) {
+    kt::request req;
+    if (!c.read_request_header(req)) return;
+    ++heads;
+    if (c.read_request(req, std::chrono::seconds(5))) ++complete;
+  });
+  kt::kinfra_process k(kt::one_service(up.url(), "timeouts: { body: 1s }\n"));
+  auto conn = kt::connect_to(k.port());
+  conn->send("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\nabc\n0\n\n"
+             "GET /admin HTTP/1.1\r\nHost: x\r\n\r\n");
+  kt::response res;
+  ASSERT_TRUE(conn->read_response(res, false, std::chrono::seconds(5)));
+  EXPECT_TRUE(res.status == 400 || res.status == 408) << res.status;
+  EXPECT_TRUE(conn->wait_closed(std::chrono::seconds(5)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_LE(heads.load(), 1);
+  EXPECT_EQ(complete.load(), 0) << "no request reached the upstream whole";
+}
+
+TEST(ProxyErrors, PrefixRoutesCannotBeEscaped) {
+  // /public goes to one service, everything else to another: no spelling of a path may reach
+  // the other service's /secret through /public, or the reverse.
+  kt::test_upstream pub, rest;
+  kt::kinfra_process k("workers: 1\nroutes:\n  - { path: /public, service: pub, strip_prefix: true }\n"
+                       "  - { path: /, service: rest }\nservices:\n  pub: { url: \"" + pub.url() +
+                       "\", health: off }\n  rest: { url: \"" + rest.url() + "\", health: off }\n");
+  struct attempt {
+    const char* target;
+    const char* expect_service;  ///< "pub", "rest" or "" (refused)
+    const char* forwarded;       ///< the path the service sees
+  };
+  const std::vector<attempt> attempts = {
+      {"/public/../secret", "rest", "/secret"},
+      {"/public/%2e%2e/secret", "rest", "/secret"},
+      {"/public/%2E%2e/secret", "rest", "/secret"},
+      {"/public/.%2e/secret", "rest", "/secret"},
+      {"/public//../secret", "rest", "/secret"},
+      {"/public/./x", "pub", "/x"},
+      {"/public%2f..%2fsecret", "rest", "/public%2F..%2Fsecret"},
+      {"/public/a%2f..%2f..%2fsecret", "pub", "/a%2F..%2F..%2Fsecret"},
+      {"/publicity", "rest", "/publicity"},
+      {"//public/x", "pub", "/x"},
+      {"/public/../../secret", "", ""},
+      {"/%2e%2e/secret", "", ""},
+  };
+  for (const auto& a : attempts) {
+    auto before_pub = pub.request_count(), before_rest = rest.request_count();
+    auto res = kt::http_get(k.port(), a.target);
+    std::string who = pub.request_count() > before_pub ? "pub" : rest.request_count() > before_rest ? "rest" : "";
+    EXPECT_EQ(who, a.expect_service) << a.target;
+    if (who.empty()) {
+      EXPECT_EQ(res.status, 400) << a.target;
+      continue;
+    }
+    auto seen = (who == "pub" ? pub : rest).requests().back().target;
+    EXPECT_EQ(seen, a.forwarded) << a.target;
+  }
 }
 
 TEST(ProxyErrors, ObsFoldIsRejected) {
