@@ -24,7 +24,10 @@ export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 
 build() {  # dir, extra cmake args...
   local dir=$1; shift
-  cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+  # -O1 -g1: fast enough to run the suite, line numbers in reports, and much quicker to compile
+  # than -O2 -g with Beast and Asio.
+  cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" \
+    "$@" >/dev/null
   cmake --build "$dir"
 }
 

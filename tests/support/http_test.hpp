@@ -260,6 +260,22 @@ class kinfra_process {
  */
 std::string one_service(const std::string& url, const std::string& extra = "");
 
+/**
+ * Memory bounds in tests hold for a normal build only: sanitizers keep shadow memory and
+ * quarantines (scripts/hardening.sh builds the suite with them). The factor to allow for.
+ */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+inline constexpr long memory_slack = 8;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+inline constexpr long memory_slack = 8;
+#else
+inline constexpr long memory_slack = 1;
+#endif
+#else
+inline constexpr long memory_slack = 1;
+#endif
+
 /** Path of the kinfra executable under test. */
 std::string kinfra_binary();
 
