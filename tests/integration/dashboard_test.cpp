@@ -9,6 +9,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <mutex>
+#include <thread>
+
 #include "http_test.hpp"
 
 namespace {
@@ -231,4 +235,89 @@ TEST(Dashboard, HostileServiceOutputIsShownAsText) {
   auto page = kt::http_get(k.port(), "/kinfra").body;
   EXPECT_EQ(page.find("<script>alert(1)</script>"), std::string::npos);
   EXPECT_NE(page.find("&lt;script&gt;alert(1)&lt;/script&gt;"), std::string::npos);
+}
+
+TEST(Dashboard, PathTricksOnTheAdminSurfaceMeanOnlyTheirCanonicalPath) {
+  // Paths are normalised before anything looks at them, so a trick is only ever its canonical
+  // path: dot segments resolve (and cannot climb above the root), an encoded slash is not a
+  // separator, and a service name is one segment.
+  kt::kinfra_process k(two_services(kt::free_port(), kt::free_port(), "admin_token: test-token-123\n"));
+  kt::header_list token;
+  token.add("Authorization", "Bearer test-token-123");
+  struct trick {
+    const char* target;
+    int status;
+  };
+  for (auto t : std::vector<trick>{{"/__logs__/../../etc/passwd", 400},
+                                   {"/__logs__/%2e%2e/%2e%2e/etc/passwd", 400},
+                                   {"/__logs__/api%2F..%2Fweb", 404},
+                                   {"/__logs__/api%2f..%2f..%2fkinfra", 404},
+                                   {"/__logs__/api/extra", 404},
+                                   {"/__logs__/nope", 404},
+                                   {"/__logs__/..%2Fapi", 404},
+                                   {"/__logs__/../kinfra", 200}}) {  // that is /kinfra itself
+    auto res = kt::http_get(k.port(), t.target);
+    EXPECT_EQ(res.status, t.status) << t.target;
+    EXPECT_EQ(res.body.find("root:"), std::string::npos) << t.target;
+  }
+  for (auto t : std::vector<trick>{{"/__action__/restart/%2e%2e", 404},
+                                   {"/__action__/restart/", 404},
+                                   {"/__action__/restart", 404},
+                                   {"/__action__/shutdown/api", 404},
+                                   {"/__action__/restart/api%00", 404},
+                                   {"/__action__/restart/api%2F..%2Fweb", 404},
+                                   {"/__action__/../../../x", 400},
+                                   {"/__action__/restart/api/../web", 200}}) {  // that is restart/web
+    auto res = post(k.port(), t.target, token);
+    EXPECT_EQ(res.status, t.status) << t.target;
+  }
+  // Only the canonical restart/web happened.
+  EXPECT_TRUE(kt::wait_until([&] { return kt::get_status(k.port(), "web")["restarts"] == 1; }, 5s));
+  EXPECT_EQ(kt::get_status(k.port(), "api")["restarts"], 0);
+}
+
+TEST(Dashboard, KillingAServiceUnderLoadNeverShowsAConnectionError) {
+  const auto web = kt::free_port();
+  kt::kinfra_process k(two_services(kt::free_port(), web));
+  ASSERT_TRUE(kt::wait_until([&] { return running(k.port(), "web"); }, 10s));
+  const auto pid = std::stoi(kt::get_status(k.port(), "web")["pid"].get<std::string>());
+  std::atomic<bool> done{false};
+  std::atomic<int> answers{0}, pages{0}, broken{0};
+  std::mutex m;
+  std::string first_broken;
+  auto client = [&](bool keep_alive) {
+    std::unique_ptr<kt::socket_conn> c;
+    while (!done) {
+      if (!c || !keep_alive) c = kt::connect_to(k.port());
+      c->send("GET /page HTTP/1.1\r\nHost: x\r\n\r\n");
+      kt::response res;
+      bool got = c->read_response(res, false, 5s);
+      if (got && res.status == 200) ++answers;
+      else if (got && (res.status == 503 || res.status == 502)) ++pages;  // kinfra's page about the service
+      else {
+        ++broken;
+        std::lock_guard lock(m);
+        if (first_broken.empty()) first_broken = got ? std::to_string(res.status) : "no response (reset or hang)";
+      }
+      if (!got || res.headers.get("Connection") == "close") c.reset();
+    }
+  };
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 4; ++i) clients.emplace_back(client, i % 2 == 0);
+  std::this_thread::sleep_for(300ms);
+  ::kill(pid, SIGKILL);
+  // It comes back by itself (restart policy) and serves again.
+  EXPECT_TRUE(kt::wait_until(
+      [&] {
+        auto s = kt::get_status(k.port(), "web");
+        return s["state"] == "running" && s["pid"] != std::to_string(pid);
+      },
+      15s));
+  int answers_before = answers;
+  EXPECT_TRUE(kt::wait_until([&] { return answers > answers_before + 20; }, 5s));
+  done = true;
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(broken.load(), 0) << first_broken;
+  EXPECT_GT(pages.load(), 0) << "requests during the outage got kinfra's page";
+  EXPECT_GT(answers.load(), 100);
 }
