@@ -44,3 +44,17 @@ TEST(Templates, AnOverrideFolderWinsAndTheEmbeddedPageIsTheFallback) {
   EXPECT_NE(store.get("dashboard.html").find("KInfra Dashboard"), std::string::npos) << "after the override is gone";
   EXPECT_TRUE(store.get("nonexistent.html").empty());
 }
+
+TEST(Templates, ATruncatedOrUnreadableOverrideFallsBackToTheEmbeddedPage) {
+  // What a full disk leaves behind (an empty file) and what a wrong deploy leaves (a folder where
+  // a file should be): either way the page is the embedded one, never an empty answer.
+  auto dir = std::filesystem::temp_directory_path() / ("kinfra-tpl-broken-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir / "loading.html");
+  std::ofstream(dir / "dashboard.html").close();  // zero bytes
+  kinfra::fallback::template_store store(dir.string());
+  EXPECT_NE(store.get("dashboard.html").find("KInfra Dashboard"), std::string::npos) << "empty override";
+  EXPECT_EQ(store.get("loading.html"), std::string(kinfra::fallback::template_store("").get("loading.html")))
+      << "a folder named like the page";
+  EXPECT_FALSE(store.get("loading.html").empty());
+  std::filesystem::remove_all(dir);
+}
