@@ -11,7 +11,10 @@
 #
 #   bench/run.sh                   full run (about 8 minutes)
 #   ROUNDS=1 DURATION=3 bench/run.sh   a quick look
-#   SECTIONS="https" bench/run.sh  only some parts: http, https, cpu, instr
+#   SECTIONS="https" bench/run.sh  only some parts: http, https, idle, cpu, instr
+#
+# The idle part holds IDLE_CONNECTIONS (10,000) keep-alive connections, each after one request,
+# and reads how much each proxy's RSS grew: memory per idle connection.
 #
 # Output: a Markdown table on stdout and in bench/results/latest.md.
 set -euo pipefail
@@ -24,7 +27,8 @@ CPU_REQUESTS=${CPU_REQUESTS:-200000}
 CG_N1=${CG_N1:-2000}
 CG_N2=${CG_N2:-12000}
 PROXIES=(kinfra nginx haproxy)
-SECTIONS=${SECTIONS:-http https cpu instr}
+SECTIONS=${SECTIONS:-http https idle cpu instr}
+IDLE_CONNECTIONS=${IDLE_CONNECTIONS:-10000}
 has_section() { [[ " $SECTIONS " == *" $1 "* ]]; }
 
 scripts/install-deps.sh --bench
@@ -88,7 +92,7 @@ worker_processes 1;
 $1
 error_log $WORK/ng/logs/error.log;
 pid $WORK/ng/nginx.pid;
-events { worker_connections 8192; }
+events { worker_connections 16384; }
 http {
   access_log off;
   client_body_temp_path $WORK/ng/tmp; proxy_temp_path $WORK/ng/tmp; fastcgi_temp_path $WORK/ng/tmp;
@@ -132,7 +136,7 @@ nginx_proxy_conf "daemon off; master_process off;" >"$WORK/ng/nginx-single.conf"
 cat >"$WORK/haproxy.cfg" <<EOF
 global
   nbthread 1
-  maxconn 8000
+  maxconn 16000
 defaults
   mode http
   timeout connect 5s
@@ -279,6 +283,25 @@ if has_section https; then
   done
 fi
 
+declare -A IDLE_BYTES
+if has_section idle; then
+  echo "memory per idle keep-alive connection ($IDLE_CONNECTIONS connections)" >&2
+  for p in "${PROXIES[@]}"; do
+    rss_now() { local t=0; for q in $(procs_of "${MAIN_PID[$p]}"); do
+      t=$((t + $(awk '/VmRSS/ {print $2}' "/proc/$q/status" 2>/dev/null || echo 0))); done; echo "$t"; }
+    before=$(rss_now)
+    coproc HOLD { taskset -c 1 python3 bench/hold_idle.py "${PORT[$p]}" "$IDLE_CONNECTIONS"; }
+    read -r _ held <&"${HOLD[0]}"
+    sleep 1
+    after=$(rss_now)
+    exec {HOLD[1]}>&-
+    wait "$HOLD_PID" 2>/dev/null || true
+    IDLE_BYTES[$p]=$(( (after - before) * 1024 / held ))
+    echo "  $p: RSS $before -> $after KiB with $held idle connections: ${IDLE_BYTES[$p]} bytes each" >&2
+    sleep 1
+  done
+fi
+
 declare -A CPU_US RSS INSTR
 has_section cpu && echo "CPU time per request over $CPU_REQUESTS requests" >&2
 for p in "${PROXIES[@]}"; do
@@ -354,6 +377,12 @@ mkdir -p bench/results
   fi
   if has_section cpu && has_section instr; then
     echo "- CPU time per request $(awk -v a="${CPU_US[kinfra]}" -v b="${CPU_US[nginx]}" 'BEGIN{printf "%.2f", a/b}'), instructions per request $(awk -v a="${INSTR[kinfra]}" -v b="${INSTR[nginx]}" 'BEGIN{printf "%.2f", a/b}')"
+  fi
+  if has_section idle; then
+    echo
+    echo "Memory per idle keep-alive connection (RSS growth with $IDLE_CONNECTIONS held, after one request each):"
+    echo
+    for p in "${PROXIES[@]}"; do echo "- $p: ${IDLE_BYTES[$p]} bytes"; done
   fi
   if has_section https; then
     echo

@@ -25,6 +25,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -51,8 +52,17 @@ void record(const std::string& what) {
   out << name << " " << what << " " << getpid() << "\n";
 }
 
+/** The "term" line, prepared before any signal: the handler only calls open/write/close. */
+std::string term_line;
+
 void on_term(int) {
-  record("term");
+  if (!record_file.empty()) {
+    int fd = ::open(record_file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+      [[maybe_unused]] auto n = ::write(fd, term_line.data(), term_line.size());
+      ::close(fd);
+    }
+  }
   _exit(0);
 }
 
@@ -138,6 +148,7 @@ int main(int argc, char** argv) {
     }
   }
   record("start");
+  term_line = name + " term " + std::to_string(getpid()) + "\n";
   signal(SIGTERM, ignore_term ? SIG_IGN : on_term);
   FILE* out = to_stderr ? stderr : stdout;
   for (const auto& p : prints) std::fprintf(out, "%s\n", p.c_str());
