@@ -403,7 +403,6 @@ void client_session::release_upstream(exchange& x, bool reusable) {
     ++x.up->uses;
     w_.put_idle(*gen_, std::move(x.up));
   } else {
-    boost::system::error_code ignored;
     x.up->io.close();
     x.up.reset();
   }
@@ -502,7 +501,6 @@ net::awaitable<void> client_session::send_request_body(exchange& x) {
   }
   x.body_failed = true;
   if (x.body_abandoned || timed_out_) co_return;  // the response side knows what to do
-  boost::system::error_code ignored;
   switch (st) {
     case relay_status::source_error:
       x.client_gone = true;
@@ -527,7 +525,6 @@ void client_session::abandon_body(exchange& x) {
   if (x.body_done || x.body_failed) return;
   x.body_abandoned = true;
   x.body_failed = true;
-  boost::system::error_code ignored;
   client_.cancel();
   if (x.up) x.up->io.cancel();
 }
