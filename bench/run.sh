@@ -13,7 +13,8 @@
 #   ROUNDS=1 DURATION=3 bench/run.sh   a quick look
 #   SECTIONS="https" bench/run.sh  only some parts: http, https, idle, cpu, instr
 #
-# The idle part holds IDLE_CONNECTIONS (10,000) keep-alive connections, each after one request,
+# The idle part holds IDLE_CONNECTIONS (8,000; HAProxy needs two descriptors per connection
+# and the hard limit may be 20,000) keep-alive connections, each after one request,
 # and reads how much each proxy's RSS grew: memory per idle connection.
 #
 # Output: a Markdown table on stdout and in bench/results/latest.md.
@@ -28,7 +29,7 @@ CG_N1=${CG_N1:-2000}
 CG_N2=${CG_N2:-12000}
 PROXIES=(kinfra nginx haproxy)
 SECTIONS=${SECTIONS:-http https idle cpu instr}
-IDLE_CONNECTIONS=${IDLE_CONNECTIONS:-10000}
+IDLE_CONNECTIONS=${IDLE_CONNECTIONS:-8000}
 has_section() { [[ " $SECTIONS " == *" $1 "* ]]; }
 
 scripts/install-deps.sh --bench
@@ -136,7 +137,7 @@ nginx_proxy_conf "daemon off; master_process off;" >"$WORK/ng/nginx-single.conf"
 cat >"$WORK/haproxy.cfg" <<EOF
 global
   nbthread 1
-  maxconn 16000
+  maxconn 9000
 defaults
   mode http
   timeout connect 5s
