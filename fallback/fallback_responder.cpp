@@ -123,6 +123,11 @@ void fallback_responder::reconfigure(std::shared_ptr<const config> cfg) {
   cfg_ = std::move(cfg);
 }
 
+std::shared_ptr<const template_store> fallback_responder::templates() const {
+  std::lock_guard lock(mutex_);
+  return templates_;
+}
+
 std::shared_ptr<const config> fallback_responder::current() const {
   std::lock_guard lock(mutex_);
   return cfg_;
@@ -138,7 +143,7 @@ local_response fallback_responder::error_page(unsigned status, std::string_view 
   const std::string title = std::to_string(status) + " " + reason;
   std::string body = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
                      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>" +
-                     html_escape(title) + "</title><style>" + templates_->get("kinfra.css") +
+                     html_escape(title) + "</title><style>" + templates()->get("kinfra.css") +
                      "</style></head><body><div class=\"page\"><section class=\"panel error\"><div class=\"kicker\">" +
                      html_escape(title) + "</div><h1>" + html_escape(reason) + "</h1><p class=\"message\">" +
                      html_escape(detail) + "</p>";

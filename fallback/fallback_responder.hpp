@@ -45,6 +45,7 @@ class fallback_responder final : public local_responder {
  private:
   page_context context(const local_request& req) const;
   std::shared_ptr<const config> current() const;
+  std::shared_ptr<const template_store> templates() const;
   local_response dashboard(const local_request& req) const;
   local_response status(const local_request& req) const;
   local_response logs(const local_request& req) const;

@@ -61,6 +61,8 @@ std::string describe_ms(std::chrono::milliseconds d) {
 client_session::client_session(worker& w, tcp::socket socket, std::shared_ptr<const listener_info> listener)
     : w_(w), client_(std::move(socket)), listener_(std::move(listener)), gen_(w.current()), tls_(listener_->tls) {
   w_.connection_opened();
+  // Tracked from the moment it exists: a drain or stop before its coroutine first runs reaches it.
+  w_.track(*this);
   boost::system::error_code ec;
   auto ep = client_.socket().remote_endpoint(ec);
   if (!ec) {
@@ -104,7 +106,6 @@ void client_session::close_now() {
 }
 
 net::awaitable<void> client_session::run() {
-  w_.track(*this);
   if (tls_) {
     if (auto done = co_await accept_tls()) {
       co_await finish(*done);

@@ -160,10 +160,16 @@ struct proxy_server::impl {
     };
     auto bind_all = [&](open_listener_set& set) {
       host_port actual = set.configured;
-      for (std::size_t i = 0; i < workers.size(); ++i) {
-        int fd = open_listener(actual);
-        actual.port = bound_port(fd);
-        set.fds.push_back(fd);
+      try {
+        for (std::size_t i = 0; i < workers.size(); ++i) {
+          int fd = open_listener(actual);
+          actual.port = bound_port(fd);
+          set.fds.push_back(fd);
+        }
+      } catch (...) {
+        for (int fd : set.fds) ::close(fd);
+        set.fds.clear();
+        throw;
       }
       set.bound = actual;
     };

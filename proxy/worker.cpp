@@ -90,25 +90,20 @@ void worker::reconfigure(std::shared_ptr<const config> cfg, std::shared_ptr<cons
     // Idle connections to a plain-HTTP target that stays (same URL) move to the new pools;
     // the rest close with the old generation. (TLS connections were verified with the old
     // settings, so they are not carried over.)
-    for (auto& target : next->targets) {
+    // Old and new targets are paired one to one (two services may share a URL).
+    std::vector<bool> taken(gen_->targets.size(), false);
+    for (std::size_t j = 0; j < next->targets.size(); ++j) {
+      auto& target = next->targets[j];
       if (target.tls) continue;
-      for (auto& old : gen_->targets) {
-        if (old.name != target.name || old.tls || old.endpoint != target.endpoint) continue;
+      for (std::size_t i = 0; i < gen_->targets.size(); ++i) {
+        auto& old = gen_->targets[i];
+        if (taken[i] || old.name != target.name || old.tls || old.endpoint != target.endpoint) continue;
+        taken[i] = true;
         target.idle = std::move(old.idle);
         old.idle.clear();
+        for (auto& conn : target.idle) conn->target = j;
         target.down_until = old.down_until;
         break;
-      }
-    }
-    std::vector<std::size_t> index_of(gen_->targets.size(), SIZE_MAX);
-    for (std::size_t i = 0; i < gen_->targets.size(); ++i) {
-      for (std::size_t j = 0; j < next->targets.size(); ++j) {
-        if (next->targets[j].name == gen_->targets[i].name) index_of[i] = j;
-      }
-    }
-    for (auto& target : next->targets) {
-      for (auto& conn : target.idle) {
-        if (conn->target < index_of.size() && index_of[conn->target] != SIZE_MAX) conn->target = index_of[conn->target];
       }
     }
     // What was not carried over closes now rather than when the last session using the old

@@ -355,6 +355,13 @@ void service_runner::on_exit(int wait_status) {
 }
 
 void service_runner::stop(std::function<void()> done) {
+  // A stop from outside (the dashboard, a reload removing it, shutdown) cancels a pending
+  // "start again once stopped".
+  ++continuation_;
+  stop_then(std::move(done));
+}
+
+void service_runner::stop_then(std::function<void()> done) {
   want_running_ = false;
   waiting_for_dependencies_ = false;
   restart_timer_.cancel();
@@ -415,8 +422,9 @@ void service_runner::finish_stop() {
 
 void service_runner::restart() {
   if (!cfg_.managed()) return;
-  stop([this, alive = alive_] {
-    if (!*alive) return;
+  const auto ticket = ++continuation_;
+  stop_then([this, alive = alive_, ticket] {
+    if (!*alive || ticket != continuation_) return;
     ++restarts_;
     start();
   });
@@ -429,18 +437,26 @@ bool service_runner::same_process(const service_config& a, const service_config&
 
 void service_runner::reconfigure(const service_config& next) {
   const bool was_managed = cfg_.managed();
-  const bool process_changed = !same_process(cfg_, next);
-  const bool address_changed = cfg_.probe_address() != next.probe_address();
   const bool was_wanted = want_running_ || !was_managed;
-  cfg_ = next;  // health, restart, stop and dependency settings apply from now on
-  if (!was_wanted) return;
-  if (was_managed != cfg_.managed()) {
-    // Run → watch or watch → run: whatever ran stops, then the new kind starts.
-    stop([this, alive = alive_] {
-      if (*alive) start();
+  if (was_managed != next.managed()) {
+    if (!was_wanted) {
+      cfg_ = next;
+      return;
+    }
+    // Run → watch or watch → run: what runs stops under the entry it was started with, then
+    // the new kind starts.
+    const auto ticket = ++continuation_;
+    stop_then([this, alive = alive_, ticket, next] {
+      if (!*alive || ticket != continuation_) return;
+      cfg_ = next;
+      start();
     });
     return;
   }
+  const bool process_changed = !same_process(cfg_, next);
+  const bool address_changed = cfg_.probe_address() != next.probe_address();
+  cfg_ = next;  // health, restart, stop and dependency settings apply from now on
+  if (!was_wanted) return;
   if (cfg_.managed() && process_changed) {
     spdlog::info("service {}: command, cwd, env or port changed: restarting", cfg_.name);
     restart();

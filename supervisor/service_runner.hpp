@@ -49,6 +49,8 @@ class service_runner {
   void start();
   /** Wants it stopped: stop signal to its group, SIGKILL after the stop timeout. */
   void stop(std::function<void()> done = {});
+  /** stop() without cancelling a pending continuation (restart, reconfigure). */
+  void stop_then(std::function<void()> done);
   /** `stop()` without a completion, for the dashboard's Stop. */
   void stop_now() { stop(); }
   /** SIGKILL to its process group now (an impatient shutdown); the exit is handled as usual. */
@@ -112,6 +114,7 @@ class service_runner {
   std::uint64_t probe_generation_ = 0;  ///< results of probes from an earlier life are ignored
   std::chrono::steady_clock::time_point stop_deadline_{};
   std::vector<std::function<void()>> stop_waiters_;
+  std::uint64_t continuation_ = 0;  ///< a stop's "then start" runs only if no later stop came
 
   net::steady_timer probe_timer_;
   net::steady_timer restart_timer_;

@@ -82,9 +82,13 @@ struct supervisor::impl {
     hooks.dependency_met = [this](const std::string& name, dependency::condition until) {
       return dependency_met(name, until);
     };
-    hooks.spawned = [this, name = svc.name](pid_t pid) { pids[pid] = find(name); };
+    // Exits are routed to the runner that spawned the process, whatever a reload did since.
+    auto self = std::make_shared<service_runner*>(nullptr);
+    hooks.spawned = [this, self](pid_t pid) { pids[pid] = *self; };
     hooks.state_changed = [this] { net::post(ioc, [this] { notify_dependents(); }); };
-    return std::make_unique<service_runner>(ioc, svc, board, std::move(hooks));
+    auto runner = std::make_unique<service_runner>(ioc, svc, board, std::move(hooks));
+    *self = runner.get();
+    return runner;
   }
 
   std::shared_ptr<const config> current() const {
@@ -94,7 +98,7 @@ struct supervisor::impl {
 
   service_runner* find(std::string_view name) {
     for (auto& r : runners)
-      if (r->name() == name) return r.get();
+      if (r && r->name() == name) return r.get();
     return nullptr;
   }
 
@@ -186,23 +190,25 @@ supervisor::supervisor(std::shared_ptr<const config> cfg, status_board& board)
 void supervisor::reconfigure(std::shared_ptr<const config> next) {
   auto& d = *impl_;
   auto apply = [&d, next] {
+    // First the new list, complete (no runner calls yet: they may look others up by name)...
     std::vector<std::unique_ptr<service_runner>> runners;
+    std::vector<std::pair<service_runner*, const service_config*>> kept;
     std::vector<service_runner*> added;
     for (const auto& svc : next->services) {
       auto it = std::find_if(d.runners.begin(), d.runners.end(),
                              [&](const std::unique_ptr<service_runner>& r) { return r && r->name() == svc.name; });
       if (it != d.runners.end()) {
         runners.push_back(std::move(*it));
-        runners.back()->reconfigure(svc);
+        kept.emplace_back(runners.back().get(), &svc);
       } else {
         runners.push_back(d.make_runner(svc));
         added.push_back(runners.back().get());
       }
     }
+    std::vector<service_runner*> removed;
     for (auto& old : d.runners) {
       if (!old) continue;
-      spdlog::info("service {}: removed from routes.yaml, stopping it", old->name());
-      old->stop();
+      removed.push_back(old.get());
       d.retired.push_back(std::move(old));
     }
     d.runners = std::move(runners);
@@ -210,6 +216,12 @@ void supervisor::reconfigure(std::shared_ptr<const config> next) {
       std::lock_guard lock(d.cfg_mutex);
       d.cfg = next;
     }
+    // ...then what each runner does about it.
+    for (auto* r : removed) {
+      spdlog::info("service {}: removed from routes.yaml, stopping it", r->name());
+      r->stop();
+    }
+    for (auto [r, svc] : kept) r->reconfigure(*svc);
     for (auto* r : added) {
       spdlog::info("service {}: added in routes.yaml, starting it", r->name());
       if (d.started) r->start();

@@ -237,6 +237,35 @@ TEST(Reload, ServicesAreReconciled) {
   for (int pid : {keep_pid, changed_pid, add_pid}) EXPECT_FALSE(kt::process_alive(pid)) << pid;
 }
 
+TEST(Reload, ChangingAServiceInAnyStateIsSafe) {
+  // A service backing off after a crash (no process) whose command changes, and a service that
+  // goes from run by kinfra to only watched: kinfra keeps going, the old process is stopped.
+  kt::test_upstream external;
+  const auto run_port = kt::free_port();
+  const std::string routes = "routes:\n  - { path: /, service: runs }\n";
+  auto crashing = [](const std::string& extra) {
+    return kt::test_service_entry("crashy", {"--exit-code", "1"}, std::nullopt,
+                                  "    restart: { backoff: 2s }\n" + extra);
+  };
+  kt::kinfra_process k(routes + "services:\n" + crashing("") +
+                       kt::test_service_entry("runs", {}, run_port, "    health: { tcp: true, interval: 100ms }\n"));
+  ASSERT_TRUE(kt::wait_until([&] { return kt::state_of(k.port(), "runs") == "running"; }, 10s));
+  ASSERT_TRUE(kt::wait_until([&] { return kt::get_status(k.port(), "crashy")["restarts"] >= 0 &&
+                                          kt::get_status(k.port(), "crashy")["pid"] == "-"; }, 10s));
+  const int runs_pid = std::stoi(kt::get_status(k.port(), "runs")["pid"].get<std::string>());
+  save(k, routes + "services:\n" + crashing("    env: { CHANGED: yes }\n") +
+              "  runs: { url: \"" + external.url() + "\", health: off }\n");
+  auto r = reload_now(k);
+  ASSERT_EQ(r["applied"], true) << r.dump();
+  EXPECT_TRUE(kt::wait_until([&] { return !kt::process_alive(runs_pid); }, 10s))
+      << "the process of a service that is now only watched was stopped";
+  EXPECT_TRUE(kt::wait_until([&] { return kt::state_of(k.port(), "runs") == "running"; }, 10s));
+  EXPECT_EQ(kt::http_get(k.port(), "/x").status, 200);
+  EXPECT_EQ(external.request_count(), 1u);
+  EXPECT_TRUE(kt::process_alive(k.pid()));
+  EXPECT_EQ(k.stop(), 0);
+}
+
 TEST(Shutdown, FinishesRequestsInFlightThenStopsServices) {
   // The upstream answers after 800 ms.
   kt::test_upstream slow([](kt::socket_conn& c) {
