@@ -137,6 +137,7 @@ struct open_listener_set {
   host_port bound;
   std::vector<int> fds;          ///< one per worker, until handed to them
   std::vector<std::size_t> ids;  ///< per worker, once handed over
+  std::vector<int> handed;       ///< the descriptors the workers own (to stop listening at once)
   listener_info info;
 };
 
@@ -223,17 +224,24 @@ struct proxy_server::impl {
       });
       if (old != listeners.end()) {
         set.ids = std::move(old->ids);
+        set.handed = std::move(old->handed);
         old->ids.clear();
         for (std::size_t i = 0; i < workers.size(); ++i) workers[i]->update_listener(set.ids[i], set.info);
       } else {
         for (std::size_t i = 0; i < workers.size(); ++i) set.ids.push_back(workers[i]->add_listener(set.fds[i], set.info));
+        set.handed = set.fds;
         set.fds.clear();
       }
     }
     for (auto& gone : listeners) {
       if (gone.ids.empty()) continue;
       spdlog::info("no longer listening on {}", gone.bound.to_string());
-      for (std::size_t i = 0; i < workers.size(); ++i) workers[i]->close_listener(gone.ids[i]);
+      for (std::size_t i = 0; i < workers.size(); ++i) {
+        // The socket stops listening now (new connections are refused from this moment); the
+        // worker then closes its acceptor on its own thread.
+        ::shutdown(gone.handed[i], SHUT_RDWR);
+        workers[i]->close_listener(gone.ids[i]);
+      }
     }
     listeners = std::move(next);
   }

@@ -164,8 +164,9 @@ void worker::accept_loop(listener_slot& slot) {
       if (stopping_ || draining_) co_return;
       if (ec) {
         if (ec == net::error::operation_aborted) co_return;
-        // Out of descriptors or memory: pause instead of spinning; the backlog waits.
-        spdlog::warn("accept failed: {}", ec.message());
+        // Out of descriptors or memory: pause instead of spinning; the backlog waits. (EINVAL:
+        // a reload stopped this socket listening; the close follows on this thread.)
+        if (ec != net::error::invalid_argument) spdlog::warn("accept failed: {}", ec.message());
         backoff.expires_after(std::chrono::milliseconds(50));
         co_await backoff.async_wait(tok);
         continue;
