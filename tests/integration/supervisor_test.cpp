@@ -230,7 +230,9 @@ TEST(Supervisor, LeavesNothingRunningEvenAProcessThatLeftItsGroup) {
   pid_t e = std::stoi(kt::read_lines(escaped).at(0));
   pid_t c = std::stoi(kt::read_lines(child).at(0));
   ASSERT_TRUE(kt::process_alive(e));
-  EXPECT_NE(getpgid(e), getpgid(c)) << "the escaped child is in a session of its own";
+  // The helper writes its pid, then calls setsid: wait for the second step.
+  EXPECT_TRUE(kt::wait_until([&] { return getpgid(e) != getpgid(c); }, 5s))
+      << "the escaped child is in a session of its own";
   EXPECT_EQ(k.stop(), 0);
   EXPECT_TRUE(kt::wait_until([&] { return !kt::process_alive(e) && !kt::process_alive(c); }, 3s));
 }
