@@ -101,18 +101,8 @@ http {
   keepalive_requests 1000000;
   upstream backend { server 127.0.0.1:$UP; keepalive 512; keepalive_requests 1000000; }
   server {
+    # One server, two listeners: plain HTTP and HTTPS share the proxying below.
     listen 127.0.0.1:$NG backlog=4096;
-    location / {
-      proxy_pass http://backend;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host \$http_host;
-      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-      proxy_set_header X-Forwarded-Proto \$scheme;
-      proxy_set_header X-Forwarded-Host \$http_host;
-    }
-  }
-  server {
     listen 127.0.0.1:$NS ssl backlog=4096;
     ssl_certificate $WORK/bench.crt;
     ssl_certificate_key $WORK/bench.key;

@@ -149,6 +149,12 @@ class service_reader {
     }
   }
 
+  /** A path from routes.yaml: absolute, or taken from the file's folder. */
+  std::string resolve(const std::string& path) const {
+    fs::path p(path);
+    return (p.is_absolute() ? p : base_ / p).lexically_normal().string();
+  }
+
   /** `tls:` of a service: how its https:// targets are verified. */
   void read_upstream_tls(const YAML::Node& t, service_config& svc, const std::string& what) {
     auto& tls = svc.tls;
@@ -158,10 +164,7 @@ class service_reader {
     bool any_https = std::any_of(svc.targets.begin(), svc.targets.end(), [](const upstream_url& u) { return u.tls(); });
     if (!any_https) r_.error(t, what + " has tls: but no https:// url");
     if (auto ca = t["ca_file"]) {
-      if (auto s = r_.string(ca, what + " tls.ca_file")) {
-        fs::path p(*s);
-        tls.ca_file = (p.is_absolute() ? p : base_ / p).lexically_normal().string();
-      }
+      if (auto s = r_.string(ca, what + " tls.ca_file")) tls.ca_file = resolve(*s);
     }
     if (auto sn = t["server_name"]) {
       if (auto s = r_.string(sn, what + " tls.server_name")) {
@@ -202,8 +205,7 @@ class service_reader {
     if (auto c = n["cwd"]) {
       if (!n["command"]) r_.error(c, what + " has cwd but no command");
       if (auto s = r_.string(c, what + " cwd")) {
-        fs::path p(*s);
-        svc.cwd = (p.is_absolute() ? p : base_ / p).lexically_normal().string();
+        svc.cwd = resolve(*s);
         std::error_code ec;
         if (!fs::is_directory(svc.cwd, ec)) r_.error(c, what + " cwd \"" + *s + "\" is not a directory");
       }
