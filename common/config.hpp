@@ -185,6 +185,17 @@ struct admin_config {
   bool public_details = false;  ///< fallback pages also show pid, port, uptime and recent logs
 };
 
+/** `access_log:` and `log_format:`: one line per request. */
+struct access_log_config {
+  enum class format { combined, json };
+  std::string to = "stdout";  ///< "stdout", "stderr", "off", or an absolute file path
+  format fmt = format::combined;
+  source_mark mark;
+
+  bool off() const { return to == "off"; }
+  bool same_output(const access_log_config& o) const { return to == o.to && fmt == o.fmt; }
+};
+
 /** The whole of routes.yaml. */
 struct config {
   std::string source_path;              ///< the file it was read from
@@ -195,6 +206,7 @@ struct config {
   limits_config limits;
   upstream_pool_config upstream;
   admin_config admin;
+  access_log_config access_log;
   std::vector<route_config> routes;
   std::vector<service_config> services;  ///< in file order
 

@@ -70,7 +70,7 @@ class config_builder {
     if (!r_.check_map(root, "routes.yaml",
                       {"listen", "workers", "timeouts", "limits", "upstream", "routes", "services", "admin_listen",
                        "admin_token", "allow_remote", "actions", "templates_dir", "template_variables",
-                       "public_details", "state_dir"}))
+                       "public_details", "state_dir", "access_log", "log_format"}))
       return nullptr;
 
     read_listen(root["listen"], *cfg);
@@ -80,6 +80,7 @@ class config_builder {
     read_limits(root["limits"], cfg->limits);
     read_upstream(root["upstream"], cfg->upstream);
     read_admin(root, cfg->admin);
+    read_access_log(root, cfg->access_log);
     read_services(r_, root["services"], *cfg, source_path_, warnings_);
     read_routes(root["routes"], *cfg);
     return cfg;
@@ -217,6 +218,27 @@ class config_builder {
     if (tls.certificates.empty() && !tls.self_signed)
       r_.error(t, "tls needs at least one {cert, key} pair (or self_signed: true for development)");
     return tls;
+  }
+
+  /** `access_log: stdout | stderr | off | PATH` and `log_format: combined | json`. */
+  void read_access_log(const YAML::Node& root, access_log_config& log) {
+    if (auto n = root["access_log"]) {
+      log.mark = mark_of(n);
+      if (n.IsScalar() && (n.Scalar() == "false" || n.Scalar() == "off")) {
+        log.to = "off";  // YAML reads a bare `off` as a boolean; both spellings mean the same here
+      } else if (auto s = r_.string(n, "access_log")) {
+        if (s->empty()) r_.error(n, "access_log must be stdout, stderr, off or a file path");
+        else if (*s == "stdout" || *s == "stderr") log.to = *s;
+        else log.to = resolve_path(*s);
+      }
+    }
+    if (auto n = root["log_format"]) {
+      if (auto s = r_.string(n, "log_format")) {
+        if (*s == "combined") log.fmt = access_log_config::format::combined;
+        else if (*s == "json") log.fmt = access_log_config::format::json;
+        else r_.error(n, "log_format must be combined or json, not '" + *s + "'");
+      }
+    }
   }
 
   void read_state_dir(const YAML::Node& n, config& cfg) {
@@ -370,6 +392,17 @@ class config_builder {
             ok = false;
           } else {
             route.path = std::get<0>(norm);
+            auto m = p.Mark();
+            if (route.path == "/metrics") {
+              warnings_.push_back({m.line + 1, m.column + 1,
+                                   "GET /metrics is kinfra's own (Prometheus metrics): only paths below it reach "
+                                   "the service"});
+            } else if (route.path == "/kinfra" || route.path.starts_with("/kinfra/") || route.path.starts_with("/__")) {
+              warnings_.push_back({m.line + 1, m.column + 1,
+                                   "route path " + route.path +
+                                       " is kinfra's own (the dashboard and its API): requests there are answered by "
+                                       "kinfra, not routed"});
+            }
           }
         } else ok = false;
       } else {

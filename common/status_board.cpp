@@ -220,6 +220,19 @@ std::vector<log_entry> status_board::logs(std::string_view name, std::size_t max
   return {first, lines.end()};
 }
 
+void status_board::record_health_check(std::string_view name, bool ok) {
+  std::lock_guard lock(logs_mutex_);
+  auto it = checks_.find(name);
+  if (it == checks_.end()) it = checks_.emplace(std::string(name), std::pair<std::uint64_t, std::uint64_t>{}).first;
+  ++(ok ? it->second.first : it->second.second);
+}
+
+std::pair<std::uint64_t, std::uint64_t> status_board::health_checks(std::string_view name) const {
+  std::lock_guard lock(logs_mutex_);
+  auto it = checks_.find(name);
+  return it == checks_.end() ? std::pair<std::uint64_t, std::uint64_t>{} : it->second;
+}
+
 std::shared_ptr<const std::atomic<bool>> status_board::accepting_flag(std::string_view name) const {
   std::lock_guard lock(mutex_);
   auto it = flags_.find(name);

@@ -99,6 +99,7 @@ struct config_status {
   std::vector<std::string> errors;
   std::optional<std::chrono::system_clock::time_point> failed_at;
   unsigned reloads = 0;  ///< successful reloads since start-up
+  unsigned failures = 0;  ///< refused reloads since start-up
 };
 
 /** All services, in routes.yaml order, at one moment. */
@@ -181,6 +182,11 @@ class status_board {
   /** Called (from a proxy thread) on each `report_refused`; set once by the supervisor. */
   void on_refused(std::function<void(const std::string&)> handler);
 
+  /** Counts one health check of `name` (for /metrics). */
+  void record_health_check(std::string_view name, bool ok);
+  /** Health checks of `name` so far: (passed, failed). */
+  std::pair<std::uint64_t, std::uint64_t> health_checks(std::string_view name) const;
+
   /** Turns maintenance on or off for a service (the dashboard's maintenance action). */
   bool set_maintenance(std::string_view name, maintenance_info info);
 
@@ -206,6 +212,8 @@ class status_board {
   std::atomic<std::uint64_t> version_{0};
   mutable std::mutex logs_mutex_;
   std::map<std::string, ring, std::less<>> rings_;
+  /** Health checks (passed, failed) by name; kept across reloads like the logs. */
+  std::map<std::string, std::pair<std::uint64_t, std::uint64_t>, std::less<>> checks_;
   std::mutex handler_mutex_;
   std::function<void(const std::string&)> refused_handler_;
 };

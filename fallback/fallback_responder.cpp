@@ -164,6 +164,7 @@ std::optional<local_response> fallback_responder::handle(const local_request& re
   if (path == "/__status__" || path == "/__status__/") return status(req);
   if (path.starts_with("/__logs__/")) return logs(req);
   if (path.starts_with("/__action__/")) return action(req);
+  if (path == "/metrics" || path == "/__metrics__") return metrics(req);
   return refused(404, "No such kinfra page.", req, path.starts_with("/__"));
 }
 
@@ -189,6 +190,9 @@ local_response fallback_responder::dashboard(const local_request& req) const {
   page_context ctx = context(req);
   // A remote client gets the page without data; its script asks for the token and fetches it.
   ctx.embed_status = a == access::allowed;
+  std::optional<service_rates> rates;
+  if (metrics_ && ctx.embed_status) rates = metrics_->rates(std::chrono::steady_clock::now());
+  ctx.rates = rates ? &*rates : nullptr;
   return html_response(200, render_dashboard(ctx));
 }
 
@@ -207,7 +211,22 @@ local_response fallback_responder::status(const local_request& req) const {
     }
     return refused(status_for(a), why(a), req, true);
   }
-  return json_response(200, render_status_json(*board_, service, std::chrono::system_clock::now()) + "\n");
+  std::optional<service_rates> rates;
+  if (metrics_) rates = metrics_->rates(std::chrono::steady_clock::now());
+  return json_response(200, render_status_json(*board_, service, std::chrono::system_clock::now(),
+                                               rates ? &*rates : nullptr) + "\n");
+}
+
+local_response fallback_responder::metrics(const local_request& req) const {
+  if (!is_get(req)) return method_not_allowed("GET, HEAD");
+  const auto cfg = current();
+  access a = cfg ? check_read(cfg->admin, req) : (req.client_is_loopback ? access::allowed : access::remote_refused);
+  if (a != access::allowed) return refused(status_for(a), why(a), req, false);
+  if (!metrics_) return refused(404, "Metrics are not collected by this kinfra.", req, false);
+  local_response res;
+  res.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  res.body = metrics_->render(board_);
+  return res;
 }
 
 local_response fallback_responder::logs(const local_request& req) const {

@@ -41,6 +41,8 @@ class fallback_responder final : public local_responder {
   void reconfigure(std::shared_ptr<const config> cfg);
   /** Enables `POST /__action__/reload` (set once, before serving). */
   void set_config_control(config_control* reload) { reload_ = reload; }
+  /** Enables `/metrics` and the cards' request rates (set once, before serving). */
+  void set_metrics(metrics_registry* metrics) { metrics_ = metrics; }
 
  private:
   page_context context(const local_request& req) const;
@@ -49,6 +51,7 @@ class fallback_responder final : public local_responder {
   local_response dashboard(const local_request& req) const;
   local_response status(const local_request& req) const;
   local_response logs(const local_request& req) const;
+  local_response metrics(const local_request& req) const;
   local_response action(const local_request& req) const;
   local_response push_status(const local_request& req, std::string_view name) const;
   local_response refused(unsigned status, const std::string& why, const local_request& req, bool json) const;
@@ -58,6 +61,7 @@ class fallback_responder final : public local_responder {
   status_board* board_ = nullptr;  ///< read for pages; written only by the maintenance action
   service_control* control_ = nullptr;
   config_control* reload_ = nullptr;
+  metrics_registry* metrics_ = nullptr;
   std::shared_ptr<template_store> templates_;
 };
 

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
+#include <optional>
 
 #include "common/units.hpp"
 #include "common/version.hpp"
@@ -83,10 +85,27 @@ page_kind choose_page(const service_status& s, const fallback_config& f) {
   }
 }
 
+std::string format_request_rate(const std::optional<double>& per_second) {
+  if (!per_second) return "–";
+  char buf[32];
+  if (*per_second < 10) std::snprintf(buf, sizeof buf, "%.1f req/s", *per_second);
+  else std::snprintf(buf, sizeof buf, "%.0f req/s", *per_second);
+  return buf;
+}
+
+std::string format_error_rate(const std::optional<double>& rate) {
+  if (!rate) return "–";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f%%", *rate * 100);
+  return buf;
+}
+
 std::string render_card(const service_status& s, const std::vector<log_entry>& logs, bool actions,
-                        std::chrono::system_clock::time_point now) {
+                        std::chrono::system_clock::time_point now, const service_rate* rate) {
   const std::string state(to_string(s.state));
-  std::string card = "<article class=\"card state-" + state + "\" data-service=\"" + html_escape(s.name) + "\">";
+  const bool failing = rate && rate->error_rate && *rate->error_rate > 0.05;
+  std::string card = "<article class=\"card state-" + state + (failing ? " failing" : "") + "\" data-service=\"" +
+                     html_escape(s.name) + "\">";
   card += "<div class=\"card-head\"><span class=\"indicator\">" + std::string(indicator(s.state)) +
           "</span><h2 class=\"name\">" + html_escape(s.name) + "</h2><span class=\"badge\">" + state + "</span></div>";
   card += "<p class=\"message\">" + html_escape(s.status_message) + "</p>";
@@ -98,6 +117,8 @@ std::string render_card(const service_status& s, const std::vector<log_entry>& l
   card += fact("Uptime", "uptime", uptime_text(s, now));
   card += fact("Health", "health", s.health);
   card += fact("Restarts", "restarts", std::to_string(s.restarts));
+  card += fact("Requests", "traffic", format_request_rate(rate ? rate->requests_per_second : std::nullopt));
+  card += fact("Errors", "errors", format_error_rate(rate ? rate->error_rate : std::nullopt));
   card += "</dl>";
   card += "<ol class=\"steps\"" + std::string(s.steps.empty() ? " hidden" : "") + ">" + render_steps(s.steps) + "</ol>";
   card += "<div class=\"logs\">" + render_log_lines(logs) + "</div>";
@@ -129,7 +150,10 @@ std::string render_dashboard(const page_context& ctx) {
     if (s.state == service_state::running) ++running;
     else if (s.state == service_state::starting || s.state == service_state::stopping) ++starting;
     else if (s.state == service_state::error || s.state == service_state::unhealthy) ++errors;
-    if (ctx.embed_status) cards += render_card(s, ctx.board->logs(s.name, status_log_lines), actions, ctx.now);
+    const service_rate* rate = nullptr;
+    if (ctx.rates)
+      if (auto it = ctx.rates->find(s.name); it != ctx.rates->end()) rate = &it->second;
+    if (ctx.embed_status) cards += render_card(s, ctx.board->logs(s.name, status_log_lines), actions, ctx.now, rate);
   }
   auto stat = [](const char* cls, const char* label, std::size_t n) {
     return std::string("<div class=\"stat ") + cls + "\"><div class=\"value\">" + std::to_string(n) +
@@ -153,7 +177,7 @@ std::string render_dashboard(const page_context& ctx) {
   v["actions"] = actions ? "true" : "false";
   v["token_required"] = ctx.cfg->admin.token.empty() ? "false" : "true";
   v["timestamp"] = "";
-  v["initial_json"] = ctx.embed_status ? script_safe_json(render_status_json(*ctx.board, "", ctx.now)) : "null";
+  v["initial_json"] = ctx.embed_status ? script_safe_json(render_status_json(*ctx.board, "", ctx.now, ctx.rates)) : "null";
   v["dashboard_js"] = ctx.templates->get("dashboard.js");
   return render_template(ctx.templates->get("dashboard.html"), v);
 }

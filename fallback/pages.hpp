@@ -11,6 +11,7 @@
 
 #include "common/config.hpp"
 #include "common/status_board.hpp"
+#include "fallback/status_json.hpp"
 #include "fallback/template_renderer.hpp"
 
 namespace kinfra::fallback {
@@ -30,6 +31,7 @@ struct page_context {
   std::string host;                 ///< for the footer
   bool details = false;             ///< pid, port, uptime, logs (admins and `public_details`)
   bool embed_status = true;         ///< put the current status in the page (not for remote shells)
+  const service_rates* rates = nullptr;  ///< traffic per service, for the cards (may be null)
   std::chrono::system_clock::time_point now = std::chrono::system_clock::now();
 };
 
@@ -47,8 +49,13 @@ std::string render_service_page(const page_context& ctx, const service_status& s
 std::string render_service_json(const page_context& ctx, const service_status& s, const service_config& svc,
                                 page_kind kind);
 
-/** One card of the dashboard, as the script would build it. */
+/** One card of the dashboard, as the script would build it; `rate` may be null (shown as "–"). */
 std::string render_card(const service_status& s, const std::vector<log_entry>& logs, bool actions,
-                        std::chrono::system_clock::time_point now);
+                        std::chrono::system_clock::time_point now, const service_rate* rate = nullptr);
+
+/** "2.5 req/s", "120 req/s", or "–" when not known yet (the script formats the same way). */
+std::string format_request_rate(const std::optional<double>& per_second);
+/** "0.5%", or "–" when there were no requests to count errors of. */
+std::string format_error_rate(const std::optional<double>& rate);
 
 }  // namespace kinfra::fallback

@@ -12,7 +12,7 @@ namespace {
 using json = nlohmann::ordered_json;
 
 json service_fields(const status_board& board, const service_status& s,
-                    std::chrono::system_clock::time_point now, bool with_logs) {
+                    std::chrono::system_clock::time_point now, bool with_logs, const service_rates* rates) {
   json j;
   j["status_message"] = s.status_message;
   j["port"] = s.port ? std::to_string(*s.port) : "-";
@@ -30,6 +30,15 @@ json service_fields(const status_board& board, const service_status& s,
   for (const auto& step : s.steps) steps.push_back({{"text", step.text}, {"status", std::string(to_string(step.status))}});
   j["steps"] = steps;
   j["maintenance"] = {{"on", s.maintenance.on}, {"message", s.maintenance.message}, {"expected", s.maintenance.expected}};
+  if (rates) {
+    // The same counters as /metrics: requests routed to this service, and the 5xx among them.
+    service_rate r;
+    if (auto it = rates->find(s.name); it != rates->end()) r = it->second;
+    j["requests_total"] = r.requests;
+    j["errors_total"] = r.errors;
+    j["requests_per_second"] = r.requests_per_second ? json(*r.requests_per_second) : json(nullptr);
+    j["error_rate"] = r.error_rate ? json(*r.error_rate) : json(nullptr);
+  }
   if (with_logs) {
     json logs = json::array();
     for (const auto& e : board.logs(s.name, status_log_lines))
@@ -76,7 +85,7 @@ std::string render_public_status_json(const status_board& board, std::string_vie
 }
 
 std::string render_status_json(const status_board& board, std::string_view selected,
-                               std::chrono::system_clock::time_point now) {
+                               std::chrono::system_clock::time_point now, const service_rates* rates) {
   auto snap = board.snapshot();
   json doc = json::object();
   std::size_t chosen = 0;
@@ -85,13 +94,13 @@ std::string render_status_json(const status_board& board, std::string_view selec
   if (!snap->services.empty()) {
     const auto& s = snap->services[chosen];
     doc["service_name"] = s.name;
-    json fields = service_fields(board, s, now, false);
+    json fields = service_fields(board, s, now, false, rates);
     for (auto it = fields.begin(); it != fields.end(); ++it) doc[it.key()] = it.value();
   }
   doc["timestamp"] = format_local(now, "%Y-%m-%dT%H:%M:%S");
   json services = json::object();
   for (std::size_t i = 0; i < snap->services.size(); ++i)
-    services[snap->services[i].name] = service_fields(board, snap->services[i], now, true);
+    services[snap->services[i].name] = service_fields(board, snap->services[i], now, true, rates);
   doc["services"] = services;
   doc["version"] = snap->version;
   // Which routes.yaml is in force, and why the last reload failed, if it did (the dashboard's banner).
@@ -100,6 +109,7 @@ std::string render_status_json(const status_board& board, std::string_view selec
                  {"loaded_at", format_local(c.loaded_at, "%Y-%m-%dT%H:%M:%S")},
                  {"loaded_by", c.loaded_by},
                  {"reloads", c.reloads},
+                 {"failures", c.failures},
                  {"errors", c.errors}};
   if (c.failed_at) config["failed_at"] = format_local(*c.failed_at, "%Y-%m-%dT%H:%M:%S");
   doc["config"] = config;

@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/metrics.hpp"
 #include "common/status_board.hpp"
 
 namespace kinfra::fallback {
@@ -12,13 +13,17 @@ namespace kinfra::fallback {
 /** How many log lines each service carries in `/__status__` (the dashboard shows the last 10). */
 inline constexpr std::size_t status_log_lines = 10;
 
+/** Each service's traffic (from metrics_registry::rates), by name. */
+using service_rates = std::map<std::string, service_rate, std::less<>>;
+
 /**
  * Renders `/__status__`: the top-level fields describe `selected` (or the first service when
  * empty or unknown), `services` maps every service to its fields and last log lines, and
- * `timestamp` is now. Numbers the spec shows as strings (port, pid) are strings.
+ * `timestamp` is now. Numbers the spec shows as strings (port, pid) are strings. With `rates`,
+ * each service also has requests_total, errors_total, requests_per_second and error_rate.
  */
 std::string render_status_json(const status_board& board, std::string_view selected,
-                               std::chrono::system_clock::time_point now);
+                               std::chrono::system_clock::time_point now, const service_rates* rates = nullptr);
 
 /**
  * The part of one service's status a public fallback page may see (name, state, message, steps,

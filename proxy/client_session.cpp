@@ -15,6 +15,7 @@
 #include <array>
 #include <cerrno>
 
+#include "common/access_log.hpp"
 #include "proxy/uri_path.hpp"
 
 namespace kinfra::proxy {
@@ -108,16 +109,19 @@ void client_session::close_now() {
 net::awaitable<void> client_session::run() {
   if (tls_) {
     if (auto done = co_await accept_tls()) {
+      end_request();
       co_await finish(*done);
       co_return;
     }
   }
   for (;;) {
     if (auto done = co_await read_request_header()) {
+      end_request();  // a malformed or timed-out head that was answered
       co_await finish(*done);
       co_return;
     }
     outcome o = co_await handle_request();
+    end_request();
     req_.reset();
     res_.reset();
     if (o == outcome::keep_alive && w_.draining()) o = outcome::close;
@@ -137,6 +141,8 @@ net::awaitable<std::optional<client_session::outcome>> client_session::accept_tl
   if (ec) co_return outcome::abort;
   in_.commit(n);
   if (static_cast<const unsigned char*>(in_.data().data())[0] != 0x16) {
+    begin_request();
+    client_.bytes_in += n;
     local_response page;
     if (const auto* responder = w_.responder()) {
       page = responder->error_page(400, "This port speaks HTTPS, and the request was sent as plain HTTP. "
@@ -164,6 +170,7 @@ net::awaitable<std::optional<client_session::outcome>> client_session::read_requ
   req_->header_limit(static_cast<std::uint32_t>(cfg.limits.max_header_bytes));
   req_->body_limit(boost::none);  // limits are per route, checked by the session
   bool started = in_.size() > 0;
+  if (started) begin_request();
   if (started) arm(cfg.timeouts.header, phase::request_header);
   else arm(requests_ == 0 ? cfg.timeouts.header : cfg.timeouts.idle, phase::idle);
   for (;;) {
@@ -188,8 +195,10 @@ net::awaitable<std::optional<client_session::outcome>> client_session::read_requ
     in_.commit(n);
     if (!started) {
       started = true;
+      begin_request();
       arm(cfg.timeouts.header, phase::request_header);
     }
+    client_.bytes_in += n;
   }
 }
 
@@ -263,6 +272,7 @@ net::awaitable<client_session::outcome> client_session::handle_request() {
                                      x.framing == body_framing::none ? outcome::keep_alive : outcome::linger, &x);
   }
   x.target_route = r;
+  route_ = r;
   if (const auto& flag = gen_->services[r->service_index].accepting;
       flag && !flag->load(std::memory_order_relaxed)) {
     // Not healthy (starting, crashed, stopped, in maintenance): the fallback page says so,
@@ -365,6 +375,7 @@ net::awaitable<std::optional<unsigned>> client_session::connect_upstream(exchang
           detail = timed_out_ ? "The TLS handshake with " + t.name + " timed out."
                               : "The TLS handshake with " + t.name + " failed: " + failure + ".";
           if (timed_out_) any_timeout = true;
+          if (svc.stats) svc.stats->connect_error(w_.index());
           spdlog::warn("upstream {}: {}", t.name, detail);
           continue;
         }
@@ -382,6 +393,7 @@ net::awaitable<std::optional<unsigned>> client_session::connect_upstream(exchang
       x.refused = true;
     }
     t.down_until = now_ms() + passive_down_ms;
+    if (svc.stats) svc.stats->connect_error(w_.index());
     spdlog::debug("upstream {}: {}", t.name, detail);
   }
   co_return any_timeout ? 504 : 502;
@@ -426,6 +438,7 @@ net::awaitable<client_session::outcome> client_session::forward(exchange& x) {
       }
     }
     const bool reused = x.up->uses > 0;
+    upstream_ = gen_->targets[x.up->target].name;
     // The header goes out together with the body when the body is already here in full.
     const bool body_here = x.framing == body_framing::length && in_.size() >= x.body_length;
     const bool can_retry = x.retryable && (x.framing == body_framing::none || body_here) && !retried;
@@ -460,6 +473,8 @@ net::awaitable<client_session::outcome> client_session::forward(exchange& x) {
       if (x.expect_continue && !x.http10) {
         static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
         auto [cec, cn] = co_await net::async_write(client_, net::buffer(cont.data(), cont.size()), tok);
+        client_.bytes_out += cn;
+        head_out_ += cn;
         if (cec) {
           release_upstream(x, false);
           co_return outcome::abort;
@@ -619,7 +634,10 @@ net::awaitable<client_session::outcome> client_session::relay_response(exchange&
   {
     std::array<net::const_buffer, 4> parts{net::buffer(res_head_.status_line), net::buffer(res_head_.fields),
                                            net::buffer(tail_out_), net::buffer(up.buffer.data().data(), first)};
+    status_ = status;
     auto [ec, n] = co_await net::async_write(client_, parts, tok);
+    client_.bytes_out += n;
+    head_out_ += n > first ? n - first : 0;
     if (ec) {
       abandon_body(x);
       x.upstream_reusable = false;
@@ -659,7 +677,10 @@ net::awaitable<client_session::outcome> client_session::tunnel(exchange& x) {
   arm(cfg.timeouts.tunnel_idle, phase::tunnel);
   std::array<net::const_buffer, 3> parts{net::buffer(res_head_.status_line), net::buffer(res_head_.fields),
                                          net::buffer(tail_out_)};
+  status_ = 101;
   auto [ec, n] = co_await net::async_write(client_, parts, tok);
+  client_.bytes_out += n;
+  head_out_ += n;
   if (ec) co_return outcome::abort;
   x.response_started = true;
   progress_timer timer{*this, cfg.timeouts.tunnel_idle};
@@ -702,12 +723,14 @@ net::awaitable<client_session::outcome> client_session::answer_locally(exchange&
     co_return co_await respond_error(411, "kinfra's own pages take bodies with a Content-Length only.", outcome::linger, &x);
   if (x.framing == body_framing::length && x.body_length > max_admin_body)
     co_return co_await respond_error(413, "The request body is too large for kinfra's own pages.", outcome::linger, &x);
+  if (w_.metrics()) stats_ = &w_.metrics()->admin();
   if (x.framing == body_framing::length) {
     arm(cfg().timeouts.body, phase::request_body);
     while (in_.size() < x.body_length) {
       auto [ec, n] = co_await client_.async_read_some(in_.prepare(static_cast<std::size_t>(x.body_length - in_.size())), tok);
       if (ec) co_return timed_out_ ? co_await respond_error(408, "The request body did not arrive in time.", outcome::close, &x)
                                    : outcome::abort;
+      client_.bytes_in += n;
       in_.commit(n);
     }
   }
@@ -719,6 +742,58 @@ net::awaitable<client_session::outcome> client_session::answer_locally(exchange&
   if (x.framing == body_framing::length) in_.consume(static_cast<std::size_t>(x.body_length));
   if (!page) page = w_.responder()->error_page(404, "No such kinfra page.", lr);
   co_return co_await send_page(std::move(*page), outcome::keep_alive);
+}
+
+void client_session::begin_request() {
+  if (in_request_) return;
+  in_request_ = true;
+  started_at_ = std::chrono::steady_clock::now();
+  if (gen_->log) started_wall_ = std::chrono::system_clock::now();
+  in_mark_ = client_.bytes_in;
+  out_mark_ = client_.bytes_out;
+  head_out_ = 0;
+  status_ = 0;
+  route_ = nullptr;
+  stats_ = w_.metrics() ? &w_.metrics()->unmatched() : nullptr;
+  upstream_ = {};
+}
+
+void client_session::end_request() {
+  if (!in_request_) return;
+  in_request_ = false;
+  const auto took = std::chrono::steady_clock::now() - started_at_;
+  const std::uint64_t received = client_.bytes_in - in_mark_;
+  const std::uint64_t sent = client_.bytes_out - out_mark_;
+  if (route_stats* stats = route_ && route_->stats ? route_->stats : stats_)
+    stats->record(w_.index(), status_, took, received, sent);
+  if (const auto& log = gen_->log) {
+    const bool parsed = req_ && !req_head_.method_string.empty();
+    access_entry e;
+    e.time = started_wall_;
+    e.client_ip = client_ip_;
+    if (parsed) {
+      e.method = req_head_.method_string;
+      e.target = req_head_.target;
+      e.version = req_head_.version;
+      e.host = req_head_.host;
+      e.referer = req_head_.referer;
+      e.user_agent = req_head_.user_agent;
+    }
+    if (route_) {
+      e.service = route_->service;
+      e.route = route_->label;
+    } else if (stats_) {
+      e.route = stats_->route();
+    }
+    e.upstream = upstream_;
+    e.status = status_;
+    e.bytes_sent = sent;
+    e.body_bytes_sent = sent > head_out_ ? sent - head_out_ : 0;
+    e.bytes_received = received;
+    e.duration = std::chrono::duration_cast<std::chrono::microseconds>(took);
+    e.tls = client_.is_tls();
+    log->write(e);
+  }
 }
 
 local_request client_session::describe_request(const exchange* x) const {
@@ -772,9 +847,13 @@ net::awaitable<client_session::outcome> client_session::send_page(local_response
   if (!keep) res.set(http::field::connection, "close");
   else if (http10) res.set(http::field::connection, "keep-alive");
   res.content_length(page.body.size());
+  const std::size_t body_size = head ? 0 : page.body.size();
   if (!head) res.body() = std::move(page.body);
   arm(cfg.timeouts.body, phase::response_body);
+  status_ = page.status;
   auto [ec, n] = co_await http::async_write(client_, res, tok);
+  client_.bytes_out += n;
+  head_out_ += n > body_size ? n - body_size : 0;
   if (ec) co_return outcome::abort;
   if (!keep && after == outcome::keep_alive) co_return outcome::close;
   co_return after;

@@ -113,6 +113,11 @@ class client_session final : public timed {
   void abandon_body(exchange& x);
   unsigned parse_error_status(const boost::system::error_code& ec) const;
 
+  /** A request's first bytes arrived: its clock and byte counts start. */
+  void begin_request();
+  /** The request is done (answered, or the client left): counted in /metrics and logged. */
+  void end_request();
+
   /** The configuration of the current request (see `generation`). */
   const config& cfg() const { return *gen_->cfg; }
 
@@ -138,6 +143,17 @@ class client_session final : public timed {
   bool timed_out_ = false;
   bool closed_ = false;
   unsigned requests_ = 0;
+  // The request being served, for /metrics and the access log.
+  bool in_request_ = false;
+  unsigned status_ = 0;             ///< the status sent; 0 while none was
+  const route* route_ = nullptr;    ///< the route it matched
+  route_stats* stats_ = nullptr;    ///< its series when it matched no route (admin, unmatched)
+  std::string_view upstream_;       ///< the target it went to (a name in gen_)
+  std::uint64_t in_mark_ = 0;       ///< client_.bytes_in when it started
+  std::uint64_t out_mark_ = 0;
+  std::uint64_t head_out_ = 0;      ///< bytes of response heads sent (the rest is body)
+  std::chrono::steady_clock::time_point started_at_;
+  std::chrono::system_clock::time_point started_wall_;
   upstream_connection* active_up_ = nullptr;  ///< for cancellation by the sweeper
 };
 

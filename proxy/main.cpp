@@ -15,6 +15,7 @@
 
 #include "common/config_loader.hpp"
 #include "common/log.hpp"
+#include "common/metrics.hpp"
 #include "common/status_board.hpp"
 #include "common/version.hpp"
 #include "fallback/fallback_responder.hpp"
@@ -128,20 +129,23 @@ int run_command(const std::string& path, const std::string& ready_file) {
   // mask, and children get a clean one back from the supervisor.
   sigset_t signals;
   sigemptyset(&signals);
-  for (int s : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&signals, s);
+  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGUSR1}) sigaddset(&signals, s);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
   for (const auto& w : result.warnings) spdlog::warn("{}", kinfra::format_config_error(path, w));
 
   kinfra::status_board board(*cfg);
+  // One cell per worker; the worker count is fixed for the life of the process.
+  kinfra::metrics_registry metrics(cfg->workers);
   kinfra::supervisor::supervisor services(cfg, board);
   kinfra::fallback::fallback_responder responder(cfg, &board, &services);
   kinfra::reloader reload(path, cfg, board, services, responder);
   responder.set_config_control(&reload);
+  responder.set_metrics(&metrics);
   std::unique_ptr<kinfra::proxy::proxy_server> proxy;
   try {
-    proxy = std::make_unique<kinfra::proxy::proxy_server>(cfg, &responder, &board);
+    proxy = std::make_unique<kinfra::proxy::proxy_server>(cfg, &responder, &board, &metrics);
   } catch (const std::exception& e) {
     spdlog::critical("{}", e.what());
     return 1;
@@ -167,11 +171,18 @@ int run_command(const std::string& path, const std::string& ready_file) {
   int sig = 0;
   for (;;) {
     if (sigwait(&signals, &sig) != 0) continue;
+    if (sig == SIGUSR1) {
+      // logrotate moved the access log away: write to a new file of the same name.
+      proxy->reopen_logs();
+      spdlog::info("SIGUSR1: access log reopened");
+      continue;
+    }
     if (sig != SIGHUP) break;
     reload.reload("SIGHUP");  // routes.yaml and every certificate it names, read again
   }
   reload.stop();
   graceful_stop(sig, signals, *proxy, services, reload.current()->timeouts.shutdown);
+  proxy->flush_logs();
   return 0;
 }
 

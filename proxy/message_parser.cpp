@@ -100,6 +100,8 @@ void request_head::clear() {
   expect.clear();
   origin.clear();
   authorization.clear();
+  referer.clear();
+  user_agent.clear();
   upgrade.clear();
   forwarded_for.clear();
   fields.clear();
@@ -201,6 +203,12 @@ void request_parser::on_field_impl(http::field name, bsv name_string, bsv value,
       break;
     case http::field::authorization:
       head_.authorization.assign(value.data(), value.size());
+      break;
+    case http::field::referer:
+      head_.referer.assign(value.data(), value.size());
+      break;
+    case http::field::user_agent:
+      head_.user_agent.assign(value.data(), value.size());
       break;
     case http::field::unknown:
       if (named(name_string, "X-Forwarded-For")) {

@@ -45,6 +45,8 @@ struct request_head {
   bool accept_json = false;          ///< Accept names JSON before HTML
   std::string origin;                ///< the Origin value (admin actions check it)
   std::string authorization;         ///< the Authorization value (admin actions check it)
+  std::string referer;               ///< for the access log
+  std::string user_agent;            ///< for the access log
   std::string upgrade;               ///< the Upgrade value
   std::string forwarded_for;         ///< earlier X-Forwarded-For values, joined with ", "
   std::string fields;                ///< end-to-end fields to forward: "Name: value\r\n" each

@@ -20,13 +20,14 @@
 namespace kinfra::proxy {
 namespace {
 
-/** Resolves every service target once, at start-up. */
-resolved_targets resolve_targets(const config& cfg) {
+/** Resolves every service target (at start-up and on each reload). */
+resolved_targets resolve_targets(const config& cfg, metrics_registry* metrics) {
   resolved_targets out;
   out.services.resize(cfg.services.size());
   for (std::size_t s = 0; s < cfg.services.size(); ++s) {
     const auto& svc = cfg.services[s];
     out.services[s].name = svc.name;
+    if (metrics) out.services[s].stats = &metrics->service(svc.name);
     std::shared_ptr<net::ssl::context> tls_context;
     for (const auto& url : svc.targets) {
       target_state t;
@@ -145,6 +146,16 @@ struct proxy_server::impl {
   std::shared_ptr<const config> cfg;
   const local_responder* responder = nullptr;
   status_board* board = nullptr;
+  metrics_registry* metrics = nullptr;
+  std::shared_ptr<access_log> log;  ///< the access log in use (kept by a reload that does not change it)
+
+  /** The access log `next` asks for: the current one when its settings stay. Throws when it cannot open. */
+  std::shared_ptr<access_log> open_log(const config& next) const {
+    if (next.access_log.off()) return nullptr;
+    if (log && log->settings().same_output(next.access_log)) return log;
+    return std::make_shared<access_log>(next.access_log);
+  }
+
   std::vector<std::unique_ptr<worker>> workers;
   std::vector<open_listener_set> listeners;  ///< in routes.yaml order, the admin listener last
 
@@ -247,15 +258,20 @@ struct proxy_server::impl {
   }
 };
 
-proxy_server::proxy_server(std::shared_ptr<const config> cfg, const local_responder* responder, status_board* board)
+proxy_server::proxy_server(std::shared_ptr<const config> cfg, const local_responder* responder, status_board* board,
+                           metrics_registry* metrics)
     : impl_(std::make_unique<impl>()) {
   impl_->cfg = cfg;
   impl_->responder = responder;
   impl_->board = board;
-  auto routes = std::make_shared<const router>(*cfg);
-  auto targets = resolve_targets(*cfg);
+  impl_->metrics = metrics;
+  if (metrics && metrics->workers() < cfg->workers)
+    throw std::runtime_error("the metrics registry has fewer cells than workers");
+  auto routes = std::make_shared<const router>(*cfg, metrics);
+  auto targets = resolve_targets(*cfg, metrics);
+  impl_->log = targets.log = impl_->open_log(*cfg);
   for (unsigned i = 0; i < cfg->workers; ++i)
-    impl_->workers.push_back(std::make_unique<worker>(cfg, routes, targets, responder, board));
+    impl_->workers.push_back(std::make_unique<worker>(cfg, routes, targets, responder, board, i, metrics));
   impl_->commit_listeners(impl_->prepare_listeners(*cfg));
 }
 
@@ -285,6 +301,14 @@ std::vector<host_port> proxy_server::bound_addresses() const {
   for (const auto& l : impl_->listeners)
     if (!l.admin) out.push_back(l.bound);
   return out;
+}
+
+void proxy_server::reopen_logs() {
+  if (impl_->log) impl_->log->reopen();
+}
+
+void proxy_server::flush_logs() {
+  if (impl_->log) impl_->log->flush();
 }
 
 std::vector<host_port> proxy_server::admin_addresses() const {
@@ -317,8 +341,9 @@ reload_plan proxy_server::prepare(std::shared_ptr<const config> next) {
                  next->workers, d.workers.size());
   reload_plan plan;
   plan.d_ = std::make_unique<reload_plan::data>();
-  plan.d_->routes = std::make_shared<const router>(*next);
-  plan.d_->targets = resolve_targets(*next);
+  plan.d_->routes = std::make_shared<const router>(*next, d.metrics);
+  plan.d_->targets = resolve_targets(*next, d.metrics);
+  plan.d_->targets.log = d.open_log(*next);
   plan.d_->listeners = d.prepare_listeners(*next);
   plan.d_->cfg = std::move(next);
   return plan;
@@ -331,6 +356,7 @@ void proxy_server::commit(reload_plan plan) {
   d.commit_listeners(std::move(p.listeners));
   p.listeners.clear();
   d.cfg = p.cfg;
+  d.log = p.targets.log;
 }
 
 }  // namespace kinfra::proxy

@@ -10,6 +10,7 @@
 #include "common/config.hpp"
 #include "common/config_loader.hpp"
 #include "common/local_responder.hpp"
+#include "common/metrics.hpp"
 #include "common/status_board.hpp"
 
 namespace kinfra::proxy {
@@ -46,8 +47,11 @@ class proxy_server {
    * @param responder renders kinfra's own pages; must outlive the server (may be null)
    * @param board says which services may get traffic; must outlive the server (may be null:
    *        then every service is assumed healthy)
+   * @param metrics counts requests for /metrics; must outlive the server, with a cell for every
+   *        worker (may be null: nothing is counted)
    */
-  proxy_server(std::shared_ptr<const config> cfg, const local_responder* responder, status_board* board = nullptr);
+  proxy_server(std::shared_ptr<const config> cfg, const local_responder* responder, status_board* board = nullptr,
+               metrics_registry* metrics = nullptr);
   proxy_server(const proxy_server&) = delete;
   proxy_server& operator=(const proxy_server&) = delete;
   ~proxy_server();
@@ -79,6 +83,10 @@ class proxy_server {
    * fixed at start.
    */
   void commit(reload_plan plan);
+  /** Opens the access log file again by its name (SIGUSR1, after logrotate moved it). */
+  void reopen_logs();
+  /** Asks the access log's writer to write out what is queued. */
+  void flush_logs();
   /** The direct admin listener's address, when it is configured and could be bound. */
   std::vector<host_port> admin_addresses() const;
 

@@ -35,6 +35,7 @@ net::awaitable<relay_status> relay_length(stream& src, beast::flat_buffer& src_b
     std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(src_buf.size(), length));
     timer.touch();
     auto [ec, n] = co_await net::async_write(dst, net::buffer(src_buf.data().data(), take), tok);
+    dst.bytes_out += n;
     if (ec) co_return relay_status::sink_error;
     src_buf.consume(take);
     length -= take;
@@ -45,9 +46,11 @@ net::awaitable<relay_status> relay_length(stream& src, beast::flat_buffer& src_b
     std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(relay_chunk, length));
     timer.touch();
     auto [rec, n] = co_await src.async_read_some(net::buffer(buf.get(), want), tok);
+    src.bytes_in += n;
     if (rec) co_return relay_status::source_error;
     timer.touch();
     auto [wec, m] = co_await net::async_write(dst, net::buffer(buf.get(), n), tok);
+    dst.bytes_out += m;
     if (wec) co_return relay_status::sink_error;
     length -= n;
   }
@@ -77,6 +80,7 @@ net::awaitable<relay_status> relay_chunked(relay_parser<IsRequest>& parser, stre
     if (!out.empty()) {
       timer.touch();
       auto [wec, n] = co_await net::async_write(dst, net::buffer(out), tok);
+      dst.bytes_out += n;
       if (wec) co_return relay_status::sink_error;
       out.clear();
     }
@@ -88,6 +92,7 @@ net::awaitable<relay_status> relay_chunked(relay_parser<IsRequest>& parser, stre
     if (!ec && used > 0 && src_buf.size() > 0) continue;  // the parser wants another pass over what is left
     timer.touch();
     auto [rec, n] = co_await src.async_read_some(src_buf.prepare(relay_chunk), tok);
+    src.bytes_in += n;
     if (rec) co_return relay_status::source_error;
     src_buf.commit(n);
   }
@@ -106,6 +111,7 @@ net::awaitable<relay_status> relay_until_eof(stream& src, beast::flat_buffer& sr
     timer.touch();
     if (!rechunk) {
       auto [ec, n] = co_await net::async_write(dst, net::buffer(data, size), tok);
+      dst.bytes_out += n;
       co_return !ec;
     }
     auto [end, _] = std::to_chars(head.data(), head.data() + head.size() - 2, size, 16);
@@ -114,6 +120,7 @@ net::awaitable<relay_status> relay_until_eof(stream& src, beast::flat_buffer& sr
     std::array<net::const_buffer, 3> parts{net::buffer(head.data(), end - head.data()), net::buffer(data, size),
                                            net::buffer("\r\n", 2)};
     auto [ec, n] = co_await net::async_write(dst, parts, tok);
+    dst.bytes_out += n;
     co_return !ec;
   };
   if (src_buf.size() > 0) {
@@ -124,6 +131,7 @@ net::awaitable<relay_status> relay_until_eof(stream& src, beast::flat_buffer& sr
   for (;;) {
     timer.touch();
     auto [rec, n] = co_await src.async_read_some(net::buffer(buf.get(), relay_chunk), tok);
+    src.bytes_in += n;
     if (is_end(rec)) break;
     if (rec) co_return relay_status::source_error;
     if (!co_await send(buf.get(), n)) co_return relay_status::sink_error;
@@ -131,6 +139,7 @@ net::awaitable<relay_status> relay_until_eof(stream& src, beast::flat_buffer& sr
   if (rechunk) {
     timer.touch();
     auto [ec, n] = co_await net::async_write(dst, net::buffer("0\r\n\r\n", 5), tok);
+    dst.bytes_out += n;
     if (ec) co_return relay_status::sink_error;
   }
   co_return relay_status::done;
@@ -140,6 +149,7 @@ net::awaitable<bool> pump(stream& src, beast::flat_buffer& src_buf, stream& dst,
   if (src_buf.size() > 0) {
     timer.touch();
     auto [ec, n] = co_await net::async_write(dst, src_buf.data(), tok);
+    dst.bytes_out += n;
     if (ec) co_return false;
     src_buf.consume(src_buf.size());
   }
@@ -147,6 +157,7 @@ net::awaitable<bool> pump(stream& src, beast::flat_buffer& src_buf, stream& dst,
   for (;;) {
     timer.touch();
     auto [rec, n] = co_await src.async_read_some(net::buffer(buf.get(), relay_chunk), tok);
+    src.bytes_in += n;
     if (rec) {
       if (is_end(rec)) {
         dst.shutdown_send();
@@ -159,6 +170,7 @@ net::awaitable<bool> pump(stream& src, beast::flat_buffer& src_buf, stream& dst,
     }
     timer.touch();
     auto [wec, m] = co_await net::async_write(dst, net::buffer(buf.get(), n), tok);
+    dst.bytes_out += m;
     if (wec) {
       src.close();
       dst.close();

@@ -87,6 +87,7 @@ reload_result reloader::reload(const std::string& by) {
     board_.set_config_status([&](config_status& c) {
       c.errors = errors;
       c.failed_at = std::chrono::system_clock::now();
+      ++c.failures;
     });
     last_failed_ = true;
     out.errors = std::move(errors);

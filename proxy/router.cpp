@@ -4,7 +4,7 @@
 
 namespace kinfra::proxy {
 
-router::router(const config& cfg) {
+router::router(const config& cfg, metrics_registry* metrics) {
   routes_.reserve(cfg.routes.size());
   for (const auto& r : cfg.routes) {
     route out;
@@ -17,6 +17,8 @@ router::router(const config& cfg) {
     out.strip_prefix = r.strip_prefix;
     out.json = r.json;
     out.max_body_bytes = r.max_body_bytes.value_or(cfg.limits.max_body_bytes);
+    out.label = label(r);
+    if (metrics) out.stats = &metrics->route(out.label, r.service);
     routes_.push_back(std::move(out));
   }
   // Pointers into routes_ are stable from here on: it is never resized again.

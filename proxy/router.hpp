@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/config.hpp"
+#include "common/metrics.hpp"
 
 namespace kinfra::proxy {
 
@@ -24,11 +25,17 @@ struct route {
   bool strip_prefix = false;
   bool json = false;                 ///< an API route: kinfra's own answers are JSON
   std::uint64_t max_body_bytes = 0;  ///< effective limit (route override or global)
+  std::string label;                 ///< for /metrics and the access log (see router::label)
+  route_stats* stats = nullptr;      ///< its /metrics series (null without a registry)
 };
 
 class router {
  public:
-  explicit router(const config& cfg);
+  /** `metrics`: when given, each route gets its series (kept across reloads by label). */
+  explicit router(const config& cfg, metrics_registry* metrics = nullptr);
+
+  /** The /metrics label of a route: its path prefix, after its host when it has one. */
+  static std::string label(const route_config& r) { return r.host.empty() ? r.path : r.host + r.path; }
 
   /**
    * Finds the route for a request. Hosts are tried from the most specific: an exact host, then

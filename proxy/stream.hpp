@@ -11,6 +11,7 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/stream.hpp>
 
+#include <cstdint>
 #include <memory>
 #include <utility>
 
@@ -37,6 +38,10 @@ class stream {
   /** From now on, bytes go through TLS with `ctx` (the handshake is the caller's next step). */
   void start_tls(net::ssl::context& ctx) { tls_ = std::make_unique<tls_stream>(socket_, ctx); }
   bool is_tls() const { return tls_ != nullptr; }
+
+  /** Bytes read and written so far (kept by the callers of read/write, for logs and metrics). */
+  std::uint64_t bytes_in = 0;
+  std::uint64_t bytes_out = 0;
   tls_stream& tls() { return *tls_; }
 
   template <class MutableBuffers, class Token>

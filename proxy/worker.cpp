@@ -20,8 +20,14 @@ constexpr std::chrono::milliseconds sweep_interval{100};
 }  // namespace
 
 worker::worker(std::shared_ptr<const config> cfg, std::shared_ptr<const router> routes,
-               const resolved_targets& targets, const local_responder* responder, status_board* board)
-    : responder_(responder), board_(board), sweeper_(ioc_) {
+               const resolved_targets& targets, const local_responder* responder, status_board* board,
+               unsigned index, metrics_registry* metrics)
+    : responder_(responder),
+      board_(board),
+      index_(index),
+      metrics_(metrics),
+      conn_stats_(metrics ? &metrics->connections(index) : nullptr),
+      sweeper_(ioc_) {
   gen_ = make_generation(std::move(cfg), std::move(routes), targets);
 }
 
@@ -49,6 +55,7 @@ std::shared_ptr<generation> worker::make_generation(std::shared_ptr<const config
     dst.tls_verify = src.tls_verify;
   }
   gen->services = targets.services;
+  gen->log = targets.log;
   for (auto& svc : gen->services) {
     if (board_) svc.accepting = board_->accepting_flag(svc.name);
   }

@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/access_log.hpp"
 #include "common/config.hpp"
 #include "common/local_responder.hpp"
 #include "common/status_board.hpp"
@@ -76,12 +77,14 @@ struct service_state {
   std::size_t next = 0;
   /** The StatusBoard's "may it get traffic" flag (null: no board, always yes). */
   std::shared_ptr<const std::atomic<bool>> accepting;
+  service_stats* stats = nullptr;  ///< its /metrics counters (null without a registry)
 };
 
-/** Resolved targets shared by every worker at start-up or reload (each worker copies them). */
+/** What proxy_server prepares for every worker at start-up or reload (each worker copies it). */
 struct resolved_targets {
   std::vector<target_state> targets;
   std::vector<service_state> services;
+  std::shared_ptr<access_log> log;  ///< null when access_log is off
 };
 
 /**
@@ -94,6 +97,7 @@ struct generation {
   std::shared_ptr<const router> routes;
   std::vector<target_state> targets;
   std::vector<service_state> services;
+  std::shared_ptr<access_log> log;  ///< null when access_log is off
 };
 
 /** Something with a deadline, checked by the worker's sweeper (see client_session). */
@@ -111,8 +115,13 @@ class timed : public boost::intrusive::list_base_hook<boost::intrusive::link_mod
 
 class worker {
  public:
+  /**
+   * @param index this worker's number (0…workers-1): the cell it writes in `metrics`
+   * @param metrics request counters; may be null
+   */
   worker(std::shared_ptr<const config> cfg, std::shared_ptr<const router> routes, const resolved_targets& targets,
-         const local_responder* responder, status_board* board);
+         const local_responder* responder, status_board* board, unsigned index = 0,
+         metrics_registry* metrics = nullptr);
   worker(const worker&) = delete;
   worker& operator=(const worker&) = delete;
   ~worker();
@@ -144,8 +153,17 @@ class worker {
   bool draining() const { return draining_; }
   /** Client connections open now. Thread-safe. */
   std::size_t connections() const { return connections_.load(std::memory_order_acquire); }
-  void connection_opened() { connections_.fetch_add(1, std::memory_order_acq_rel); }
-  void connection_closed() { connections_.fetch_sub(1, std::memory_order_acq_rel); }
+  void connection_opened() {
+    connections_.fetch_add(1, std::memory_order_acq_rel);
+    if (conn_stats_) conn_stats_->opened.add(1);
+  }
+  void connection_closed() {
+    connections_.fetch_sub(1, std::memory_order_acq_rel);
+    if (conn_stats_) conn_stats_->closed.add(1);
+  }
+  unsigned index() const { return index_; }
+  /** Request counters; null when nothing collects them. */
+  metrics_registry* metrics() const { return metrics_; }
   /** Closes the listeners and every connection, then stops the thread. Thread-safe. */
   void stop();
   void join();
@@ -181,6 +199,9 @@ class worker {
 
   const local_responder* responder_;
   status_board* board_;
+  const unsigned index_;
+  metrics_registry* metrics_;
+  connection_cell* conn_stats_;
   // One thread runs this context and uses its sockets, so the reactor needs no per-socket locks.
   net::io_context ioc_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   std::vector<std::unique_ptr<listener_slot>> listeners_;

@@ -266,6 +266,7 @@ void service_runner::mark_healthy() {
 void service_runner::on_probe(bool ok, const std::string& detail) {
   if (stopping_ || (cfg_.managed() && !pid_)) return;
   board_.modify(cfg_.name, [&](service_status& st) { st.health_detail = detail; });
+  board_.record_health_check(cfg_.name, ok);
   const auto& h = cfg_.health;
   if (ok) {
     ++probe_ok_;

@@ -53,6 +53,8 @@
     facts.appendChild(fact("Uptime", "uptime"));
     facts.appendChild(fact("Health", "health"));
     facts.appendChild(fact("Restarts", "restarts"));
+    facts.appendChild(fact("Requests", "traffic"));
+    facts.appendChild(fact("Errors", "errors"));
     card.appendChild(facts);
     card.appendChild(el("ol", "steps"));
     card.appendChild(el("div", "logs"));
@@ -85,6 +87,13 @@
     setText(card.querySelector(".uptime"), s.uptime);
     setText(card.querySelector(".health"), s.health_status);
     setText(card.querySelector(".restarts"), String(s.restarts === undefined ? 0 : s.restarts));
+    // The same counters as /metrics, over about the last ten seconds (formatted as the server does).
+    const rps = s.requests_per_second;
+    setText(card.querySelector(".traffic"),
+            rps === null || rps === undefined ? "–" : (rps < 10 ? rps.toFixed(1) : rps.toFixed(0)) + " req/s");
+    const er = s.error_rate;
+    setText(card.querySelector(".errors"), er === null || er === undefined ? "–" : (er * 100).toFixed(1) + "%");
+    card.classList.toggle("failing", typeof er === "number" && er > 0.05);
 
     const steps = card.querySelector(".steps");
     const stepsKey = JSON.stringify(s.steps || []);

@@ -1,0 +1,285 @@
+#include "common/metrics.hpp"
+
+#include <algorithm>
+#include <charconv>
+
+#include "common/access_log.hpp"
+#include "common/status_board.hpp"
+#include "common/version.hpp"
+
+namespace kinfra {
+
+route_stats::route_stats(std::string route, std::string service, unsigned workers)
+    : route_(std::move(route)), service_(std::move(service)), cells_(std::max(1u, workers)) {}
+
+void route_stats::record(unsigned worker, unsigned status, std::chrono::nanoseconds duration, std::uint64_t received,
+                         std::uint64_t sent) noexcept {
+  auto& c = cells_[worker];
+  unsigned cls = status / 100;
+  c.by_class[cls >= 1 && cls <= 5 ? cls : 0].add(1);
+  const double seconds = std::chrono::duration<double>(duration).count();
+  std::size_t b = 0;
+  while (b < duration_buckets.size() && seconds > duration_buckets[b]) ++b;
+  c.buckets[b].add(1);
+  c.duration_us.add(static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(duration).count()));
+  c.bytes_received.add(received);
+  c.bytes_sent.add(sent);
+}
+
+std::uint64_t route_stats::totals::requests() const {
+  std::uint64_t n = 0;
+  for (auto v : by_class) n += v;
+  return n;
+}
+
+route_stats::totals route_stats::sum() const {
+  totals t;
+  for (const auto& c : cells_) {
+    for (std::size_t i = 0; i < t.by_class.size(); ++i) t.by_class[i] += c.by_class[i].get();
+    for (std::size_t i = 0; i < t.buckets.size(); ++i) t.buckets[i] += c.buckets[i].get();
+    t.duration_us += c.duration_us.get();
+    t.bytes_received += c.bytes_received.get();
+    t.bytes_sent += c.bytes_sent.get();
+  }
+  return t;
+}
+
+service_stats::service_stats(std::string name, unsigned workers) : name_(std::move(name)), cells_(std::max(1u, workers)) {}
+
+std::uint64_t service_stats::connect_errors() const {
+  std::uint64_t n = 0;
+  for (const auto& c : cells_) n += c.connect_errors.get();
+  return n;
+}
+
+metrics_registry::metrics_registry(unsigned workers)
+    : workers_(std::max(1u, workers)),
+      admin_(std::make_unique<route_stats>("(kinfra)", "", workers_)),
+      unmatched_(std::make_unique<route_stats>("(none)", "", workers_)),
+      connections_(workers_) {}
+
+route_stats& metrics_registry::route(std::string_view route, std::string_view service) {
+  std::lock_guard lock(mutex_);
+  for (auto& r : routes_)
+    if (r->route() == route && r->service() == service) return *r;
+  return *routes_.emplace_back(std::make_unique<route_stats>(std::string(route), std::string(service), workers_));
+}
+
+service_stats& metrics_registry::service(std::string_view name) {
+  std::lock_guard lock(mutex_);
+  for (auto& s : services_)
+    if (s->name() == name) return *s;
+  return *services_.emplace_back(std::make_unique<service_stats>(std::string(name), workers_));
+}
+
+
+std::string escape_label(std::string_view v) {
+  std::string out;
+  out.reserve(v.size());
+  for (char c : v) {
+    if (c == '\\') out += "\\\\";
+    else if (c == '"') out += "\\\"";
+    else if (c == '\n') out += "\\n";
+    else out += c;
+  }
+  return out;
+}
+
+namespace {
+
+/** The shortest text that reads back as the same double ("0.005", not "0.0050000000000000001"). */
+std::string number(double v) {
+  char buf[32];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, end);
+}
+
+double unix_seconds(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration<double>(t.time_since_epoch()).count();
+}
+
+class writer {
+ public:
+  void family(std::string_view name, std::string_view type, std::string_view help) {
+    out_ += "# HELP ";
+    out_ += name;
+    out_ += ' ';
+    out_ += help;
+    out_ += "\n# TYPE ";
+    out_ += name;
+    out_ += ' ';
+    out_ += type;
+    out_ += '\n';
+  }
+  /** `labels` is already formatted: `a="x",b="y"` (may be empty). */
+  void sample(std::string_view name, std::string_view labels, std::uint64_t v) { line(name, labels, std::to_string(v)); }
+  void sample(std::string_view name, std::string_view labels, double v) { line(name, labels, number(v)); }
+  std::string take() { return std::move(out_); }
+
+ private:
+  void line(std::string_view name, std::string_view labels, const std::string& v) {
+    out_ += name;
+    if (!labels.empty()) {
+      out_ += '{';
+      out_ += labels;
+      out_ += '}';
+    }
+    out_ += ' ';
+    out_ += v;
+    out_ += '\n';
+  }
+  std::string out_;
+};
+
+std::string label(std::string_view name, std::string_view value) {
+  return std::string(name) + "=\"" + escape_label(value) + "\"";
+}
+
+}  // namespace
+
+std::string metrics_registry::render(const status_board* board) const {
+  std::vector<const route_stats*> routes;
+  std::vector<const service_stats*> services;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& r : routes_) routes.push_back(r.get());
+    for (const auto& s : services_) services.push_back(s.get());
+  }
+  routes.push_back(admin_.get());
+  routes.push_back(unmatched_.get());
+  std::vector<route_stats::totals> totals;
+  totals.reserve(routes.size());
+  for (const auto* r : routes) totals.push_back(r->sum());
+  auto route_labels = [&](std::size_t i) { return label("route", routes[i]->route()) + "," + label("service", routes[i]->service()); };
+
+  writer w;
+  w.family("kinfra_build_info", "gauge", "The running kinfra's version.");
+  w.sample("kinfra_build_info", label("version", version), std::uint64_t{1});
+  w.family("kinfra_start_time_seconds", "gauge", "When kinfra started, in seconds since the Unix epoch.");
+  w.sample("kinfra_start_time_seconds", "", unix_seconds(started_));
+
+  w.family("kinfra_http_requests_total", "counter", "Requests answered, by route, service and status class.");
+  static constexpr std::array<std::string_view, 6> classes = {"other", "1xx", "2xx", "3xx", "4xx", "5xx"};
+  for (std::size_t i = 0; i < routes.size(); ++i) {
+    for (std::size_t c = 0; c < classes.size(); ++c) {
+      if (totals[i].by_class[c] == 0 && c != 2 && c != 5) continue;  // 2xx and 5xx always, the rest once seen
+      w.sample("kinfra_http_requests_total", route_labels(i) + "," + label("code", classes[c]), totals[i].by_class[c]);
+    }
+  }
+  w.family("kinfra_http_request_duration_seconds", "histogram",
+           "Time from the first byte of a request to the last byte of its response, by route.");
+  for (std::size_t i = 0; i < routes.size(); ++i) {
+    const std::string base = route_labels(i);
+    std::uint64_t cumulative = 0;
+    for (std::size_t b = 0; b < totals[i].buckets.size(); ++b) {
+      cumulative += totals[i].buckets[b];
+      std::string le = b < duration_buckets.size() ? number(duration_buckets[b]) : "+Inf";
+      w.sample("kinfra_http_request_duration_seconds_bucket", base + "," + label("le", le), cumulative);
+    }
+    w.sample("kinfra_http_request_duration_seconds_sum", base, static_cast<double>(totals[i].duration_us) / 1e6);
+    w.sample("kinfra_http_request_duration_seconds_count", base, cumulative);
+  }
+  w.family("kinfra_http_received_bytes_total", "counter", "Bytes received from clients (heads and bodies), by route.");
+  for (std::size_t i = 0; i < routes.size(); ++i)
+    w.sample("kinfra_http_received_bytes_total", route_labels(i), totals[i].bytes_received);
+  w.family("kinfra_http_sent_bytes_total", "counter", "Bytes sent to clients (heads and bodies), by route.");
+  for (std::size_t i = 0; i < routes.size(); ++i)
+    w.sample("kinfra_http_sent_bytes_total", route_labels(i), totals[i].bytes_sent);
+
+  w.family("kinfra_upstream_connect_errors_total", "counter",
+           "Connections to a service's targets that failed (refused, timed out, TLS handshake failed).");
+  for (const auto* s : services) w.sample("kinfra_upstream_connect_errors_total", label("service", s->name()), s->connect_errors());
+
+  std::uint64_t opened = 0, closed = 0;
+  for (const auto& c : connections_) {
+    opened += c.opened.get();
+    closed += c.closed.get();
+  }
+  w.family("kinfra_connections_active", "gauge", "Client connections open now.");
+  w.sample("kinfra_connections_active", "", opened >= closed ? opened - closed : std::uint64_t{0});
+  w.family("kinfra_connections_total", "counter", "Client connections accepted.");
+  w.sample("kinfra_connections_total", "", opened);
+
+  if (board) {
+    auto snap = board->snapshot();
+    static constexpr std::array<service_state, 6> states = {service_state::stopped,  service_state::starting,
+                                                            service_state::running,  service_state::unhealthy,
+                                                            service_state::stopping, service_state::error};
+    w.family("kinfra_service_state", "gauge", "1 for the state each service is in, 0 for the others.");
+    for (const auto& s : snap->services)
+      for (auto st : states)
+        w.sample("kinfra_service_state", label("service", s.name) + "," + label("state", to_string(st)),
+                 std::uint64_t{s.state == st ? 1u : 0u});
+    w.family("kinfra_service_up", "gauge", "1 when the service takes traffic (running, healthy, not in maintenance).");
+    for (const auto& s : snap->services)
+      w.sample("kinfra_service_up", label("service", s.name), std::uint64_t{accepts_traffic(s) ? 1u : 0u});
+    w.family("kinfra_service_maintenance", "gauge", "1 while the service is in maintenance.");
+    for (const auto& s : snap->services)
+      w.sample("kinfra_service_maintenance", label("service", s.name), std::uint64_t{s.maintenance.on ? 1u : 0u});
+    w.family("kinfra_service_restarts_total", "counter", "Times kinfra started the service again after it ended.");
+    for (const auto& s : snap->services)
+      w.sample("kinfra_service_restarts_total", label("service", s.name), std::uint64_t{s.restarts});
+    w.family("kinfra_service_health_checks_total", "counter", "Health checks run, by result.");
+    for (const auto& s : snap->services) {
+      auto [ok, failed] = board->health_checks(s.name);
+      w.sample("kinfra_service_health_checks_total", label("service", s.name) + ",result=\"success\"", ok);
+      w.sample("kinfra_service_health_checks_total", label("service", s.name) + ",result=\"failure\"", failed);
+    }
+    w.family("kinfra_service_start_time_seconds", "gauge", "When the service's current process started (0: not running).");
+    for (const auto& s : snap->services)
+      w.sample("kinfra_service_start_time_seconds", label("service", s.name),
+               s.started_at && s.pid ? unix_seconds(*s.started_at) : 0.0);
+
+    w.family("kinfra_config_errors", "gauge", "Errors of the last attempt to load routes.yaml (0: it is in force).");
+    w.sample("kinfra_config_errors", "", std::uint64_t{snap->config.errors.size()});
+    w.family("kinfra_config_last_load_timestamp_seconds", "gauge",
+             "When the routes.yaml in force was loaded, in seconds since the Unix epoch.");
+    w.sample("kinfra_config_last_load_timestamp_seconds", "", unix_seconds(snap->config.loaded_at));
+    w.family("kinfra_config_reloads_total", "counter", "Reloads of routes.yaml since start-up, by result.");
+    w.sample("kinfra_config_reloads_total", "result=\"success\"", std::uint64_t{snap->config.reloads});
+    w.sample("kinfra_config_reloads_total", "result=\"failure\"", std::uint64_t{snap->config.failures});
+  }
+  w.family("kinfra_access_log_dropped_total", "counter",
+           "Access log lines dropped because the writer fell behind (never blocks a request).");
+  w.sample("kinfra_access_log_dropped_total", "", access_log::dropped());
+  return w.take();
+}
+
+std::map<std::string, std::pair<std::uint64_t, std::uint64_t>, std::less<>> metrics_registry::service_totals() const {
+  std::map<std::string, std::pair<std::uint64_t, std::uint64_t>, std::less<>> out;
+  for (const auto& r : routes_) {
+    auto t = r->sum();
+    auto& [requests, errors] = out[r->service()];
+    requests += t.requests();
+    errors += t.by_class[5];
+  }
+  return out;
+}
+
+std::map<std::string, service_rate, std::less<>> metrics_registry::rates(std::chrono::steady_clock::time_point now) {
+  using namespace std::chrono_literals;
+  std::lock_guard lock(mutex_);
+  auto totals = service_totals();
+  if (samples_.empty() || now - samples_.back().at >= 1s) samples_.push_back({now, totals});
+  // Keep the samples of the last ten seconds and, before them, only the newest older one.
+  while (samples_.size() > 2 && now - samples_[1].at > 10s) samples_.pop_front();
+  const sample* base = now - samples_.front().at >= 1s ? &samples_.front() : nullptr;
+  std::map<std::string, service_rate, std::less<>> out;
+  for (const auto& [name, t] : totals) {
+    service_rate r;
+    r.requests = t.first;
+    r.errors = t.second;
+    if (base) {
+      std::uint64_t req0 = 0, err0 = 0;
+      if (auto it = base->by_service.find(name); it != base->by_service.end()) std::tie(req0, err0) = it->second;
+      const double dt = std::chrono::duration<double>(now - base->at).count();
+      const std::uint64_t dreq = t.first - std::min(req0, t.first);
+      r.requests_per_second = static_cast<double>(dreq) / dt;
+      if (dreq > 0) r.error_rate = static_cast<double>(t.second - std::min(err0, t.second)) / static_cast<double>(dreq);
+    }
+    out.emplace(name, r);
+  }
+  return out;
+}
+
+}  // namespace kinfra
