@@ -555,3 +555,50 @@ services:
   ASSERT_EQ(ok.warnings.size(), 1u);
   EXPECT_NE(ok.warnings[0].message.find("not verified"), std::string::npos);
 }
+
+TEST(RoutesConfig, AccessLogDefaultsToCombinedOnStdout) {
+  auto r = load(minimal);
+  ASSERT_TRUE(r.ok()) << errors_of(r);
+  EXPECT_EQ(r.cfg->access_log.to, "stdout");
+  EXPECT_EQ(r.cfg->access_log.fmt, kinfra::access_log_config::format::combined);
+}
+
+TEST(RoutesConfig, AccessLogTakesAFileRelativeToTheConfigOrOff) {
+  auto file = load(std::string("access_log: logs/access.log\nlog_format: json\n") + minimal);
+  ASSERT_TRUE(file.ok()) << errors_of(file);
+  EXPECT_EQ(file.cfg->access_log.to, "/tmp/logs/access.log");
+  EXPECT_EQ(file.cfg->access_log.fmt, kinfra::access_log_config::format::json);
+  auto off = load(std::string("access_log: off\n") + minimal);
+  ASSERT_TRUE(off.ok()) << errors_of(off);
+  EXPECT_TRUE(off.cfg->access_log.off());
+  auto no = load(std::string("access_log: false\n") + minimal);
+  ASSERT_TRUE(no.ok()) << errors_of(no);
+  EXPECT_TRUE(no.cfg->access_log.off());
+  auto err = load(std::string("access_log: stderr\n") + minimal);
+  ASSERT_TRUE(err.ok()) << errors_of(err);
+  EXPECT_EQ(err.cfg->access_log.to, "stderr");
+}
+
+TEST(RoutesConfig, AnUnknownLogFormatIsAnErrorAtItsPosition) {
+  auto r = load("log_format: apache\naccess_log: [a]\n" + std::string(minimal));
+  EXPECT_FALSE(r.ok());
+  EXPECT_TRUE(has_error(r, 1, "log_format must be combined or json")) << errors_of(r);
+  EXPECT_TRUE(has_error(r, 2, "access_log must be a string")) << errors_of(r);
+}
+
+TEST(RoutesConfig, ARouteOnKinfrasOwnPathsIsAWarning) {
+  auto r = load(R"(
+routes:
+  - { path: /metrics, service: api }
+  - { path: /kinfra/x, service: api }
+  - { path: /metricsx, service: api }
+services:
+  api: { url: http://127.0.0.1:8000 }
+)");
+  ASSERT_TRUE(r.ok()) << errors_of(r);
+  ASSERT_EQ(r.warnings.size(), 2u);
+  EXPECT_EQ(r.warnings[0].line, 3);
+  EXPECT_NE(r.warnings[0].message.find("/metrics is kinfra's own"), std::string::npos) << r.warnings[0].message;
+  EXPECT_EQ(r.warnings[1].line, 4);
+  EXPECT_NE(r.warnings[1].message.find("dashboard"), std::string::npos) << r.warnings[1].message;
+}

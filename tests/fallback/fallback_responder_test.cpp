@@ -358,3 +358,50 @@ TEST_F(Fallback, StatusCanBePushedOverHttpLikeUpdateServiceStatus) {
   EXPECT_EQ(call("POST", "/__action__/status/web", true, {}, {}, R"({"steps": [{"status": "active"}]})").status, 400u);
   EXPECT_EQ(call("POST", "/__action__/status/web", false, {}, {}, "{}").status, 403u) << "an action like the others";
 }
+
+TEST_F(Fallback, MetricsFollowTheAdminReadRules) {
+  kinfra::metrics_registry metrics(1);
+  metrics.route("/api", "api").record(0, 200, std::chrono::milliseconds(3), 10, 20);
+  EXPECT_EQ(call("GET", "/metrics").status, 404u) << "no registry: nothing is collected";
+  responder->set_metrics(&metrics);
+  auto ok = call("GET", "/metrics");
+  EXPECT_EQ(ok.status, 200u);
+  EXPECT_EQ(ok.content_type, "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_NE(ok.body.find("kinfra_http_requests_total{route=\"/api\",service=\"api\",code=\"2xx\"} 1\n"),
+            std::string::npos) << ok.body;
+  EXPECT_NE(ok.body.find("kinfra_service_state{service=\"web\""), std::string::npos) << "services come from the board";
+  EXPECT_EQ(call("GET", "/__metrics__").status, 200u);
+  EXPECT_EQ(call("POST", "/metrics").status, 405u);
+  EXPECT_EQ(call("GET", "/metrics", false).status, 403u) << "remote clients are refused by default";
+
+  load("admin_token: correct-horse-battery\nallow_remote: true\n");
+  responder->set_metrics(&metrics);
+  EXPECT_EQ(call("GET", "/metrics", false).status, 401u);
+  EXPECT_EQ(call("GET", "/metrics", false, "Bearer wrong-horse").status, 401u);
+  EXPECT_EQ(call("GET", "/metrics", false, "Bearer correct-horse-battery").status, 200u);
+}
+
+TEST_F(Fallback, StatusCarriesEachServicesTrafficWhenMetricsAreOn) {
+  kinfra::metrics_registry metrics(1);
+  responder->set_metrics(&metrics);
+  auto& api = metrics.route("/api", "api");
+  for (int i = 0; i < 3; ++i) api.record(0, 200, std::chrono::milliseconds(1), 0, 0);
+  api.record(0, 503, std::chrono::milliseconds(1), 0, 0);
+  auto doc = json::parse(call("GET", "/__status__").body);
+  EXPECT_EQ(doc["services"]["api"]["requests_total"], 4);
+  EXPECT_EQ(doc["services"]["api"]["errors_total"], 1);
+  EXPECT_TRUE(doc["services"]["api"]["requests_per_second"].is_null()) << "one sample: no rate yet";
+  EXPECT_EQ(doc["services"]["web"]["requests_total"], 0);
+  auto page = call("GET", "/kinfra").body;
+  EXPECT_NE(page.find("<dt>Requests</dt>"), std::string::npos);
+  EXPECT_NE(page.find("<dt>Errors</dt>"), std::string::npos);
+}
+
+TEST(DashboardFormat, RatesAreShortAndUnknownIsADash) {
+  EXPECT_EQ(kinfra::fallback::format_request_rate(std::nullopt), "–");
+  EXPECT_EQ(kinfra::fallback::format_request_rate(2.46), "2.5 req/s");
+  EXPECT_EQ(kinfra::fallback::format_request_rate(123.6), "124 req/s");
+  EXPECT_EQ(kinfra::fallback::format_error_rate(std::nullopt), "–");
+  EXPECT_EQ(kinfra::fallback::format_error_rate(0.005), "0.5%");
+  EXPECT_EQ(kinfra::fallback::format_error_rate(0.0), "0.0%");
+}
