@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <string>
@@ -18,6 +19,7 @@
 #include "common/metrics.hpp"
 #include "common/status_board.hpp"
 #include "common/version.hpp"
+#include "proxy/cli_client.hpp"
 #include "fallback/fallback_responder.hpp"
 #include "proxy/proxy_server.hpp"
 #include "proxy/reloader.hpp"
@@ -193,7 +195,9 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("kinfra ") + kinfra::version);
   app.require_subcommand(1);
   std::string log_level = "info";
-  app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")->capture_default_str();
+  if (const char* env = std::getenv("KINFRA_LOG_LEVEL"); env && *env) log_level = env;
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off (default: $KINFRA_LOG_LEVEL, else info)")
+      ->capture_default_str();
 
   std::string run_path = "routes.yaml";
   std::string ready_file;
@@ -206,10 +210,57 @@ int main(int argc, char** argv) {
   auto* check = app.add_subcommand("check", "Validate routes.yaml; print every error as FILE:LINE:COL: message");
   check->add_option("config", check_path, "Path to routes.yaml")->required();
 
+  // The running instance, through its admin API.
+  kinfra::cli::client_options client;
+  auto client_options = [&](CLI::App* sub) {
+    sub->add_option("-c,--config", client.config, "routes.yaml to read kinfra's address and admin_token from")
+        ->capture_default_str();
+    sub->add_option("--url", client.url, "Where kinfra is, e.g. http://127.0.0.1:9000 (overrides routes.yaml)");
+    sub->add_option("--token", client.token, "admin_token (default: routes.yaml's, else $KINFRA_ADMIN_TOKEN)");
+    sub->fallthrough();
+  };
+  bool status_json = false;
+  auto* status = app.add_subcommand("status", "Show every service of the running kinfra, like `docker ps`");
+  status->add_flag("--json", status_json, "Print the /__status__ document instead of a table");
+  client_options(status);
+
+  std::string service_name;
+  bool no_wait = false;
+  double wait_seconds = 30;
+  std::vector<CLI::App*> actions;
+  for (const char* verb : {"restart", "stop", "start"}) {
+    auto* a = app.add_subcommand(verb, std::string("Ask the running kinfra to ") + verb + " a service, and wait for it");
+    a->add_option("service", service_name, "The service's name in routes.yaml")->required();
+    a->add_flag("--no-wait", no_wait, "Return once kinfra took the request");
+    a->add_option("--timeout", wait_seconds, "Seconds to wait for the service to get there")->capture_default_str();
+    client_options(a);
+    actions.push_back(a);
+  }
+  std::size_t log_lines = 100;
+  bool follow = false;
+  auto* logs = app.add_subcommand("logs", "Print a service's recent output (kept by kinfra)");
+  logs->add_option("service", service_name, "The service's name in routes.yaml")->required();
+  logs->add_flag("-f,--follow", follow, "Keep printing new lines until interrupted");
+  logs->add_option("-n,--lines", log_lines, "How many of the last lines to print first (0: all kept)")
+      ->capture_default_str();
+  client_options(logs);
+  auto* reload = app.add_subcommand("reload", "Ask the running kinfra to read routes.yaml again");
+  client_options(reload);
+
   run->fallthrough();
   check->fallthrough();
   CLI11_PARSE(app, argc, argv);
+  if (*check) {
+    kinfra::setup_logging(log_level);
+    return check_command(check_path);
+  }
+  if (*status) return kinfra::cli::status_command(client, status_json);
+  for (auto* a : actions)
+    if (*a)
+      return kinfra::cli::action_command(client, a->get_name(), service_name, !no_wait,
+                                         std::chrono::milliseconds(static_cast<long>(wait_seconds * 1000)));
+  if (*logs) return kinfra::cli::logs_command(client, service_name, log_lines, follow);
+  if (*reload) return kinfra::cli::reload_command(client);
   if (!kinfra::setup_logging(log_level)) spdlog::warn("unknown log level '{}', using info", log_level);
-  if (*check) return check_command(check_path);
   return run_command(run_path, ready_file);
 }

@@ -1,0 +1,427 @@
+#include "proxy/cli_client.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <optional>
+#include <thread>
+
+#include "common/config_loader.hpp"
+
+namespace kinfra::cli {
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+using json = nlohmann::ordered_json;  // keeps /__status__'s order (routes.yaml's)
+using namespace std::chrono_literals;
+
+/** Where to reach kinfra, and with which token. */
+struct endpoint {
+  std::string host;  ///< as connected to (IPv6 without brackets)
+  std::uint16_t port = 0;
+  std::string text() const {
+    return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
+  }
+};
+
+struct reply {
+  unsigned status = 0;
+  std::string body;
+};
+
+/** Thrown when nothing answers at an address (refused, unreachable, timed out). */
+struct not_running : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/** http://host:port[/] → endpoint; nullopt when it is not that shape. */
+std::optional<endpoint> parse_url(std::string url) {
+  if (url.rfind("http://", 0) != 0) return std::nullopt;
+  url.erase(0, 7);
+  while (!url.empty() && url.back() == '/') url.pop_back();
+  endpoint e;
+  std::string port = "80";
+  if (!url.empty() && url.front() == '[') {
+    auto close = url.find(']');
+    if (close == std::string::npos) return std::nullopt;
+    e.host = url.substr(1, close - 1);
+    if (close + 1 < url.size()) {
+      if (url[close + 1] != ':') return std::nullopt;
+      port = url.substr(close + 2);
+    }
+  } else {
+    auto colon = url.rfind(':');
+    e.host = url.substr(0, colon);
+    if (colon != std::string::npos) port = url.substr(colon + 1);
+  }
+  if (e.host.empty() || port.empty() || port.size() > 5 ||
+      !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return std::nullopt;
+  int p = std::stoi(port);
+  if (p <= 0 || p > 65535) return std::nullopt;
+  e.port = static_cast<std::uint16_t>(p);
+  return e;
+}
+
+/** A wildcard bind address is asked on loopback. */
+endpoint reachable(const host_port& a) {
+  endpoint e{a.host, a.port};
+  if (e.host == "0.0.0.0" || e.host.empty()) e.host = "127.0.0.1";
+  if (e.host == "::") e.host = "::1";
+  return e;
+}
+
+/** The addresses to try, in order, and the token, from the options and routes.yaml. */
+struct plan {
+  std::vector<endpoint> candidates;
+  std::string token;
+};
+
+plan make_plan(const client_options& o) {
+  plan p;
+  std::shared_ptr<const config> cfg;
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!o.config.empty() && fs::exists(o.config, ec)) {
+    auto loaded = load_config_file(o.config);
+    if (loaded.ok()) cfg = loaded.cfg;
+    else if (o.url.empty())
+      std::cerr << "kinfra: " << o.config << " has errors; trying the default addresses\n";
+  }
+  if (!o.url.empty()) {
+    auto e = parse_url(o.url);
+    if (!e) throw std::invalid_argument("--url must look like http://127.0.0.1:9000 (got \"" + o.url + "\")");
+    p.candidates.push_back(*e);
+  } else if (cfg) {
+    if (cfg->admin.listen && cfg->admin.listen->port != 0) p.candidates.push_back(reachable(*cfg->admin.listen));
+    for (const auto& l : cfg->listen)
+      if (!l.tls && !l.redirect_to_https && l.address.port != 0) p.candidates.push_back(reachable(l.address));
+  } else {
+    p.candidates.push_back({"127.0.0.1", 9000});
+    p.candidates.push_back({"127.0.0.1", 9100});
+  }
+  if (p.candidates.empty())
+    throw std::invalid_argument(o.config + " gives no plain-HTTP address to reach kinfra at; pass --url");
+  if (!o.token.empty()) p.token = o.token;
+  else if (cfg && !cfg->admin.token.empty()) p.token = cfg->admin.token;
+  else if (const char* env = std::getenv("KINFRA_ADMIN_TOKEN"); env && *env) p.token = env;
+  return p;
+}
+
+/** One request on a new connection, with a deadline for the whole exchange. */
+reply fetch(const endpoint& at, http::verb method, const std::string& target, const std::string& token,
+            std::chrono::milliseconds timeout) {
+  net::io_context ioc;
+  reply out;
+  std::exception_ptr failure;
+  bool connected = false;
+  net::co_spawn(
+      ioc,
+      [&]() -> net::awaitable<void> {
+        tcp::resolver resolver(ioc);
+        beast::tcp_stream stream(ioc);
+        stream.expires_after(timeout);
+        auto addresses = co_await resolver.async_resolve(at.host, std::to_string(at.port), net::use_awaitable);
+        co_await stream.async_connect(addresses, net::use_awaitable);
+        connected = true;
+        http::request<http::string_body> req{method, target, 11};
+        req.set(http::field::host, at.text());
+        req.set(http::field::user_agent, "kinfra-cli");
+        req.set(http::field::accept, "application/json");
+        if (!token.empty()) req.set(http::field::authorization, "Bearer " + token);
+        req.prepare_payload();
+        co_await http::async_write(stream, req, net::use_awaitable);
+        beast::flat_buffer buffer;
+        http::response<http::string_body> res;
+        co_await http::async_read(stream, buffer, res, net::use_awaitable);
+        out.status = res.result_int();
+        out.body = std::move(res.body());
+      },
+      [&](std::exception_ptr e) { failure = e; });
+  ioc.run();
+  if (failure) {
+    std::string why;
+    try {
+      std::rethrow_exception(failure);
+    } catch (const boost::system::system_error& e) {
+      why = e.code() == beast::error::timeout ? "timed out after " + std::to_string(timeout.count()) + " ms"
+                                              : e.code().message();
+    } catch (const std::exception& e) {
+      why = e.what();
+    }
+    if (!connected) throw not_running(at.text() + ": " + why);
+    throw std::runtime_error("kinfra at " + at.text() + " did not answer properly: " + why);
+  }
+  return out;
+}
+
+/** A session with the running kinfra: the first candidate that answers is kept. */
+class session {
+ public:
+  explicit session(const client_options& o) : o_(o), plan_(make_plan(o)) {}
+
+  reply request(http::verb method, const std::string& target) {
+    if (chosen_) return fetch(*chosen_, method, target, plan_.token, o_.timeout);
+    std::string tried;
+    for (const auto& e : plan_.candidates) {
+      try {
+        reply r = fetch(e, method, target, plan_.token, o_.timeout);
+        chosen_ = e;
+        return r;
+      } catch (const not_running& err) {
+        tried += std::string(tried.empty() ? "" : "; ") + err.what();
+      }
+    }
+    throw not_running(tried);
+  }
+
+ private:
+  client_options o_;
+  plan plan_;
+  std::optional<endpoint> chosen_;
+};
+
+/** The `error` of a JSON answer, or the status line when there is none. */
+std::string error_of(const reply& r) {
+  auto j = json::parse(r.body, nullptr, false);
+  std::string msg;
+  if (j.is_object() && j.contains("error") && j["error"].is_string()) msg = j["error"].get<std::string>();
+  if (j.is_object() && j.contains("errors") && j["errors"].is_array())
+    for (const auto& e : j["errors"]) msg += (msg.empty() ? "" : "\n") + e.get<std::string>();
+  if (msg.empty()) msg = "HTTP " + std::to_string(r.status);
+  if (r.status == 401) msg += " (pass --token, or set KINFRA_ADMIN_TOKEN)";
+  return msg;
+}
+
+int report_not_running(const not_running& e, const client_options& o) {
+  std::cerr << "kinfra is not running (nothing answered: " << e.what() << ").\n"
+            << "Start it with `kinfra run " << o.config << "`, or say where it is with --url http://HOST:PORT.\n";
+  return exit_not_running;
+}
+
+/** Runs `body`, turning failures into messages and exit codes. */
+template <class F>
+int guarded(const client_options& o, F&& body) {
+  try {
+    return body();
+  } catch (const not_running& e) {
+    return report_not_running(e, o);
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "kinfra: " << e.what() << "\n";
+    return exit_usage;
+  } catch (const std::exception& e) {
+    std::cerr << "kinfra: " << e.what() << "\n";
+    return exit_failed;
+  }
+}
+
+std::string percent_encode(const std::string& s) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') out += static_cast<char>(c);
+    else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+std::string str(const json& j, const char* key, const char* fallback = "-") {
+  if (!j.contains(key) || j[key].is_null()) return fallback;
+  if (j[key].is_string()) return j[key].get<std::string>();
+  return j[key].dump();
+}
+
+std::string upper(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
+}  // namespace
+
+std::string format_status_table(const std::string& status_json) {
+  auto doc = json::parse(status_json);
+  const std::vector<std::string> head = {"NAME", "STATE", "HEALTH", "PID", "UPTIME", "RESTARTS", "PORT", "REQ/S", "ERRORS",
+                                         "MESSAGE"};
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& [name, s] : doc["services"].items()) {
+    std::string rps = "-", errors = "-";
+    if (s.contains("requests_per_second") && s["requests_per_second"].is_number()) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.1f", s["requests_per_second"].get<double>());
+      rps = buf;
+    }
+    if (s.contains("error_rate") && s["error_rate"].is_number()) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.1f%%", s["error_rate"].get<double>() * 100);
+      errors = buf;
+    }
+    std::string state = str(s, "state");
+    if (s.contains("maintenance") && s["maintenance"].value("on", false)) state += " (maintenance)";
+    rows.push_back({name, state, str(s, "health_status"), str(s, "pid"), str(s, "uptime"),
+                    str(s, "restarts", "0"), str(s, "port"), rps, errors, str(s, "status_message", "")});
+  }
+  std::vector<std::size_t> widths(head.size());
+  for (std::size_t c = 0; c < head.size(); ++c) {
+    widths[c] = head[c].size();
+    for (const auto& r : rows) widths[c] = std::max(widths[c], r[c].size());
+  }
+  auto line = [&](const std::vector<std::string>& cells) {
+    std::string out;
+    for (std::size_t c = 0; c < cells.size(); ++c) {
+      out += cells[c];
+      if (c + 1 < cells.size()) out += std::string(widths[c] - cells[c].size() + 2, ' ');
+    }
+    while (!out.empty() && out.back() == ' ') out.pop_back();
+    return out + "\n";
+  };
+  std::string out = line(head);
+  for (const auto& r : rows) out += line(r);
+  if (doc.contains("config") && doc["config"].contains("errors") && !doc["config"]["errors"].empty()) {
+    out += "\nroutes.yaml was not reloaded; the configuration in force stays:\n";
+    for (const auto& e : doc["config"]["errors"]) out += "  " + e.get<std::string>() + "\n";
+  }
+  return out;
+}
+
+int status_command(const client_options& o, bool as_json) {
+  return guarded(o, [&] {
+    session s(o);
+    reply r = s.request(http::verb::get, "/__status__");
+    if (r.status != 200) {
+      std::cerr << "kinfra: " << error_of(r) << "\n";
+      return exit_failed;
+    }
+    if (as_json) std::cout << r.body;
+    else std::cout << format_status_table(r.body);
+    return exit_ok;
+  });
+}
+
+int action_command(const client_options& o, const std::string& verb, const std::string& name, bool wait,
+                   std::chrono::milliseconds wait_for) {
+  return guarded(o, [&] {
+    session s(o);
+    auto service_status = [&]() -> std::optional<json> {
+      reply st = s.request(http::verb::get, "/__status__?service=" + percent_encode(name));
+      auto doc = json::parse(st.body, nullptr, false);
+      if (st.status == 200 && doc.is_object() && doc.contains("services") && doc["services"].contains(name))
+        return doc["services"][name];
+      return std::nullopt;
+    };
+    // The process before a restart: the restart is done when another one runs.
+    std::string pid_before;
+    if (wait && verb == "restart")
+      if (auto before = service_status()) pid_before = str(*before, "pid");
+    reply r = s.request(http::verb::post, "/__action__/" + verb + "/" + percent_encode(name));
+    if (r.status != 200) {
+      std::cerr << "kinfra: " << verb << " " << name << ": " << error_of(r) << "\n";
+      return exit_failed;
+    }
+    if (!wait) {
+      std::cout << name << ": " << verb << " requested\n";
+      return exit_ok;
+    }
+    // Done when the service reaches the state the verb leads to (for restart: running with a
+    // new process, so a reply from before the restart does not count).
+    const std::string goal = verb == "stop" ? "stopped" : "running";
+    const auto deadline = std::chrono::steady_clock::now() + wait_for;
+    std::string last_state, message;
+    bool left = verb != "restart";  // a restart first leaves the old process
+    for (;;) {
+      if (auto svc = service_status()) {
+        last_state = str(*svc, "state");
+        message = str(*svc, "status_message", "");
+        const std::string pid = str(*svc, "pid");
+        if (last_state != "running" || pid != pid_before) left = true;
+        if (left && last_state == goal) {
+          std::cout << name << ": " << last_state << (pid != "-" ? " (pid " + pid + ")" : "") << "\n";
+          return exit_ok;
+        }
+        if (left && last_state == "error") {
+          std::cerr << "kinfra: " << name << " failed: " << message << "\n";
+          return exit_failed;
+        }
+      }
+      if (std::chrono::steady_clock::now() >= deadline) {
+        std::cerr << "kinfra: " << name << " is " << (last_state.empty() ? "unknown" : last_state) << " after "
+                  << wait_for.count() / 1000.0 << " s, not " << goal << (message.empty() ? "" : ": " + message) << "\n";
+        return exit_failed;
+      }
+      std::this_thread::sleep_for(200ms);
+    }
+  });
+}
+
+int logs_command(const client_options& o, const std::string& name, std::size_t lines, bool follow) {
+  return guarded(o, [&] {
+    session s(o);
+    const std::string base = "/__logs__/" + percent_encode(name) + "?format=json";
+    std::uint64_t after = 0;
+    bool first = true;
+    for (;;) {
+      reply r;
+      try {
+        r = s.request(http::verb::get, base + (after ? "&after=" + std::to_string(after) : ""));
+      } catch (const not_running&) {
+        if (first) throw;
+        std::cerr << "kinfra: the connection to kinfra was lost (it stopped?)\n";
+        return exit_failed;
+      }
+      if (r.status != 200) {
+        std::cerr << "kinfra: logs " << name << ": " << error_of(r) << "\n";
+        return exit_failed;
+      }
+      auto doc = json::parse(r.body);
+      const auto& arr = doc["lines"];
+      std::size_t start = 0;
+      if (first && lines > 0 && arr.size() > lines) start = arr.size() - lines;
+      std::string out;
+      for (std::size_t i = 0; i < arr.size(); ++i) {
+        const auto& l = arr[i];
+        after = std::max<std::uint64_t>(after, l.value("seq", std::uint64_t{0}));
+        if (i < start) continue;
+        out += str(l, "timestamp", "") + " " + upper(str(l, "level", "info")) + " " + str(l, "message", "") + "\n";
+      }
+      std::cout << out << std::flush;
+      first = false;
+      if (!follow) return exit_ok;
+      std::this_thread::sleep_for(500ms);
+    }
+  });
+}
+
+int reload_command(const client_options& o) {
+  return guarded(o, [&] {
+    session s(o);
+    reply r = s.request(http::verb::post, "/__action__/reload");
+    if (r.status != 200) {
+      std::cerr << "kinfra: routes.yaml was not reloaded:\n" << error_of(r) << "\n";
+      return exit_failed;
+    }
+    auto doc = json::parse(r.body, nullptr, false);
+    bool applied = doc.is_object() && doc.value("applied", false);
+    std::cout << (applied ? "routes.yaml reloaded\n" : "routes.yaml unchanged\n");
+    return exit_ok;
+  });
+}
+
+}  // namespace kinfra::cli
