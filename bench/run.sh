@@ -12,6 +12,7 @@
 #   bench/run.sh                   full run (about 8 minutes)
 #   ROUNDS=1 DURATION=3 bench/run.sh   a quick look
 #   SECTIONS="https" bench/run.sh  only some parts: http, https, idle, cpu, instr
+#   ACCESS_LOG=1 bench/run.sh      kinfra and nginx writing access logs (to files)
 #
 # The idle part holds IDLE_CONNECTIONS (8,000; HAProxy needs two descriptors per connection
 # and the hard limit may be 20,000) keep-alive connections, each after one request,
@@ -24,6 +25,9 @@ ROOT=$(pwd)
 
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10}
+# ACCESS_LOG=1: kinfra and nginx write a combined-format access log to a file (HAProxy's goes
+# through syslog, so it stays off); by default all three log nothing.
+ACCESS_LOG=${ACCESS_LOG:-0}
 CPU_REQUESTS=${CPU_REQUESTS:-200000}
 CG_N1=${CG_N1:-2000}
 CG_N2=${CG_N2:-12000}
@@ -69,6 +73,13 @@ cat "$WORK/bench.crt" "$WORK/bench.key" >"$WORK/bench.pem"
 BODY=$(head -c 1024 /dev/zero | tr '\0' 'x')
 
 # --- configurations -----------------------------------------------------------------------------
+if [ "$ACCESS_LOG" = 1 ]; then
+  NG_LOG="access_log $WORK/ng/logs/access.log combined;"
+  KI_LOG="access_log: $WORK/kinfra-access.log"
+else
+  NG_LOG="access_log off;"
+  KI_LOG="access_log: off"
+fi
 mkdir -p "$WORK"/{up,ng}/{logs,tmp}
 cat >"$WORK/up/nginx.conf" <<EOF
 worker_processes 1;
@@ -95,7 +106,7 @@ error_log $WORK/ng/logs/error.log;
 pid $WORK/ng/nginx.pid;
 events { worker_connections 16384; }
 http {
-  access_log off;
+  $NG_LOG
   client_body_temp_path $WORK/ng/tmp; proxy_temp_path $WORK/ng/tmp; fastcgi_temp_path $WORK/ng/tmp;
   uwsgi_temp_path $WORK/ng/tmp; scgi_temp_path $WORK/ng/tmp;
   keepalive_requests 1000000;
@@ -155,6 +166,7 @@ listen:
   - 127.0.0.1:$KI
   - { address: 127.0.0.1:$KS, tls: { cert: $WORK/bench.crt, key: $WORK/bench.key } }
 workers: 1
+$KI_LOG
 routes:
   - { path: /, service: up }
 services:

@@ -748,7 +748,6 @@ void client_session::begin_request() {
   if (in_request_) return;
   in_request_ = true;
   started_at_ = std::chrono::steady_clock::now();
-  if (gen_->log) started_wall_ = std::chrono::system_clock::now();
   in_mark_ = client_.bytes_in;
   out_mark_ = client_.bytes_out;
   head_out_ = 0;
@@ -769,7 +768,8 @@ void client_session::end_request() {
   if (const auto& log = gen_->log) {
     const bool parsed = req_ && !req_head_.method_string.empty();
     access_entry e;
-    e.time = started_wall_;
+    e.time = std::chrono::system_clock::now() -
+             std::chrono::duration_cast<std::chrono::system_clock::duration>(took);  // when it started
     e.client_ip = client_ip_;
     if (parsed) {
       e.method = req_head_.method_string;

@@ -153,7 +153,6 @@ class client_session final : public timed {
   std::uint64_t out_mark_ = 0;
   std::uint64_t head_out_ = 0;      ///< bytes of response heads sent (the rest is body)
   std::chrono::steady_clock::time_point started_at_;
-  std::chrono::system_clock::time_point started_wall_;
   upstream_connection* active_up_ = nullptr;  ///< for cancellation by the sweeper
 };
 

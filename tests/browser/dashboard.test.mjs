@@ -102,6 +102,16 @@ try {
   await dashboard.screenshot({ path: path.join(artifacts, 'dashboard.png'), fullPage: true });
   console.log('dashboard: cards shown, screenshot saved');
 
+  // 1b. Traffic: the api card shows its request and error rates, from the same counters as /metrics.
+  const traffic = dashboard.locator('.card[data-service="api"] .traffic');
+  await waitFor('rates to be known', async () => {
+    for (let i = 0; i < 10; i++) await (await fetch(base + '/api/items')).text();
+    return /^\d+(\.\d)? req\/s$/.test(await traffic.textContent()) && (await traffic.textContent()) !== '0.0 req/s';
+  }, 15000);
+  const errorsText = await dashboard.textContent('.card[data-service="api"] .errors');
+  if (errorsText !== '0.0%') fail('the api card shows errors ' + errorsText);
+  console.log('traffic: ' + (await traffic.textContent()) + ', errors ' + errorsText + ' on the api card');
+
   // 2. Restart: the card goes from starting back to running, without a page reload.
   await dashboard.evaluate(() => { window.__notReloaded = true; });
   await dashboard.click('.card[data-service="web"] button.restart');
