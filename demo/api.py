@@ -66,9 +66,10 @@ class Handler(BaseHTTPRequestHandler):
 
 def main():
     port = int(os.environ.get("PORT", "8000"))
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    host = os.environ.get("HOST", "127.0.0.1")  # 0.0.0.0 when it runs in its own container
+    server = ThreadingHTTPServer((host, port), Handler)
     server.daemon_threads = True
-    print(f"INFO api listening on http://127.0.0.1:{port}", flush=True)
+    print(f"INFO api listening on http://{host}:{port}", flush=True)
     server.serve_forever()
 
 

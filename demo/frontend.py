@@ -63,9 +63,10 @@ class Handler(BaseHTTPRequestHandler):
 
 def main():
     port = int(os.environ.get("PORT", "8001"))
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    host = os.environ.get("HOST", "127.0.0.1")  # 0.0.0.0 when it runs in its own container
+    server = ThreadingHTTPServer((host, port), Handler)
     server.daemon_threads = True
-    print(f"INFO frontend listening on http://127.0.0.1:{port}", flush=True)
+    print(f"INFO frontend listening on http://{host}:{port}", flush=True)
     server.serve_forever()
 
 
