@@ -8,5 +8,8 @@ function(kinfra_module_includes target module visibility)
     file(MAKE_DIRECTORY "${root}")
     file(CREATE_LINK "${CMAKE_SOURCE_DIR}/${module}" "${root}/${module}" SYMBOLIC)
   endif()
-  target_include_directories(${target} ${visibility} "${root}")
+  target_include_directories(${target} ${visibility} "$<BUILD_INTERFACE:${root}>")
+  # Installed as part of the kinfra CMake package (libkinfra_<module>.a): internal, never included
+  # by users, who see only include/kinfra/.
+  set_target_properties(${target} PROPERTIES OUTPUT_NAME "kinfra_${module}")
 endfunction()

@@ -154,6 +154,7 @@ struct service_config {
   stop_config stop;
   std::vector<dependency> depends_on;
   std::size_t log_lines = 1000;          ///< lines kept in the service's log ring
+  bool autostart = true;                 ///< false: started only when asked (dashboard, CLI, API)
   fallback_config fallback;
   source_mark mark;
 

@@ -92,7 +92,7 @@ class service_reader {
     const std::string what = "service '" + svc.name + "'";
     if (!r_.check_map(n, what,
                       {"url", "targets", "command", "cwd", "env", "port", "health", "restart", "stop", "depends_on",
-                       "log_lines", "fallback", "tls"}))
+                       "log_lines", "fallback", "tls", "autostart"}))
       return;
     read_targets(n, svc, what);
     if (auto t = n["tls"]) read_upstream_tls(t, svc, what);
@@ -104,6 +104,11 @@ class service_reader {
     if (auto f = n["fallback"]) read_fallback(f, svc, what);
     if (auto l = n["log_lines"]) {
       if (auto v = r_.integer(l, what + " log_lines", 10, 100000)) svc.log_lines = static_cast<std::size_t>(*v);
+    }
+    if (auto a = n["autostart"]) {
+      if (auto b = r_.boolean(a, what + " autostart")) svc.autostart = *b;
+      if (!svc.autostart && n["command"].IsDefined() == false)
+        r_.error(a, what + " autostart: false needs a command (kinfra only starts what it runs)");
     }
     if (svc.targets.empty() && !svc.monitor && svc.command.empty())
       r_.error(n, what + " needs a url, targets or a port (and optionally a command)");

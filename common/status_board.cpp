@@ -73,7 +73,7 @@ service_status status_board::fresh_status(const service_config& svc) {
   else if (svc.monitor) st.port = svc.monitor->port;
   else if (!svc.targets.empty()) st.port = svc.targets.front().address.port;
   st.state = svc.managed() ? service_state::stopped : service_state::starting;
-  st.status_message = svc.managed() ? "Not started" : "Checking...";
+  st.status_message = !svc.managed() ? "Checking..." : svc.autostart ? "Not started" : "Not started (autostart: false)";
   st.health = svc.managed() ? "Stopped" : "Starting";
   st.changed_at = std::chrono::system_clock::now();
   return st;

@@ -58,7 +58,7 @@ struct log_entry {
 enum class step_status { pending, active, completed };
 std::string_view to_string(step_status s);
 std::optional<step_status> parse_step_status(std::string_view s);
-struct progress_step {
+struct step_entry {
   std::string text;
   step_status status = step_status::pending;
 };
@@ -85,7 +85,7 @@ struct service_status {
   unsigned restarts = 0;
   std::optional<int> last_exit_code;
   std::optional<int> last_signal;
-  std::vector<progress_step> steps;
+  std::vector<step_entry> steps;
   maintenance_info maintenance;  ///< while on, visitors get the maintenance page and no traffic flows
   std::chrono::system_clock::time_point changed_at;
 };
@@ -115,7 +115,7 @@ struct board_snapshot {
 struct service_update {
   std::optional<std::string> status_message;
   std::optional<service_state> state;
-  std::optional<std::vector<progress_step>> steps;
+  std::optional<std::vector<step_entry>> steps;
   std::vector<log_entry> logs;  ///< appended; `seq` is assigned by the board
 };
 

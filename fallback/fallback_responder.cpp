@@ -352,10 +352,10 @@ local_response fallback_responder::push_status(const local_request& req, std::st
   }
   if (body.contains("steps")) {
     if (!body["steps"].is_array()) return bad("steps must be a list of {text, status}");
-    std::vector<progress_step> steps;
+    std::vector<step_entry> steps;
     for (const auto& st : body["steps"]) {
       if (!st.is_object() || !st.contains("text") || !st["text"].is_string()) return bad("each step needs a text");
-      progress_step p{st["text"].get<std::string>(), step_status::pending};
+      step_entry p{st["text"].get<std::string>(), step_status::pending};
       if (st.contains("status")) {
         auto parsed = st["status"].is_string() ? parse_step_status(st["status"].get<std::string>()) : std::nullopt;
         if (!parsed) return bad("a step's status is completed, active or pending");

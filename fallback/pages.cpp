@@ -45,7 +45,7 @@ std::string render_log_lines(const std::vector<log_entry>& logs) {
   return out;
 }
 
-std::string render_steps(const std::vector<progress_step>& steps) {
+std::string render_steps(const std::vector<step_entry>& steps) {
   std::string out;
   for (const auto& st : steps)
     out += "<li class=\"" + std::string(to_string(st.status)) + "\">" + html_escape(st.text) + "</li>";

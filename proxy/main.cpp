@@ -16,14 +16,10 @@
 
 #include "common/config_loader.hpp"
 #include "common/log.hpp"
-#include "common/metrics.hpp"
-#include "common/status_board.hpp"
 #include "common/version.hpp"
+#include "kinfra/kinfra.hpp"
 #include "proxy/cli_client.hpp"
-#include "fallback/fallback_responder.hpp"
 #include "proxy/proxy_server.hpp"
-#include "proxy/reloader.hpp"
-#include "supervisor/supervisor.hpp"
 
 namespace {
 
@@ -47,11 +43,11 @@ int check_command(const std::string& path) {
 }
 
 /** Writes `{"pid":…,"listen":["host:port",…],"admin":[…]}` atomically, for scripts and tests. */
-void write_ready_file(const std::string& path, const std::vector<kinfra::host_port>& bound,
-                      const std::vector<kinfra::host_port>& admin) {
-  auto list = [](const std::vector<kinfra::host_port>& v) {
+void write_ready_file(const std::string& path, const std::vector<std::string>& bound,
+                      const std::vector<std::string>& admin) {
+  auto list = [](const std::vector<std::string>& v) {
     std::string out;
-    for (std::size_t i = 0; i < v.size(); ++i) out += (i ? ",\"" : "\"") + v[i].to_string() + "\"";
+    for (std::size_t i = 0; i < v.size(); ++i) out += (i ? ",\"" : "\"") + v[i] + "\"";
     return out;
   };
   std::string tmp = path + ".tmp";
@@ -73,118 +69,26 @@ void raise_fd_limit() {
     spdlog::debug("file descriptor limit raised from {} to {}", before, lim.rlim_cur);
 }
 
-/** Waits up to `timeout` for SIGINT or SIGTERM; true when one came. */
-bool stop_signal_within(const sigset_t& signals, std::chrono::milliseconds timeout) {
-  timespec ts{static_cast<time_t>(timeout.count() / 1000), static_cast<long>(timeout.count() % 1000) * 1000000};
-  int sig = sigtimedwait(&signals, nullptr, &ts);
-  return sig == SIGINT || sig == SIGTERM;
-}
-
-/**
- * SIGTERM/SIGINT: stop accepting, let requests in flight finish within `grace` (idle keep-alive
- * connections close at once), then stop the services in reverse dependency order by their stop
- * policies. A second signal cuts the wait short and kills the services' process groups: kinfra
- * still exits only once they are gone.
- */
-void graceful_stop(int first, const sigset_t& signals, kinfra::proxy::proxy_server& proxy,
-                   kinfra::supervisor::supervisor& services, std::chrono::milliseconds grace) {
-  using clock = std::chrono::steady_clock;
-  spdlog::info("{} received: finishing requests in flight (up to {} ms), then stopping services",
-               first == SIGINT ? "SIGINT" : "SIGTERM", grace.count());
-  proxy.drain();
-  bool hurry = false;
-  const auto deadline = clock::now() + grace;
-  while (proxy.connections() > 0 && clock::now() < deadline) {
-    if (stop_signal_within(signals, std::chrono::milliseconds(50))) {
-      hurry = true;
-      spdlog::warn("second signal: closing every connection and killing the services now");
-      break;
-    }
-  }
-  if (std::size_t left = proxy.connections(); left > 0 && !hurry)
-    spdlog::warn("{} connections still open after {} ms: closing them", left, grace.count());
-  proxy.stop();
-  services.begin_shutdown();
-  if (hurry) services.kill_all();
-  while (!services.services_stopped()) {
-    if (stop_signal_within(signals, std::chrono::milliseconds(50)) && !hurry) {
-      hurry = true;
-      spdlog::warn("second signal: killing the services now");
-      services.kill_all();
-    }
-  }
-  services.shutdown();
-  spdlog::info("kinfra stopped");
-}
-
 int run_command(const std::string& path, const std::string& ready_file) {
-  auto result = kinfra::load_config_file(path);
-  if (!result.ok()) {
-    print_errors(path, result);
+  // The same public API a program that embeds kinfra uses (include/kinfra/kinfra.hpp).
+  kinfra::options opts;
+  try {
+    opts = kinfra::options::from_file(path);
+  } catch (const kinfra::error& e) {
+    for (const auto& p : e.problems()) std::cerr << p << "\n";
     spdlog::critical("{} has errors; kinfra did not start", path);
     return 1;
   }
-  auto cfg = result.cfg;
   raise_fd_limit();
-
-  // Signals are taken by this thread only (sigwait); every thread started from here inherits the
-  // mask, and children get a clean one back from the supervisor.
-  sigset_t signals;
-  sigemptyset(&signals);
-  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGUSR1}) sigaddset(&signals, s);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  ::signal(SIGPIPE, SIG_IGN);
-
-  for (const auto& w : result.warnings) spdlog::warn("{}", kinfra::format_config_error(path, w));
-
-  kinfra::status_board board(*cfg);
-  // One cell per worker; the worker count is fixed for the life of the process.
-  kinfra::metrics_registry metrics(cfg->workers);
-  kinfra::supervisor::supervisor services(cfg, board);
-  kinfra::fallback::fallback_responder responder(cfg, &board, &services);
-  kinfra::reloader reload(path, cfg, board, services, responder);
-  responder.set_config_control(&reload);
-  responder.set_metrics(&metrics);
-  std::unique_ptr<kinfra::proxy::proxy_server> proxy;
+  kinfra::service_manager manager(opts);
   try {
-    proxy = std::make_unique<kinfra::proxy::proxy_server>(cfg, &responder, &board, &metrics);
+    manager.start();  // blocks SIGINT/SIGTERM/SIGHUP/SIGUSR1 here first: run() takes them
   } catch (const std::exception& e) {
     spdlog::critical("{}", e.what());
     return 1;
   }
-  reload.attach(proxy.get());
-  services.start();
-  proxy->start();
-  reload.watch();
-  auto bound = proxy->bound_addresses();
-  auto admin = proxy->admin_addresses();
-  for (std::size_t i = 0; i < bound.size(); ++i) {
-    const auto& l = cfg->listen[i];
-    std::string a = bound[i].to_string();
-    if (l.redirect_to_https)
-      spdlog::info("kinfra {} listening on http://{}, redirecting to https", kinfra::version, a);
-    else
-      spdlog::info("kinfra {} listening on {}://{} ({} workers); dashboard at {}://{}/kinfra", kinfra::version,
-                   l.tls ? "https" : "http", a, cfg->workers, l.tls ? "https" : "http", a);
-  }
-  for (const auto& a : admin) spdlog::info("dashboard also at http://{}/kinfra", a.to_string());
-  if (!ready_file.empty()) write_ready_file(ready_file, bound, admin);
-
-  int sig = 0;
-  for (;;) {
-    if (sigwait(&signals, &sig) != 0) continue;
-    if (sig == SIGUSR1) {
-      // logrotate moved the access log away: write to a new file of the same name.
-      proxy->reopen_logs();
-      spdlog::info("SIGUSR1: access log reopened");
-      continue;
-    }
-    if (sig != SIGHUP) break;
-    reload.reload("SIGHUP");  // routes.yaml and every certificate it names, read again
-  }
-  reload.stop();
-  graceful_stop(sig, signals, *proxy, services, reload.current()->timeouts.shutdown);
-  proxy->flush_logs();
+  if (!ready_file.empty()) write_ready_file(ready_file, manager.listen_addresses(), manager.admin_addresses());
+  manager.run();  // until SIGINT/SIGTERM: a graceful stop (a second signal hurries it)
   return 0;
 }
 

@@ -39,8 +39,9 @@ bool read_text(const std::string& path, std::string& out) {
 }  // namespace
 
 reloader::reloader(std::string path, std::shared_ptr<const config> current, status_board& board,
-                   supervisor::supervisor& services, fallback::fallback_responder& responder)
+                   supervisor::supervisor& services, fallback::fallback_responder& responder, source_fn source)
     : path_(std::move(path)),
+      source_(std::move(source)),
       current_(std::move(current)),
       board_(board),
       services_(services),
@@ -48,7 +49,8 @@ reloader::reloader(std::string path, std::shared_ptr<const config> current, stat
   fs::path p = fs::absolute(path_);
   file_name_ = p.filename().string();
   dir_ = p.parent_path().string();
-  read_text(path_, last_text_);
+  // (A source may need its caller's lock: it is first asked on the first reload.)
+  if (!source_) read_text(path_, last_text_);
   board_.set_config_status([&](config_status& c) { c.path = path_; });
 }
 
@@ -94,7 +96,12 @@ reload_result reloader::reload(const std::string& by) {
     return out;
   };
   std::string text;
-  if (!read_text(path_, text)) return fail({path_ + ": cannot read: " + std::strerror(errno)});
+  if (source_) {
+    std::string error;
+    if (!source_(text, error)) return fail({error});
+  } else if (!read_text(path_, text)) {
+    return fail({path_ + ": cannot read: " + std::strerror(errno)});
+  }
   if (text == last_text_ && !last_failed_ && by == "file change") {
     out.unchanged = true;
     return out;

@@ -9,6 +9,7 @@
  */
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -31,8 +32,18 @@ class fallback_responder;
 
 class reloader final : public config_control {
  public:
+  /**
+   * Produces the text of the configuration to load: the file's bytes, or (embedded) YAML made by
+   * the host program's service_manager. False with `error` set when it cannot.
+   */
+  using source_fn = std::function<bool(std::string& text, std::string& error)>;
+
+  /**
+   * @param path the routes.yaml (watched, named in messages and used for relative paths)
+   * @param source where the text comes from; empty: read `path`
+   */
   reloader(std::string path, std::shared_ptr<const config> current, status_board& board,
-           supervisor::supervisor& services, fallback::fallback_responder& responder);
+           supervisor::supervisor& services, fallback::fallback_responder& responder, source_fn source = {});
   ~reloader() override;
   reloader(const reloader&) = delete;
   reloader& operator=(const reloader&) = delete;
@@ -54,6 +65,7 @@ class reloader final : public config_control {
   void watch_loop();
 
   std::string path_;
+  source_fn source_;
   std::string file_name_;
   std::string dir_;
   mutable std::mutex mutex_;  ///< one reload at a time; guards current_ and last_text_

@@ -76,6 +76,8 @@ class service_runner {
   pid_t pid() const { return pid_; }
   bool managed() const { return cfg_.managed(); }
   const std::string& name() const { return cfg_.name; }
+  /** Started with kinfra (or when added by a reload); false for `autostart: false`. */
+  bool autostart() const { return cfg_.autostart || !cfg_.managed(); }
 
  private:
   void spawn();

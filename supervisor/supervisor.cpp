@@ -224,7 +224,7 @@ void supervisor::reconfigure(std::shared_ptr<const config> next) {
     for (auto [r, svc] : kept) r->reconfigure(*svc);
     for (auto* r : added) {
       spdlog::info("service {}: added in routes.yaml, starting it", r->name());
-      if (d.started) r->start();
+      if (d.started && r->autostart()) r->start();
     }
     d.notify_dependents();
   };
@@ -253,7 +253,8 @@ void supervisor::start() {
   // is started when their state changes. This runs here, before the control thread exists, so
   // that a watched service without checks is "running" by the time the proxy takes requests.
   for (const auto& level : d.cfg->start_levels())
-    for (std::size_t i : level) d.runners[i]->start();
+    for (std::size_t i : level)
+      if (d.runners[i]->autostart()) d.runners[i]->start();
   d.thread = std::thread([&d] {
     for (;;) {
       try {

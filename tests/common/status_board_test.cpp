@@ -88,7 +88,7 @@ TEST(StatusBoard, UpdateServiceStatusIsThePublicApi) {
   kinfra::service_update u;
   u.status_message = "Installing dependencies...";
   u.state = kinfra::service_state::starting;
-  u.steps = std::vector<kinfra::progress_step>{{"Port allocation", kinfra::step_status::completed},
+  u.steps = std::vector<kinfra::step_entry>{{"Port allocation", kinfra::step_status::completed},
                                                {"Installing packages", kinfra::step_status::active},
                                                {"Starting server", kinfra::step_status::pending}};
   u.logs = {{{}, "15:00:01", kinfra::log_level::info, "npm install", 0},

@@ -265,7 +265,7 @@ TEST_F(Fallback, LoadingPageWhileStartingWithStepsAndNoSecretsForVisitors) {
   kinfra::service_update u;
   u.state = kinfra::service_state::starting;
   u.status_message = "Installing dependencies...";
-  u.steps = std::vector<kinfra::progress_step>{{"Port allocation", kinfra::step_status::completed},
+  u.steps = std::vector<kinfra::step_entry>{{"Port allocation", kinfra::step_status::completed},
                                                {"Installing <packages>", kinfra::step_status::active}};
   board->update_service_status("web", u);
   board->modify(svc(1), [](kinfra::service_status& s) { s.pid = 777; });

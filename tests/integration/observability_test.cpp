@@ -79,8 +79,16 @@ TEST(Metrics, CountKnownTrafficByRouteServiceAndClass) {
   for (int i = 0; i < 2; ++i) EXPECT_GE(kt::http_get(k.port(), "/gone").status, 500);
   ASSERT_EQ(kt::http_get(k.port(), "/nowhere").status, 404);
 
-  auto m = scrape(k.port());
+  // A request is counted right after its last byte is written: give the workers that moment.
   const std::string okl = "route=\"/ok\",service=\"okay\"";
+  std::map<std::string, double> m;
+  EXPECT_TRUE(kt::wait_until([&] {
+    m = scrape(k.port());
+    return m["kinfra_http_request_duration_seconds_count{" + okl + "}"] == 7 &&
+           m["kinfra_http_requests_total{route=\"(none)\",service=\"\",code=\"4xx\"}"] == 1 &&
+           m["kinfra_http_requests_total{route=\"/gone\",service=\"gone\",code=\"5xx\"}"] == 2 &&
+           m["kinfra_http_requests_total{route=\"/fail\",service=\"bad\",code=\"5xx\"}"] == 3;
+  }, 5s));
   EXPECT_EQ(m["kinfra_http_requests_total{" + okl + ",code=\"2xx\"}"], 7);
   EXPECT_EQ(m["kinfra_http_requests_total{" + okl + ",code=\"5xx\"}"], 0);
   EXPECT_EQ(m["kinfra_http_requests_total{route=\"/fail\",service=\"bad\",code=\"5xx\"}"], 3);
@@ -109,8 +117,9 @@ TEST(Metrics, CountKnownTrafficByRouteServiceAndClass) {
             2u);
 
   // The scrape itself is counted as kinfra's own page by the next one.
-  auto again = scrape(k.port());
-  EXPECT_GE(again["kinfra_http_requests_total{route=\"(kinfra)\",service=\"\",code=\"2xx\"}"], 1);
+  EXPECT_TRUE(kt::wait_until([&] {
+    return scrape(k.port())["kinfra_http_requests_total{route=\"(kinfra)\",service=\"\",code=\"2xx\"}"] >= 1;
+  }, 5s));
   // The direct admin listener serves the same counters.
   EXPECT_EQ(kt::http_get(k.admin_port(), "/metrics").status, 200);
 }
@@ -156,7 +165,9 @@ TEST(Metrics, CountersSurviveAReloadThatKeepsTheRoute) {
                                    three_routes(ok, bad, "access_log: off\ntimeouts: { connect: 2s }\n"));
   ASSERT_EQ(kt::http_request(k.port(), "POST", "/__action__/reload").status, 200);
   ASSERT_EQ(kt::http_get(k.port(), "/ok").status, 200);
-  EXPECT_EQ(scrape(k.port())["kinfra_http_requests_total{route=\"/ok\",service=\"okay\",code=\"2xx\"}"], 5);
+  const std::string key = "kinfra_http_requests_total{route=\"/ok\",service=\"okay\",code=\"2xx\"}";
+  EXPECT_TRUE(kt::wait_until([&] { return scrape(k.port())[key] >= 5; }, 5s));
+  EXPECT_EQ(scrape(k.port())[key], 5);
 }
 
 TEST(Metrics, DashboardShowsEachServicesRequestAndErrorRate) {
