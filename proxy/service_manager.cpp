@@ -213,13 +213,15 @@ struct service_manager::impl {
   /** After an add_* while running: validate, then apply like a reload; undo `undo` on failure. */
   template <class Undo>
   void apply_change(std::unique_lock<std::mutex>& lock, Undo undo) {
+    // Before start() the parts may come in any order (a route before its service): start()
+    // validates the whole.
+    if (!started || stopped) return;
     try {
       load();  // everything that can be wrong is found here, before anything changes
     } catch (...) {
       undo();
       throw;
     }
-    if (!started || stopped) return;
     lock.unlock();
     auto r = reload->reload("service_manager");
     if (!r.errors.empty()) {
@@ -389,9 +391,9 @@ bool service_manager::update_service_status(const std::string& name, const statu
   service_update u;
   u.status_message = update.status_message;
   if (update.state) u.state = to_internal(*update.state);
-  if (update.steps) {
+  if (!update.steps.empty() || update.clear_steps) {
     std::vector<step_entry> steps;
-    for (const auto& s : *update.steps) steps.push_back({s.text, to_internal(s.status)});
+    for (const auto& s : update.steps) steps.push_back({s.text, to_internal(s.status)});
     u.steps = std::move(steps);
   }
   for (const auto& l : update.logs) {
@@ -420,7 +422,8 @@ bool service_manager::start(const std::string& name) {
 std::vector<service_info> service_manager::status() const {
   std::vector<service_info> out;
   if (!impl_->board) return out;
-  for (const auto& s : impl_->board->snapshot()->services) {
+  const auto snap = impl_->board->snapshot();  // (kept alive: a writer may publish a new one meanwhile)
+  for (const auto& s : snap->services) {
     service_info i;
     i.name = s.name;
     i.state = to_public(s.state);

@@ -13,7 +13,7 @@
  * manager.start();                                     // returns once listening
  * manager.update_service_status("api", {.status_message = "Installing dependencies...",
  *     .state = kinfra::state::starting,
- *     .steps = {{{"Port allocation", kinfra::step::completed}, {"Installing packages", kinfra::step::active}}},
+ *     .steps = {{"Port allocation", kinfra::step::completed}, {"Installing packages", kinfra::step::active}},
  *     .logs = {{"15:00:01", "info", "Started"}}});
  * manager.restart("api");
  * std::string json = manager.status_json();            // the same document as GET /__status__
@@ -42,15 +42,15 @@ enum class state { stopped, starting, running, unhealthy, stopping, error };
 enum class step { pending, active, completed };
 
 struct progress_step {
-  std::string text;
+  std::string text{};
   step status = step::pending;
 };
 
 /** A log line pushed from the host program; `level` is info, warn, error or debug. */
 struct log_line {
-  std::string timestamp;  ///< shown as is ("15:00:01"); empty: now
+  std::string timestamp{};  ///< shown as is ("15:00:01"); empty: now
   std::string level = "info";
-  std::string message;
+  std::string message{};
 };
 
 /**
@@ -58,30 +58,31 @@ struct log_line {
  * (the process started, became healthy, crashed) override the state and message set here.
  */
 struct status_update {
-  std::optional<std::string> status_message;
-  std::optional<kinfra::state> state;
-  std::optional<std::vector<progress_step>> steps;
-  std::vector<log_line> logs;  ///< appended to the service's log
+  std::optional<std::string> status_message{};
+  std::optional<kinfra::state> state{};
+  std::vector<progress_step> steps{};  ///< replaces the progress list when not empty
+  std::vector<log_line> logs{};        ///< appended to the service's log
+  bool clear_steps = false;          ///< removes the progress list
 };
 
 /** A service, as one entry of routes.yaml's `services:`. */
 struct service {
-  std::string name;
-  std::vector<std::string> command;  ///< argv; empty: kinfra does not run it (give `url` or `port`)
-  std::optional<std::uint16_t> port;  ///< passed as PORT; traffic goes to http://127.0.0.1:PORT
-  std::string url;                    ///< where a service kinfra does not run is reached
-  std::string path_prefix;            ///< when set, also a route: this prefix → this service
-  std::string cwd;                    ///< default: the current folder
-  std::map<std::string, std::string> env;
-  std::string health_path;            ///< an HTTP path that answers 2xx when ready; empty: TCP check
+  std::string name{};
+  std::vector<std::string> command{};  ///< argv; empty: kinfra does not run it (give `url` or `port`)
+  std::optional<std::uint16_t> port{};  ///< passed as PORT; traffic goes to http://127.0.0.1:PORT
+  std::string url{};                    ///< where a service kinfra does not run is reached
+  std::string path_prefix{};            ///< when set, also a route: this prefix → this service
+  std::string cwd{};                    ///< default: the current folder
+  std::map<std::string, std::string> env{};
+  std::string health_path{};            ///< an HTTP path that answers 2xx when ready; empty: TCP check
   bool autostart = true;              ///< false: stays stopped until start(name)
 };
 
 /** A route, as one entry of routes.yaml's `routes:`. */
 struct route {
-  std::string path;  ///< prefix, segment-aware: /api matches /api and /api/x, not /apix
-  std::string service;
-  std::string host;  ///< optional: exact host or *.domain
+  std::string path{};  ///< prefix, segment-aware: /api matches /api and /api/x, not /apix
+  std::string service{};
+  std::string host{};  ///< optional: exact host or *.domain
   bool strip_prefix = false;
   bool json = false;  ///< an API route: kinfra's own answers on it are JSON
 };
@@ -90,10 +91,10 @@ struct route {
 struct options {
   std::vector<std::string> listen{"0.0.0.0:9100"};  ///< "127.0.0.1:0": a port the system picks
   std::string admin_listen = "127.0.0.1:9000";      ///< the dashboard's own listener; "" for none
-  std::string admin_token;     ///< required for actions when set (and for remote clients)
+  std::string admin_token{};     ///< required for actions when set (and for remote clients)
   bool allow_remote = false;   ///< serve the dashboard to non-loopback clients (needs a token)
   bool actions = true;         ///< false: restart/stop/start buttons read "Not available"
-  std::string templates_dir;   ///< overrides of the embedded pages
+  std::string templates_dir{};   ///< overrides of the embedded pages
   unsigned workers = 0;        ///< proxy threads; 0: one per core
   std::string access_log = "off";  ///< "off", "stdout", "stderr" or a file
   bool json_access_log = false;
@@ -108,7 +109,7 @@ struct options {
   static options from_file(const std::string& path);
 
   /** Set by from_file: the routes.yaml this configuration comes from. */
-  std::string config_file;
+  std::string config_file{};
 };
 
 /** A configuration kinfra refused, with every problem as `source:LINE:COL: message`. */
@@ -123,14 +124,14 @@ class error : public std::runtime_error {
 
 /** One service at one moment (what /__status__ says about it). */
 struct service_info {
-  std::string name;
+  std::string name{};
   kinfra::state state = kinfra::state::stopped;
-  std::string status_message;
-  std::optional<std::uint16_t> port;
-  std::optional<int> pid;
-  std::string health;  ///< "Healthy", "Unhealthy", "Starting", "Stopped", "Not checked"
+  std::string status_message{};
+  std::optional<std::uint16_t> port{};
+  std::optional<int> pid{};
+  std::string health{};  ///< "Healthy", "Unhealthy", "Starting", "Stopped", "Not checked"
   unsigned restarts = 0;
-  std::vector<progress_step> steps;
+  std::vector<progress_step> steps{};
 };
 
 class service_manager {
