@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 #include <yaml-cpp/yaml.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <fstream>
@@ -120,6 +121,8 @@ struct service_manager::impl {
   std::unique_ptr<proxy::proxy_server> proxy;
   bool started = false;
   bool stopped = false;
+  /** Set (release) once every component exists: readers on other threads check it (acquire). */
+  std::atomic<bool> ready{false};
   std::mutex stop_mutex;  ///< one graceful stop at a time
   std::condition_variable stop_cv;
   sigset_t signals = handled_signals();
@@ -260,6 +263,7 @@ struct service_manager::impl {
                      l.tls ? "https" : "http", a, cfg->workers, l.tls ? "https" : "http", a);
     }
     for (const auto& a : proxy->admin_addresses()) spdlog::info("dashboard also at http://{}/kinfra", a.to_string());
+    ready.store(true, std::memory_order_release);
   }
 
   /**
@@ -387,7 +391,7 @@ bool service_manager::running() const {
 }
 
 bool service_manager::update_service_status(const std::string& name, const status_update& update) {
-  if (!impl_->board) return false;
+  if (!impl_->ready.load(std::memory_order_acquire)) return false;
   service_update u;
   u.status_message = update.status_message;
   if (update.state) u.state = to_internal(*update.state);
@@ -408,20 +412,20 @@ bool service_manager::update_service_status(const std::string& name, const statu
 }
 
 bool service_manager::restart(const std::string& name) {
-  return impl_->services_sup && impl_->services_sup->restart(name) == control_result::accepted;
+  return impl_->ready.load(std::memory_order_acquire) && impl_->services_sup->restart(name) == control_result::accepted;
 }
 
 bool service_manager::stop(const std::string& name) {
-  return impl_->services_sup && impl_->services_sup->stop(name) == control_result::accepted;
+  return impl_->ready.load(std::memory_order_acquire) && impl_->services_sup->stop(name) == control_result::accepted;
 }
 
 bool service_manager::start(const std::string& name) {
-  return impl_->services_sup && impl_->services_sup->start(name) == control_result::accepted;
+  return impl_->ready.load(std::memory_order_acquire) && impl_->services_sup->start(name) == control_result::accepted;
 }
 
 std::vector<service_info> service_manager::status() const {
   std::vector<service_info> out;
-  if (!impl_->board) return out;
+  if (!impl_->ready.load(std::memory_order_acquire)) return out;
   const auto snap = impl_->board->snapshot();  // (kept alive: a writer may publish a new one meanwhile)
   for (const auto& s : snap->services) {
     service_info i;
@@ -439,21 +443,21 @@ std::vector<service_info> service_manager::status() const {
 }
 
 std::string service_manager::status_json(const std::string& service) const {
-  if (!impl_->board) return "{\"services\": {}}";
+  if (!impl_->ready.load(std::memory_order_acquire)) return "{\"services\": {}}";
   auto rates = impl_->metrics->rates(std::chrono::steady_clock::now());
   return fallback::render_status_json(*impl_->board, service, std::chrono::system_clock::now(), &rates);
 }
 
 std::vector<std::string> service_manager::listen_addresses() const {
   std::vector<std::string> out;
-  if (impl_->proxy)
+  if (impl_->ready.load(std::memory_order_acquire))
     for (const auto& a : impl_->proxy->bound_addresses()) out.push_back(a.to_string());
   return out;
 }
 
 std::vector<std::string> service_manager::admin_addresses() const {
   std::vector<std::string> out;
-  if (impl_->proxy)
+  if (impl_->ready.load(std::memory_order_acquire))
     for (const auto& a : impl_->proxy->admin_addresses()) out.push_back(a.to_string());
   return out;
 }
