@@ -1,15 +1,19 @@
 #include "common/access_log.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <spdlog/async.h>
 #include <spdlog/async_logger.h>
-#include <spdlog/details/file_helper.h>
 #include <spdlog/details/thread_pool.h>
 #include <spdlog/sinks/base_sink.h>
-#include <spdlog/sinks/stdout_sinks.h>
 
 #include <atomic>
 #include <charconv>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <ctime>
 #include <mutex>
 #include <stdexcept>
@@ -17,26 +21,71 @@
 namespace kinfra {
 namespace {
 
-/** A file that can be opened again by name (logrotate moves it away, then SIGUSR1). */
-class reopenable_file_sink final : public spdlog::sinks::base_sink<std::mutex> {
+/** Opens `path` for appending (its folder created when missing); throws with the reason. */
+int open_append(const std::string& path) {
+  std::error_code ec;
+  auto dir = std::filesystem::path(path).parent_path();
+  if (!dir.empty()) std::filesystem::create_directories(dir, ec);
+  int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) throw std::runtime_error(std::strerror(errno));
+  return fd;
+}
+
+/**
+ * Writes each line with one write(2), as nginx does: nothing is buffered in the process, so a
+ * line is in the file (or the pipe) once written. Its own mutex: never spdlog's console mutex,
+ * which kinfra's own log shares, so a blocked stdout cannot stall kinfra's logging. A file can
+ * be opened again by name (logrotate moved it): the new one is opened first, and the old stays
+ * in use when that fails.
+ */
+class line_sink final : public spdlog::sinks::base_sink<std::mutex> {
  public:
-  explicit reopenable_file_sink(const std::string& path) { file_.open(path, false); }
-  void reopen() {
+  /** stdout or stderr (not owned). */
+  explicit line_sink(int fd) : fd_(fd) {}
+  /** A file, opened now (throws when it cannot be). */
+  explicit line_sink(std::string path) : path_(std::move(path)), fd_(open_append(path_)), owned_(true) {}
+  ~line_sink() override {
+    if (owned_) ::close(fd_);
+  }
+
+  /** False (with the reason) when the file could not be opened again; the old one stays. */
+  bool reopen(std::string& error) {
+    if (!owned_) return true;
+    int fresh;
+    try {
+      fresh = open_append(path_);
+    } catch (const std::exception& e) {
+      error = e.what();
+      return false;
+    }
     std::lock_guard lock(mutex_);
-    file_.reopen(false);
+    ::close(fd_);
+    fd_ = fresh;
+    return true;
   }
 
  protected:
   void sink_it_(const spdlog::details::log_msg& msg) override {
-    spdlog::memory_buf_t line;
-    line.append(msg.payload.begin(), msg.payload.end());
-    line.push_back('\n');
-    file_.write(line);
+    line_.clear();
+    line_.append(msg.payload.begin(), msg.payload.end());
+    line_.push_back('\n');
+    const char* p = line_.data();
+    std::size_t left = line_.size();
+    while (left > 0) {
+      ssize_t n = ::write(fd_, p, left);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return;  // a full disk or a closed pipe loses the line, not the process
+      p += n;
+      left -= static_cast<std::size_t>(n);
+    }
   }
-  void flush_() override { file_.flush(); }
+  void flush_() override {}
 
  private:
-  spdlog::details::file_helper file_;
+  std::string path_;
+  int fd_;
+  bool owned_ = false;
+  std::string line_;
 };
 
 std::atomic<spdlog::details::thread_pool*> started_pool{nullptr};
@@ -217,21 +266,20 @@ access_log::access_log(const access_log_config& cfg) : cfg_(cfg) {
   if (cfg_.off()) return;
   spdlog::sink_ptr sink;
   if (cfg_.to == "stdout") {
-    sink = std::make_shared<spdlog::sinks::stdout_sink_mt>();
+    sink = std::make_shared<line_sink>(STDOUT_FILENO);
   } else if (cfg_.to == "stderr") {
-    sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+    sink = std::make_shared<line_sink>(STDERR_FILENO);
   } else {
     try {
-      auto file = std::make_shared<reopenable_file_sink>(cfg_.to);
+      auto file = std::make_shared<line_sink>(cfg_.to);
       sink_ = file;
       sink = file;
-    } catch (const spdlog::spdlog_ex& e) {
+    } catch (const std::exception& e) {
       throw std::runtime_error("access_log: cannot open " + cfg_.to + ": " + e.what());
     }
   }
-  sink->set_pattern("%v");
-  auto pool = writer_pool();
-  logger_ = std::make_shared<spdlog::async_logger>("access", std::move(sink), pool,
+  pool_ = writer_pool();
+  logger_ = std::make_shared<spdlog::async_logger>("access", std::move(sink), pool_,
                                                    spdlog::async_overflow_policy::overrun_oldest);
   logger_->set_level(spdlog::level::info);
   // Written by the background thread as each line arrives, so `tail -f` and tests see it at once.
@@ -255,8 +303,11 @@ void access_log::flush() {
   if (logger_) logger_->flush();
 }
 
-void access_log::reopen() {
-  if (auto file = std::static_pointer_cast<reopenable_file_sink>(sink_)) file->reopen();
+bool access_log::reopen(std::string& error) {
+  auto file = std::static_pointer_cast<line_sink>(sink_);
+  if (!file || file->reopen(error)) return true;
+  error = "access_log: cannot open " + cfg_.to + " again: " + error + " (still writing to the file it had)";
+  return false;
 }
 
 std::uint64_t access_log::dropped() {

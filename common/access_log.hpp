@@ -17,7 +17,10 @@
 
 namespace spdlog {
 class logger;
+namespace details {
+class thread_pool;
 }
+}  // namespace spdlog
 
 namespace kinfra {
 
@@ -64,14 +67,18 @@ class access_log {
   void write(const access_entry& e);
   /** Makes sure what was queued is written (for shutdown). */
   void flush();
-  /** Opens the file again by its name (after logrotate moved it); no-op for stdout/stderr. */
-  void reopen();
+  /**
+   * Opens the file again by its name (after logrotate moved it); nothing for stdout/stderr.
+   * False with `error` when the new file cannot be opened: the old one stays in use.
+   */
+  bool reopen(std::string& error);
 
   /** Lines dropped by every access log of this process because the writer fell behind. */
   static std::uint64_t dropped();
 
  private:
   access_log_config cfg_;
+  std::shared_ptr<spdlog::details::thread_pool> pool_;  ///< the writer thread, kept while this lives
   std::shared_ptr<spdlog::logger> logger_;
   std::shared_ptr<void> sink_;  ///< the file sink, for reopen()
 };

@@ -184,6 +184,8 @@ struct admin_config {
   std::string templates_dir;  ///< overrides of the embedded pages (default ~/.kinfra/templates)
   std::map<std::string, std::string> variables;  ///< extra {{variables}} for templates
   bool public_details = false;  ///< fallback pages also show pid, port, uptime and recent logs
+  /** Where Prometheus metrics are served besides /__metrics__ (`metrics_path:`); empty: only there. */
+  std::string metrics_path = "/metrics";
 };
 
 /** `access_log:` and `log_format:`: one line per request. */

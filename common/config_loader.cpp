@@ -70,7 +70,7 @@ class config_builder {
     if (!r_.check_map(root, "routes.yaml",
                       {"listen", "workers", "timeouts", "limits", "upstream", "routes", "services", "admin_listen",
                        "admin_token", "allow_remote", "actions", "templates_dir", "template_variables",
-                       "public_details", "state_dir", "access_log", "log_format"}))
+                       "public_details", "state_dir", "access_log", "log_format", "metrics_path"}))
       return nullptr;
 
     read_listen(root["listen"], *cfg);
@@ -338,6 +338,15 @@ class config_builder {
     if (auto n = root["actions"]) {
       if (auto b = r_.boolean(n, "actions")) a.actions = *b;
     }
+    if (auto n = root["metrics_path"]) {
+      if (n.IsScalar() && (n.Scalar() == "off" || n.Scalar() == "false")) {
+        a.metrics_path.clear();
+      } else if (auto s = r_.string(n, "metrics_path")) {
+        if (s->empty() || s->front() != '/' || s->find_first_of("?# ") != std::string::npos || s->find("//") != std::string::npos)
+          r_.error(n, "metrics_path must be a path like /metrics (or off: metrics only at /__metrics__)");
+        else a.metrics_path = s->size() > 1 && s->back() == '/' ? s->substr(0, s->size() - 1) : *s;
+      }
+    }
     if (auto n = root["public_details"]) {
       if (auto b = r_.boolean(n, "public_details")) a.public_details = *b;
     }
@@ -393,10 +402,10 @@ class config_builder {
           } else {
             route.path = std::get<0>(norm);
             auto m = p.Mark();
-            if (route.path == "/metrics") {
+            if (!cfg.admin.metrics_path.empty() && route.path == cfg.admin.metrics_path) {
               warnings_.push_back({m.line + 1, m.column + 1,
-                                   "GET /metrics is kinfra's own (Prometheus metrics): only paths below it reach "
-                                   "the service"});
+                                   "GET " + route.path + " is kinfra's own (Prometheus metrics): only paths below it "
+                                   "reach the service (metrics_path: off gives it back to your routes)"});
             } else if (route.path == "/kinfra" || route.path.starts_with("/kinfra/") || route.path.starts_with("/__")) {
               warnings_.push_back({m.line + 1, m.column + 1,
                                    "route path " + route.path +

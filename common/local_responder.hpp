@@ -65,10 +65,12 @@ class local_responder {
    */
   virtual local_response unavailable_page(const local_request& req, bool json_route) const = 0;
 
-  /** The paths kinfra answers itself: `/kinfra` and below, `/metrics`, and everything under `/__`. */
+  /**
+   * The paths kinfra answers itself: `/kinfra` and below, and everything under `/__` (and the
+   * configured `metrics_path`, which the proxy checks itself).
+   */
   static bool is_admin_path(std::string_view path) {
     if (path.size() >= 3 && path[1] == '_' && path[2] == '_') return true;
-    if (path == "/metrics") return true;
     return path.starts_with("/kinfra") && (path.size() == 7 || path[7] == '/');
   }
 };

@@ -164,7 +164,9 @@ std::optional<local_response> fallback_responder::handle(const local_request& re
   if (path == "/__status__" || path == "/__status__/") return status(req);
   if (path.starts_with("/__logs__/")) return logs(req);
   if (path.starts_with("/__action__/")) return action(req);
-  if (path == "/metrics" || path == "/__metrics__") return metrics(req);
+  if (path == "/__metrics__") return metrics(req);
+  if (const auto cfg = current(); cfg && !cfg->admin.metrics_path.empty() && path == cfg->admin.metrics_path)
+    return metrics(req);
   return refused(404, "No such kinfra page.", req, path.starts_with("/__"));
 }
 

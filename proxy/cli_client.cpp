@@ -42,6 +42,7 @@ struct endpoint {
 struct reply {
   unsigned status = 0;
   std::string body;
+  bool from_kinfra = false;  ///< the answer says `Server: kinfra`
 };
 
 /** Thrown when nothing answers at an address (refused, unreachable, timed out). */
@@ -150,6 +151,7 @@ reply fetch(const endpoint& at, http::verb method, const std::string& target, co
         http::response<http::string_body> res;
         co_await http::async_read(stream, buffer, res, net::use_awaitable);
         out.status = res.result_int();
+        out.from_kinfra = res[http::field::server] == "kinfra";
         out.body = std::move(res.body());
       },
       [&](std::exception_ptr e) { failure = e; });
@@ -181,9 +183,16 @@ class session {
     for (const auto& e : plan_.candidates) {
       try {
         reply r = fetch(e, method, target, plan_.token, o_.timeout);
+        if (!r.from_kinfra) {
+          // Something else listens there (another program on :9000, say): try the next address.
+          tried += std::string(tried.empty() ? "" : "; ") + e.text() + ": answered, but it is not kinfra";
+          continue;
+        }
         chosen_ = e;
         return r;
       } catch (const not_running& err) {
+        tried += std::string(tried.empty() ? "" : "; ") + err.what();
+      } catch (const std::runtime_error& err) {
         tried += std::string(tried.empty() ? "" : "; ") + err.what();
       }
     }
@@ -327,10 +336,15 @@ int action_command(const client_options& o, const std::string& verb, const std::
         return doc["services"][name];
       return std::nullopt;
     };
-    // The process before a restart: the restart is done when another one runs.
-    std::string pid_before;
-    if (wait && verb == "restart")
-      if (auto before = service_status()) pid_before = str(*before, "pid");
+    // The service before the action: only what happens after it counts (a poll may come before
+    // kinfra's control thread took the action).
+    std::string state_before, pid_before, restarts_before;
+    if (wait)
+      if (auto before = service_status()) {
+        state_before = str(*before, "state");
+        pid_before = str(*before, "pid");
+        restarts_before = str(*before, "restarts", "0");
+      }
     reply r = s.request(http::verb::post, "/__action__/" + verb + "/" + percent_encode(name));
     if (r.status != 200) {
       std::cerr << "kinfra: " << verb << " " << name << ": " << error_of(r) << "\n";
@@ -340,23 +354,25 @@ int action_command(const client_options& o, const std::string& verb, const std::
       std::cout << name << ": " << verb << " requested\n";
       return exit_ok;
     }
-    // Done when the service reaches the state the verb leads to (for restart: running with a
-    // new process, so a reply from before the restart does not count).
+    // Done when the service reaches the state the verb leads to; for a restart, with a new
+    // process. An error counts only once something changed since the action.
     const std::string goal = verb == "stop" ? "stopped" : "running";
     const auto deadline = std::chrono::steady_clock::now() + wait_for;
     std::string last_state, message;
-    bool left = verb != "restart";  // a restart first leaves the old process
+    bool changed = false;
     for (;;) {
       if (auto svc = service_status()) {
         last_state = str(*svc, "state");
         message = str(*svc, "status_message", "");
         const std::string pid = str(*svc, "pid");
-        if (last_state != "running" || pid != pid_before) left = true;
-        if (left && last_state == goal) {
+        const bool new_process = pid != pid_before || str(*svc, "restarts", "0") != restarts_before;
+        if (last_state != state_before || new_process) changed = true;
+        const bool reached = last_state == goal && (verb != "restart" || new_process);
+        if (reached) {
           std::cout << name << ": " << last_state << (pid != "-" ? " (pid " + pid + ")" : "") << "\n";
           return exit_ok;
         }
-        if (left && last_state == "error") {
+        if (changed && last_state == "error") {
           std::cerr << "kinfra: " << name << " failed: " << message << "\n";
           return exit_failed;
         }

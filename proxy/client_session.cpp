@@ -141,8 +141,8 @@ net::awaitable<std::optional<client_session::outcome>> client_session::accept_tl
   if (ec) co_return outcome::abort;
   in_.commit(n);
   if (static_cast<const unsigned char*>(in_.data().data())[0] != 0x16) {
-    begin_request();
     client_.bytes_in += n;
+    begin_request();
     local_response page;
     if (const auto* responder = w_.responder()) {
       page = responder->error_page(400, "This port speaks HTTPS, and the request was sent as plain HTTP. "
@@ -193,12 +193,12 @@ net::awaitable<std::optional<client_session::outcome>> client_session::read_requ
       co_return outcome::abort;  // the client left, or stayed idle too long
     }
     in_.commit(n);
+    client_.bytes_in += n;
     if (!started) {
       started = true;
       begin_request();
       arm(cfg.timeouts.header, phase::request_header);
     }
-    client_.bytes_in += n;
   }
 }
 
@@ -255,7 +255,9 @@ net::awaitable<client_session::outcome> client_session::handle_request() {
     if (!plain) co_return co_await redirect_to_https(x, nt);
   }
   // kinfra's own pages (/kinfra, /__status__, …) are answered here, whatever the routes say.
-  if (const auto* responder = w_.responder(); responder && (listener_->admin || local_responder::is_admin_path(nt.path))) {
+  if (const auto* responder = w_.responder();
+      responder && (listener_->admin || local_responder::is_admin_path(nt.path) ||
+                    (!cfg.admin.metrics_path.empty() && nt.path == cfg.admin.metrics_path))) {
     if (listener_->admin && nt.path == "/") {
       // The direct admin listener: its root is the dashboard.
       local_response to_dashboard;
@@ -748,7 +750,8 @@ void client_session::begin_request() {
   if (in_request_) return;
   in_request_ = true;
   started_at_ = std::chrono::steady_clock::now();
-  in_mark_ = client_.bytes_in;
+  // Bytes already read and not yet parsed belong to this request (they arrived with the last one).
+  in_mark_ = client_.bytes_in - in_.size();
   out_mark_ = client_.bytes_out;
   head_out_ = 0;
   status_ = 0;
@@ -761,7 +764,8 @@ void client_session::end_request() {
   if (!in_request_) return;
   in_request_ = false;
   const auto took = std::chrono::steady_clock::now() - started_at_;
-  const std::uint64_t received = client_.bytes_in - in_mark_;
+  // What is still buffered (a pipelined next request) belongs to the next one.
+  const std::uint64_t received = client_.bytes_in - in_.size() - in_mark_;
   const std::uint64_t sent = client_.bytes_out - out_mark_;
   if (route_stats* stats = route_ && route_->stats ? route_->stats : stats_)
     stats->record(w_.index(), status_, took, received, sent);

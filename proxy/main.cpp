@@ -153,7 +153,12 @@ int main(int argc, char** argv) {
 
   run->fallthrough();
   check->fallthrough();
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version end here with 0; a usage error is exit code 3 (see README).
+    return app.exit(e) == 0 ? 0 : kinfra::cli::exit_usage;
+  }
   if (*check) {
     kinfra::setup_logging(log_level);
     return check_command(check_path);

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 
@@ -147,12 +148,18 @@ struct proxy_server::impl {
   const local_responder* responder = nullptr;
   status_board* board = nullptr;
   metrics_registry* metrics = nullptr;
+  mutable std::mutex log_mutex;     ///< guards `log` (a reload and SIGUSR1 come on different threads)
   std::shared_ptr<access_log> log;  ///< the access log in use (kept by a reload that does not change it)
 
+  std::shared_ptr<access_log> current_log() const {
+    std::lock_guard lock(log_mutex);
+    return log;
+  }
   /** The access log `next` asks for: the current one when its settings stay. Throws when it cannot open. */
   std::shared_ptr<access_log> open_log(const config& next) const {
     if (next.access_log.off()) return nullptr;
-    if (log && log->settings().same_output(next.access_log)) return log;
+    auto now = current_log();
+    if (now && now->settings().same_output(next.access_log)) return now;
     return std::make_shared<access_log>(next.access_log);
   }
 
@@ -269,7 +276,7 @@ proxy_server::proxy_server(std::shared_ptr<const config> cfg, const local_respon
     throw std::runtime_error("the metrics registry has fewer cells than workers");
   auto routes = std::make_shared<const router>(*cfg, metrics);
   auto targets = resolve_targets(*cfg, metrics);
-  impl_->log = targets.log = impl_->open_log(*cfg);
+  impl_->log = targets.log = impl_->open_log(*cfg);  // (no other thread yet)
   for (unsigned i = 0; i < cfg->workers; ++i)
     impl_->workers.push_back(std::make_unique<worker>(cfg, routes, targets, responder, board, i, metrics));
   impl_->commit_listeners(impl_->prepare_listeners(*cfg));
@@ -303,12 +310,13 @@ std::vector<host_port> proxy_server::bound_addresses() const {
   return out;
 }
 
-void proxy_server::reopen_logs() {
-  if (impl_->log) impl_->log->reopen();
+bool proxy_server::reopen_logs(std::string& error) {
+  auto log = impl_->current_log();
+  return !log || log->reopen(error);
 }
 
 void proxy_server::flush_logs() {
-  if (impl_->log) impl_->log->flush();
+  if (auto log = impl_->current_log()) log->flush();
 }
 
 std::vector<host_port> proxy_server::admin_addresses() const {
@@ -356,6 +364,7 @@ void proxy_server::commit(reload_plan plan) {
   d.commit_listeners(std::move(p.listeners));
   p.listeners.clear();
   d.cfg = p.cfg;
+  std::lock_guard lock(d.log_mutex);
   d.log = p.targets.log;
 }
 

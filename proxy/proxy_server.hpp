@@ -5,6 +5,7 @@
  */
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "common/config.hpp"
@@ -83,8 +84,11 @@ class proxy_server {
    * fixed at start.
    */
   void commit(reload_plan plan);
-  /** Opens the access log file again by its name (SIGUSR1, after logrotate moved it). */
-  void reopen_logs();
+  /**
+   * Opens the access log file again by its name (SIGUSR1, after logrotate moved it). False with
+   * `error` when it cannot: the old file stays in use. Thread-safe.
+   */
+  bool reopen_logs(std::string& error);
   /** Asks the access log's writer to write out what is queued. */
   void flush_logs();
   /** The direct admin listener's address, when it is configured and could be bound. */

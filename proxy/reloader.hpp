@@ -51,6 +51,12 @@ class reloader final : public config_control {
   /** The proxy is made after the reloader (the responder needs the reloader first). */
   void attach(proxy::proxy_server* proxy) { proxy_ = proxy; }
 
+  /** The text in force now (with a source): a change event that leaves it as is applies nothing. */
+  void set_baseline(std::string text) {
+    std::lock_guard lock(mutex_);
+    last_text_ = std::move(text);
+  }
+
   /** Starts watching the file's folder; a change is applied about 200 ms after the last write. */
   void watch();
 

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <mutex>
 #include <sstream>
+#include <thread>
 
 #include "common/config_loader.hpp"
 #include "common/metrics.hpp"
@@ -125,6 +126,9 @@ struct service_manager::impl {
   std::atomic<bool> ready{false};
   std::mutex stop_mutex;  ///< one graceful stop at a time
   std::condition_variable stop_cv;
+  std::mutex apply_mutex;  ///< one add_service/add_route applied at a time (validate, reload, undo)
+  std::thread sampler;     ///< samples the request counters each second, for the rates
+  bool sampler_stop = false;
   sigset_t signals = handled_signals();
 
   /** The name in messages and the base of relative paths. */
@@ -245,6 +249,11 @@ struct service_manager::impl {
                                           std::lock_guard lock(mutex);
                                           return yaml_text(text, err);
                                         });
+    {
+      // What is in force now, so that a save that changes nothing is not applied again.
+      std::string text, err;
+      if (yaml_text(text, err)) reload->set_baseline(std::move(text));
+    }
     responder->set_config_control(reload.get());
     responder->set_metrics(metrics.get());
     proxy = std::make_unique<proxy::proxy_server>(cfg, responder.get(), board.get(), metrics.get());
@@ -263,7 +272,36 @@ struct service_manager::impl {
                      l.tls ? "https" : "http", a, cfg->workers, l.tls ? "https" : "http", a);
     }
     for (const auto& a : proxy->admin_addresses()) spdlog::info("dashboard also at http://{}/kinfra", a.to_string());
+    // The dashboard's rates are over the last seconds: a sample each second, whoever asks.
+    sampler = std::thread([this] {
+      std::unique_lock lock(mutex);
+      while (!stop_cv.wait_for(lock, std::chrono::seconds(1), [this] { return sampler_stop; })) {
+        lock.unlock();
+        (void)metrics->rates(clock::now());
+        lock.lock();
+      }
+    });
     ready.store(true, std::memory_order_release);
+  }
+
+  /** After a failed start(): the parts made so far go, newest first. */
+  void discard() {
+    proxy.reset();
+    reload.reset();
+    responder.reset();
+    services_sup.reset();
+    metrics.reset();
+    board.reset();
+    cfg.reset();
+  }
+
+  void stop_sampler() {
+    {
+      std::lock_guard lock(mutex);
+      sampler_stop = true;
+    }
+    stop_cv.notify_all();
+    if (sampler.joinable()) sampler.join();
   }
 
   /**
@@ -314,6 +352,7 @@ struct service_manager::impl {
     }
     services_sup->shutdown();
     proxy->flush_logs();
+    stop_sampler();
     {
       std::lock_guard lock(mutex);
       stopped = true;
@@ -333,12 +372,14 @@ service_manager::~service_manager() {
 }
 
 void service_manager::add_service(const service& s) {
+  std::lock_guard one_at_a_time(impl_->apply_mutex);
   std::unique_lock lock(impl_->mutex);
   impl_->services.push_back(s);
   impl_->apply_change(lock, [this] { impl_->services.pop_back(); });
 }
 
 void service_manager::add_route(const route& r) {
+  std::lock_guard one_at_a_time(impl_->apply_mutex);
   std::unique_lock lock(impl_->mutex);
   impl_->routes.push_back(r);
   impl_->apply_change(lock, [this] { impl_->routes.pop_back(); });
@@ -348,12 +389,21 @@ void service_manager::start() {
   std::lock_guard lock(impl_->mutex);
   if (impl_->started) return;
   if (impl_->stopped) throw std::logic_error("kinfra::service_manager cannot start again after shutdown()");
-  // Threads started from here inherit the mask: signals reach run()'s sigwait, never a worker.
-  if (impl_->opts.handle_signals) pthread_sigmask(SIG_BLOCK, &impl_->signals, nullptr);
+  // kinfra's threads are created with these signals blocked (they inherit the mask), so they
+  // reach run()'s sigwait, never a worker; the caller's own mask is given back afterwards.
+  sigset_t before;
+  if (impl_->opts.handle_signals) pthread_sigmask(SIG_BLOCK, &impl_->signals, &before);
   // A peer that goes away must not kill the host program (sockets and service pipes).
   struct sigaction current {};
   if (sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) ::signal(SIGPIPE, SIG_IGN);
-  impl_->start();
+  try {
+    impl_->start();
+  } catch (...) {
+    impl_->discard();
+    if (impl_->opts.handle_signals) pthread_sigmask(SIG_SETMASK, &before, nullptr);
+    throw;
+  }
+  if (impl_->opts.handle_signals) pthread_sigmask(SIG_SETMASK, &before, nullptr);
   impl_->started = true;
 }
 
@@ -365,20 +415,27 @@ void service_manager::run() {
     d.stop_cv.wait(lock, [&] { return d.stopped; });
     return;
   }
+  // This thread takes the signals from here on (kinfra's own threads never do).
+  pthread_sigmask(SIG_BLOCK, &d.signals, nullptr);
   for (;;) {
     {
       std::lock_guard lock(d.mutex);
       if (d.stopped) return;
     }
     int sig = wait_signal(d.signals, std::chrono::milliseconds(100));
-    if (sig == SIGHUP) {
-      d.reload->reload("SIGHUP");  // routes.yaml and every certificate it names, read again
-    } else if (sig == SIGUSR1) {
-      d.proxy->reopen_logs();  // logrotate moved the access log away
-      spdlog::info("SIGUSR1: access log reopened");
-    } else if (sig == SIGINT || sig == SIGTERM) {
-      d.graceful_stop(sig, true);
-      return;
+    try {
+      if (sig == SIGHUP) {
+        d.reload->reload("SIGHUP");  // routes.yaml and every certificate it names, read again
+      } else if (sig == SIGUSR1) {
+        std::string error;  // logrotate moved the access log away
+        if (d.proxy->reopen_logs(error)) spdlog::info("SIGUSR1: access log reopened");
+        else spdlog::error("SIGUSR1: {}", error);
+      } else if (sig == SIGINT || sig == SIGTERM) {
+        d.graceful_stop(sig, true);
+        return;
+      }
+    } catch (const std::exception& e) {
+      spdlog::error("{}", e.what());
     }
   }
 }

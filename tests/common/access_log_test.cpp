@@ -141,7 +141,8 @@ TEST(AccessLogFile, WritesLinesAndReopensAfterRotation) {
 
     // logrotate: the file is moved away, then kinfra is told to reopen (SIGUSR1).
     fs::rename(path, path + ".1");
-    log.reopen();
+    std::string error;
+    ASSERT_TRUE(log.reopen(error)) << error;
     auto e = sample();
     e.target = "/after-rotation";
     log.write(e);
@@ -164,3 +165,25 @@ TEST(AccessLogFile, AFileThatCannotBeOpenedIsAClearError) {
 }
 
 }  // namespace
+
+TEST(AccessLogFile, AFailedReopenKeepsWritingToTheOldFile) {
+  auto dir = fs::temp_directory_path() / ("kinfra-access-fail-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  const std::string path = (dir / "logs" / "access.log").string();
+  {
+    kinfra::access_log_config cfg;
+    cfg.to = path;
+    kinfra::access_log log(cfg);
+    log.write(sample());
+    ASSERT_TRUE(wait_for_lines(path, 1));
+    // The folder is moved away and a file takes its name: the log cannot be opened again.
+    fs::rename(dir / "logs", dir / "logs.old");
+    std::ofstream(dir / "logs") << "not a folder";
+    std::string error;
+    EXPECT_FALSE(log.reopen(error));
+    EXPECT_NE(error.find(path), std::string::npos) << error;
+    log.write(sample());
+    EXPECT_TRUE(wait_for_lines((dir / "logs.old" / "access.log").string(), 2)) << "the old file is still written";
+  }
+  fs::remove_all(dir);
+}

@@ -602,3 +602,17 @@ services:
   EXPECT_EQ(r.warnings[1].line, 4);
   EXPECT_NE(r.warnings[1].message.find("dashboard"), std::string::npos) << r.warnings[1].message;
 }
+
+TEST(RoutesConfig, MetricsPathCanMoveOrGoAway) {
+  auto def = load(minimal);
+  ASSERT_TRUE(def.ok());
+  EXPECT_EQ(def.cfg->admin.metrics_path, "/metrics");
+  auto moved = load(std::string("metrics_path: /internal/stats/\n") + minimal);
+  ASSERT_TRUE(moved.ok()) << errors_of(moved);
+  EXPECT_EQ(moved.cfg->admin.metrics_path, "/internal/stats");
+  auto off = load(std::string("metrics_path: off\n") + minimal);
+  ASSERT_TRUE(off.ok()) << errors_of(off);
+  EXPECT_TRUE(off.cfg->admin.metrics_path.empty());
+  auto bad = load(std::string("metrics_path: metrics\n") + minimal);
+  EXPECT_TRUE(has_error(bad, 1, "metrics_path must be a path")) << errors_of(bad);
+}

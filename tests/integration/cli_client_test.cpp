@@ -91,7 +91,7 @@ TEST(CliClient, ErrorsAreClearWithExitCodes) {
   EXPECT_EQ(bad_url.exit_code, 3);
   EXPECT_NE(bad_url.err.find("--url must look like http://"), std::string::npos) << bad_url.err;
   auto usage = kt::run_kinfra({"restart"});
-  EXPECT_NE(usage.exit_code, 0);
+  EXPECT_EQ(usage.exit_code, 3);
   EXPECT_NE(usage.err.find("service"), std::string::npos) << usage.err;
 }
 
@@ -186,4 +186,18 @@ TEST(CliClient, ReloadAppliesOrPrintsTheErrors) {
   auto good = kt::run_kinfra({"reload", "--url", url(k.port())});
   EXPECT_EQ(good.exit_code, 0) << good.err;
   EXPECT_EQ(good.out, "routes.yaml reloaded\n");
+}
+
+TEST(CliClient, SkipsAnAddressWhereSomethingElseAnswers) {
+  kt::test_upstream other;  // not kinfra: no `Server: kinfra`
+  kt::kinfra_process k(two_services(kt::free_port(), kt::free_port()));
+  kt::temp_dir dir;
+  auto path = dir.write("routes.yaml", "listen: 127.0.0.1:" + std::to_string(k.port()) + "\nadmin_listen: 127.0.0.1:" +
+                                           std::to_string(other.port()) + "\nroutes: []\nservices: {}\n");
+  auto r = kt::run_kinfra({"status", "-c", path});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("api "), std::string::npos) << r.out;
+  auto only_other = kt::run_kinfra({"status", "--url", url(other.port())});
+  EXPECT_EQ(only_other.exit_code, 2);
+  EXPECT_NE(only_other.err.find("it is not kinfra"), std::string::npos) << only_other.err;
 }

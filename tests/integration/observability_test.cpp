@@ -297,3 +297,20 @@ TEST(AccessLog, AnUnwritableFileStopsStartAndAReloadKeepsTheOldLog) {
   ASSERT_FALSE(lines.empty());
   EXPECT_NE(lines.back().find("/ok/still-logged"), std::string::npos);
 }
+
+TEST(Metrics, MetricsPathOffGivesMetricsBackToTheRoutes) {
+  kt::test_upstream app;
+  kt::kinfra_process k("access_log: off\nmetrics_path: off\nroutes:\n  - { path: /, service: app }\nservices:\n"
+                       "  app: { url: " + app.url() + ", health: off }\n");
+  auto own = kt::http_get(k.port(), "/metrics");
+  EXPECT_EQ(own.status, 200);
+  EXPECT_EQ(kt::parse_echo(own.body).target, "/metrics") << "the app's own /metrics";
+  auto kinfras = kt::http_get(k.port(), "/__metrics__");
+  EXPECT_EQ(kinfras.status, 200);
+  EXPECT_NE(kinfras.body.find("kinfra_http_requests_total"), std::string::npos);
+
+  kt::kinfra_process moved("access_log: off\nmetrics_path: /internal/stats\nroutes:\n  - { path: /, service: app }\n"
+                           "services:\n  app: { url: " + app.url() + ", health: off }\n");
+  EXPECT_NE(kt::http_get(moved.port(), "/internal/stats").body.find("kinfra_build_info"), std::string::npos);
+  EXPECT_EQ(kt::parse_echo(kt::http_get(moved.port(), "/metrics").body).target, "/metrics");
+}
