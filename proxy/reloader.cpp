@@ -39,17 +39,18 @@ bool read_text(const std::string& path, std::string& out) {
 }  // namespace
 
 reloader::reloader(std::string path, std::shared_ptr<const config> current, status_board& board,
-                   supervisor::supervisor& services, fallback::fallback_responder& responder, source_fn source)
+                   supervisor::supervisor& services, fallback::fallback_responder& responder, source_fn source,
+                   std::string baseline)
     : path_(std::move(path)),
       source_(std::move(source)),
       current_(std::move(current)),
+      last_text_(std::move(baseline)),
       board_(board),
       services_(services),
       responder_(responder) {
   fs::path p = fs::absolute(path_);
   file_name_ = p.filename().string();
   dir_ = p.parent_path().string();
-  // (A source may need its caller's lock: it is first asked on the first reload.)
   if (!source_) read_text(path_, last_text_);
   board_.set_config_status([&](config_status& c) { c.path = path_; });
 }

@@ -41,21 +41,18 @@ class reloader final : public config_control {
   /**
    * @param path the routes.yaml (watched, named in messages and used for relative paths)
    * @param source where the text comes from; empty: read `path`
+   * @param baseline with a source: the text in force now (a change event that leaves it as it is
+   *        applies nothing). The source is not asked here: it may need its caller's lock.
    */
   reloader(std::string path, std::shared_ptr<const config> current, status_board& board,
-           supervisor::supervisor& services, fallback::fallback_responder& responder, source_fn source = {});
+           supervisor::supervisor& services, fallback::fallback_responder& responder, source_fn source = {},
+           std::string baseline = {});
   ~reloader() override;
   reloader(const reloader&) = delete;
   reloader& operator=(const reloader&) = delete;
 
   /** The proxy is made after the reloader (the responder needs the reloader first). */
   void attach(proxy::proxy_server* proxy) { proxy_ = proxy; }
-
-  /** The text in force now (with a source): a change event that leaves it as is applies nothing. */
-  void set_baseline(std::string text) {
-    std::lock_guard lock(mutex_);
-    last_text_ = std::move(text);
-  }
 
   /** Starts watching the file's folder; a change is applied about 200 ms after the last write. */
   void watch();

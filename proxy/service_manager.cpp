@@ -244,16 +244,16 @@ struct service_manager::impl {
     metrics = std::make_unique<metrics_registry>(cfg->workers);
     services_sup = std::make_unique<supervisor::supervisor>(cfg, *board);
     responder = std::make_unique<fallback::fallback_responder>(cfg, board.get(), services_sup.get());
-    reload = std::make_unique<reloader>(source(), cfg, *board, *services_sup, *responder,
-                                        [this](std::string& text, std::string& err) {
-                                          std::lock_guard lock(mutex);
-                                          return yaml_text(text, err);
-                                        });
-    {
-      // What is in force now, so that a save that changes nothing is not applied again.
-      std::string text, err;
-      if (yaml_text(text, err)) reload->set_baseline(std::move(text));
-    }
+    // What is in force now, so that a save that changes nothing is not applied again.
+    std::string baseline, ignored;
+    if (!yaml_text(baseline, ignored)) baseline.clear();
+    reload = std::make_unique<reloader>(
+        source(), cfg, *board, *services_sup, *responder,
+        [this](std::string& text, std::string& err) {
+          std::lock_guard lock(mutex);  // (taken inside the reloader's lock: never the other way round)
+          return yaml_text(text, err);
+        },
+        std::move(baseline));
     responder->set_config_control(reload.get());
     responder->set_metrics(metrics.get());
     proxy = std::make_unique<proxy::proxy_server>(cfg, responder.get(), board.get(), metrics.get());
