@@ -18,6 +18,8 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "common/utf8.hpp"
+
 namespace kinfra {
 namespace {
 
@@ -138,21 +140,6 @@ void append_quoted(std::string& out, std::string_view v) {
       out += static_cast<char>(c);
     }
   }
-}
-
-/** Length of a valid UTF-8 sequence starting at `s[i]`, or 0. */
-std::size_t utf8_sequence(std::string_view s, std::size_t i) {
-  auto c = static_cast<unsigned char>(s[i]);
-  std::size_t n = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c <= 0xDF ? 2 : 0;
-  if (n == 0 || i + n > s.size()) return 0;
-  for (std::size_t k = 1; k < n; ++k)
-    if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return 0;
-  auto c1 = static_cast<unsigned char>(s[i + 1]);
-  if (c == 0xE0 && c1 < 0xA0) return 0;  // overlong
-  if (c == 0xED && c1 >= 0xA0) return 0;  // surrogates
-  if (c == 0xF0 && c1 < 0x90) return 0;  // overlong
-  if (c == 0xF4 && c1 >= 0x90) return 0;  // above U+10FFFF
-  return n;
 }
 
 /** A JSON string; bytes that are not valid UTF-8 become U+FFFD, so every line parses. */

@@ -59,6 +59,12 @@ unsigned status_for(access a) {
   return a == access::token_required || a == access::token_wrong ? 401 : 403;
 }
 
+/** May this client read the status and metrics? Without a configuration: loopback clients only. */
+access read_access(const config* cfg, const local_request& req) {
+  if (cfg) return check_read(cfg->admin, req);
+  return req.client_is_loopback ? access::allowed : access::remote_refused;
+}
+
 }  // namespace
 
 std::string_view reason_phrase(unsigned status) {
@@ -203,7 +209,7 @@ local_response fallback_responder::status(const local_request& req) const {
   const auto cfg = current();
   if (!board_) return json_response(200, "{\"services\": {}}\n");
   std::string service = query_param(req.query, "service");
-  access a = cfg ? check_read(cfg->admin, req) : (req.client_is_loopback ? access::allowed : access::remote_refused);
+  access a = read_access(cfg.get(), req);
   if (a != access::allowed) {
     // The fallback pages visitors see poll their own service's state: that much is public.
     if (!service.empty()) {
@@ -222,7 +228,7 @@ local_response fallback_responder::status(const local_request& req) const {
 local_response fallback_responder::metrics(const local_request& req) const {
   if (!is_get(req)) return method_not_allowed("GET, HEAD");
   const auto cfg = current();
-  access a = cfg ? check_read(cfg->admin, req) : (req.client_is_loopback ? access::allowed : access::remote_refused);
+  access a = read_access(cfg.get(), req);
   if (a != access::allowed) return refused(status_for(a), why(a), req, false);
   if (!metrics_) return refused(404, "Metrics are not collected by this kinfra.", req, false);
   local_response res;

@@ -18,6 +18,7 @@
 #include <optional>
 #include <thread>
 
+#include "common/address.hpp"
 #include "common/config_loader.hpp"
 
 namespace kinfra::cli {
@@ -30,15 +31,6 @@ using tcp = net::ip::tcp;
 using json = nlohmann::ordered_json;  // keeps /__status__'s order (routes.yaml's)
 using namespace std::chrono_literals;
 
-/** Where to reach kinfra, and with which token. */
-struct endpoint {
-  std::string host;  ///< as connected to (IPv6 without brackets)
-  std::uint16_t port = 0;
-  std::string text() const {
-    return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
-  }
-};
-
 struct reply {
   unsigned status = 0;
   std::string body;
@@ -50,38 +42,17 @@ struct not_running : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-/** http://host:port[/] → endpoint; nullopt when it is not that shape. */
-std::optional<endpoint> parse_url(std::string url) {
+/** http://host[:port][/] → the address (routes.yaml's URL rules); nullopt for anything else. */
+std::optional<host_port> parse_url(const std::string& url) {
   if (url.rfind("http://", 0) != 0) return std::nullopt;
-  url.erase(0, 7);
-  while (!url.empty() && url.back() == '/') url.pop_back();
-  endpoint e;
-  std::string port = "80";
-  if (!url.empty() && url.front() == '[') {
-    auto close = url.find(']');
-    if (close == std::string::npos) return std::nullopt;
-    e.host = url.substr(1, close - 1);
-    if (close + 1 < url.size()) {
-      if (url[close + 1] != ':') return std::nullopt;
-      port = url.substr(close + 2);
-    }
-  } else {
-    auto colon = url.rfind(':');
-    e.host = url.substr(0, colon);
-    if (colon != std::string::npos) port = url.substr(colon + 1);
-  }
-  if (e.host.empty() || port.empty() || port.size() > 5 ||
-      !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }))
-    return std::nullopt;
-  int p = std::stoi(port);
-  if (p <= 0 || p > 65535) return std::nullopt;
-  e.port = static_cast<std::uint16_t>(p);
-  return e;
+  auto parsed = parse_upstream_url(url);
+  if (const auto* u = std::get_if<upstream_url>(&parsed)) return u->address;
+  return std::nullopt;
 }
 
 /** A wildcard bind address is asked on loopback. */
-endpoint reachable(const host_port& a) {
-  endpoint e{a.host, a.port};
+host_port reachable(const host_port& a) {
+  host_port e = a;
   if (e.host == "0.0.0.0" || e.host.empty()) e.host = "127.0.0.1";
   if (e.host == "::") e.host = "::1";
   return e;
@@ -89,7 +60,7 @@ endpoint reachable(const host_port& a) {
 
 /** The addresses to try, in order, and the token, from the options and routes.yaml. */
 struct plan {
-  std::vector<endpoint> candidates;
+  std::vector<host_port> candidates;
   std::string token;
 };
 
@@ -125,7 +96,7 @@ plan make_plan(const client_options& o) {
 }
 
 /** One request on a new connection, with a deadline for the whole exchange. */
-reply fetch(const endpoint& at, http::verb method, const std::string& target, const std::string& token,
+reply fetch(const host_port& at, http::verb method, const std::string& target, const std::string& token,
             std::chrono::milliseconds timeout) {
   net::io_context ioc;
   reply out;
@@ -141,7 +112,7 @@ reply fetch(const endpoint& at, http::verb method, const std::string& target, co
         co_await stream.async_connect(addresses, net::use_awaitable);
         connected = true;
         http::request<http::string_body> req{method, target, 11};
-        req.set(http::field::host, at.text());
+        req.set(http::field::host, at.to_string());
         req.set(http::field::user_agent, "kinfra-cli");
         req.set(http::field::accept, "application/json");
         if (!token.empty()) req.set(http::field::authorization, "Bearer " + token);
@@ -166,8 +137,8 @@ reply fetch(const endpoint& at, http::verb method, const std::string& target, co
     } catch (const std::exception& e) {
       why = e.what();
     }
-    if (!connected) throw not_running(at.text() + ": " + why);
-    throw std::runtime_error("kinfra at " + at.text() + " did not answer properly: " + why);
+    if (!connected) throw not_running(at.to_string() + ": " + why);
+    throw std::runtime_error("kinfra at " + at.to_string() + " did not answer properly: " + why);
   }
   return out;
 }
@@ -185,7 +156,7 @@ class session {
         reply r = fetch(e, method, target, plan_.token, o_.timeout);
         if (!r.from_kinfra) {
           // Something else listens there (another program on :9000, say): try the next address.
-          tried += std::string(tried.empty() ? "" : "; ") + e.text() + ": answered, but it is not kinfra";
+          tried += std::string(tried.empty() ? "" : "; ") + e.to_string() + ": answered, but it is not kinfra";
           continue;
         }
         chosen_ = e;
@@ -202,7 +173,7 @@ class session {
  private:
   client_options o_;
   plan plan_;
-  std::optional<endpoint> chosen_;
+  std::optional<host_port> chosen_;
 };
 
 /** The `error` of a JSON answer, or the status line when there is none. */

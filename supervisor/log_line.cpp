@@ -5,6 +5,8 @@
 #include <cctype>
 #include <optional>
 
+#include "common/utf8.hpp"
+
 namespace kinfra::supervisor {
 namespace {
 
@@ -137,20 +139,8 @@ std::string sanitize_log_line(std::string_view raw) {
       ++i;
       continue;
     }
-    // UTF-8: check the sequence length and continuation bytes; anything else becomes U+FFFD.
-    std::size_t len = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
-    bool valid = len > 0 && i + len <= raw.size();
-    for (std::size_t k = 1; valid && k < len; ++k)
-      valid = (static_cast<unsigned char>(raw[i + k]) & 0xc0) == 0x80;
-    if (valid) {
-      // Reject overlong forms, surrogates and code points above U+10FFFF.
-      auto b1 = static_cast<unsigned char>(raw[i + 1]);
-      if (len == 2 && c < 0xc2) valid = false;
-      if (len == 3 && c == 0xe0 && b1 < 0xa0) valid = false;
-      if (len == 3 && c == 0xed && b1 >= 0xa0) valid = false;
-      if (len == 4 && (c > 0xf4 || (c == 0xf0 && b1 < 0x90) || (c == 0xf4 && b1 >= 0x90))) valid = false;
-    }
-    if (valid) {
+    // UTF-8: a valid sequence is kept; anything else becomes U+FFFD.
+    if (std::size_t len = utf8_sequence(raw, i)) {
       out.append(raw.substr(i, len));
       i += len;
     } else {
