@@ -39,7 +39,7 @@ has_section() { [[ " $SECTIONS " == *" $1 "* ]]; }
 scripts/install-deps.sh --bench
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release -DKINFRA_BUILD_TESTS=OFF >/dev/null
 cmake --build build/release --target kinfra >/dev/null
-KINFRA_BIN=$ROOT/build/release/proxy/kinfra
+KINFRA_BIN=$ROOT/build/release/bin/kinfra
 
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 WORK=$(mktemp -d /tmp/kinfra-bench-XXXXXX)

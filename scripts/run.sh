@@ -6,4 +6,4 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release -DKINFRA_BUILD_TESTS=OFF >/dev/null
 cmake --build build/release --target kinfra
-exec build/release/proxy/kinfra run "${@:-routes.yaml}"
+exec build/release/bin/kinfra run "${@:-routes.yaml}"

@@ -5,7 +5,7 @@ routes file mounted where its command reads it, at least two other services, eve
 the routes file naming one of them (with the port it listens on), and `kinfra check` passing on
 the routes file (check does not resolve host names, so `api` and `web` need not exist here).
 
-  check_compose.py --compose docker/docker-compose.yml --binary build/test/proxy/kinfra
+  check_compose.py --compose docker/docker-compose.yml --binary build/test/bin/kinfra
 """
 import argparse
 import json

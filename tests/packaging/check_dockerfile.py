@@ -17,7 +17,7 @@ Then it checks itself: copies of the Dockerfile with one thing broken (libssl3 l
 image as runtime, another cmake command, no USER, no HEALTHCHECK) must each be refused.
 
   check_dockerfile.py --dockerfile docker/Dockerfile --run-script scripts/run.sh \
-                      --routes routes.yaml --binary build/release/proxy/kinfra [--sanitizer-build]
+                      --routes routes.yaml --binary build/release/bin/kinfra [--sanitizer-build]
 Exit 0 when everything holds, 1 with every problem listed otherwise, 77 (skipped) without dpkg.
 """
 import argparse

@@ -1,5 +1,5 @@
 // kinfra::service_manager (include/kinfra/kinfra.hpp): the composition root of every module,
-// used by the `kinfra` executable and by programs that embed kinfra.
+// used by the `kinfra` executable (cli/) and by programs that embed kinfra.
 
 #include <pthread.h>
 #include <signal.h>
@@ -15,7 +15,8 @@
 #include <sstream>
 #include <thread>
 
-#include "common/config_loader.hpp"
+#include "app/config_check.hpp"
+#include "app/reloader.hpp"
 #include "common/metrics.hpp"
 #include "common/status_board.hpp"
 #include "common/version.hpp"
@@ -23,7 +24,6 @@
 #include "fallback/status_json.hpp"
 #include "kinfra/kinfra.hpp"
 #include "proxy/proxy_server.hpp"
-#include "proxy/reloader.hpp"
 #include "supervisor/supervisor.hpp"
 
 namespace kinfra {
@@ -39,13 +39,6 @@ std::string join_lines(const std::vector<std::string>& lines) {
   return out;
 }
 
-/** Every error (and, logged, every warning) of a load, or nothing when it can be used. */
-std::vector<std::string> problems_of(const std::string& source, config_load_result& result) {
-  if (result.ok()) proxy::check_tls(*result.cfg, result.errors, result.warnings);
-  std::vector<std::string> out;
-  for (const auto& e : result.errors) out.push_back(format_config_error(source, e));
-  return out;
-}
 
 sigset_t handled_signals() {
   sigset_t s;
@@ -98,10 +91,9 @@ step to_public(step_status s) {
 error::error(std::vector<std::string> problems) : std::runtime_error(join_lines(problems)), problems_(std::move(problems)) {}
 
 options options::from_file(const std::string& path) {
-  auto result = load_config_file(path);
-  auto problems = problems_of(path, result);
-  if (!problems.empty()) throw error(std::move(problems));
-  for (const auto& w : result.warnings) spdlog::warn("{}", format_config_error(path, w));
+  auto checked = app::check_config_file(path);
+  if (!checked.ok()) throw error(std::move(checked.errors));
+  for (const auto& w : checked.warnings) spdlog::warn("{}", w);
   options o;
   o.config_file = path;
   return o;
@@ -211,10 +203,9 @@ struct service_manager::impl {
   std::shared_ptr<const config> load() const {
     std::string text, err;
     if (!yaml_text(text, err)) throw error({err});
-    auto result = load_config_string(text, source());
-    auto problems = problems_of(source(), result);
-    if (!problems.empty()) throw error(std::move(problems));
-    return result.cfg;
+    auto checked = app::check_config_text(text, source());
+    if (!checked.ok()) throw error(std::move(checked.errors));
+    return checked.cfg;
   }
 
   /** After an add_* while running: validate, then apply like a reload; undo `undo` on failure. */

@@ -3,7 +3,7 @@
  * @file Live reload of routes.yaml: one place that loads the file, validates it completely, and
  * hands the new configuration to every module, or keeps the old one and says why.
  *
- * Part of the `kinfra` executable (like main.cpp), the only code that sees every module.
+ * Part of the composition root (app/), the only code that sees every module.
  * Triggers: a change of the file (inotify on its folder, so saves by rename are seen), SIGHUP,
  * and the dashboard's `POST /__action__/reload`. Reloads are serialised.
  */

@@ -1,4 +1,4 @@
-// The `kinfra` executable: the command line, and the one place where the modules meet.
+// The `kinfra` executable: the command line over the library (app/) and the admin API client.
 
 #include <signal.h>
 #include <sys/resource.h>
@@ -14,30 +14,23 @@
 #include <iostream>
 #include <string>
 
-#include "common/config_loader.hpp"
+#include "app/config_check.hpp"
+#include "cli/admin_client.hpp"
 #include "common/log.hpp"
 #include "common/version.hpp"
 #include "kinfra/kinfra.hpp"
-#include "proxy/cli_client.hpp"
-#include "proxy/proxy_server.hpp"
 
 namespace {
 
-/** Prints every error of a failed load as `file:line:col: message`. */
-void print_errors(const std::string& path, const kinfra::config_load_result& result) {
-  for (const auto& e : result.errors) std::cerr << kinfra::format_config_error(path, e) << "\n";
-}
-
 int check_command(const std::string& path) {
-  auto result = kinfra::load_config_file(path);
-  if (result.ok()) kinfra::proxy::check_tls(*result.cfg, result.errors, result.warnings);
-  if (!result.errors.empty()) {
-    print_errors(path, result);
-    std::cerr << path << ": " << result.errors.size() << (result.errors.size() == 1 ? " error" : " errors") << "\n";
+  auto checked = kinfra::app::check_config_file(path);
+  if (!checked.ok()) {
+    for (const auto& e : checked.errors) std::cerr << e << "\n";
+    std::cerr << path << ": " << checked.errors.size() << (checked.errors.size() == 1 ? " error" : " errors") << "\n";
     return 1;
   }
-  for (const auto& w : result.warnings) std::cerr << kinfra::format_config_error(path, w) << " (warning)\n";
-  std::cout << path << ": OK (" << result.cfg->routes.size() << " routes, " << result.cfg->services.size()
+  for (const auto& w : checked.warnings) std::cerr << w << " (warning)\n";
+  std::cout << path << ": OK (" << checked.cfg->routes.size() << " routes, " << checked.cfg->services.size()
             << " services)\n";
   return 0;
 }

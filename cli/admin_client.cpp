@@ -1,4 +1,4 @@
-#include "proxy/cli_client.hpp"
+#include "cli/admin_client.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>

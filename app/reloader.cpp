@@ -1,4 +1,4 @@
-#include "proxy/reloader.hpp"
+#include "app/reloader.hpp"
 
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -15,7 +15,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "common/config_loader.hpp"
+#include "app/config_check.hpp"
 #include "fallback/fallback_responder.hpp"
 #include "proxy/proxy_server.hpp"
 #include "supervisor/supervisor.hpp"
@@ -107,15 +107,10 @@ reload_result reloader::reload(const std::string& by) {
     out.unchanged = true;
     return out;
   }
-  auto result = load_config_string(text, path_);
-  if (result.ok()) proxy::check_tls(*result.cfg, result.errors, result.warnings);
-  if (!result.errors.empty()) {
-    std::vector<std::string> errors;
-    for (const auto& e : result.errors) errors.push_back(format_config_error(path_, e));
-    return fail(std::move(errors));
-  }
-  for (const auto& w : result.warnings) spdlog::warn("{}", format_config_error(path_, w));
-  auto next = result.cfg;
+  auto checked = app::check_config_text(text, path_);
+  if (!checked.ok()) return fail(std::move(checked.errors));
+  for (const auto& w : checked.warnings) spdlog::warn("{}", w);
+  auto next = checked.cfg;
   // What can fail first (binding new addresses, certificates): a failure changes nothing.
   proxy::reload_plan plan;
   if (proxy_) {
