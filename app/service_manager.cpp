@@ -149,6 +149,7 @@ struct service_manager::impl {
         root["admin_listen"] = opts.admin_listen.empty() ? std::string("off") : opts.admin_listen;
         if (!opts.admin_token.empty()) root["admin_token"] = opts.admin_token;
         root["allow_remote"] = opts.allow_remote;
+        for (const auto& h : opts.admin_hosts) root["admin_hosts"].push_back(h);
         root["actions"] = opts.actions;
         if (!opts.templates_dir.empty()) root["templates_dir"] = opts.templates_dir;
         if (opts.workers == 0) root["workers"] = "auto";

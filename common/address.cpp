@@ -129,4 +129,32 @@ std::variant<upstream_url, std::string> parse_upstream_url(std::string_view text
   return out;
 }
 
+std::optional<authority> parse_authority(std::string_view text) {
+  std::string host;
+  std::string_view port;
+  if (text.empty() || !split_host_port(text, host, port) || host.empty()) return std::nullopt;
+  const bool bracketed = text.front() == '[';
+  if (bracketed && !is_ipv6(host)) return std::nullopt;
+  if (!bracketed && !is_valid_host_name(host)) return std::nullopt;
+  authority out;
+  for (auto& c : host) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  out.name = std::move(host);
+  if (!port.empty() || (!text.empty() && text.back() == ':')) {
+    auto p = parse_port(port, /*allow_zero=*/false);
+    if (std::holds_alternative<std::string>(p)) return std::nullopt;
+    out.port = std::get<std::uint16_t>(p);
+  }
+  return out;
+}
+
+bool is_loopback_literal(std::string_view name) {
+  std::string s(name);
+  in_addr a4{};
+  if (inet_pton(AF_INET, s.c_str(), &a4) == 1) return (ntohl(a4.s_addr) >> 24) == 127;
+  in6_addr a6{};
+  if (inet_pton(AF_INET6, s.c_str(), &a6) != 1) return false;
+  if (IN6_IS_ADDR_LOOPBACK(&a6)) return true;
+  return IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127;
+}
+
 }  // namespace kinfra

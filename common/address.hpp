@@ -2,6 +2,7 @@
 /** @file Listen addresses and upstream URLs as written in routes.yaml. */
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -43,5 +44,21 @@ std::variant<upstream_url, std::string> parse_upstream_url(std::string_view text
 
 /** True when `s` is a valid DNS host name (letters, digits, hyphens, dots) or an IP literal. */
 bool is_valid_host_name(std::string_view s);
+
+/** The authority of a Host header or an origin: a name and, when given, a port. */
+struct authority {
+  std::string name;  ///< lower case; an IPv6 literal without its brackets
+  std::optional<std::uint16_t> port;
+};
+
+/**
+ * Parses `name`, `name:port`, `[v6]` or `[v6]:port` (a Host header's value, or the part of an
+ * origin after `://`). Nothing when it is not one: empty, a bare IPv6 address, a bad port, or
+ * characters a host name cannot have.
+ */
+std::optional<authority> parse_authority(std::string_view text);
+
+/** True for a loopback IP literal (127.0.0.0/8, ::1, ::ffff:127.x.y.z), written as `parse_authority` gives it. */
+bool is_loopback_literal(std::string_view name);
 
 }  // namespace kinfra

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/address.hpp"
+#include "common/admin_hosts.hpp"
 #include "common/units.hpp"
 
 namespace kinfra {
@@ -179,7 +180,12 @@ struct route_config {
 struct admin_config {
   std::optional<host_port> listen = host_port{"127.0.0.1", 9000};  ///< direct listener; none: off
   std::string token;          ///< `admin_token` or $KINFRA_ADMIN_TOKEN; empty: actions need none
-  bool allow_remote = false;  ///< serve non-loopback clients too (needs a token)
+  bool allow_remote = false;  ///< serve non-loopback clients too (needs a token and `hosts`)
+  /**
+   * `admin_hosts:` names an admin request's Host may carry besides loopback literals and
+   * `localhost` (anything else is refused: DNS rebinding). Required with allow_remote.
+   */
+  std::vector<admin_host> hosts;
   bool actions = true;        ///< restart/stop/start/maintenance from the dashboard
   std::string templates_dir;  ///< overrides of the embedded pages (default ~/.kinfra/templates)
   std::map<std::string, std::string> variables;  ///< extra {{variables}} for templates

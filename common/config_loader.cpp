@@ -69,7 +69,7 @@ class config_builder {
     }
     if (!r_.check_map(root, "routes.yaml",
                       {"listen", "workers", "timeouts", "limits", "upstream", "routes", "services", "admin_listen",
-                       "admin_token", "allow_remote", "actions", "templates_dir", "template_variables",
+                       "admin_token", "admin_hosts", "allow_remote", "actions", "templates_dir", "template_variables",
                        "public_details", "state_dir", "access_log", "log_format", "metrics_path"}))
       return nullptr;
 
@@ -305,6 +305,21 @@ class config_builder {
     }
   }
 
+  void read_admin_hosts(const YAML::Node& n, admin_config& a) {
+    if (!n.IsSequence() && !n.IsScalar())
+      return r_.error(n, "admin_hosts must be a list of host names, e.g. [kinfra.example.com, 10.0.0.5:9000]");
+    auto add = [&](const YAML::Node& item) {
+      auto s = r_.string(item, "admin_hosts entry");
+      if (!s) return;
+      auto parsed = parse_admin_host(*s);
+      if (auto* err = std::get_if<std::string>(&parsed)) r_.error(item, *err);
+      else a.hosts.push_back(std::get<admin_host>(parsed));
+    };
+    if (n.IsScalar()) add(n);
+    else
+      for (const auto& item : n) add(item);
+  }
+
   void read_admin(const YAML::Node& root, admin_config& a) {
     if (auto n = root["admin_listen"]) {
       if (auto s = r_.string(n, "admin_listen")) {
@@ -324,12 +339,16 @@ class config_builder {
         else a.token = *s;
       }
     }
+    if (auto n = root["admin_hosts"]) read_admin_hosts(n, a);
     if (auto n = root["allow_remote"]) {
       if (auto b = r_.boolean(n, "allow_remote")) {
         a.allow_remote = *b;
         if (*b && a.token.empty())
           r_.error(n, "allow_remote: true needs admin_token (or KINFRA_ADMIN_TOKEN): the admin surface would be open "
                       "to anyone who can reach kinfra");
+        if (*b && a.hosts.empty())
+          r_.error(n, "allow_remote: true needs admin_hosts: the names remote browsers use to reach kinfra's "
+                      "dashboard (e.g. admin_hosts: [kinfra.example.com, 10.0.0.5]); any other Host is refused");
         // As in the spec ("allow_remote=True  # Listen on 0.0.0.0"): the direct listener opens up too,
         // unless admin_listen says where it should be.
         if (*b && !root["admin_listen"] && a.listen) a.listen->host = "0.0.0.0";

@@ -2,9 +2,10 @@
 /**
  * @file The interface through which the proxy asks the fallback module for answers it does not get
  * from a service: admin pages and error pages. Declared here so that `proxy` and `fallback` stay
- * independent of each other; `proxy/main.cpp` plugs the implementation in.
+ * independent of each other; the composition root (app/) plugs the implementation in.
  */
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -27,6 +28,7 @@ struct local_request {
   std::string_view host_header;    ///< Host as sent (with port), for the Origin check
   std::string_view origin;         ///< the Origin header, if any
   std::string_view authorization;  ///< the Authorization header, if any
+  std::string_view fetch_site;     ///< Sec-Fetch-Site, if any (browsers: cross-site, same-site, same-origin, none)
   std::string_view body;           ///< a small request body (admin actions), complete
 };
 
@@ -35,7 +37,11 @@ struct local_response {
   unsigned status = 200;
   std::string content_type = "text/plain; charset=utf-8";
   std::string body;
+  /** When set, the body instead of `body`: bytes shared with a cache, sent without a copy. */
+  std::shared_ptr<const std::string> shared_body;
   std::vector<std::pair<std::string, std::string>> headers;  ///< extra fields, e.g. Retry-After
+
+  std::string_view body_view() const { return shared_body ? std::string_view(*shared_body) : std::string_view(body); }
 };
 
 /** Implemented by the fallback module; called from proxy worker threads concurrently. */
@@ -51,11 +57,16 @@ class local_responder {
   virtual local_response error_page(unsigned status, std::string_view detail, const local_request& req) const = 0;
 
   /**
-   * Answers kinfra's own paths (`/kinfra`, `/__status__`, …). The proxy asks only for paths where
-   * `is_admin_path` is true, before routing.
-   * @return the response, or nothing when the path is not one of kinfra's (then it is routed)
+   * Called on a proxy worker for kinfra's own paths (`is_admin_path`, before routing): answers
+   * what is quick and small — refusals (Host, client, token, method, unknown path), the cached
+   * `/__status__`, one service's public status, page shells. Nothing when the answer needs work
+   * that may block or grow (a reload, actions, logs, metrics, the dashboard, a status render):
+   * the proxy then calls `handle` off its workers and waits for it without blocking them.
    */
-  virtual std::optional<local_response> handle(const local_request& req) const = 0;
+  virtual std::optional<local_response> handle_quick(const local_request& req) const = 0;
+
+  /** The full answer for kinfra's own paths; may block (a reload) or take a while. */
+  virtual local_response handle(const local_request& req) const = 0;
 
   /**
    * The page for a route whose service cannot take the request (starting, crashed, stopped, in

@@ -220,6 +220,19 @@ std::vector<log_entry> status_board::logs(std::string_view name, std::size_t max
   return {first, lines.end()};
 }
 
+std::vector<log_entry> status_board::logs_after(std::string_view name, std::uint64_t after, std::size_t max,
+                                               bool& more) const {
+  std::lock_guard lock(logs_mutex_);
+  more = false;
+  auto it = rings_.find(name);
+  if (it == rings_.end()) return {};
+  const auto& lines = it->second.lines;
+  auto first = std::partition_point(lines.begin(), lines.end(), [&](const log_entry& e) { return e.seq <= after; });
+  auto available = static_cast<std::size_t>(std::distance(first, lines.end()));
+  more = available > max;
+  return {first, first + static_cast<long>(more ? max : available)};
+}
+
 void status_board::record_health_check(std::string_view name, bool ok) {
   std::lock_guard lock(logs_mutex_);
   auto it = checks_.find(name);

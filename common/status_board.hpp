@@ -165,6 +165,11 @@ class status_board {
 
   /** The last `max` lines with seq > `after`, oldest first. */
   std::vector<log_entry> logs(std::string_view name, std::size_t max, std::uint64_t after = 0) const;
+  /**
+   * The first `max` lines with seq > `after`, oldest first (a page of the log); `more` is set to
+   * whether later lines remain.
+   */
+  std::vector<log_entry> logs_after(std::string_view name, std::uint64_t after, std::size_t max, bool& more) const;
 
   /**
    * The flag that says whether the proxy may send `name` traffic now: the proxy keeps it and

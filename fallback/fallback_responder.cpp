@@ -3,6 +3,9 @@
 #include <nlohmann/json.hpp>
 
 #include "fallback/access_policy.hpp"
+#include "fallback/logs_api.hpp"
+#include "fallback/push_api.hpp"
+#include "fallback/responses.hpp"
 #include "fallback/pages.hpp"
 #include "fallback/status_json.hpp"
 
@@ -11,41 +14,12 @@ namespace {
 
 using json = nlohmann::json;
 
-std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n"; }
-
-local_response json_response(unsigned status, std::string body) {
-  local_response res;
-  res.status = status;
-  res.content_type = "application/json";
-  res.body = std::move(body);
-  res.headers.emplace_back("Cache-Control", "no-store");
-  return res;
-}
-
-local_response html_response(unsigned status, std::string body) {
-  local_response res;
-  res.status = status;
-  res.content_type = "text/html; charset=utf-8";
-  res.body = std::move(body);
-  res.headers.emplace_back("Cache-Control", "no-store");
-  // kinfra's pages load nothing from elsewhere and are never framed by another site.
-  res.headers.emplace_back("X-Frame-Options", "DENY");
-  res.headers.emplace_back("X-Content-Type-Options", "nosniff");
-  res.headers.emplace_back("Referrer-Policy", "no-referrer");
-  return res;
-}
-
-local_response method_not_allowed(const char* allow) {
-  auto res = json_response(405, dump({{"success", false}, {"error", std::string("use ") + allow}}));
-  res.headers.emplace_back("Allow", allow);
-  return res;
-}
-
-bool is_get(const local_request& req) { return req.method == "GET" || req.method == "HEAD"; }
-
 std::string why(access a) {
   switch (a) {
-    case access::remote_refused: return "kinfra's admin surface answers only local clients (set allow_remote and admin_token to open it)";
+    case access::host_refused:
+      return "kinfra's admin pages answer only to kinfra's own names: 127.0.0.1, [::1], localhost, or a name listed "
+             "in admin_hosts (routes.yaml). Add the name you use to admin_hosts to allow it";
+    case access::remote_refused: return "kinfra's admin surface answers only local clients (set allow_remote, admin_token and admin_hosts to open it)";
     case access::token_required: return "this needs the admin token (Authorization: Bearer <token>)";
     case access::token_wrong: return "the admin token is not right";
     case access::cross_site: return "actions are refused from pages of another origin";
@@ -56,62 +30,23 @@ std::string why(access a) {
 }
 
 unsigned status_for(access a) {
-  return a == access::token_required || a == access::token_wrong ? 401 : 403;
+  switch (a) {
+    case access::host_refused: return 421;
+    case access::token_required:
+    case access::token_wrong: return 401;
+    default: return 403;
+  }
 }
 
-/** May this client read the status and metrics? Without a configuration: loopback clients only. */
-access read_access(const config* cfg, const local_request& req) {
-  if (cfg) return check_read(cfg->admin, req);
-  return req.client_is_loopback ? access::allowed : access::remote_refused;
+/** The endpoints, by path. */
+enum class endpoint { dashboard, status, logs, action, metrics, unknown };
+
+/** Whole seconds on the system clock: the status document's resolution. */
+std::int64_t this_second() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 }  // namespace
-
-std::string_view reason_phrase(unsigned status) {
-  switch (status) {
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 411: return "Length Required";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 417: return "Expectation Failed";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Error";
-  }
-}
-
-std::string query_param(std::string_view query, std::string_view key) {
-  while (!query.empty()) {
-    auto amp = query.find('&');
-    std::string_view pair = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
-    auto eq = pair.find('=');
-    if (pair.substr(0, eq) != key) continue;
-    std::string_view raw = eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
-    std::string out;
-    for (std::size_t i = 0; i < raw.size(); ++i) {
-      if (raw[i] == '+') out += ' ';
-      else if (raw[i] == '%' && i + 2 < raw.size() && std::isxdigit(static_cast<unsigned char>(raw[i + 1])) &&
-               std::isxdigit(static_cast<unsigned char>(raw[i + 2]))) {
-        out += static_cast<char>(std::stoi(std::string(raw.substr(i + 1, 2)), nullptr, 16));
-        i += 2;
-      } else out += raw[i];
-    }
-    return out;
-  }
-  return {};
-}
 
 fallback_responder::fallback_responder(std::shared_ptr<const config> cfg, status_board* board,
                                        service_control* control)
@@ -123,10 +58,13 @@ fallback_responder::fallback_responder(std::shared_ptr<const config> cfg, status
 fallback_responder::fallback_responder() : templates_(std::make_shared<template_store>("")) {}
 
 void fallback_responder::reconfigure(std::shared_ptr<const config> cfg) {
-  std::lock_guard lock(mutex_);
-  if (!cfg_ || cfg_->admin.templates_dir != cfg->admin.templates_dir)
-    templates_ = std::make_shared<template_store>(cfg->admin.templates_dir);
-  cfg_ = std::move(cfg);
+  {
+    std::lock_guard lock(mutex_);
+    if (!cfg_ || cfg_->admin.templates_dir != cfg->admin.templates_dir)
+      templates_ = std::make_shared<template_store>(cfg->admin.templates_dir);
+    cfg_ = std::move(cfg);
+  }
+  status_cache_.clear();
 }
 
 std::shared_ptr<const template_store> fallback_responder::templates() const {
@@ -137,6 +75,12 @@ std::shared_ptr<const template_store> fallback_responder::templates() const {
 std::shared_ptr<const config> fallback_responder::current() const {
   std::lock_guard lock(mutex_);
   return cfg_;
+}
+
+const admin_config& fallback_responder::admin_of(const config* cfg) const {
+  // Without a configuration: the defaults (loopback clients and kinfra's own names only).
+  static const admin_config defaults;
+  return cfg ? cfg->admin : defaults;
 }
 
 local_response fallback_responder::error_page(unsigned status, std::string_view detail, const local_request& req) const {
@@ -160,20 +104,62 @@ local_response fallback_responder::error_page(unsigned status, std::string_view 
 
 local_response fallback_responder::refused(unsigned status, const std::string& reason, const local_request& req,
                                            bool as_json) const {
-  if (as_json || req.wants_json) return json_response(status, dump({{"success", false}, {"error", reason}}));
+  if (as_json || req.wants_json) return json_error(status, reason);
   return error_page(status, reason, req);
 }
 
-std::optional<local_response> fallback_responder::handle(const local_request& req) const {
-  const std::string_view path = req.path;
-  if (path == "/kinfra" || path == "/kinfra/") return dashboard(req);
-  if (path == "/__status__" || path == "/__status__/") return status(req);
-  if (path.starts_with("/__logs__/")) return logs(req);
-  if (path.starts_with("/__action__/")) return action(req);
-  if (path == "/__metrics__") return metrics(req);
-  if (const auto cfg = current(); cfg && !cfg->admin.metrics_path.empty() && path == cfg->admin.metrics_path)
-    return metrics(req);
-  return refused(404, "No such kinfra page.", req, path.starts_with("/__"));
+namespace {
+
+endpoint endpoint_of(std::string_view path, const config* cfg) {
+  if (path == "/kinfra" || path == "/kinfra/") return endpoint::dashboard;
+  if (path == "/__status__" || path == "/__status__/") return endpoint::status;
+  if (path.starts_with("/__logs__/")) return endpoint::logs;
+  if (path.starts_with("/__action__/")) return endpoint::action;
+  if (path == "/__metrics__") return endpoint::metrics;
+  if (cfg && !cfg->admin.metrics_path.empty() && path == cfg->admin.metrics_path) return endpoint::metrics;
+  return endpoint::unknown;
+}
+
+/** The logs page itself (no format, or html) holds no lines: a shell like the dashboard's. */
+bool is_logs_shell(const local_request& req) {
+  auto format = query_param(req.query, "format");
+  return format.empty() || format == "html";
+}
+
+}  // namespace
+
+std::optional<local_response> fallback_responder::handle_quick(const local_request& req) const {
+  // Refusals need nothing but the request: each endpoint's own checks come first and answer at
+  // once, so they are called here for them.
+  const auto cfg = current();
+  const endpoint e = endpoint_of(req.path, cfg.get());
+  switch (e) {
+    case endpoint::unknown: return handle(req);
+    case endpoint::status: return status(req, /*quick=*/true);
+    case endpoint::action:
+      if (req.method != "POST" || check_action(admin_of(cfg.get()), req) != access::allowed) return action(req);
+      return std::nullopt;
+    default: break;
+  }
+  if (!is_get(req)) return handle(req);
+  const access a = check_read(admin_of(cfg.get()), req);
+  const bool shell = e == endpoint::dashboard || (e == endpoint::logs && is_logs_shell(req));
+  if (shell ? !may_see_shell(a) : a != access::allowed) return handle(req);
+  if (e == endpoint::logs && shell) return logs(req);  // a small page without lines
+  return std::nullopt;  // the rest is made off the proxy's workers
+}
+
+local_response fallback_responder::handle(const local_request& req) const {
+  const auto cfg = current();
+  switch (endpoint_of(req.path, cfg.get())) {
+    case endpoint::dashboard: return dashboard(req);
+    case endpoint::status: return *status(req, /*quick=*/false);
+    case endpoint::logs: return logs(req);
+    case endpoint::action: return action(req);
+    case endpoint::metrics: return metrics(req);
+    case endpoint::unknown: break;
+  }
+  return refused(404, "No such kinfra page.", req, req.path.starts_with("/__"));
 }
 
 page_context fallback_responder::context(const local_request& req) const {
@@ -194,46 +180,67 @@ local_response fallback_responder::dashboard(const local_request& req) const {
   const auto cfg = current();
   if (!board_ || !cfg) return error_page(503, "The dashboard has no services to show.", req);
   access a = check_read(cfg->admin, req);
-  if (a == access::remote_refused) return refused(403, why(a), req, false);
+  if (!may_see_shell(a)) return refused(status_for(a), why(a), req, false);
   page_context ctx = context(req);
-  // A remote client gets the page without data; its script asks for the token and fetches it.
+  // Without the token (or remotely) the page comes without data; its script asks for the token.
   ctx.embed_status = a == access::allowed;
   std::optional<service_rates> rates;
-  if (metrics_ && ctx.embed_status) rates = metrics_->rates(std::chrono::steady_clock::now());
+  std::shared_ptr<const std::string> document;
+  if (ctx.embed_status) {
+    if (metrics_) rates = metrics_->rates(std::chrono::steady_clock::now());
+    document = status_document("", /*quick=*/false);
+  }
   ctx.rates = rates ? &*rates : nullptr;
+  ctx.status_json = document.get();
   return html_response(200, render_dashboard(ctx));
 }
 
-local_response fallback_responder::status(const local_request& req) const {
+std::shared_ptr<const std::string> fallback_responder::status_document(std::string_view selected, bool quick) const {
+  // The version is read before the board is: a change while rendering makes the next request
+  // render again rather than keep a stale document.
+  const status_cache::key k{board_->version(), this_second()};
+  if (auto cached = status_cache_.find(selected, k)) return cached;
+  if (quick) return nullptr;
+  std::optional<service_rates> rates;
+  if (metrics_) rates = metrics_->rates(std::chrono::steady_clock::now());
+  auto body = std::make_shared<const std::string>(
+      render_status_json(*board_, selected, std::chrono::system_clock::now(), rates ? &*rates : nullptr) + "\n");
+  status_cache_.store(selected, k, body);
+  return body;
+}
+
+std::optional<local_response> fallback_responder::status(const local_request& req, bool quick) const {
   if (!is_get(req)) return method_not_allowed("GET, HEAD");
   const auto cfg = current();
   if (!board_) return json_response(200, "{\"services\": {}}\n");
   std::string service = query_param(req.query, "service");
-  access a = read_access(cfg.get(), req);
+  access a = check_read(admin_of(cfg.get()), req);
   if (a != access::allowed) {
     // The fallback pages visitors see poll their own service's state: that much is public.
     if (!service.empty()) {
       auto pub = render_public_status_json(*board_, service);
-      if (pub.empty()) return json_response(404, dump({{"success", false}, {"error", "unknown service"}}));
+      if (pub.empty()) return json_error(404, "unknown service");
       return json_response(200, pub + "\n");
     }
     return refused(status_for(a), why(a), req, true);
   }
-  std::optional<service_rates> rates;
-  if (metrics_) rates = metrics_->rates(std::chrono::steady_clock::now());
-  return json_response(200, render_status_json(*board_, service, std::chrono::system_clock::now(),
-                                               rates ? &*rates : nullptr) + "\n");
+  // Only real names are cached (one document each, at most one per service).
+  if (!service.empty() && board_->index_of(service) < 0) service.clear();
+  auto document = status_document(service, quick);
+  if (!document) return std::nullopt;
+  local_response res = json_response(200, {});
+  res.shared_body = std::move(document);
+  return res;
 }
 
 local_response fallback_responder::metrics(const local_request& req) const {
   if (!is_get(req)) return method_not_allowed("GET, HEAD");
   const auto cfg = current();
-  access a = read_access(cfg.get(), req);
+  access a = check_read(admin_of(cfg.get()), req);
   if (a != access::allowed) return refused(status_for(a), why(a), req, false);
   if (!metrics_) return refused(404, "Metrics are not collected by this kinfra.", req, false);
-  local_response res;
+  auto res = text_response(200, metrics_->render(board_));
   res.content_type = "text/plain; version=0.0.4; charset=utf-8";
-  res.body = metrics_->render(board_);
   return res;
 }
 
@@ -242,44 +249,20 @@ local_response fallback_responder::logs(const local_request& req) const {
   const auto cfg = current();
   std::string_view name = req.path.substr(std::string_view("/__logs__/").size());
   if (!name.empty() && name.back() == '/') name.remove_suffix(1);
-  std::string format = query_param(req.query, "format");
-  const bool json_format = format == "json";
-  int index = board_ ? board_->index_of(name) : -1;
-  if (index < 0 || name.find('/') != std::string_view::npos)
-    return refused(404, "No service is called \"" + std::string(name) + "\".", req, json_format);
-  access a = cfg ? check_read(cfg->admin, req) : access::allowed;
-  if (a == access::remote_refused) return refused(403, why(a), req, json_format);
-  if (format.empty() || format == "html") {
-    // The page itself holds no log lines: its script fetches them (with the token, remotely).
+  const std::string format = query_param(req.query, "format");
+  const bool shell = format.empty() || format == "html";
+  access a = check_read(admin_of(cfg.get()), req);
+  if (shell ? !may_see_shell(a) : a != access::allowed) return refused(status_for(a), why(a), req, !shell);
+  // The name is not repeated back: this may be an HTML page.
+  if (!board_ || name.empty() || name.find('/') != std::string_view::npos || board_->index_of(name) < 0)
+    return refused(404, "No such service.", req, !shell);
+  if (shell) {
+    // The page itself holds no log lines: its script fetches them (with the token, when needed).
     page_context ctx = context(req);
-      return html_response(200, render_logs_page(ctx, std::string(name)));
+    return html_response(200, render_logs_page(ctx, std::string(name)));
   }
-  if (a != access::allowed) return refused(status_for(a), why(a), req, json_format);
-  std::uint64_t after = 0;
-  if (auto v = query_param(req.query, "after"); !v.empty()) after = std::strtoull(v.c_str(), nullptr, 10);
-  auto lines = board_->logs(name, SIZE_MAX, after);
-  if (json_format) {
-    nlohmann::ordered_json body;
-    body["service"] = std::string(name);
-    nlohmann::ordered_json arr = nlohmann::ordered_json::array();
-    for (const auto& e : lines)
-      arr.push_back({{"seq", e.seq}, {"timestamp", log_timestamp(e)}, {"level", std::string(to_string(e.level))},
-                     {"message", e.message}});
-    body["lines"] = arr;
-    return json_response(200, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
-  }
-  if (format != "text") return refused(400, "format must be html, text or json", req, false);
-  local_response res;
-  res.status = 200;
-  res.content_type = "text/plain; charset=utf-8";
-  res.headers.emplace_back("Cache-Control", "no-store");
-  res.headers.emplace_back("X-Content-Type-Options", "nosniff");
-  for (const auto& e : lines) {
-    std::string level(to_string(e.level));
-    for (auto& c : level) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    res.body += log_timestamp(e) + " " + level + " " + e.message + "\n";
-  }
-  return res;
+  if (format != "json" && format != "text") return refused(400, "format must be html, text or json", req, true);
+  return render_logs_answer(*board_, name, format, req.query);
 }
 
 local_response fallback_responder::action(const local_request& req) const {
@@ -291,103 +274,51 @@ local_response fallback_responder::action(const local_request& req) const {
   std::string_view name = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1);
   if (!name.empty() && name.back() == '/') name.remove_suffix(1);
   if (req.method != "POST") return method_not_allowed("POST");
-  if (!cfg || !board_) return json_response(503, dump({{"success", false}, {"error", "actions are not available"}}));
-  access a = check_action(cfg->admin, req);
-  if (a != access::allowed) return json_response(status_for(a), dump({{"success", false}, {"error", why(a)}}));
+  access a = check_action(admin_of(cfg.get()), req);
+  if (a != access::allowed) return json_error(status_for(a), why(a));
+  if (!cfg || !board_) return json_error(503, "actions are not available");
   if (verb == "reload" && name.empty()) {
-    if (!reload_) return json_response(503, dump({{"success", false}, {"error", "reload is not available"}}));
+    if (!reload_) return json_error(503, "reload is not available");
     reload_result r = reload_->reload("dashboard");
     json body = {{"success", r.applied || r.unchanged}, {"action", "reload"}, {"applied", r.applied}};
     if (!r.errors.empty()) body["errors"] = r.errors;
     return json_response(r.errors.empty() ? 200 : 422, dump(body));
   }
   if (verb != "restart" && verb != "stop" && verb != "start" && verb != "maintenance" && verb != "status")
-    return json_response(404, dump({{"success", false}, {"error", "unknown action \"" + std::string(verb) + "\""}}));
+    return json_error(404, "unknown action");
   if (name.empty() || name.find('/') != std::string_view::npos || board_->index_of(name) < 0)
-    return json_response(404, dump({{"success", false}, {"error", "unknown service"}, {"service", name}}));
-
-  if (verb == "status") return push_status(req, name);
-  if (verb == "maintenance") {
-    // {"on": true, "message": "...", "expected": "30m"}, or the same as query parameters.
-    maintenance_info info;
-    info.on = true;
-    json body = req.body.empty() ? json::object() : json::parse(req.body, nullptr, false);
-    if (body.is_discarded() || !body.is_object())
-      return json_response(400, dump({{"success", false}, {"error", "the body must be a JSON object"}}));
-    auto text = [&](const char* key) -> std::string {
-      if (body.contains(key) && body[key].is_string()) return body[key].get<std::string>();
-      return query_param(req.query, key);
-    };
-    if (body.contains("on") && body["on"].is_boolean()) info.on = body["on"].get<bool>();
-    else if (auto q = query_param(req.query, "on"); !q.empty()) info.on = q == "1" || q == "true" || q == "on";
-    info.message = text("message");
-    info.expected = text("expected");
-    if (info.expected.empty()) info.expected = text("duration");
-    board_->set_maintenance(name, info);
-    return json_response(200, dump({{"success", true}, {"service", name}, {"action", "maintenance"}, {"on", info.on}}));
-  }
-
-  if (!control_) return json_response(403, dump({{"success", false}, {"error", "actions are not available"}}));
-  control_result r = verb == "restart" ? control_->restart(name) : verb == "stop" ? control_->stop(name) : control_->start(name);
-  switch (r) {
-    case control_result::accepted:
-      return json_response(200, dump({{"success", true}, {"service", name}, {"action", verb}}));
-    case control_result::unknown_service:
-      return json_response(404, dump({{"success", false}, {"error", "unknown service"}, {"service", name}}));
-    case control_result::not_managed:
-      return json_response(409, dump({{"success", false}, {"service", name},
-                                      {"error", "kinfra only watches this service; it does not run it"}}));
-  }
-  return json_response(500, dump({{"success", false}, {"error", "unexpected"}}));
+    return json_error(404, "unknown service");
+  return service_action(req, verb, name);
 }
 
-local_response fallback_responder::push_status(const local_request& req, std::string_view name) const {
-  // The spec's update_service_status over HTTP, for services in any language:
-  // {"status_message": "...", "state": "starting", "steps": [{"text", "status"}],
-  //  "logs": [{"timestamp", "level", "message"}]}
-  json body = json::parse(req.body, nullptr, false);
-  auto bad = [](const std::string& why) { return json_response(400, dump({{"success", false}, {"error", why}})); };
-  if (body.is_discarded() || !body.is_object()) return bad("the body must be a JSON object");
-  service_update u;
-  if (body.contains("status_message")) {
-    if (!body["status_message"].is_string()) return bad("status_message must be a string");
-    u.status_message = body["status_message"].get<std::string>();
+local_response fallback_responder::service_action(const local_request& req, std::string_view verb,
+                                                  std::string_view name) const {
+  auto ok = [&](json extra = json::object()) {
+    json body = {{"success", true}, {"service", name}, {"action", verb}};
+    body.update(extra);
+    return json_response(200, dump(body));
+  };
+  if (verb == "status") {
+    auto push = parse_status_push(req.body);
+    if (push.status) return json_error(push.status, push.error);
+    board_->update_service_status(name, push.value);
+    return ok();
   }
-  if (body.contains("state")) {
-    auto st = body["state"].is_string() ? parse_service_state(body["state"].get<std::string>()) : std::nullopt;
-    if (!st) return bad("state must be one of stopped, starting, running, unhealthy, stopping, error");
-    u.state = *st;
+  if (verb == "maintenance") {
+    auto push = parse_maintenance_push(req.body, req.query);
+    if (push.status) return json_error(push.status, push.error);
+    const bool on = push.value.on;
+    board_->set_maintenance(name, std::move(push.value));
+    return ok({{"on", on}});
   }
-  if (body.contains("steps")) {
-    if (!body["steps"].is_array()) return bad("steps must be a list of {text, status}");
-    std::vector<step_entry> steps;
-    for (const auto& st : body["steps"]) {
-      if (!st.is_object() || !st.contains("text") || !st["text"].is_string()) return bad("each step needs a text");
-      step_entry p{st["text"].get<std::string>(), step_status::pending};
-      if (st.contains("status")) {
-        auto parsed = st["status"].is_string() ? parse_step_status(st["status"].get<std::string>()) : std::nullopt;
-        if (!parsed) return bad("a step's status is completed, active or pending");
-        p.status = *parsed;
-      }
-      steps.push_back(std::move(p));
-    }
-    u.steps = std::move(steps);
+  if (!control_) return json_error(403, "actions are not available");
+  control_result r = verb == "restart" ? control_->restart(name) : verb == "stop" ? control_->stop(name) : control_->start(name);
+  switch (r) {
+    case control_result::accepted: return ok();
+    case control_result::unknown_service: return json_error(404, "unknown service");
+    case control_result::not_managed: return json_error(409, "kinfra only watches this service; it does not run it");
   }
-  if (body.contains("logs")) {
-    if (!body["logs"].is_array()) return bad("logs must be a list of {timestamp, level, message}");
-    for (const auto& l : body["logs"]) {
-      if (!l.is_object() || !l.contains("message") || !l["message"].is_string()) return bad("each log line needs a message");
-      log_entry e;
-      e.time = std::chrono::system_clock::now();
-      e.message = l["message"].get<std::string>();
-      if (l.contains("timestamp") && l["timestamp"].is_string()) e.timestamp = l["timestamp"].get<std::string>();
-      if (l.contains("level") && l["level"].is_string())
-        e.level = parse_log_level(l["level"].get<std::string>()).value_or(log_level::info);
-      u.logs.push_back(std::move(e));
-    }
-  }
-  board_->update_service_status(name, u);
-  return json_response(200, dump({{"success", true}, {"service", name}, {"action", "status"}}));
+  return json_error(500, "unexpected");
 }
 
 local_response fallback_responder::unavailable_page(const local_request& req, bool json_route) const {

@@ -15,6 +15,7 @@
 #include "common/service_control.hpp"
 #include "common/status_board.hpp"
 #include "fallback/pages.hpp"
+#include "fallback/status_cache.hpp"
 #include "fallback/template_renderer.hpp"
 
 namespace kinfra::fallback {
@@ -34,7 +35,8 @@ class fallback_responder final : public local_responder {
 
   // local_responder
   local_response error_page(unsigned status, std::string_view detail, const local_request& req) const override;
-  std::optional<local_response> handle(const local_request& req) const override;
+  std::optional<local_response> handle_quick(const local_request& req) const override;
+  local_response handle(const local_request& req) const override;
   local_response unavailable_page(const local_request& req, bool json_route) const override;
 
   /** Takes a reloaded configuration; requests already being answered finish with the old one. */
@@ -48,12 +50,17 @@ class fallback_responder final : public local_responder {
   page_context context(const local_request& req) const;
   std::shared_ptr<const config> current() const;
   std::shared_ptr<const template_store> templates() const;
+  /** The admin settings in force (defaults when there is no configuration). */
+  const admin_config& admin_of(const config* cfg) const;
   local_response dashboard(const local_request& req) const;
-  local_response status(const local_request& req) const;
+  /** `/__status__`; with `quick`, nothing when the document must be rendered first. */
+  std::optional<local_response> status(const local_request& req, bool quick) const;
+  /** The document for an admin reader, from the cache or (not quick) rendered now. */
+  std::shared_ptr<const std::string> status_document(std::string_view selected, bool quick) const;
   local_response logs(const local_request& req) const;
   local_response metrics(const local_request& req) const;
   local_response action(const local_request& req) const;
-  local_response push_status(const local_request& req, std::string_view name) const;
+  local_response service_action(const local_request& req, std::string_view verb, std::string_view name) const;
   local_response refused(unsigned status, const std::string& why, const local_request& req, bool json) const;
 
   mutable std::mutex mutex_;  ///< guards cfg_ and templates_ (replaced on reload)
@@ -63,12 +70,7 @@ class fallback_responder final : public local_responder {
   config_control* reload_ = nullptr;
   metrics_registry* metrics_ = nullptr;
   std::shared_ptr<template_store> templates_;
+  mutable status_cache status_cache_;
 };
-
-/** The standard reason phrase of an HTTP status code ("Bad Gateway"), or "Error". */
-std::string_view reason_phrase(unsigned status);
-
-/** The value of `key` in a query string (`a=1&service=api`), percent-decoded; empty when absent. */
-std::string query_param(std::string_view query, std::string_view key);
 
 }  // namespace kinfra::fallback

@@ -177,7 +177,9 @@ std::string render_dashboard(const page_context& ctx) {
   v["actions"] = actions ? "true" : "false";
   v["token_required"] = ctx.cfg->admin.token.empty() ? "false" : "true";
   v["timestamp"] = "";
-  v["initial_json"] = ctx.embed_status ? script_safe_json(render_status_json(*ctx.board, "", ctx.now, ctx.rates)) : "null";
+  if (!ctx.embed_status) v["initial_json"] = "null";
+  else if (ctx.status_json) v["initial_json"] = script_safe_json(*ctx.status_json);
+  else v["initial_json"] = script_safe_json(render_status_json(*ctx.board, "", ctx.now, ctx.rates));
   v["dashboard_js"] = ctx.templates->get("dashboard.js");
   return render_template(ctx.templates->get("dashboard.html"), v);
 }

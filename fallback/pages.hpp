@@ -32,6 +32,7 @@ struct page_context {
   bool details = false;             ///< pid, port, uptime, logs (admins and `public_details`)
   bool embed_status = true;         ///< put the current status in the page (not for remote shells)
   const service_rates* rates = nullptr;  ///< traffic per service, for the cards (may be null)
+  const std::string* status_json = nullptr;  ///< the /__status__ document, when already rendered
   std::chrono::system_clock::time_point now = std::chrono::system_clock::now();
 };
 

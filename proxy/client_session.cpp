@@ -3,11 +3,13 @@
 #include <sys/socket.h>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/buffers_range.hpp>
 #include <boost/beast/http/serializer.hpp>
+#include <boost/beast/http/span_body.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <spdlog/spdlog.h>
@@ -22,6 +24,20 @@ namespace kinfra::proxy {
 namespace {
 
 constexpr auto tok = net::as_tuple(net::use_awaitable);
+
+/** The responder's full answer; a failure inside it becomes a 500, never an exception here. */
+local_response answer_off_worker(const local_responder& responder, const local_request& req) noexcept {
+  try {
+    return responder.handle(req);
+  } catch (const std::exception& e) {
+    spdlog::error("admin request {} failed: {}", req.path, e.what());
+  } catch (...) {
+  }
+  local_response res;
+  res.status = 500;
+  res.body = "kinfra could not answer this request; see its log.\n";
+  return res;
+}
 // Heads are read 4 KiB at a time: big enough for almost every head, small enough that thousands of
 // connections do not spread their hot bytes over many pages.
 constexpr std::size_t read_size = 4096;
@@ -740,9 +756,21 @@ net::awaitable<client_session::outcome> client_session::answer_locally(exchange&
   lr.path = nt.path;
   if (x.framing == body_framing::length)
     lr.body = std::string_view(static_cast<const char*>(in_.data().data()), static_cast<std::size_t>(x.body_length));
-  std::optional<local_response> page = w_.responder()->handle(lr);
+  const local_responder* responder = w_.responder();
+  std::optional<local_response> page = responder->handle_quick(lr);
+  if (!page && w_.control_executor()) {
+    // Work that may block or grow (a reload, logs, the dashboard, a status render) runs on the
+    // control executor while this worker serves its other connections. `lr` stays valid: nothing
+    // is read into in_ until the answer is sent.
+    disarm();
+    page = co_await net::co_spawn(
+        w_.control_executor(),
+        [responder, &lr]() -> net::awaitable<local_response> { co_return answer_off_worker(*responder, lr); },
+        net::use_awaitable);
+  } else if (!page) {
+    page = answer_off_worker(*responder, lr);
+  }
   if (x.framing == body_framing::length) in_.consume(static_cast<std::size_t>(x.body_length));
-  if (!page) page = w_.responder()->error_page(404, "No such kinfra page.", lr);
   co_return co_await send_page(std::move(*page), outcome::keep_alive);
 }
 
@@ -813,6 +841,7 @@ local_request client_session::describe_request(const exchange* x) const {
     lr.host_header = req.host;
     lr.origin = req.origin;
     lr.authorization = req.authorization;
+    lr.fetch_site = req.fetch_site;
     auto q = req.target.find('?');
     if (q != std::string::npos) lr.query = std::string_view(req.target).substr(q + 1);
   }
@@ -843,16 +872,18 @@ net::awaitable<client_session::outcome> client_session::send_page(local_response
     http10 = req_head_.version == 10;
     if (keep && !req_->keep_alive()) keep = false;
   }
-  http::response<http::string_body> res{static_cast<http::status>(page.status), 11};
+  // The body is sent from where it is (a cached status document is shared, not copied).
+  const std::string_view body = page.body_view();
+  http::response<http::span_body<const char>> res{static_cast<http::status>(page.status), 11};
   res.set(http::field::server, "kinfra");
   res.set(http::field::content_type, page.content_type);
   if (page.status == 503) res.set(http::field::retry_after, "5");
   for (auto& [name, value] : page.headers) res.set(name, value);
   if (!keep) res.set(http::field::connection, "close");
   else if (http10) res.set(http::field::connection, "keep-alive");
-  res.content_length(page.body.size());
-  const std::size_t body_size = head ? 0 : page.body.size();
-  if (!head) res.body() = std::move(page.body);
+  res.content_length(body.size());
+  const std::size_t body_size = head ? 0 : body.size();
+  if (!head) res.body() = {body.data(), body.size()};
   arm(cfg.timeouts.body, phase::response_body);
   status_ = page.status;
   auto [ec, n] = co_await http::async_write(client_, res, tok);

@@ -100,6 +100,7 @@ void request_head::clear() {
   expect.clear();
   origin.clear();
   authorization.clear();
+  fetch_site.clear();
   referer.clear();
   user_agent.clear();
   upgrade.clear();
@@ -203,6 +204,9 @@ void request_parser::on_field_impl(http::field name, bsv name_string, bsv value,
       break;
     case http::field::authorization:
       head_.authorization.assign(value.data(), value.size());
+      break;
+    case http::field::sec_fetch_site:
+      head_.fetch_site.assign(value.data(), value.size());
       break;
     case http::field::referer:
       head_.referer.assign(value.data(), value.size());

@@ -45,6 +45,7 @@ struct request_head {
   bool accept_json = false;          ///< Accept names JSON before HTML
   std::string origin;                ///< the Origin value (admin actions check it)
   std::string authorization;         ///< the Authorization value (admin actions check it)
+  std::string fetch_site;            ///< Sec-Fetch-Site (admin actions check it)
   std::string referer;               ///< for the access log
   std::string user_agent;            ///< for the access log
   std::string upgrade;               ///< the Upgrade value

@@ -1,5 +1,7 @@
 #include "proxy/proxy_server.hpp"
 
+#include <boost/asio/thread_pool.hpp>
+
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -164,6 +166,8 @@ struct proxy_server::impl {
   }
 
   std::vector<std::unique_ptr<worker>> workers;
+  /** The admin work that may block or grow (see worker::set_control_executor), off the workers. */
+  net::thread_pool control{2};
   std::vector<open_listener_set> listeners;  ///< in routes.yaml order, the admin listener last
 
   /**
@@ -279,6 +283,7 @@ proxy_server::proxy_server(std::shared_ptr<const config> cfg, const local_respon
   impl_->log = targets.log = impl_->open_log(*cfg);  // (no other thread yet)
   for (unsigned i = 0; i < cfg->workers; ++i)
     impl_->workers.push_back(std::make_unique<worker>(cfg, routes, targets, responder, board, i, metrics));
+  for (auto& w : impl_->workers) w->set_control_executor(impl_->control.get_executor());
   impl_->commit_listeners(impl_->prepare_listeners(*cfg));
 }
 
@@ -300,7 +305,9 @@ std::size_t proxy_server::connections() const {
 
 void proxy_server::stop() {
   for (auto& w : impl_->workers) w->stop();
+  // A worker's context runs until the admin work its sessions wait for has answered.
   for (auto& w : impl_->workers) w->join();
+  impl_->control.join();
 }
 
 std::vector<host_port> proxy_server::bound_addresses() const {

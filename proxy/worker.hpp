@@ -172,6 +172,12 @@ class worker {
   /** The generation new requests use (worker thread only). */
   const std::shared_ptr<generation>& current() const { return gen_; }
   const local_responder* responder() const { return responder_; }
+  /**
+   * Where admin work that may block or grow runs (a reload, logs, the dashboard), so that this
+   * worker's other connections never wait behind it. Set before start(); empty: on the worker.
+   */
+  void set_control_executor(net::any_io_executor ex) { control_ = std::move(ex); }
+  const net::any_io_executor& control_executor() const { return control_; }
   /** For passive checks; null when nothing watches the services. */
   status_board* board() const { return board_; }
 
@@ -198,6 +204,7 @@ class worker {
                                               const resolved_targets& targets) const;
 
   const local_responder* responder_;
+  net::any_io_executor control_;
   status_board* board_;
   const unsigned index_;
   metrics_registry* metrics_;

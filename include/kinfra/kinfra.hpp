@@ -91,8 +91,14 @@ struct route {
 struct options {
   std::vector<std::string> listen{"0.0.0.0:9100"};  ///< "127.0.0.1:0": a port the system picks
   std::string admin_listen = "127.0.0.1:9000";      ///< the dashboard's own listener; "" for none
-  std::string admin_token{};     ///< required for actions when set (and for remote clients)
-  bool allow_remote = false;   ///< serve the dashboard to non-loopback clients (needs a token)
+  std::string admin_token{};     ///< when set, required for every admin read and action
+  bool allow_remote = false;   ///< serve the dashboard to non-loopback clients (needs a token and admin_hosts)
+  /**
+   * Host names the admin surface answers to besides 127.0.0.1, [::1] and localhost
+   * ("kinfra.example.com", "10.0.0.5:9000", "*.corp.example"); any other Host is refused (DNS
+   * rebinding). Required with allow_remote.
+   */
+  std::vector<std::string> admin_hosts{};
   bool actions = true;         ///< false: restart/stop/start buttons read "Not available"
   std::string templates_dir{};   ///< overrides of the embedded pages
   unsigned workers = 0;        ///< proxy threads; 0: one per core

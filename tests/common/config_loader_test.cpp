@@ -416,6 +416,7 @@ TEST(RoutesConfig, ReadsAdminSettings) {
   auto r = load(R"(
 admin_token: "0123456789abcdef"
 allow_remote: true
+admin_hosts: [kinfra.example.com, "10.0.0.5:9000", "*.corp.example"]
 actions: false
 public_details: true
 template_variables: { company: ACME }
@@ -426,6 +427,10 @@ services:
   ASSERT_TRUE(r.ok()) << errors_of(r);
   EXPECT_EQ(r.cfg->admin.token, "0123456789abcdef");
   EXPECT_EQ(r.cfg->admin.listen->to_string(), "0.0.0.0:9000") << "allow_remote opens the direct listener too";
+  ASSERT_EQ(r.cfg->admin.hosts.size(), 3u);
+  EXPECT_EQ(r.cfg->admin.hosts[0].name, "kinfra.example.com");
+  EXPECT_EQ(r.cfg->admin.hosts[1].port, 9000);
+  EXPECT_TRUE(r.cfg->admin.hosts[2].wildcard);
   EXPECT_FALSE(r.cfg->admin.actions);
   EXPECT_TRUE(r.cfg->admin.public_details);
   EXPECT_EQ(r.cfg->admin.variables.at("company"), "ACME");
@@ -439,10 +444,29 @@ services:
 
 TEST(RoutesConfig, TakesTheTokenFromTheEnvironment) {
   setenv("KINFRA_ADMIN_TOKEN", "from-the-environment", 1);
-  auto r = load("allow_remote: true\nservices: {}\n");
+  auto r = load("allow_remote: true\nadmin_hosts: kinfra.example.com\nservices: {}\n");
   unsetenv("KINFRA_ADMIN_TOKEN");
   ASSERT_TRUE(r.ok()) << errors_of(r);
   EXPECT_EQ(r.cfg->admin.token, "from-the-environment");
+}
+
+TEST(RoutesConfig, AdminHostsAreNamesWithAnOptionalPort) {
+  auto bad = load(R"(
+admin_hosts:
+  - "https://kinfra.example.com"
+  - "kinfra.example.com/dashboard"
+  - "bad name"
+  - "host:99999"
+  - "*.127.0.0.1"
+  - [nested]
+services: {}
+)");
+  ASSERT_FALSE(bad.ok());
+  for (int line = 3; line <= 8; ++line) EXPECT_TRUE(has_error(bad, line, "admin_hosts")) << line << errors_of(bad);
+  auto good = load("admin_hosts: [\"[fd00::1]:9000\", Kinfra.Example.COM.]\nservices: {}\n");
+  ASSERT_TRUE(good.ok()) << errors_of(good);
+  EXPECT_EQ(good.cfg->admin.hosts[0].name, "fd00::1");
+  EXPECT_EQ(good.cfg->admin.hosts[1].name, "kinfra.example.com");
 }
 
 TEST(RoutesConfig, RejectsBadAdminSettings) {
@@ -457,6 +481,7 @@ services:
 )");
   ASSERT_FALSE(r.ok());
   EXPECT_TRUE(has_error(r, 2, "allow_remote: true needs admin_token")) << errors_of(r);
+  EXPECT_TRUE(has_error(r, 2, "allow_remote: true needs admin_hosts")) << errors_of(r);
   EXPECT_TRUE(has_error(r, 3, "at least 8 characters")) << errors_of(r);
   EXPECT_TRUE(has_error(r, 4, "admin_listen")) << errors_of(r);
   EXPECT_TRUE(has_error(r, 5, "is not a directory")) << errors_of(r);

@@ -124,7 +124,7 @@ TEST(CliClient, FindsKinfraAndItsTokenThroughRoutesYaml) {
                            two_services(kt::free_port(), kt::free_port());
   kt::kinfra_process k(yaml, /*add_listen=*/false);
   const std::string config = k.dir().path() + "/routes.yaml";
-  ASSERT_TRUE(kt::wait_until([&] { return running(k.port(), "api"); }));
+  ASSERT_TRUE(kt::wait_until([&] { return kt::state_of(k.port(), "api", "correct-horse-battery") == "running"; }));
   auto status = kt::run_kinfra({"status", "-c", config});
   ASSERT_EQ(status.exit_code, 0) << status.err;
   EXPECT_NE(status.out.find("api "), std::string::npos);

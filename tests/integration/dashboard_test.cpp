@@ -201,7 +201,7 @@ TEST(Dashboard, NonLoopbackClientsAreRefusedByDefault) {
                        /*add_listen=*/false);
   ASSERT_TRUE(kt::wait_until([&] { return running(k.port(), "web"); }));
   // Connect to the machine's own external address: the source is not loopback either.
-  auto ask = [&](const std::string& method, const std::string& target) {
+  auto ask = [&](const std::string& method, const std::string& target, const std::string& host = "localhost") {
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
@@ -212,7 +212,7 @@ TEST(Dashboard, NonLoopbackClientsAreRefusedByDefault) {
       return kt::response{};
     }
     kt::socket_conn c(fd);
-    c.send(method + " " + target + " HTTP/1.1\r\nHost: " + ip + "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    c.send(method + " " + target + " HTTP/1.1\r\nHost: " + host + "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
     kt::response res;
     c.read_response(res);
     return res;
@@ -221,8 +221,11 @@ TEST(Dashboard, NonLoopbackClientsAreRefusedByDefault) {
   EXPECT_EQ(ask("GET", "/__status__").status, 403);
   EXPECT_EQ(ask("GET", "/__logs__/web?format=json").status, 403);
   EXPECT_EQ(ask("POST", "/__action__/stop/web").status, 403);
-  EXPECT_EQ(ask("GET", "/").status, 200) << "the services themselves are public";
-  auto pub = ask("GET", "/__status__?service=web");
+  // By its address the Host is not one of kinfra's own names: refused before anything else.
+  EXPECT_EQ(ask("GET", "/kinfra", ip).status, 421);
+  EXPECT_EQ(ask("GET", "/__status__", ip).status, 421);
+  EXPECT_EQ(ask("GET", "/", ip).status, 200) << "the services themselves are public";
+  auto pub = ask("GET", "/__status__?service=web", ip);
   EXPECT_EQ(pub.status, 200);
   EXPECT_FALSE(json::parse(pub.body).contains("pid"));
   EXPECT_TRUE(running(k.port(), "web")) << "the refused stop did nothing";
@@ -272,8 +275,8 @@ TEST(Dashboard, PathTricksOnTheAdminSurfaceMeanOnlyTheirCanonicalPath) {
     EXPECT_EQ(res.status, t.status) << t.target;
   }
   // Only the canonical restart/web happened.
-  EXPECT_TRUE(kt::wait_until([&] { return kt::get_status(k.port(), "web")["restarts"] == 1; }, 5s));
-  EXPECT_EQ(kt::get_status(k.port(), "api")["restarts"], 0);
+  EXPECT_TRUE(kt::wait_until([&] { return kt::get_status(k.port(), "web", "test-token-123")["restarts"] == 1; }, 5s));
+  EXPECT_EQ(kt::get_status(k.port(), "api", "test-token-123")["restarts"], 0);
 }
 
 TEST(Dashboard, KillingAServiceUnderLoadNeverShowsAConnectionError) {

@@ -546,14 +546,16 @@ std::uint16_t free_port() {
   return ntohs(addr.sin_port);
 }
 
-nlohmann::json get_json(std::uint16_t port, const std::string& target) {
-  auto res = http_get(port, target);
+nlohmann::json get_json(std::uint16_t port, const std::string& target, const std::string& token) {
+  header_list h;
+  if (!token.empty()) h.add("Authorization", "Bearer " + token);
+  auto res = http_get(port, target, h);
   if (res.status == 0) return nullptr;
   return nlohmann::json::parse(res.body, nullptr, false);
 }
 
-nlohmann::json get_status(std::uint16_t port, const std::string& service) {
-  return get_json(port, service.empty() ? "/__status__" : "/__status__?service=" + service);
+nlohmann::json get_status(std::uint16_t port, const std::string& service, const std::string& token) {
+  return get_json(port, service.empty() ? "/__status__" : "/__status__?service=" + service, token);
 }
 
 bool wait_until(const std::function<bool()>& condition, ms timeout) {
@@ -565,8 +567,8 @@ bool wait_until(const std::function<bool()>& condition, ms timeout) {
   }
 }
 
-std::string state_of(std::uint16_t port, const std::string& service) {
-  auto s = get_status(port);
+std::string state_of(std::uint16_t port, const std::string& service, const std::string& token) {
+  auto s = get_status(port, "", token);
   if (!s.is_object() || !s.contains("services") || !s["services"].contains(service)) return "";
   return s["services"][service].value("state", "");
 }

@@ -292,17 +292,17 @@ std::string test_service_entry(const std::string& name, const std::vector<std::s
 /** A TCP port that was free a moment ago (for services, which need a port in routes.yaml). */
 std::uint16_t free_port();
 
-/** GET /__status__ (optionally ?service=NAME) through kinfra; null JSON when it fails. */
-nlohmann::json get_status(std::uint16_t port, const std::string& service = "");
+/** GET /__status__ (optionally ?service=NAME, with the admin token) through kinfra; null JSON when it fails. */
+nlohmann::json get_status(std::uint16_t port, const std::string& service = "", const std::string& token = "");
 
 /** GET a JSON document; null when it fails or is not JSON. */
-nlohmann::json get_json(std::uint16_t port, const std::string& target);
+nlohmann::json get_json(std::uint16_t port, const std::string& target, const std::string& token = "");
 
 /** Polls `condition` every 20 ms until it holds or `timeout` passes. */
 bool wait_until(const std::function<bool()>& condition, ms timeout = 10s);
 
 /** The `state` of a service in /__status__, or "" */
-std::string state_of(std::uint16_t port, const std::string& service);
+std::string state_of(std::uint16_t port, const std::string& service, const std::string& token = "");
 
 /** True when a process with this pid exists (and is not a zombie). */
 bool process_alive(pid_t pid);

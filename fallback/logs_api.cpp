@@ -1,0 +1,77 @@
+#include "fallback/logs_api.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "fallback/responses.hpp"
+#include "fallback/status_json.hpp"
+
+namespace kinfra::fallback {
+namespace {
+
+std::size_t number(std::string_view query, std::string_view key, std::size_t fallback) {
+  auto v = query_param(query, key);
+  if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos || v.size() > 19) return fallback;
+  return static_cast<std::size_t>(std::strtoull(v.c_str(), nullptr, 10));
+}
+
+/** What a line costs in an answer: its text and some room for the fields around it. */
+std::size_t weight(const log_entry& e) { return e.message.size() + e.timestamp.size() + 64; }
+
+}  // namespace
+
+local_response render_logs_answer(const status_board& board, std::string_view name, std::string_view format,
+                                  std::string_view query) {
+  const std::size_t limit = std::clamp<std::size_t>(number(query, "limit", logs_default_lines), 1, logs_max_lines);
+  const std::uint64_t after = number(query, "after", 0);
+  const std::size_t tail = number(query, "tail", 0);
+  std::vector<log_entry> lines;
+  bool more = false;
+  if (tail > 0) {
+    // The newest lines: the byte cap drops the oldest of them.
+    lines = board.logs(name, std::min(tail, limit), after);
+    std::size_t bytes = 0, keep = 0;
+    for (auto it = lines.rbegin(); it != lines.rend() && (keep == 0 || bytes + weight(*it) <= logs_max_bytes); ++it) {
+      bytes += weight(*it);
+      ++keep;
+    }
+    lines.erase(lines.begin(), lines.end() - static_cast<long>(keep));
+  } else {
+    lines = board.logs_after(name, after, limit, more);
+    std::size_t bytes = 0, keep = 0;
+    for (const auto& e : lines) {
+      if (keep > 0 && bytes + weight(e) > logs_max_bytes) break;
+      bytes += weight(e);
+      ++keep;
+    }
+    if (keep < lines.size()) {
+      lines.resize(keep);
+      more = true;
+    }
+  }
+  const std::uint64_t next = lines.empty() ? after : lines.back().seq;
+  if (format == "json") {
+    nlohmann::ordered_json body;
+    body["service"] = std::string(name);
+    nlohmann::ordered_json arr = nlohmann::ordered_json::array();
+    for (const auto& e : lines)
+      arr.push_back({{"seq", e.seq}, {"timestamp", log_timestamp(e)}, {"level", std::string(to_string(e.level))},
+                     {"message", e.message}});
+    body["lines"] = std::move(arr);
+    body["next"] = next;
+    body["more"] = more;
+    return json_response(200, dump(body));
+  }
+  std::string text;
+  for (const auto& e : lines) {
+    std::string level(to_string(e.level));
+    for (auto& c : level) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    text += log_timestamp(e) + " " + level + " " + e.message + "\n";
+  }
+  auto res = text_response(200, std::move(text));
+  res.headers.emplace_back("X-Kinfra-Next", std::to_string(next));
+  res.headers.emplace_back("X-Kinfra-More", more ? "true" : "false");
+  return res;
+}
+
+}  // namespace kinfra::fallback
