@@ -119,8 +119,10 @@ reply fetch(const host_port& at, http::verb method, const std::string& target, c
         req.prepare_payload();
         co_await http::async_write(stream, req, net::use_awaitable);
         beast::flat_buffer buffer;
-        http::response<http::string_body> res;
-        co_await http::async_read(stream, buffer, res, net::use_awaitable);
+        http::response_parser<http::string_body> parser;
+        parser.body_limit(64 * 1024 * 1024);
+        co_await http::async_read(stream, buffer, parser, net::use_awaitable);
+        auto res = parser.release();
         out.status = res.result_int();
         out.from_kinfra = res[http::field::server] == "kinfra";
         out.body = std::move(res.body());
@@ -143,17 +145,32 @@ reply fetch(const host_port& at, http::verb method, const std::string& target, c
   return out;
 }
 
-/** A session with the running kinfra: the first candidate that answers is kept. */
+/**
+ * A session with the running kinfra: the first candidate that answers as kinfra is kept. The
+ * token is a secret: it goes out only once kinfra itself has answered that a request needs it
+ * (401: nothing was done), never to whatever else listens on a default port, and never on a read
+ * kinfra answers without it.
+ */
 class session {
  public:
   explicit session(const client_options& o) : o_(o), plan_(make_plan(o)) {}
 
   reply request(http::verb method, const std::string& target) {
-    if (chosen_) return fetch(*chosen_, method, target, plan_.token, o_.timeout);
+    reply r = chosen_ ? fetch(*chosen_, method, target, send_token_ ? plan_.token : "", o_.timeout) : discover(method, target);
+    if (r.status == 401 && r.from_kinfra && !send_token_ && !plan_.token.empty()) {
+      // kinfra said the request needs the token (and did nothing): the same request, with it.
+      send_token_ = true;
+      r = fetch(*chosen_, method, target, plan_.token, o_.timeout);
+    }
+    return r;
+  }
+
+ private:
+  reply discover(http::verb method, const std::string& target) {
     std::string tried;
     for (const auto& e : plan_.candidates) {
       try {
-        reply r = fetch(e, method, target, plan_.token, o_.timeout);
+        reply r = fetch(e, method, target, "", o_.timeout);
         if (!r.from_kinfra) {
           // Something else listens there (another program on :9000, say): try the next address.
           tried += std::string(tried.empty() ? "" : "; ") + e.to_string() + ": answered, but it is not kinfra";
@@ -170,10 +187,10 @@ class session {
     throw not_running(tried);
   }
 
- private:
   client_options o_;
   plan plan_;
   std::optional<host_port> chosen_;
+  bool send_token_ = false;
 };
 
 /** The `error` of a JSON answer, or the status line when there is none. */
@@ -301,7 +318,9 @@ int action_command(const client_options& o, const std::string& verb, const std::
   return guarded(o, [&] {
     session s(o);
     auto service_status = [&]() -> std::optional<json> {
-      reply st = s.request(http::verb::get, "/__status__?service=" + percent_encode(name));
+      // The whole document: a service's public part (what a client without the token gets for
+      // ?service=NAME) has no pid or restart count to see a new process by.
+      reply st = s.request(http::verb::get, "/__status__");
       auto doc = json::parse(st.body, nullptr, false);
       if (st.status == 200 && doc.is_object() && doc.contains("services") && doc["services"].contains(name))
         return doc["services"][name];
@@ -362,12 +381,15 @@ int logs_command(const client_options& o, const std::string& name, std::size_t l
   return guarded(o, [&] {
     session s(o);
     const std::string base = "/__logs__/" + percent_encode(name) + "?format=json";
+    // First the last `lines` lines (at most 10,000), or every kept line page by page; then, when
+    // following, whatever comes after the last one printed.
+    std::string next_query = lines > 0 ? "&tail=" + std::to_string(std::min<std::size_t>(lines, 10000)) : "&after=0";
     std::uint64_t after = 0;
     bool first = true;
     for (;;) {
       reply r;
       try {
-        r = s.request(http::verb::get, base + (after ? "&after=" + std::to_string(after) : ""));
+        r = s.request(http::verb::get, base + next_query);
       } catch (const not_running&) {
         if (first) throw;
         std::cerr << "kinfra: the connection to kinfra was lost (it stopped?)\n";
@@ -379,17 +401,16 @@ int logs_command(const client_options& o, const std::string& name, std::size_t l
       }
       auto doc = json::parse(r.body);
       const auto& arr = doc["lines"];
-      std::size_t start = 0;
-      if (first && lines > 0 && arr.size() > lines) start = arr.size() - lines;
       std::string out;
-      for (std::size_t i = 0; i < arr.size(); ++i) {
-        const auto& l = arr[i];
-        after = std::max<std::uint64_t>(after, l.value("seq", std::uint64_t{0}));
-        if (i < start) continue;
+      for (const auto& l : arr) {
         out += str(l, "timestamp", "") + " " + upper(str(l, "level", "info")) + " " + str(l, "message", "") + "\n";
       }
       std::cout << out << std::flush;
+      after = std::max<std::uint64_t>(after, doc.value("next", after));
+      const bool more = doc.value("more", false);
       first = false;
+      next_query = "&after=" + std::to_string(after);
+      if (more) continue;
       if (!follow) return exit_ok;
       std::this_thread::sleep_for(500ms);
     }

@@ -29,7 +29,7 @@ local_response render_logs_answer(const status_board& board, std::string_view na
   bool more = false;
   if (tail > 0) {
     // The newest lines: the byte cap drops the oldest of them.
-    lines = board.logs(name, std::min(tail, limit), after);
+    lines = board.logs(name, std::min(tail, logs_max_lines), after);
     std::size_t bytes = 0, keep = 0;
     for (auto it = lines.rbegin(); it != lines.rend() && (keep == 0 || bytes + weight(*it) <= logs_max_bytes); ++it) {
       bytes += weight(*it);

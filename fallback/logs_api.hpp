@@ -3,8 +3,8 @@
  * @file `/__logs__/NAME?format=json|text`: a service's kept log lines, a page at a time, so that
  * no answer grows with the ring (`log_lines` may keep 100,000 lines).
  *
- * Query: `after=SEQ` (lines with a larger seq, oldest first), `tail=N` (the last N lines),
- * `limit=N` (lines per page: default 1,000, at most 10,000). A page also stops at about 1 MiB of
+ * Query: `after=SEQ` (lines with a larger seq, oldest first), `tail=N` (the last N lines, at most
+ * 10,000), `limit=N` (lines per page with `after`: default 1,000, at most 10,000). A page also stops at about 1 MiB of
  * text. JSON carries `next` (the seq to ask `after`) and `more` (later lines remain); text carries
  * them as the headers `X-Kinfra-Next` and `X-Kinfra-More`.
  */

@@ -40,9 +40,9 @@ for step in "${steps[@]}"; do
       ctest --test-dir build/asan -E '^Browser\.' -j"$JOBS" --output-on-failure --timeout 300
       ;;
     tsan)
-      echo "== TSan: proxy, StatusBoard, metrics, access log, embedding API, supervisor, reload, TLS"
+      echo "== TSan: proxy, StatusBoard, metrics, access log, embedding API, supervisor, reload, TLS, admin surface"
       build build/tsan -DKINFRA_SANITIZE=thread
-      ctest --test-dir build/tsan -R '^(StatusBoard|Metrics|AccessLog|Embed|Proxy|Supervisor|Reload|Shutdown|Tls)' -j"$JOBS" \
+      ctest --test-dir build/tsan -R '^(StatusBoard|Metrics|AccessLog|Embed|Proxy|Supervisor|Reload|Shutdown|Tls|AdminSecurity|AdminOffWorker)' -j"$JOBS" \
         --output-on-failure --timeout 300
       ;;
     fuzz)

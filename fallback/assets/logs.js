@@ -1,5 +1,6 @@
-// The full log view: loads every kept line, then asks for lines after the last one it has every
-// second and appends them, scrolling with them while "Follow" is on.
+// The full log view: loads every kept line (a page at a time: kinfra answers at most 1,000 lines
+// a request), then asks for lines after the last one it has every second and appends them,
+// scrolling with them while "Follow" is on.
 (function () {
   "use strict";
   const service = document.body.dataset.service;
@@ -8,7 +9,7 @@
   const levelFilter = document.getElementById("level");
   const rank = { debug: 0, info: 1, warn: 2, error: 3 };
   const tokenKey = "kinfra-admin-token";
-  let last = 0, total = 0;
+  let last = 0, total = 0, busy = false;
 
   function headers() {
     const t = sessionStorage.getItem(tokenKey);
@@ -30,6 +31,15 @@
     lines.appendChild(line);
   }
   async function poll() {
+    if (busy) return;
+    busy = true;
+    try {
+      await fetchPages();
+    } finally {
+      busy = false;
+    }
+  }
+  async function fetchPages() {
     try {
       const res = await fetch("/__logs__/" + encodeURIComponent(service) + "?format=json&after=" + last,
                               { headers: headers(), cache: "no-store" });
@@ -45,9 +55,11 @@
         last = Math.max(last, entry.seq);
         total++;
       }
+      if (typeof body.next === "number") last = Math.max(last, body.next);
       document.getElementById("count").textContent = total + " lines";
       document.getElementById("live").classList.remove("disconnected");
       if (follow.checked && atBottom) window.scrollTo(0, document.body.scrollHeight);
+      if (body.more) return fetchPages();
     } catch (e) {
       document.getElementById("live").classList.add("disconnected");
     }
