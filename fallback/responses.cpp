@@ -5,12 +5,17 @@
 namespace kinfra::fallback {
 namespace {
 
-/** What every admin answer says, whatever its type. */
-void add_common_headers(local_response& res) {
+/** An answer with what every admin answer says, whatever its type. */
+local_response answer(unsigned status, const char* content_type, std::string body) {
+  local_response res;
+  res.status = status;
+  res.content_type = content_type;
+  res.body = std::move(body);
   res.headers.emplace_back("Cache-Control", "no-store");
   res.headers.emplace_back("X-Content-Type-Options", "nosniff");
   // Another origin's page may not even load these bytes as an image or script (Spectre, XS-leaks).
   res.headers.emplace_back("Cross-Origin-Resource-Policy", "same-origin");
+  return res;
 }
 
 int hex_value(char c) {
@@ -30,20 +35,11 @@ std::string dump(const nlohmann::ordered_json& j) {
 }
 
 local_response json_response(unsigned status, std::string body) {
-  local_response res;
-  res.status = status;
-  res.content_type = "application/json";
-  res.body = std::move(body);
-  add_common_headers(res);
-  return res;
+  return answer(status, "application/json", std::move(body));
 }
 
 local_response html_response(unsigned status, std::string body) {
-  local_response res;
-  res.status = status;
-  res.content_type = "text/html; charset=utf-8";
-  res.body = std::move(body);
-  add_common_headers(res);
+  local_response res = answer(status, "text/html; charset=utf-8", std::move(body));
   // kinfra's pages load nothing from elsewhere and are never framed by another site.
   res.headers.emplace_back("X-Frame-Options", "DENY");
   res.headers.emplace_back("Referrer-Policy", "no-referrer");
@@ -51,12 +47,7 @@ local_response html_response(unsigned status, std::string body) {
 }
 
 local_response text_response(unsigned status, std::string body) {
-  local_response res;
-  res.status = status;
-  res.content_type = "text/plain; charset=utf-8";
-  res.body = std::move(body);
-  add_common_headers(res);
-  return res;
+  return answer(status, "text/plain; charset=utf-8", std::move(body));
 }
 
 local_response json_error(unsigned status, std::string_view why) {
