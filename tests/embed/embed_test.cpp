@@ -289,3 +289,24 @@ TEST(Embed, TemplatesComeFromTheTemplatesDirectory) {
   EXPECT_EQ(page.status, 503);
   EXPECT_NE(page.body.find("Our own page for builder"), std::string::npos) << page.body.substr(0, 300);
 }
+
+TEST(Embed, AdminHostsAndAllowRemoteComeFromTheOptions) {
+  auto o = test_options();
+  o.allow_remote = true;
+  o.admin_token = "correct-horse-battery";
+  EXPECT_THROW(kinfra::service_manager(o).start(), kinfra::error) << "allow_remote needs admin_hosts";
+  o.admin_hosts = {"kinfra.test"};
+  kinfra::service_manager m(o);
+  m.add_service(test_service("api", kt::free_port()));
+  m.start();
+  const auto port = port_of(m.listen_addresses()[0]);
+  kt::header_list named;
+  named.add("Host", "kinfra.test");
+  named.add("Authorization", "Bearer correct-horse-battery");
+  EXPECT_EQ(kt::http_get(port, "/__status__", named).status, 200);
+  kt::header_list foreign;
+  foreign.add("Host", "attacker.example");
+  foreign.add("Authorization", "Bearer correct-horse-battery");
+  EXPECT_EQ(kt::http_get(port, "/__status__", foreign).status, 421) << "not even with the token";
+  m.shutdown();
+}
