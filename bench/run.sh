@@ -9,14 +9,19 @@
 # upstream over plain HTTP) and measures keep-alive req/s and new connections per second, where
 # every request opens a connection with a full handshake (Connection: close).
 #
-#   bench/run.sh                   full run (about 8 minutes)
+#   bench/run.sh                   full run (about 11 minutes)
 #   ROUNDS=1 DURATION=3 bench/run.sh   a quick look
-#   SECTIONS="https" bench/run.sh  only some parts: http, https, idle, cpu, instr
+#   SECTIONS="https" bench/run.sh  only some parts: http, https, idle, cpu, instr, admin
+#   bench/run.sh admin             the same, sections as arguments
 #   ACCESS_LOG=1 bench/run.sh      kinfra and nginx writing access logs (to files)
 #
 # The idle part holds IDLE_CONNECTIONS (8,000; HAProxy needs two descriptors per connection
 # and the hard limit may be 20,000) keep-alive connections, each after one request,
 # and reads how much each proxy's RSS grew: memory per idle connection.
+#
+# The admin part (bench/admin_status.sh, which also runs alone) measures kinfra's own
+# GET /__status__ with 100 services on one worker, and the /kinfra dashboard page, against nginx
+# serving the same bytes as static files.
 #
 # Output: a Markdown table on stdout and in bench/results/latest.md.
 set -euo pipefail
@@ -32,7 +37,8 @@ CPU_REQUESTS=${CPU_REQUESTS:-200000}
 CG_N1=${CG_N1:-2000}
 CG_N2=${CG_N2:-12000}
 PROXIES=(kinfra nginx haproxy)
-SECTIONS=${SECTIONS:-http https idle cpu instr}
+SECTIONS=${SECTIONS:-http https idle cpu instr admin}
+[ $# -gt 0 ] && SECTIONS="$*"
 IDLE_CONNECTIONS=${IDLE_CONNECTIONS:-8000}
 has_section() { [[ " $SECTIONS " == *" $1 "* ]]; }
 
@@ -50,6 +56,16 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+
+# The admin surface runs first, on its own (its kinfra and nginx, killed when it ends).
+if has_section admin; then
+  KINFRA_BIN=$KINFRA_BIN ROUNDS=$ROUNDS DURATION=$DURATION bench/admin_status.sh >"$WORK/admin.md"
+  if [ -z "$(tr ' ' '\n' <<<"$SECTIONS" | grep -vx -e admin -e '')" ]; then
+    mkdir -p bench/results
+    tee bench/results/latest.md <"$WORK/admin.md"
+    exit 0
+  fi
+fi
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() {
@@ -408,5 +424,11 @@ mkdir -p bench/results
       nc=$(awk -v m="$m" '$1=="nginx" && $2==m {print $5}' "$TLS_RESULTS" | median)
       echo "- HTTPS $m, kinfra / nginx: req/s $(awk -v a="$k" -v b="$n" 'BEGIN{printf "%.2f", a/b}'), CPU per request $(awk -v a="$kc" -v b="$nc" 'BEGIN{printf "%.2f", a/b}')"
     done
+  fi
+  if has_section admin; then
+    echo
+    echo "The admin surface (bench/admin_status.sh):"
+    echo
+    cat "$WORK/admin.md"
   fi
 } | tee bench/results/latest.md

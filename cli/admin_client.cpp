@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "common/address.hpp"
+#include "common/admin_proof.hpp"
 #include "common/config_loader.hpp"
 
 namespace kinfra::cli {
@@ -35,6 +36,8 @@ struct reply {
   unsigned status = 0;
   std::string body;
   bool from_kinfra = false;  ///< the answer says `Server: kinfra`
+  std::string proof;         ///< X-Kinfra-Proof, on a 401 (see common/admin_proof.hpp)
+  std::string address;       ///< the address the connection reached, as kinfra writes it
 };
 
 /** Thrown when nothing answers at an address (refused, unreachable, timed out). */
@@ -97,7 +100,7 @@ plan make_plan(const client_options& o) {
 
 /** One request on a new connection, with a deadline for the whole exchange. */
 reply fetch(const host_port& at, http::verb method, const std::string& target, const std::string& token,
-            std::chrono::milliseconds timeout) {
+            const std::string& challenge, std::chrono::milliseconds timeout) {
   net::io_context ioc;
   reply out;
   std::exception_ptr failure;
@@ -111,11 +114,15 @@ reply fetch(const host_port& at, http::verb method, const std::string& target, c
         auto addresses = co_await resolver.async_resolve(at.host, std::to_string(at.port), net::use_awaitable);
         co_await stream.async_connect(addresses, net::use_awaitable);
         connected = true;
+        auto peer = stream.socket().remote_endpoint().address();
+        if (peer.is_v6() && peer.to_v6().is_v4_mapped()) peer = net::ip::make_address_v4(net::ip::v4_mapped, peer.to_v6());
+        out.address = host_port{peer.to_string(), stream.socket().remote_endpoint().port()}.to_string();
         http::request<http::string_body> req{method, target, 11};
         req.set(http::field::host, at.to_string());
         req.set(http::field::user_agent, "kinfra-cli");
         req.set(http::field::accept, "application/json");
         if (!token.empty()) req.set(http::field::authorization, "Bearer " + token);
+        req.set("X-Kinfra-Challenge", challenge);
         req.prepare_payload();
         co_await http::async_write(stream, req, net::use_awaitable);
         beast::flat_buffer buffer;
@@ -125,6 +132,7 @@ reply fetch(const host_port& at, http::verb method, const std::string& target, c
         auto res = parser.release();
         out.status = res.result_int();
         out.from_kinfra = res[http::field::server] == "kinfra";
+        out.proof = std::string(res["X-Kinfra-Proof"]);
         out.body = std::move(res.body());
       },
       [&](std::exception_ptr e) { failure = e; });
@@ -146,31 +154,57 @@ reply fetch(const host_port& at, http::verb method, const std::string& target, c
 }
 
 /**
- * A session with the running kinfra: the first candidate that answers as kinfra is kept. The
- * token is a secret: it goes out only once kinfra itself has answered that a request needs it
- * (401: nothing was done), never to whatever else listens on a default port, and never on a read
- * kinfra answers without it.
+ * A session with the running kinfra. The first candidate address that answers a `GET /__status__`
+ * as kinfra is kept (a request with effects is never sent to more than one address). The token is
+ * a secret: it goes out only once kinfra has answered 401 (nothing was done) *and* shown that it
+ * knows the same token for the address the CLI reached (X-Kinfra-Proof, common/admin_proof.hpp) —
+ * never to another program that listens where the CLI looks, never on a read that needs none.
  */
 class session {
  public:
-  explicit session(const client_options& o) : o_(o), plan_(make_plan(o)) {}
+  explicit session(const client_options& o) : o_(o), plan_(make_plan(o)), challenge_(make_challenge()) {}
 
   reply request(http::verb method, const std::string& target) {
-    reply r = chosen_ ? fetch(*chosen_, method, target, send_token_ ? plan_.token : "", o_.timeout) : discover(method, target);
-    if (r.status == 401 && r.from_kinfra && !send_token_ && !plan_.token.empty()) {
-      // kinfra said the request needs the token (and did nothing): the same request, with it.
-      send_token_ = true;
-      r = fetch(*chosen_, method, target, plan_.token, o_.timeout);
+    if (!chosen_) {
+      // A GET is its own discovery; anything else is preceded by a GET that changes nothing.
+      const bool get = method == http::verb::get;
+      reply first = discover(get ? target : "/__status__");
+      const bool token_now = first.status == 401 && use_token(first);
+      if (get && !token_now) return first;
     }
+    reply r = send(method, target);
+    if (r.status == 401 && r.from_kinfra && !send_token_ && use_token(r)) r = send(method, target);
     return r;
   }
 
  private:
-  reply discover(http::verb method, const std::string& target) {
+  reply send(http::verb method, const std::string& target) {
+    return fetch(*chosen_, method, target, send_token_ ? plan_.token : "", challenge_, o_.timeout);
+  }
+
+  /** After kinfra's 401: true when the token may go (kinfra proved it knows it); throws when not. */
+  bool use_token(const reply& r) {
+    if (plan_.token.empty()) return false;
+    if (r.proof.empty() || !constant_time_match(r.proof, admin_proof(plan_.token, challenge_, r.address)))
+      throw std::runtime_error("the kinfra at " + r.address +
+                               " asks for the admin token but could not show that it knows the same one, so it "
+                               "was not sent (is --token, admin_token or KINFRA_ADMIN_TOKEN the token this kinfra uses?)");
+    send_token_ = true;
+    return true;
+  }
+
+  static bool constant_time_match(const std::string& a, const std::string& b) {
+    unsigned char diff = a.size() != b.size();
+    for (std::size_t i = 0; i < a.size() && i < b.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+    return diff == 0;
+  }
+
+  /** The first candidate that answers `GET target` as kinfra; its answer. */
+  reply discover(const std::string& target) {
     std::string tried;
     for (const auto& e : plan_.candidates) {
       try {
-        reply r = fetch(e, method, target, "", o_.timeout);
+        reply r = fetch(e, http::verb::get, target, "", challenge_, o_.timeout);
         if (!r.from_kinfra) {
           // Something else listens there (another program on :9000, say): try the next address.
           tried += std::string(tried.empty() ? "" : "; ") + e.to_string() + ": answered, but it is not kinfra";
@@ -189,6 +223,7 @@ class session {
 
   client_options o_;
   plan plan_;
+  std::string challenge_;
   std::optional<host_port> chosen_;
   bool send_token_ = false;
 };

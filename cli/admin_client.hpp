@@ -5,8 +5,8 @@
  *
  * Where kinfra is: `--url`, else routes.yaml's admin listener, then its plain listen addresses
  * (0.0.0.0 is asked as 127.0.0.1). The token: `--token`, else routes.yaml's `admin_token`, else
- * $KINFRA_ADMIN_TOKEN; it is sent only after kinfra itself answered 401 to a request, never to
- * another program that listens on one of those addresses. Exit codes: 0 done, 1 kinfra answered
+ * $KINFRA_ADMIN_TOKEN; it is sent only after kinfra answered 401 to a request and proved it knows
+ * the same token (common/admin_proof.hpp), never to another program on one of those addresses. Exit codes: 0 done, 1 kinfra answered
  * with an error, 2 kinfra is not running (nothing answered), 3 bad usage.
  */
 

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/admin_proof.hpp"
 #include "fallback/access_policy.hpp"
 #include "fallback/logs_api.hpp"
 #include "fallback/push_api.hpp"
@@ -108,6 +109,18 @@ local_response fallback_responder::refused(unsigned status, const std::string& r
   return error_page(status, reason, req);
 }
 
+local_response fallback_responder::deny(access a, const local_request& req, bool as_json) const {
+  local_response res = refused(status_for(a), why(a), req, as_json);
+  if (status_for(a) == 401) {
+    res.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"kinfra\"");
+    // The CLI asks kinfra to show it knows the token before it sends its own (admin_proof.hpp).
+    const auto cfg = current();
+    if (cfg && !cfg->admin.token.empty() && is_valid_challenge(req.challenge) && !req.local_address.empty())
+      res.headers.emplace_back("X-Kinfra-Proof", admin_proof(cfg->admin.token, req.challenge, req.local_address));
+  }
+  return res;
+}
+
 namespace {
 
 endpoint endpoint_of(std::string_view path, const config* cfg) {
@@ -180,7 +193,7 @@ local_response fallback_responder::dashboard(const local_request& req) const {
   const auto cfg = current();
   if (!board_ || !cfg) return error_page(503, "The dashboard has no services to show.", req);
   access a = check_read(cfg->admin, req);
-  if (!may_see_shell(a)) return refused(status_for(a), why(a), req, false);
+  if (!may_see_shell(a)) return deny(a, req, false);
   page_context ctx = context(req);
   // Without the token (or remotely) the page comes without data; its script asks for the token.
   ctx.embed_status = a == access::allowed;
@@ -222,7 +235,7 @@ std::optional<local_response> fallback_responder::status(const local_request& re
       if (pub.empty()) return json_error(404, "unknown service");
       return json_response(200, pub + "\n");
     }
-    return refused(status_for(a), why(a), req, true);
+    return deny(a, req, true);
   }
   // Only real names are cached (one document each, at most one per service).
   if (!service.empty() && board_->index_of(service) < 0) service.clear();
@@ -237,7 +250,7 @@ local_response fallback_responder::metrics(const local_request& req) const {
   if (!is_get(req)) return method_not_allowed("GET, HEAD");
   const auto cfg = current();
   access a = check_read(admin_of(cfg.get()), req);
-  if (a != access::allowed) return refused(status_for(a), why(a), req, false);
+  if (a != access::allowed) return deny(a, req, false);
   if (!metrics_) return refused(404, "Metrics are not collected by this kinfra.", req, false);
   auto res = text_response(200, metrics_->render(board_));
   res.content_type = "text/plain; version=0.0.4; charset=utf-8";
@@ -252,7 +265,7 @@ local_response fallback_responder::logs(const local_request& req) const {
   const std::string format = query_param(req.query, "format");
   const bool shell = format.empty() || format == "html";
   access a = check_read(admin_of(cfg.get()), req);
-  if (shell ? !may_see_shell(a) : a != access::allowed) return refused(status_for(a), why(a), req, !shell);
+  if (shell ? !may_see_shell(a) : a != access::allowed) return deny(a, req, !shell);
   // The name is not repeated back: this may be an HTML page.
   if (!board_ || name.empty() || name.find('/') != std::string_view::npos || board_->index_of(name) < 0)
     return refused(404, "No such service.", req, !shell);
@@ -275,7 +288,7 @@ local_response fallback_responder::action(const local_request& req) const {
   if (!name.empty() && name.back() == '/') name.remove_suffix(1);
   if (req.method != "POST") return method_not_allowed("POST");
   access a = check_action(admin_of(cfg.get()), req);
-  if (a != access::allowed) return json_error(status_for(a), why(a));
+  if (a != access::allowed) return deny(a, req, true);
   if (!cfg || !board_) return json_error(503, "actions are not available");
   if (verb == "reload" && name.empty()) {
     if (!reload_) return json_error(503, "reload is not available");

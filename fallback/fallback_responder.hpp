@@ -14,6 +14,7 @@
 #include "common/local_responder.hpp"
 #include "common/service_control.hpp"
 #include "common/status_board.hpp"
+#include "fallback/access_policy.hpp"
 #include "fallback/pages.hpp"
 #include "fallback/status_cache.hpp"
 #include "fallback/template_renderer.hpp"
@@ -62,6 +63,8 @@ class fallback_responder final : public local_responder {
   local_response action(const local_request& req) const;
   local_response service_action(const local_request& req, std::string_view verb, std::string_view name) const;
   local_response refused(unsigned status, const std::string& why, const local_request& req, bool json) const;
+  /** The refusal for `a` (421, 403 or 401 with WWW-Authenticate and, for the CLI, X-Kinfra-Proof). */
+  local_response deny(access a, const local_request& req, bool as_json) const;
 
   mutable std::mutex mutex_;  ///< guards cfg_ and templates_ (replaced on reload)
   std::shared_ptr<const config> cfg_;

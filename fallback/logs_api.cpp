@@ -15,8 +15,15 @@ std::size_t number(std::string_view query, std::string_view key, std::size_t fal
   return static_cast<std::size_t>(std::strtoull(v.c_str(), nullptr, 10));
 }
 
-/** What a line costs in an answer: its text and some room for the fields around it. */
-std::size_t weight(const log_entry& e) { return e.message.size() + e.timestamp.size() + 64; }
+/**
+ * What a line costs in an answer: its text as JSON writes it (a control character becomes six
+ * bytes, `\u0001`), and some room for the fields around it.
+ */
+std::size_t weight(const log_entry& e) {
+  std::size_t n = e.timestamp.size() + 64;
+  for (char c : e.message) n += static_cast<unsigned char>(c) < 0x20 || c == '"' || c == '\\' ? 6 : 1;
+  return n;
+}
 
 }  // namespace
 

@@ -165,11 +165,14 @@ std::string render_dashboard(const page_context& ctx) {
                stat("starting", "Starting", starting) + stat("errors", "Errors", errors);
   v["cards"] = cards;
   // routes.yaml: when it was loaded and by what; the errors of a failed reload, as a banner.
+  // (A shell without data says nothing of the configuration either: its errors may name files,
+  // URLs and values. The script fills both in from /__status__ once it has the token.)
   const auto& config = snap->config;
-  v["config_loaded"] = format_local(config.loaded_at, "%Y-%m-%d %H:%M:%S") + " (" + config.loaded_by + ")";
-  v["banner_hidden"] = config.errors.empty() ? "hidden" : "";
+  const bool show_config = ctx.embed_status;
+  v["config_loaded"] = show_config ? format_local(config.loaded_at, "%Y-%m-%d %H:%M:%S") + " (" + config.loaded_by + ")" : "";
+  v["banner_hidden"] = !show_config || config.errors.empty() ? "hidden" : "";
   std::string banner;
-  if (!config.errors.empty()) {
+  if (show_config && !config.errors.empty()) {
     banner = "<strong>routes.yaml has errors; the previous configuration is still in use:</strong>";
     for (const auto& e : config.errors) banner += "<div class=\"mono\">" + html_escape(e) + "</div>";
   }

@@ -16,9 +16,10 @@ void status_cache::store(std::string_view selected, const key& k, std::shared_pt
     entries_.emplace(std::string(selected), entry{k, std::move(body)});
     return;
   }
-  auto& e = it->second;
-  if (k.board_version < e.made_for.board_version || k.second < e.made_for.second) return;
-  e = entry{k, std::move(body)};
+  // The newest store wins, whatever its key: two renders that finish out of order cost one more
+  // render, never a stale answer (a lookup needs the exact key), and a wall clock stepped back
+  // does not keep the cache from working.
+  it->second = entry{k, std::move(body)};
 }
 
 void status_cache::clear() {

@@ -27,7 +27,7 @@ class status_cache {
   /** The document for `selected` ("" for the default) when it was rendered for `k`; else null. */
   std::shared_ptr<const std::string> find(std::string_view selected, const key& k) const;
 
-  /** Keeps `body` for `selected`, unless a newer one is there already. */
+  /** Keeps `body` for `selected` (replacing what was there). */
   void store(std::string_view selected, const key& k, std::shared_ptr<const std::string> body);
 
   /** Forgets everything (a reload may rename services). */

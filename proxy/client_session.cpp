@@ -18,6 +18,7 @@
 #include <cerrno>
 
 #include "common/access_log.hpp"
+#include "common/address.hpp"
 #include "proxy/uri_path.hpp"
 
 namespace kinfra::proxy {
@@ -25,18 +26,27 @@ namespace {
 
 constexpr auto tok = net::as_tuple(net::use_awaitable);
 
-/** The responder's full answer; a failure inside it becomes a 500, never an exception here. */
-local_response answer_off_worker(const local_responder& responder, const local_request& req) noexcept {
-  try {
-    return responder.handle(req);
-  } catch (const std::exception& e) {
-    spdlog::error("admin request {} failed: {}", req.path, e.what());
-  } catch (...) {
-  }
+/** What an admin request gets when answering it failed inside kinfra (logged). */
+local_response internal_error(const local_request& req, const char* what) {
+  spdlog::error("admin request {} failed: {}", req.path, what);
   local_response res;
   res.status = 500;
   res.body = "kinfra could not answer this request; see its log.\n";
+  res.headers.emplace_back("Cache-Control", "no-store");
+  res.headers.emplace_back("X-Content-Type-Options", "nosniff");
   return res;
+}
+
+/** The responder's quick answer (`full`: its full one); a failure becomes a 500, never an exception here. */
+std::optional<local_response> answer_admin(const local_responder& responder, const local_request& req, bool full) {
+  try {
+    if (full) return responder.handle(req);
+    return responder.handle_quick(req);
+  } catch (const std::exception& e) {
+    return internal_error(req, e.what());
+  } catch (...) {
+    return internal_error(req, "unknown exception");
+  }
 }
 // Heads are read 4 KiB at a time: big enough for almost every head, small enough that thousands of
 // connections do not spread their hot bytes over many pages.
@@ -754,10 +764,23 @@ net::awaitable<client_session::outcome> client_session::answer_locally(exchange&
   }
   local_request lr = describe_request(&x);
   lr.path = nt.path;
+  lr.challenge = req_head_.challenge;
+  if (local_address_.empty()) {
+    // As the CLI writes the address it connected to (an IPv4 client of a dual-stack socket
+    // reached an IPv4 address).
+    boost::system::error_code ec;
+    auto local = client_.socket().local_endpoint(ec);
+    if (!ec) {
+      auto a = local.address();
+      if (a.is_v6() && a.to_v6().is_v4_mapped()) a = net::ip::make_address_v4(net::ip::v4_mapped, a.to_v6());
+      local_address_ = host_port{a.to_string(), local.port()}.to_string();
+    }
+  }
+  lr.local_address = local_address_;
   if (x.framing == body_framing::length)
     lr.body = std::string_view(static_cast<const char*>(in_.data().data()), static_cast<std::size_t>(x.body_length));
   const local_responder* responder = w_.responder();
-  std::optional<local_response> page = responder->handle_quick(lr);
+  std::optional<local_response> page = answer_admin(*responder, lr, /*full=*/false);
   if (!page && w_.control_executor()) {
     // Work that may block or grow (a reload, logs, the dashboard, a status render) runs on the
     // control executor while this worker serves its other connections. `lr` stays valid: nothing
@@ -765,10 +788,12 @@ net::awaitable<client_session::outcome> client_session::answer_locally(exchange&
     disarm();
     page = co_await net::co_spawn(
         w_.control_executor(),
-        [responder, &lr]() -> net::awaitable<local_response> { co_return answer_off_worker(*responder, lr); },
+        [responder, &lr]() -> net::awaitable<std::optional<local_response>> {
+          co_return answer_admin(*responder, lr, /*full=*/true);
+        },
         net::use_awaitable);
   } else if (!page) {
-    page = answer_off_worker(*responder, lr);
+    page = answer_admin(*responder, lr, /*full=*/true);
   }
   if (x.framing == body_framing::length) in_.consume(static_cast<std::size_t>(x.body_length));
   co_return co_await send_page(std::move(*page), outcome::keep_alive);

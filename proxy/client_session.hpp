@@ -132,6 +132,7 @@ class client_session final : public timed {
   std::optional<request_parser> req_;
   std::optional<response_parser> res_;
   std::string client_ip_;
+  std::string local_address_;  ///< the address this connection reached, once an admin request asked
   bool client_loopback_ = false;
   std::string host_;     ///< the current request's host, lower case, no port
   std::string scratch_;  ///< the canonical path when it differs from the target

@@ -101,6 +101,7 @@ void request_head::clear() {
   origin.clear();
   authorization.clear();
   fetch_site.clear();
+  challenge.clear();
   referer.clear();
   user_agent.clear();
   upgrade.clear();
@@ -220,6 +221,7 @@ void request_parser::on_field_impl(http::field name, bsv name_string, bsv value,
         head_.forwarded_for.append(value.data(), value.size());
         return;
       }
+      if (named(name_string, "X-Kinfra-Challenge")) head_.challenge.assign(value.data(), value.size());
       // The proxy states these itself; a client's own would be a lie passed on.
       if (named(name_string, "X-Forwarded-Proto") || named(name_string, "X-Forwarded-Host")) return;
       break;

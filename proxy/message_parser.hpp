@@ -46,6 +46,7 @@ struct request_head {
   std::string origin;                ///< the Origin value (admin actions check it)
   std::string authorization;         ///< the Authorization value (admin actions check it)
   std::string fetch_site;            ///< Sec-Fetch-Site (admin actions check it)
+  std::string challenge;             ///< X-Kinfra-Challenge (the CLI's, see common/admin_proof.hpp)
   std::string referer;               ///< for the access log
   std::string user_agent;            ///< for the access log
   std::string upgrade;               ///< the Upgrade value

@@ -241,6 +241,22 @@ TEST_F(Fallback, ATokenIsCheckedOnActions) {
   EXPECT_NE(dash.find("data-token-required=\"true\""), std::string::npos);
 }
 
+TEST_F(Fallback, TheTokenlessDashboardShellShowsNothingOfTheConfiguration) {
+  load("admin_token: correct-horse-battery\n");
+  board->set_config_status([](kinfra::config_status& c) {
+    c.errors = {"routes.yaml:3:5: URL \"http://user:hunter2@db:5432\" contains user info"};
+  });
+  auto shell = call("GET", "/kinfra");
+  EXPECT_EQ(shell.status, 200u);
+  EXPECT_EQ(shell.body.find("hunter2"), std::string::npos) << "reload errors may hold secrets";
+  EXPECT_EQ(shell.body.find("routes.yaml:3:5"), std::string::npos);
+  auto full = call("GET", "/kinfra", true, "Bearer correct-horse-battery");
+  EXPECT_NE(full.body.find("routes.yaml:3:5"), std::string::npos) << "with the token the banner is there";
+  auto refused = call("GET", "/__status__");
+  EXPECT_EQ(refused.status, 401u);
+  EXPECT_EQ(header(refused, "WWW-Authenticate"), "Bearer realm=\"kinfra\"");
+}
+
 TEST_F(Fallback, RemoteAccessNeedsTheToken) {
   load("admin_token: correct-horse-battery\nallow_remote: true\nadmin_hosts: [kinfra.example.com]\n");
   EXPECT_EQ(call("GET", "/__status__", false).status, 401u);

@@ -236,9 +236,73 @@ TEST(AdminSecurity, TheCliNeverSendsItsTokenToAListenerThatIsNotKinfra) {
     EXPECT_EQ(r.exit_code, 2) << r.err;
     EXPECT_NE(r.err.find("not kinfra"), std::string::npos) << r.err;
   }
+  {
+    std::lock_guard lock(mutex);
+    EXPECT_GE(authorizations.size(), 4u);
+    for (const auto& a : authorizations) EXPECT_EQ(a, "") << "the token went to another program";
+  }
+  // A squatter that claims to be kinfra (Server: kinfra, a 401 with a made-up proof) gets no token
+  // either: it cannot compute the proof without the token.
+  std::vector<std::string> squatted;
+  kt::test_upstream squatter([&](kt::socket_conn& c) {
+    kt::request req;
+    while (c.read_request(req, 5s)) {
+      {
+        std::lock_guard lock(mutex);
+        squatted.push_back(req.method + " auth=" + req.headers.get("Authorization"));
+      }
+      c.send("HTTP/1.1 401 Unauthorized\r\nServer: kinfra\r\nX-Kinfra-Proof: 00ff\r\nContent-Type: application/json\r\n"
+             "Content-Length: 2\r\n\r\n{}");
+    }
+  });
+  for (const auto& args : std::vector<std::vector<std::string>>{{"status", "--url", squatter.url(), "--token", "x-secret-x"},
+                                                                {"restart", "web", "--url", squatter.url(), "--token", "x-secret-x"}}) {
+    auto r = kt::run_kinfra(args);
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_NE(r.err.find("could not show that it knows"), std::string::npos) << r.err;
+  }
   std::lock_guard lock(mutex);
-  EXPECT_GE(authorizations.size(), 4u);
-  for (const auto& a : authorizations) EXPECT_EQ(a, "") << "the token went to another program";
+  ASSERT_GE(squatted.size(), 2u);
+  for (const auto& s : squatted) EXPECT_EQ(s, "GET auth=") << "only a GET, and without the token";
+}
+
+TEST(AdminSecurity, TheCliDoesNotSendItsTokenThroughARelayToTheRealKinfra) {
+  // The squatter passes the CLI's challenge on to the real kinfra (which has the token) and hands
+  // back its proof: the proof names kinfra's own address, not the one the CLI reached.
+  const std::string token = "correct-horse-battery";
+  kt::kinfra_process k(two_services("admin_token: " + token + "\n"));
+  ASSERT_TRUE(kt::wait_until([&] { return kt::state_of(k.port(), "web", token) == "running"; }));
+  std::mutex mutex;
+  std::vector<std::string> seen;
+  kt::test_upstream relay([&](kt::socket_conn& c) {
+    kt::request req;
+    while (c.read_request(req, 5s)) {
+      {
+        std::lock_guard lock(mutex);
+        seen.push_back(req.headers.get("Authorization"));
+      }
+      kt::header_list h;
+      for (const auto& [name, value] : req.headers.fields)
+        if (name != "Host" && name != "Connection") h.add(name, value);
+      auto res = kt::http_request(k.port(), req.method, req.target, h, req.body);
+      c.send("HTTP/1.1 " + std::to_string(res.status) + " X\r\nServer: kinfra\r\nX-Kinfra-Proof: " +
+             res.headers.get("X-Kinfra-Proof") + "\r\nContent-Length: " + std::to_string(res.body.size()) + "\r\n\r\n" +
+             res.body);
+    }
+  });
+  auto r = kt::run_kinfra({"status", "--url", relay.url(), "--token", token});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("could not show that it knows"), std::string::npos) << r.err;
+  {
+    std::lock_guard lock(mutex);
+    for (const auto& a : seen) EXPECT_EQ(a, "") << "the token went through the relay";
+  }
+  // Straight to kinfra, the same command works: the proof matches the address it reached.
+  auto direct = kt::run_kinfra({"status", "--url", "http://127.0.0.1:" + std::to_string(k.port()), "--token", token});
+  EXPECT_EQ(direct.exit_code, 0) << direct.err;
+  EXPECT_NE(direct.out.find("web "), std::string::npos);
+  auto wrong = kt::run_kinfra({"status", "--url", "http://127.0.0.1:" + std::to_string(k.port()), "--token", "not-the-token"});
+  EXPECT_EQ(wrong.exit_code, 1) << "a wrong token is never sent either";
 }
 
 TEST(AdminSecurity, TheCliSendsItsTokenOnlyWhenKinfraAsksForIt) {
