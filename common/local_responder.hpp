@@ -24,6 +24,7 @@ struct local_request {
   std::string_view service;  ///< the routed service, empty if none
   std::string_view client_ip;
   bool client_is_loopback = false;
+  bool tls = false;          ///< the connection is HTTPS
   bool wants_json = false;   ///< the client prefers JSON over HTML (Accept header)
   std::string_view host_header;    ///< Host as sent (with port), for the Origin check
   std::string_view origin;         ///< the Origin header, if any

@@ -29,10 +29,12 @@ bool equals_lower(std::string_view a, std::string_view lower) {
  * Host (already known to be kinfra's own): the page that sent the request was served by kinfra
  * under that name. "null", other schemes and anything malformed are foreign.
  */
-bool origin_is_own(std::string_view origin, const authority& host) {
+bool origin_is_own(std::string_view origin, const authority& host, bool tls) {
   std::uint16_t default_port = 0;
   std::string_view rest;
-  if (origin.size() > 7 && equals_lower(origin.substr(0, 7), "http://")) {
+  // On an HTTPS connection only an https page is kinfra's own. (A plain connection may come from a
+  // TLS-terminating proxy in front: there either scheme is.)
+  if (!tls && origin.size() > 7 && equals_lower(origin.substr(0, 7), "http://")) {
     default_port = 80;
     rest = origin.substr(7);
   } else if (origin.size() > 8 && equals_lower(origin.substr(0, 8), "https://")) {
@@ -44,8 +46,7 @@ bool origin_is_own(std::string_view origin, const authority& host) {
   auto from = parse_authority(rest);
   if (!from || from->name != host.name) return false;
   // A browser leaves the scheme's default port out of both; an explicit one must be the same.
-  if (from->port.value_or(default_port) == host.port.value_or(default_port)) return true;
-  return !from->port && !host.port;
+  return from->port.value_or(default_port) == host.port.value_or(default_port);
 }
 
 }  // namespace
@@ -93,7 +94,7 @@ access check_action(const admin_config& admin, const local_request& req) {
   // elsewhere refuses the action; tools that send neither (curl, the CLI) are not browsers.
   if (equals_lower(req.fetch_site, "cross-site") || equals_lower(req.fetch_site, "same-site"))
     return access::cross_site;
-  if (!req.origin.empty() && !origin_is_own(req.origin, *parse_authority(req.host_header)))
+  if (!req.origin.empty() && !origin_is_own(req.origin, *parse_authority(req.host_header), req.tls))
     return access::cross_site;
   return access::allowed;
 }

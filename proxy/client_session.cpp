@@ -857,6 +857,7 @@ local_request client_session::describe_request(const exchange* x) const {
   local_request lr;
   lr.client_ip = client_ip_;
   lr.client_is_loopback = client_loopback_;
+  lr.tls = client_.is_tls();
   if (req_ && req_->is_header_done()) {
     const auto& req = req_head_;
     lr.method = req.method_string;

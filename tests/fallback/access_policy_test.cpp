@@ -98,6 +98,14 @@ TEST(AccessPolicy, OriginMustBeKinfrasOwnAndTheRequestsOwn) {
   EXPECT_EQ(check_action(a, from(true, {}, "http://127.0.0.1:9000", "localhost:9000")), access::cross_site);
   EXPECT_EQ(check_action(a, from(true, {}, "file://", "localhost:9000")), access::cross_site);
   EXPECT_EQ(check_action(a, from(true, {}, "http://localhost:9000/x", "localhost:9000")), access::cross_site);
+  auto over_tls = [](std::string_view origin) {
+    auto r = from(true, {}, origin, "kinfra.example.com");
+    r.tls = true;
+    return r;
+  };
+  EXPECT_EQ(check_action(a, over_tls("https://kinfra.example.com")), access::allowed);
+  EXPECT_EQ(check_action(a, over_tls("http://kinfra.example.com")), access::cross_site)
+      << "on HTTPS, a plain-http page of the same name is another origin";
 }
 
 TEST(AccessPolicy, SecFetchSiteRefusesActionsFromOtherSites) {
