@@ -77,9 +77,16 @@ std::shared_ptr<const config> reloader::current() const {
   return current_;
 }
 
-reload_result reloader::reload(const std::string& by) {
-  std::lock_guard lock(mutex_);
+reload_result reloader::reload(const std::string& by, bool wait) {
+  std::unique_lock lock(mutex_, std::defer_lock);
   reload_result out;
+  if (wait) {
+    lock.lock();
+  } else if (!lock.try_lock()) {
+    out.busy = true;
+    out.errors.push_back("another reload of routes.yaml is in progress; try again in a moment");
+    return out;
+  }
   if (stopped_) {
     out.errors.push_back("kinfra is stopping");
     return out;

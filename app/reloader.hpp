@@ -57,7 +57,7 @@ class reloader final : public config_control {
   /** Starts watching the file's folder; a change is applied about 200 ms after the last write. */
   void watch();
 
-  reload_result reload(const std::string& by) override;
+  reload_result reload(const std::string& by, bool wait = true) override;
 
   /** No more reloads (kinfra is stopping): ends the watcher; later requests are refused. */
   void stop();

@@ -30,6 +30,7 @@ class service_control {
 struct reload_result {
   bool applied = false;
   bool unchanged = false;            ///< the file is the one in force: nothing to do
+  bool busy = false;                 ///< not tried: another reload was running (`wait` false)
   std::vector<std::string> errors;   ///< `routes.yaml:LINE:COL: message` when not applied
 };
 
@@ -37,8 +38,12 @@ struct reload_result {
 class config_control {
  public:
   virtual ~config_control() = default;
-  /** Loads, validates and applies routes.yaml; `by` says who asked ("dashboard", "SIGHUP", …). */
-  virtual reload_result reload(const std::string& by) = 0;
+  /**
+   * Loads, validates and applies routes.yaml; `by` says who asked ("dashboard", "SIGHUP", …).
+   * Reloads run one at a time: with `wait` false, a reload that finds another one running returns
+   * at once with `busy` (so that a reload stuck on a slow DNS name holds one thread, not many).
+   */
+  virtual reload_result reload(const std::string& by, bool wait = true) = 0;
 };
 
 }  // namespace kinfra

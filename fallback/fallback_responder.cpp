@@ -292,10 +292,13 @@ local_response fallback_responder::action(const local_request& req) const {
   if (!cfg || !board_) return json_error(503, "actions are not available");
   if (verb == "reload" && name.empty()) {
     if (!reload_) return json_error(503, "reload is not available");
-    reload_result r = reload_->reload("dashboard");
+    // (Never waits behind another reload: that one may be stuck on a slow DNS name, and this runs
+    // on the small control executor.)
+    reload_result r = reload_->reload("dashboard", /*wait=*/false);
     json body = {{"success", r.applied || r.unchanged}, {"action", "reload"}, {"applied", r.applied}};
     if (!r.errors.empty()) body["errors"] = r.errors;
-    return json_response(r.errors.empty() ? 200 : 422, dump(body));
+    if (r.busy) body["error"] = r.errors.front();
+    return json_response(r.busy ? 409 : r.errors.empty() ? 200 : 422, dump(body));
   }
   if (verb != "restart" && verb != "stop" && verb != "start" && verb != "maintenance" && verb != "status")
     return json_error(404, "unknown action");
