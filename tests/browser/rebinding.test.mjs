@@ -14,44 +14,11 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
+import { artifacts, chromiumPath, fail, freePort, kinfraBin, serviceBin, waitFor } from './support.mjs';
 
-const kinfraBin = process.env.KINFRA_BINARY;
-const serviceBin = process.env.KINFRA_TEST_SERVICE;
-const artifacts = process.env.KINFRA_ARTIFACTS || path.join(os.tmpdir(), 'kinfra-artifacts');
-const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
-fs.mkdirSync(artifacts, { recursive: true });
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-function fail(message) {
-  throw new Error(message);
-}
-async function freePort() {
-  return new Promise((resolve) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-async function waitFor(what, fn, timeoutMs) {
-  const end = Date.now() + timeoutMs;
-  let last;
-  while (Date.now() < end) {
-    try {
-      last = await fn();
-      if (last) return last;
-    } catch (e) {
-      last = e;
-    }
-    await sleep(100);
-  }
-  fail(`timed out waiting for ${what} (last: ${last})`);
-}
 function step(text) {
   console.log('ok: ' + text);
 }

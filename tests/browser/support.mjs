@@ -1,0 +1,44 @@
+// What the browser tests share: where the binaries are, where screenshots go, and small waits.
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+export const kinfraBin = process.env.KINFRA_BINARY;
+export const serviceBin = process.env.KINFRA_TEST_SERVICE;
+export const artifacts = process.env.KINFRA_ARTIFACTS || path.join(os.tmpdir(), 'kinfra-artifacts');
+export const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
+fs.mkdirSync(artifacts, { recursive: true });
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+export function fail(message) {
+  throw new Error(message);
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
+export async function freePort() {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Polls `fn` every 100 ms until it returns something truthy (returned) or `timeoutMs` passes. */
+export async function waitFor(what, fn, timeoutMs) {
+  const end = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < end) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (e) {
+      last = e;
+    }
+    await sleep(100);
+  }
+  fail(`timed out waiting for ${what} (last: ${last})`);
+}
