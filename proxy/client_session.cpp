@@ -25,29 +25,6 @@ namespace kinfra::proxy {
 namespace {
 
 constexpr auto tok = net::as_tuple(net::use_awaitable);
-
-/** What an admin request gets when answering it failed inside kinfra (logged). */
-local_response internal_error(const local_request& req, const char* what) {
-  spdlog::error("admin request {} failed: {}", req.path, what);
-  local_response res;
-  res.status = 500;
-  res.body = "kinfra could not answer this request; see its log.\n";
-  res.headers.emplace_back("Cache-Control", "no-store");
-  res.headers.emplace_back("X-Content-Type-Options", "nosniff");
-  return res;
-}
-
-/** The responder's quick answer (`full`: its full one); a failure becomes a 500, never an exception here. */
-std::optional<local_response> answer_admin(const local_responder& responder, const local_request& req, bool full) {
-  try {
-    if (full) return responder.handle(req);
-    return responder.handle_quick(req);
-  } catch (const std::exception& e) {
-    return internal_error(req, e.what());
-  } catch (...) {
-    return internal_error(req, "unknown exception");
-  }
-}
 // Heads are read 4 KiB at a time: big enough for almost every head, small enough that thousands of
 // connections do not spread their hot bytes over many pages.
 constexpr std::size_t read_size = 4096;
@@ -717,88 +694,6 @@ net::awaitable<client_session::outcome> client_session::tunnel(exchange& x) {
   co_return outcome::abort;
 }
 
-net::awaitable<client_session::outcome> client_session::redirect_to_https(const exchange& x,
-                                                                          const normalised_target& nt) {
-  // Same host (without its port) and the request's own path and query, on the HTTPS port.
-  std::string host = host_;
-  if (host.empty()) {
-    boost::system::error_code ec;
-    auto local = client_.socket().local_endpoint(ec);
-    host = ec ? "localhost" : local.address().to_string();
-  }
-  if (host.find(':') != std::string::npos && host.front() != '[') host = "[" + host + "]";
-  std::string location = "https://" + host;
-  if (listener_->https_port != 443) location += ":" + std::to_string(listener_->https_port);
-  std::string_view target = req_head_.target;
-  if (!target.empty() && target.front() == '/') {
-    location.append(target);
-  } else {
-    location.append(nt.path);
-    if (nt.has_query) location.append("?").append(nt.query);
-  }
-  local_response page;
-  page.status = 308;
-  page.content_type = "text/plain; charset=utf-8";
-  page.body = "This site is served over HTTPS: " + location + "\n";
-  page.headers.emplace_back("Location", std::move(location));
-  co_return co_await send_page(std::move(page), x.framing == body_framing::none ? outcome::keep_alive : outcome::linger);
-}
-
-net::awaitable<client_session::outcome> client_session::answer_locally(exchange& x, const normalised_target& nt) {
-  // Admin requests are small: a body (an action's JSON) is read whole, up to a bound.
-  constexpr std::uint64_t max_admin_body = 64 * 1024;
-  if (x.framing == body_framing::chunked)
-    co_return co_await respond_error(411, "kinfra's own pages take bodies with a Content-Length only.", outcome::linger, &x);
-  if (x.framing == body_framing::length && x.body_length > max_admin_body)
-    co_return co_await respond_error(413, "The request body is too large for kinfra's own pages.", outcome::linger, &x);
-  if (w_.metrics()) stats_ = &w_.metrics()->admin();
-  if (x.framing == body_framing::length) {
-    arm(cfg().timeouts.body, phase::request_body);
-    while (in_.size() < x.body_length) {
-      auto [ec, n] = co_await client_.async_read_some(in_.prepare(static_cast<std::size_t>(x.body_length - in_.size())), tok);
-      if (ec) co_return timed_out_ ? co_await respond_error(408, "The request body did not arrive in time.", outcome::close, &x)
-                                   : outcome::abort;
-      client_.bytes_in += n;
-      in_.commit(n);
-    }
-  }
-  local_request lr = describe_request(&x);
-  lr.path = nt.path;
-  lr.challenge = req_head_.challenge;
-  if (local_address_.empty()) {
-    // As the CLI writes the address it connected to (an IPv4 client of a dual-stack socket
-    // reached an IPv4 address).
-    boost::system::error_code ec;
-    auto local = client_.socket().local_endpoint(ec);
-    if (!ec) {
-      auto a = local.address();
-      if (a.is_v6() && a.to_v6().is_v4_mapped()) a = net::ip::make_address_v4(net::ip::v4_mapped, a.to_v6());
-      local_address_ = host_port{a.to_string(), local.port()}.to_string();
-    }
-  }
-  lr.local_address = local_address_;
-  if (x.framing == body_framing::length)
-    lr.body = std::string_view(static_cast<const char*>(in_.data().data()), static_cast<std::size_t>(x.body_length));
-  const local_responder* responder = w_.responder();
-  std::optional<local_response> page = answer_admin(*responder, lr, /*full=*/false);
-  if (!page && w_.control_executor()) {
-    // Work that may block or grow (a reload, logs, the dashboard, a status render) runs on the
-    // control executor while this worker serves its other connections. `lr` stays valid: nothing
-    // is read into in_ until the answer is sent.
-    disarm();
-    page = co_await net::co_spawn(
-        w_.control_executor(),
-        [responder, &lr]() -> net::awaitable<std::optional<local_response>> {
-          co_return answer_admin(*responder, lr, /*full=*/true);
-        },
-        net::use_awaitable);
-  } else if (!page) {
-    page = answer_admin(*responder, lr, /*full=*/true);
-  }
-  if (x.framing == body_framing::length) in_.consume(static_cast<std::size_t>(x.body_length));
-  co_return co_await send_page(std::move(*page), outcome::keep_alive);
-}
-
 void client_session::begin_request() {
   if (in_request_) return;
   in_request_ = true;
@@ -851,73 +746,6 @@ void client_session::end_request() {
     e.tls = client_.is_tls();
     log->write(e);
   }
-}
-
-local_request client_session::describe_request(const exchange* x) const {
-  local_request lr;
-  lr.client_ip = client_ip_;
-  lr.client_is_loopback = client_loopback_;
-  lr.tls = client_.is_tls();
-  if (req_ && req_->is_header_done()) {
-    const auto& req = req_head_;
-    lr.method = req.method_string;
-    lr.target = req.target;
-    lr.host = host_;
-    lr.wants_json = req.accept_json || (x && x->target_route && x->target_route->json);
-    lr.host_header = req.host;
-    lr.origin = req.origin;
-    lr.authorization = req.authorization;
-    lr.fetch_site = req.fetch_site;
-    auto q = req.target.find('?');
-    if (q != std::string::npos) lr.query = std::string_view(req.target).substr(q + 1);
-  }
-  if (x && x->target_route) lr.service = x->target_route->service;
-  return lr;
-}
-
-net::awaitable<client_session::outcome> client_session::respond_error(unsigned status, std::string_view detail,
-                                                                      outcome after, const exchange* x) {
-  local_request lr = describe_request(x);
-  local_response page;
-  if (const auto* responder = w_.responder()) {
-    page = responder->error_page(status, detail, lr);
-  } else {
-    page.status = status;
-    page.body = std::to_string(status) + " " + std::string(detail) + "\n";
-  }
-  co_return co_await send_page(std::move(page), after);
-}
-
-net::awaitable<client_session::outcome> client_session::send_page(local_response page, outcome after) {
-  const auto& cfg = this->cfg();
-  bool head = false;
-  bool http10 = false;
-  bool keep = after == outcome::keep_alive && !w_.draining();
-  if (req_ && req_->is_header_done()) {
-    head = req_head_.method == http::verb::head;
-    http10 = req_head_.version == 10;
-    if (keep && !req_->keep_alive()) keep = false;
-  }
-  // The body is sent from where it is (a cached status document is shared, not copied).
-  const std::string_view body = page.body_view();
-  http::response<http::span_body<const char>> res{static_cast<http::status>(page.status), 11};
-  res.set(http::field::server, "kinfra");
-  res.set(http::field::content_type, page.content_type);
-  if (page.status == 503) res.set(http::field::retry_after, "5");
-  for (auto& [name, value] : page.headers) res.set(name, value);
-  if (!keep) res.set(http::field::connection, "close");
-  else if (http10) res.set(http::field::connection, "keep-alive");
-  res.content_length(body.size());
-  const std::size_t body_size = head ? 0 : body.size();
-  if (!head) res.body() = {body.data(), body.size()};
-  arm(cfg.timeouts.body, phase::response_body);
-  status_ = page.status;
-  auto [ec, n] = co_await http::async_write(client_, res, tok);
-  client_.bytes_out += n;
-  head_out_ += n > body_size ? n - body_size : 0;
-  if (ec) co_return outcome::abort;
-  if (!keep && after == outcome::keep_alive) co_return outcome::close;
-  co_return after;
 }
 
 net::awaitable<void> client_session::finish(outcome how) {
