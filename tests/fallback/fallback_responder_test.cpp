@@ -257,6 +257,25 @@ TEST_F(Fallback, TheTokenlessDashboardShellShowsNothingOfTheConfiguration) {
   EXPECT_EQ(header(refused, "WWW-Authenticate"), "Bearer realm=\"kinfra\"");
 }
 
+TEST_F(Fallback, AReloadAskedWhileAnotherRunsIs409AndDoesNotWait) {
+  struct busy_reloader : kinfra::config_control {
+    std::vector<bool> waits;
+    kinfra::reload_result reload(const std::string&, bool wait) override {
+      waits.push_back(wait);
+      kinfra::reload_result r;
+      r.busy = true;
+      r.errors.push_back("another reload of routes.yaml is in progress; try again in a moment");
+      return r;
+    }
+  } reloader;
+  responder->set_config_control(&reloader);
+  auto res = call("POST", "/__action__/reload");
+  EXPECT_EQ(res.status, 409u);
+  EXPECT_NE(res.body.find("in progress"), std::string::npos);
+  ASSERT_EQ(reloader.waits.size(), 1u);
+  EXPECT_FALSE(reloader.waits[0]) << "the dashboard's reload never waits behind another";
+}
+
 TEST_F(Fallback, RemoteAccessNeedsTheToken) {
   load("admin_token: correct-horse-battery\nallow_remote: true\nadmin_hosts: [kinfra.example.com]\n");
   EXPECT_EQ(call("GET", "/__status__", false).status, 401u);

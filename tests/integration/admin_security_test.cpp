@@ -398,8 +398,9 @@ TEST(AdminOffWorker, ProxiedRequestsNeverWaitBehindAReloadOrLargeLogReads) {
             ++log_reads;
       });
     std::rename((k.dir().path() + "/next.yaml").c_str(), path.c_str());
-    // Two reloads asked at once: one runs, the other does not wait behind it (409) — a reload
-    // stuck on a slow name must not take every control thread.
+    // Two reloads asked at once: each is applied, or answered 409 at once when the other (or the
+    // file watcher's) is running — a reload stuck on a slow name must not take every control
+    // thread. (Which happens depends on timing; the 409 itself is checked in the unit tests.)
     auto start = std::chrono::steady_clock::now();
     kt::response first, second;
     std::thread other([&] { second = kt::http_request(k.port(), "POST", "/__action__/reload", {}, {}, 120s); });
@@ -407,9 +408,10 @@ TEST(AdminOffWorker, ProxiedRequestsNeverWaitBehindAReloadOrLargeLogReads) {
     other.join();
     reload_ms = std::chrono::duration_cast<kt::ms>(std::chrono::steady_clock::now() - start).count();
     // (The file watcher may be the one that reloads: it sees the rename too.)
-    for (const auto* r : {&first, &second}) EXPECT_TRUE(r->status == 200 || r->status == 409) << r->body;
-    EXPECT_TRUE(first.status == 409 || second.status == 409) << first.status << " " << second.status;
-    EXPECT_NE((first.status == 409 ? first : second).body.find("in progress"), std::string::npos);
+    for (const auto* r : {&first, &second}) {
+      EXPECT_TRUE(r->status == 200 || r->status == 409) << r->body;
+      if (r->status == 409) EXPECT_NE(r->body.find("in progress"), std::string::npos) << r->body;
+    }
     const std::string last_route = "/r" + std::to_string(extra_routes - 1);
     EXPECT_TRUE(kt::wait_until([&] { return kt::http_get(k.port(), last_route).status == 200; }, 60s))
         << "the added routes are in force";
