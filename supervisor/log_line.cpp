@@ -72,6 +72,31 @@ std::optional<log_level> structured_level(std::string_view line, const std::stri
 
 }  // namespace
 
+std::string_view strip_level_prefix(std::string_view line) {
+  std::string_view rest = line;
+  const bool bracket = !rest.empty() && rest.front() == '[';
+  if (bracket) rest.remove_prefix(1);
+  std::size_t n = 0;
+  while (n < rest.size() && std::isalpha(static_cast<unsigned char>(rest[n]))) ++n;
+  const std::string_view word = rest.substr(0, n);
+  if (n == 0 || !level_word(word)) return line;
+  rest.remove_prefix(n);
+  if (bracket) {
+    if (rest.empty() || rest.front() != ']') return line;
+    rest.remove_prefix(1);
+  }
+  const bool colon = !rest.empty() && rest.front() == ':';
+  if (colon) rest.remove_prefix(1);
+  // "ERROR x", "[error] x" and "error: x" are markers; "Error connecting to db" is a sentence.
+  const bool upper = std::all_of(word.begin(), word.end(), [](char c) { return std::isupper(static_cast<unsigned char>(c)); });
+  if (!bracket && !colon && !upper) return line;
+  // A separator must follow (a word like "Information" in a sentence is not a prefix).
+  if (rest.empty() || (rest.front() != ' ' && rest.front() != '\t')) return line;
+  while (!rest.empty() && (rest.front() == ' ' || rest.front() == '\t' || rest.front() == '-' || rest.front() == '|'))
+    rest.remove_prefix(1);
+  return rest.empty() ? line : rest;
+}
+
 void line_splitter::feed(std::string_view data, const sink& out) {
   while (!data.empty()) {
     auto nl = data.find('\n');

@@ -49,4 +49,11 @@ std::string sanitize_log_line(std::string_view raw);
  */
 log_level detect_log_level(std::string_view line, log_level fallback = log_level::info);
 
+/**
+ * The line without a leading level word (`INFO x`, `[warn] x`, `ERROR: x`, `WARNING - x`), which the
+ * dashboard, the log view and `kinfra logs` show as the line's level already; other lines as they
+ * are (a level elsewhere in the line, or a level word and nothing after it, stays).
+ */
+std::string_view strip_level_prefix(std::string_view line);
+
 }  // namespace kinfra::supervisor

@@ -217,6 +217,8 @@ void service_runner::take_line(std::string_view raw, bool is_stderr) {
   e.level = detect_log_level(e.message, log_level::info);
   (void)is_stderr;
   if (auto console = spdlog::get("services")) console->info("{:<12}| {}", cfg_.name, e.message);
+  // The level is shown beside the line: a leading "INFO " is not said twice.
+  if (auto rest = strip_level_prefix(e.message); rest.size() != e.message.size()) e.message = std::string(rest);
   board_.append_log(cfg_.name, std::move(e));
 }
 
@@ -307,7 +309,10 @@ void service_runner::on_exit(int wait_status) {
   if (WIFSIGNALED(wait_status)) sig = WTERMSIG(wait_status);
   else if (WIFEXITED(wait_status)) code = WEXITSTATUS(wait_status);
   const std::string how = describe_exit(wait_status);
-  spdlog::info("service {}: pid {} ended: {}", cfg_.name, was, how);
+  // A stop kinfra asked for is not news; an exit nobody asked for is.
+  if (stopping_ && (!sig || *sig == cfg_.stop.signal)) spdlog::info("service {}: stopped (pid {})", cfg_.name, was);
+  else if (stopping_) spdlog::info("service {}: stopped (pid {}: {})", cfg_.name, was, how);
+  else spdlog::warn("service {}: pid {} ended unexpectedly: {}", cfg_.name, was, how);
   board_.modify(cfg_.name, [&](service_status& st) {
     st.last_exit_code = code;
     st.last_signal = sig;

@@ -257,12 +257,13 @@ TEST(Supervisor, CapturesOutputWithLevels) {
   auto lines = kt::get_json(k.port(), "/__logs__/talker?format=json")["lines"];
   std::map<std::string, std::string> level_of;
   for (auto& l : lines) level_of[l["message"]] = l["level"];
-  EXPECT_EQ(level_of["ERROR something failed"], "error");
+  // (A leading level word is shown as the level, not repeated in the message.)
+  EXPECT_EQ(level_of["something failed"], "error");
   EXPECT_EQ(level_of["2024-01-01 12:00:00 [warn] disk almost full"], "warn");
   EXPECT_EQ(level_of["level=info msg=\"listening\""], "info");
   EXPECT_EQ(level_of["{\"level\":\"debug\",\"msg\":\"cache miss\"}"], "debug");
-  EXPECT_EQ(level_of["WARNING: deprecated option"], "warn");
-  EXPECT_EQ(level_of["[error] upstream timed out"], "error");
+  EXPECT_EQ(level_of["deprecated option"], "warn");
+  EXPECT_EQ(level_of["upstream timed out"], "error");
   EXPECT_EQ(level_of["{\"level\":50,\"msg\":\"pino error\"}"], "error");
   EXPECT_EQ(level_of["a plain line"], "info");
   // /__status__ carries the last 10 lines with the spec's fields.
@@ -291,14 +292,14 @@ TEST(Supervisor, MakesHostileOutputSafe) {
   });
   EXPECT_TRUE(has("<script>alert(1)</script>")) << "kept as text; escaping is the page's job";
   EXPECT_TRUE(has("bad \xEF\xBF\xBD\xEF\xBF\xBD utf8 \xEF\xBF\xBD( end"));
-  EXPECT_TRUE(has("ERROR coloured green")) << "ANSI colour codes stripped";
+  EXPECT_TRUE(has("coloured green")) << "ANSI colour codes stripped (and the ERROR shown as the level)";
   EXPECT_TRUE(has("to stderr")) << "stderr is captured too";
   bool cut = false;
   for (auto& m : messages)
     if (m.rfind("LLLL", 0) == 0) cut = m.size() < 4200 && m.find("[line cut]") != std::string::npos;
   EXPECT_TRUE(cut) << "a 10000-byte line is cut";
   for (auto& l : lines)
-    if (l["message"] == "ERROR coloured green") {
+    if (l["message"] == "coloured green") {
       EXPECT_EQ(l["level"], "error");
     }
 }
@@ -310,7 +311,7 @@ TEST(Supervisor, AFloodOfOutputKeepsABoundedRingAndTheServiceRuns) {
   ASSERT_TRUE(reaches(k.port(), "flood", "running", 20s));
   ASSERT_TRUE(kt::wait_until([&] {
     auto j = kt::get_json(k.port(), "/__logs__/flood?format=json")["lines"];
-    return j.is_array() && !j.empty() && j.back()["message"] == "INFO flood listening on port " + std::to_string(port);
+    return j.is_array() && !j.empty() && j.back()["message"] == "flood listening on port " + std::to_string(port);
   }, 20s));
   auto lines = kt::get_json(k.port(), "/__logs__/flood?format=json")["lines"];
   EXPECT_EQ(lines.size(), 100u);
@@ -404,4 +405,29 @@ TEST(Supervisor, AttemptsStartOverAfterTheServiceWasHealthyForAWhile) {
                                "    restart: { policy: on-failure, max_attempts: 2, backoff: 100ms, reset_after: 300ms }\n"));
   EXPECT_TRUE(kt::wait_until([&] { return count(kt::read_lines(record), "start") >= 5; }, 8s))
       << count(kt::read_lines(record), "start") << " starts; " << kt::get_status(k.port(), "flaky").dump();
+}
+
+TEST(Supervisor, LogsAStopAsStoppedAndACrashAsAWarning) {
+  auto port = kt::free_port();
+  kt::kinfra_process k(routes_to("web") + "services:\n" +
+                       service("web", {}, port, "    health: { http: /health, interval: 200ms }\n    restart: { backoff: 200ms }\n"));
+  ASSERT_TRUE(reaches(k.port(), "web", "running"));
+  const int pid = std::stoi(kt::get_status(k.port(), "web")["pid"].get<std::string>());
+  ::kill(pid, SIGKILL);
+  ASSERT_TRUE(kt::wait_until([&] { return k.log().find("ended unexpectedly") != std::string::npos; }));
+  ASSERT_TRUE(reaches(k.port(), "web", "running"));
+  ASSERT_EQ(kt::http_request(k.port(), "POST", "/__action__/stop/web").status, 200);
+  ASSERT_TRUE(reaches(k.port(), "web", "stopped"));
+  ASSERT_TRUE(kt::wait_until([&] { return k.log().find("service web: stopped (pid") != std::string::npos; }));
+  const std::string log = k.log();
+  auto line_with = [&](const std::string& text) {
+    auto at = log.find(text);
+    if (at == std::string::npos) return std::string();
+    auto start = log.rfind('\n', at);
+    return log.substr(start == std::string::npos ? 0 : start + 1, log.find('\n', at) - (start == std::string::npos ? 0 : start + 1));
+  };
+  EXPECT_NE(line_with("ended unexpectedly").find(" warning "), std::string::npos) << line_with("ended unexpectedly");
+  EXPECT_NE(line_with("ended unexpectedly").find("Killed by signal 9"), std::string::npos);
+  EXPECT_NE(line_with("service web: stopped (pid").find(" info "), std::string::npos);
+  EXPECT_EQ(log.find("Killed by signal 15"), std::string::npos) << "a stop kinfra asked for is not a kill";
 }

@@ -87,6 +87,20 @@ TEST(LogLine, DetectsLevelsInTheUsualSpellings) {
     EXPECT_EQ(detect_log_level(line), level) << line;
 }
 
+TEST(LogLine, ALeadingLevelWordIsNotSaidTwice) {
+  using kinfra::supervisor::strip_level_prefix;
+  EXPECT_EQ(strip_level_prefix("INFO api listening on port 8000"), "api listening on port 8000");
+  EXPECT_EQ(strip_level_prefix("[warn] cache is cold"), "cache is cold");
+  EXPECT_EQ(strip_level_prefix("WARNING: deprecated option"), "deprecated option");
+  EXPECT_EQ(strip_level_prefix("error: no such file"), "no such file");
+  EXPECT_EQ(strip_level_prefix("ERROR - upstream timed out"), "upstream timed out");
+  EXPECT_EQ(strip_level_prefix("[ERROR]: boom"), "boom");
+  // Everything else stays as it was printed.
+  for (std::string_view keep : {"Error connecting to db", "Information is power", "2024-01-01 [warn] disk",
+                                "level=info msg=x", "INFO", "INFOx y", "[info x", "a plain line", "", "DEBUGGING now"})
+    EXPECT_EQ(strip_level_prefix(keep), keep);
+}
+
 TEST(LogLine, PlainLinesKeepTheFallbackLevel) {
   EXPECT_EQ(detect_log_level("a plain line"), log_level::info);
   EXPECT_EQ(detect_log_level("a plain line", log_level::warn), log_level::warn);
