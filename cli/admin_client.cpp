@@ -65,6 +65,7 @@ host_port reachable(const host_port& a) {
 struct plan {
   std::vector<host_port> candidates;
   std::string token;
+  std::string note;  ///< said only when nothing answers (e.g. routes.yaml has errors)
 };
 
 plan make_plan(const client_options& o) {
@@ -76,7 +77,7 @@ plan make_plan(const client_options& o) {
     auto loaded = load_config_file(o.config);
     if (loaded.ok()) cfg = loaded.cfg;
     else if (o.url.empty())
-      std::cerr << "kinfra: " << o.config << " has errors; trying the default addresses\n";
+      p.note = o.config + " has errors, so the default addresses were tried (`kinfra check " + o.config + "` lists them)";
   }
   if (!o.url.empty()) {
     auto e = parse_url(o.url);
@@ -218,7 +219,7 @@ class session {
         tried += std::string(tried.empty() ? "" : "; ") + err.what();
       }
     }
-    throw not_running(tried);
+    throw not_running(plan_.note.empty() ? tried : tried + ".\n" + plan_.note);
   }
 
   client_options o_;
@@ -455,7 +456,13 @@ int logs_command(const client_options& o, const std::string& name, std::size_t l
 int reload_command(const client_options& o) {
   return guarded(o, [&] {
     session s(o);
+    // kinfra answers 409 at once while another reload runs (a file save, SIGHUP): ask again
+    // until that one is done.
     reply r = s.request(http::verb::post, "/__action__/reload");
+    for (auto until = std::chrono::steady_clock::now() + 60s; r.status == 409 && std::chrono::steady_clock::now() < until;) {
+      std::this_thread::sleep_for(200ms);
+      r = s.request(http::verb::post, "/__action__/reload");
+    }
     if (r.status != 200) {
       std::cerr << "kinfra: routes.yaml was not reloaded:\n" << error_of(r) << "\n";
       return exit_failed;

@@ -64,10 +64,10 @@ class config_builder {
     auto cfg = std::make_shared<config>();
     cfg->source_path = source_path_;
     if (!root || root.IsNull()) {
-      r_.error(root, "routes.yaml is empty (expected at least `routes:` and `services:`)");
+      r_.error(root, file_name() + " is empty (expected at least `routes:` and `services:`)");
       return nullptr;
     }
-    if (!r_.check_map(root, "routes.yaml",
+    if (!r_.check_map(root, file_name(),
                       {"listen", "workers", "timeouts", "limits", "upstream", "routes", "services", "admin_listen",
                        "admin_token", "admin_hosts", "allow_remote", "actions", "templates_dir", "template_variables",
                        "public_details", "state_dir", "access_log", "log_format", "metrics_path"}))
@@ -87,6 +87,12 @@ class config_builder {
   }
 
  private:
+  /** The file's own name for messages ("routes.yaml", "routes.yaml.tmp", "(service_manager)"). */
+  std::string file_name() const {
+    auto name = fs::path(source_path_).filename().string();
+    return name.empty() ? std::string("routes.yaml") : name;
+  }
+
   void read_listen(const YAML::Node& n, config& cfg) {
     if (!n) {
       listener_config l;
@@ -516,8 +522,13 @@ config_load_result load_config_string(const std::string& yaml, const std::string
   try {
     root = YAML::Load(yaml);
   } catch (const YAML::Exception& e) {
-    errors.push_back({e.mark.is_null() ? 0 : e.mark.line + 1, e.mark.is_null() ? 0 : e.mark.column + 1,
-                      "YAML syntax error: " + e.msg});
+    std::string msg = "YAML syntax error: " + e.msg;
+    // yaml-cpp's words for a key or list item out of line; say what usually causes them.
+    if (e.msg.find("illegal map value") != std::string::npos || e.msg.find("end of map not found") != std::string::npos ||
+        e.msg.find("end of sequence not found") != std::string::npos || e.msg.find("bad indentation") != std::string::npos)
+      msg += " (check the indentation on this line and the one before: keys of one mapping start in the same "
+             "column, list items with '- ' under their key, and a value after ':' needs a space or its own line)";
+    errors.push_back({e.mark.is_null() ? 0 : e.mark.line + 1, e.mark.is_null() ? 0 : e.mark.column + 1, msg});
     return finish(nullptr, std::move(errors));
   }
   std::vector<config_error> warnings;

@@ -31,6 +31,7 @@ struct local_request {
   std::string_view authorization;  ///< the Authorization header, if any
   std::string_view fetch_site;     ///< Sec-Fetch-Site, if any (browsers: cross-site, same-site, same-origin, none)
   std::string_view challenge;      ///< X-Kinfra-Challenge, if any (see common/admin_proof.hpp)
+  std::string_view user_agent;     ///< User-Agent, if any
   std::string_view local_address;  ///< the address the connection reached (`127.0.0.1:9000`); admin requests only
   std::string_view body;           ///< a small request body (admin actions), complete
 };

@@ -268,7 +268,7 @@ local_response fallback_responder::logs(const local_request& req) const {
   if (shell ? !may_see_shell(a) : a != access::allowed) return deny(a, req, !shell);
   // The name is not repeated back: this may be an HTML page.
   if (!board_ || name.empty() || name.find('/') != std::string_view::npos || board_->index_of(name) < 0)
-    return refused(404, "No such service.", req, !shell);
+    return refused(404, "unknown service", req, !shell);
   if (shell) {
     // The page itself holds no log lines: its script fetches them (with the token, when needed).
     page_context ctx = context(req);
@@ -294,7 +294,9 @@ local_response fallback_responder::action(const local_request& req) const {
     if (!reload_) return json_error(503, "reload is not available");
     // (Never waits behind another reload: that one may be stuck on a slow DNS name, and this runs
     // on the small control executor.)
-    reload_result r = reload_->reload("dashboard", /*wait=*/false);
+    // (Who asked, for the dashboard's "loaded by": the CLI says who it is.)
+    const bool cli = req.user_agent.starts_with("kinfra-cli");
+    reload_result r = reload_->reload(cli ? "CLI" : "dashboard", /*wait=*/false);
     json body = {{"success", r.applied || r.unchanged}, {"action", "reload"}, {"applied", r.applied}};
     if (!r.errors.empty()) body["errors"] = r.errors;
     if (r.busy) body["error"] = r.errors.front();

@@ -138,6 +138,7 @@ local_request client_session::describe_request(const exchange* x) const {
     lr.origin = req.origin;
     lr.authorization = req.authorization;
     lr.fetch_site = req.fetch_site;
+    lr.user_agent = req.user_agent;
     auto q = req.target.find('?');
     if (q != std::string::npos) lr.query = std::string_view(req.target).substr(q + 1);
   }

@@ -469,6 +469,15 @@ services: {}
   EXPECT_EQ(good.cfg->admin.hosts[1].name, "kinfra.example.com");
 }
 
+TEST(RoutesConfig, MessagesNameTheFileAndExplainIndentation) {
+  auto tmp = kinfra::load_config_string("colour: blue\nservices: {}\n", "/tmp/routes.yaml.tmp");
+  ASSERT_FALSE(tmp.ok());
+  EXPECT_TRUE(has_error(tmp, 1, "in routes.yaml.tmp")) << errors_of(tmp);
+  auto indented = load("services:\n  a:\n    url: http://127.0.0.1:1\n   health: off\n");
+  ASSERT_FALSE(indented.ok());
+  EXPECT_NE(errors_of(indented).find("check the indentation"), std::string::npos) << errors_of(indented);
+}
+
 TEST(RoutesConfig, RejectsBadAdminSettings) {
   unsetenv("KINFRA_ADMIN_TOKEN");
   auto r = load(R"(
