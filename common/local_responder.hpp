@@ -44,6 +44,11 @@ struct local_response {
   /** When set, the body instead of `body`: bytes shared with a cache, sent without a copy. */
   std::shared_ptr<const std::string> shared_body;
   std::vector<std::pair<std::string, std::string>> headers;  ///< extra fields, e.g. Retry-After
+  /**
+   * For an unavailable page: false when the service is out of traffic on purpose (stopped by an
+   * operator, in maintenance), so the 503 is not counted as the service's error.
+   */
+  bool service_fault = true;
 
   std::string_view body_view() const { return shared_body ? std::string_view(*shared_body) : std::string_view(body); }
 };

@@ -251,7 +251,7 @@ std::map<std::string, std::pair<std::uint64_t, std::uint64_t>, std::less<>> metr
     auto t = r->sum();
     auto& [requests, errors] = out[r->service()];
     requests += t.requests();
-    errors += t.by_class[5];
+    if (r->route() != fallback_route) errors += t.by_class[5];
   }
   return out;
 }

@@ -123,6 +123,11 @@ class metrics_registry {
    * @param route the label: the path prefix, with the host in front when the route has one
    */
   route_stats& route(std::string_view route, std::string_view service);
+  /**
+   * The route label of kinfra's own pages for a service stopped or in maintenance on purpose: in
+   * /metrics under this label, and not among the service's errors on the dashboard.
+   */
+  static constexpr std::string_view fallback_route = "(stopped)";
   /** kinfra's own pages (dashboard, API, metrics). */
   route_stats& admin() { return *admin_; }
   /** Requests that matched no route, or were refused before routing (malformed, redirected). */

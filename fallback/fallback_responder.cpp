@@ -352,6 +352,7 @@ local_response fallback_responder::unavailable_page(const local_request& req, bo
   local_response res = json_route || req.wants_json ? json_response(503, render_service_json(ctx, *s, *svc, kind))
                                                      : html_response(503, render_service_page(ctx, *s, *svc, kind));
   res.headers.emplace_back("Retry-After", retry);
+  res.service_fault = !(s->maintenance.on || s->state == service_state::stopped);
   return res;
 }
 

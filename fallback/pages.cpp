@@ -213,9 +213,16 @@ std::string render_service_page(const page_context& ctx, const service_status& s
                    fact("Uptime", "uptime", uptime_text(s, ctx.now)) + fact("Health", "health", s.health) + "</dl>";
     if (kind == page_kind::error) v["logs"] = "<div class=\"logs\">" + render_log_lines(ctx.board->logs(s.name, 10)) + "</div>";
   }
-  const bool stopped = s.state == service_state::stopped || s.state == service_state::stopping;
-  v["kicker"] = stopped ? "Stopped" : "Starting";
-  v["headline"] = stopped ? "is stopped for now" : "is on its way";
+  // A stopped service will not come back by itself: no spinner, no countdown, no promise.
+  const bool stopped = s.state == service_state::stopped;
+  v["stopped"] = stopped ? "true" : "false";
+  v["spinner_hidden"] = stopped ? "hidden" : "";
+  v["countdown_hidden"] = stopped ? "hidden" : "";
+  v["kicker"] = stopped ? "Not running" : s.state == service_state::stopping ? "Stopping" : "Starting";
+  v["headline"] = stopped ? "is stopped" : "is on its way";
+  if (stopped) v["status_message"] = "It was stopped and will not start by itself.";
+  v["promise"] = stopped ? "This page goes back to what you asked for once someone starts it again."
+                         : "This page goes back to what you asked for as soon as the service is ready.";
   v["page_js"] = ctx.templates->get("page.js");
   const char* file = kind == page_kind::loading ? "loading.html" : kind == page_kind::error ? "error.html" : "maintenance.html";
   return render_template(ctx.templates->get(file), v);

@@ -283,8 +283,15 @@ net::awaitable<client_session::outcome> client_session::handle_request() {
     // Not healthy (starting, crashed, stopped, in maintenance): the fallback page says so,
     // instead of a connection error.
     const outcome after = x.framing == body_framing::none ? outcome::keep_alive : outcome::linger;
-    if (const auto* responder = w_.responder())
-      co_return co_await send_page(responder->unavailable_page(describe_request(&x), r->json), after);
+    if (const auto* responder = w_.responder()) {
+      local_response page = responder->unavailable_page(describe_request(&x), r->json);
+      if (!page.service_fault) {
+        // Stopped or in maintenance on purpose: counted apart from the service's own answers.
+        route_ = nullptr;
+        stats_ = gen_->services[r->service_index].fallback_stats;
+      }
+      co_return co_await send_page(std::move(page), after);
+    }
     co_return co_await respond_error(503, "The service is not available right now.", after, &x);
   }
   x.max_body = r->max_body_bytes;

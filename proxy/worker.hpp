@@ -78,6 +78,8 @@ struct service_state {
   /** The StatusBoard's "may it get traffic" flag (null: no board, always yes). */
   std::shared_ptr<const std::atomic<bool>> accepting;
   service_stats* stats = nullptr;  ///< its /metrics counters (null without a registry)
+  /** kinfra's own pages while it is stopped or in maintenance: not the service's errors. */
+  route_stats* fallback_stats = nullptr;
 };
 
 /** What proxy_server prepares for every worker at start-up or reload (each worker copies it). */

@@ -70,6 +70,8 @@ void service_runner::set_state(service_state s, std::string message, std::option
     st.state = s;
     st.status_message = std::move(message);
     if (health) st.health = *health;
+    // A stopped service has no current check result: the last one would read as now.
+    if (s == service_state::stopped) st.health_detail.clear();
     st.restarts = restarts_;
     if (!pid_) {
       st.pid.reset();

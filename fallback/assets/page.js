@@ -6,6 +6,8 @@
   const body = document.body;
   const service = body.dataset.service;
   let remaining = Number(body.dataset.refresh || 5);
+  // A stopped service will not come back by itself: no countdown; the page changes once it starts.
+  const stopped = body.dataset.stopped === "true";
   const countdown = document.getElementById("countdown");
   function setText(id, text) {
     const n = document.getElementById(id);
@@ -18,6 +20,10 @@
       if (res.ok) {
         const s = await res.json();
         if (s.state === "running" && !(s.maintenance && s.maintenance.on)) return back();
+        if (stopped) {
+          if (s.state !== "stopped") back();  // someone started it: the page for that
+          return;
+        }
         setText("state", s.state);
         setText("status-message", s.status_message);
         const steps = document.getElementById("steps");
@@ -42,6 +48,7 @@
   }
   setInterval(poll, 2000);
   setInterval(() => {
+    if (stopped) return;
     remaining -= 1;
     if (remaining <= 0) return back();
     if (countdown) countdown.textContent = "Trying again in " + remaining + "s";

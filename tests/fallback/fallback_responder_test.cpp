@@ -276,6 +276,27 @@ TEST_F(Fallback, AReloadAskedWhileAnotherRunsIs409AndDoesNotWait) {
   EXPECT_FALSE(reloader.waits[0]) << "the dashboard's reload never waits behind another";
 }
 
+TEST_F(Fallback, AStoppedServicesPageMakesNoPromise) {
+  // Nothing started the services yet: they are stopped, and nothing will start them by itself.
+  auto page = unavailable(1);
+  EXPECT_EQ(page.status, 503u);
+  EXPECT_NE(page.body.find("is stopped"), std::string::npos);
+  EXPECT_NE(page.body.find("will not start by itself"), std::string::npos);
+  EXPECT_NE(page.body.find("once someone starts it again"), std::string::npos);
+  EXPECT_NE(page.body.find("<span class=\"spinner\" hidden>"), std::string::npos) << "no spinner";
+  EXPECT_NE(page.body.find("id=\"countdown\" hidden"), std::string::npos) << "no countdown";
+  EXPECT_NE(page.body.find("data-stopped=\"true\""), std::string::npos);
+  EXPECT_FALSE(page.service_fault) << "kinfra's 503 for a stopped service is not the service's error";
+  board->modify(svc(1), [](kinfra::service_status& st) { st.state = kinfra::service_state::starting; });
+  auto starting = unavailable(1);
+  EXPECT_NE(starting.body.find("is on its way"), std::string::npos);
+  EXPECT_NE(starting.body.find("Trying again in"), std::string::npos);
+  EXPECT_EQ(starting.body.find("id=\"countdown\" hidden"), std::string::npos);
+  EXPECT_TRUE(starting.service_fault);
+  board->modify(svc(1), [](kinfra::service_status& st) { st.maintenance.on = true; });
+  EXPECT_FALSE(unavailable(1).service_fault) << "maintenance is on purpose too";
+}
+
 TEST_F(Fallback, RemoteAccessNeedsTheToken) {
   load("admin_token: correct-horse-battery\nallow_remote: true\nadmin_hosts: [kinfra.example.com]\n");
   EXPECT_EQ(call("GET", "/__status__", false).status, 401u);
@@ -380,7 +401,7 @@ TEST_F(Fallback, TemplatesDirOverridesPagesWithVariables) {
   auto body = call("GET", "/kinfra").body;
   EXPECT_NE(body.find("<h1>ACME &lt;Ops&gt;</h1>"), std::string::npos) << body;
   EXPECT_NE(body.find("class=\"stat total\""), std::string::npos);
-  EXPECT_NE(unavailable(0).body.find("is stopped for now"), std::string::npos) << "other pages stay embedded";
+  EXPECT_NE(unavailable(0).body.find("is stopped"), std::string::npos) << "other pages stay embedded";
   std::filesystem::remove_all(dir);
 }
 

@@ -121,6 +121,9 @@ TEST(Dashboard, AStoppedServicesRouteShowsTheLoadingPageAndComesBack) {
   EXPECT_NE(page.headers.get("Content-Type").find("text/html"), std::string::npos);
   EXPECT_NE(page.body.find("web"), std::string::npos);
   EXPECT_NE(page.body.find("/__status__?service="), std::string::npos) << "it polls and comes back by itself";
+  EXPECT_NE(page.body.find("will not start by itself"), std::string::npos) << "and promises nothing";
+  EXPECT_NE(page.body.find("id=\"countdown\" hidden"), std::string::npos);
+  EXPECT_EQ(kt::get_status(k.port(), "web")["health_detail"], "") << "no stale check result on a stopped card";
   kt::header_list api;
   api.add("Accept", "application/json");
   auto j = kt::http_get(k.port(), "/some/page", api);

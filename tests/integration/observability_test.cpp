@@ -326,3 +326,28 @@ TEST(Metrics, MetricsPathOffGivesMetricsBackToTheRoutes) {
   EXPECT_NE(kt::http_get(moved.port(), "/internal/stats").body.find("kinfra_build_info"), std::string::npos);
   EXPECT_EQ(kt::parse_echo(kt::http_get(moved.port(), "/metrics").body).target, "/metrics");
 }
+
+TEST(Metrics, KinfrasPagesForAStoppedServiceAreNotItsErrors) {
+  // A service stopped on purpose (or in maintenance) is not failing: its visitors get kinfra's 503
+  // page, counted under route="(stopped)" in /metrics, and its card shows no errors.
+  kt::kinfra_process k("access_log: off\nroutes:\n  - { path: /, service: web }\nservices:\n" +
+                       kt::test_service_entry("web", {}, kt::free_port(), "    health: { http: /health, interval: 200ms }\n"));
+  ASSERT_TRUE(kt::wait_until([&] { return kt::state_of(k.port(), "web") == "running"; }));
+  ASSERT_EQ(kt::http_request(k.port(), "POST", "/__action__/stop/web").status, 200);
+  ASSERT_TRUE(kt::wait_until([&] { return kt::state_of(k.port(), "web") == "stopped"; }));
+  (void)kt::get_status(k.port());  // a sample before the visits
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(kt::http_get(k.port(), "/").status, 503);
+  auto metrics = scrape(k.port());
+  EXPECT_EQ(metrics["kinfra_http_requests_total{route=\"(stopped)\",service=\"web\",code=\"5xx\"}"], 5);
+  EXPECT_EQ(metrics["kinfra_http_requests_total{route=\"/\",service=\"web\",code=\"5xx\"}"], 0);
+  ASSERT_TRUE(kt::wait_until([&] { return kt::get_status(k.port())["services"]["web"]["requests_per_second"].is_number(); }));
+  auto web = kt::get_status(k.port())["services"]["web"];
+  EXPECT_EQ(web["errors_total"], 0);
+  EXPECT_EQ(web["requests_total"], 5);
+  // A crash is the service's own failure: its 503s count.
+  ASSERT_EQ(kt::http_request(k.port(), "POST", "/__action__/start/web").status, 200);
+  ASSERT_TRUE(kt::wait_until([&] { return kt::state_of(k.port(), "web") == "running"; }));
+  ASSERT_EQ(kt::http_request(k.port(), "POST", "/__action__/status/web", {}, "{\"state\": \"error\"}").status, 200);
+  ASSERT_EQ(kt::http_get(k.port(), "/").status, 503);
+  EXPECT_EQ(kt::get_status(k.port())["services"]["web"]["errors_total"], 1);
+}
