@@ -54,6 +54,17 @@ int wait_signal(const sigset_t& signals, std::chrono::milliseconds timeout) {
   return sig > 0 ? sig : 0;
 }
 
+/** A bound address as a person can open it: a wildcard bind is reached as localhost. */
+std::string openable(const host_port& a) {
+  if (a.host == "0.0.0.0" || a.host == "::") return "localhost:" + std::to_string(a.port);
+  return a.to_string();
+}
+
+/** " (all interfaces)" for a wildcard bind: reachable from the network, not only this machine. */
+const char* everywhere(const host_port& a) {
+  return a.host == "0.0.0.0" || a.host == "::" ? " (all interfaces)" : "";
+}
+
 service_state to_internal(state s) {
   switch (s) {
     case state::stopped: return service_state::stopped;
@@ -256,14 +267,15 @@ struct service_manager::impl {
     auto bound = proxy->bound_addresses();
     for (std::size_t i = 0; i < bound.size() && i < cfg->listen.size(); ++i) {
       const auto& l = cfg->listen[i];
-      std::string a = bound[i].to_string();
+      const std::string a = bound[i].to_string();
+      const char* scheme = l.tls ? "https" : "http";
       if (l.redirect_to_https)
-        spdlog::info("kinfra {} listening on http://{}, redirecting to https", version, a);
+        spdlog::info("kinfra {} listening on {}{}, redirecting to https", version, a, everywhere(bound[i]));
       else
-        spdlog::info("kinfra {} listening on {}://{} ({} workers); dashboard at {}://{}/kinfra", version,
-                     l.tls ? "https" : "http", a, cfg->workers, l.tls ? "https" : "http", a);
+        spdlog::info("kinfra {} listening on {}{} ({} workers); dashboard at {}://{}/kinfra", version, a,
+                     everywhere(bound[i]), cfg->workers, scheme, openable(bound[i]));
     }
-    for (const auto& a : proxy->admin_addresses()) spdlog::info("dashboard also at http://{}/kinfra", a.to_string());
+    for (const auto& a : proxy->admin_addresses()) spdlog::info("dashboard also at http://{}/kinfra", openable(a));
     // The dashboard's rates are over the last seconds: a sample each second, whoever asks.
     sampler = std::thread([this] {
       std::unique_lock lock(mutex);

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """examples/embed, built against kinfra installed in a temporary prefix, and run.
 
-1. cmake --install <build dir> --prefix <tmp>/prefix
+1. cmake --install <build dir> --prefix <tmp>/prefix --component development
 2. cmake -S examples/embed -B <tmp>/build -DCMAKE_PREFIX_PATH=<tmp>/prefix; cmake --build
 3. runs it on ephemeral ports with a 2 s "build", and checks over HTTP (127.0.0.1 only): the api
    route answers; while the frontend builds, / is the loading page with the pushed steps and
@@ -67,7 +67,7 @@ def main():
     proc = None
     try:
         prefix = os.path.join(tmp, "prefix")
-        run([a.cmake, "--install", a.build_dir, "--prefix", prefix])
+        run([a.cmake, "--install", a.build_dir, "--prefix", prefix, "--component", "development"])
         for f in ["include/kinfra/kinfra.hpp", "lib/cmake/kinfra/kinfraConfig.cmake", "lib/libkinfra.a"]:
             if not os.path.exists(os.path.join(prefix, f)):
                 alt = f.replace("lib/", "lib/x86_64-linux-gnu/")

@@ -76,6 +76,10 @@ def main():
         if expect(r.returncode == 0, f"cmake --install: exit {r.returncode}\n{r.stdout}{r.stderr}"):
             print(r.stdout, end="")
             check_tree(prefix, prefix)
+            # A plain install is the runtime: no headers, libraries or CMake package (those come
+            # with --component development, for programs that embed kinfra).
+            for dev in ("include/kinfra/kinfra.hpp", "lib/cmake/kinfra", "lib/libkinfra.a"):
+                expect(not os.path.exists(os.path.join(prefix, dev)), f"a plain install installed {dev}")
 
         # A package build: staged under DESTDIR, but the unit must name where it will really live.
         stage = os.path.join(tmp, "stage")
