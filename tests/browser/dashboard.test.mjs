@@ -4,12 +4,11 @@
 //
 // Run by ctest (see tests/CMakeLists.txt) with KINFRA_BINARY, KINFRA_TEST_SERVICE and
 // KINFRA_ARTIFACTS set; screenshots are written to KINFRA_ARTIFACTS.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { artifacts, chromiumPath, fail, freePort, kinfraBin, serviceBin, waitFor } from './support.mjs';
+import { artifacts, chromiumPath, fail, freePort, serviceBin, startKinfra, waitFor } from './support.mjs';
 
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kinfra-browser-'));
@@ -33,15 +32,12 @@ services:
     health: { http: /health, interval: 500ms }
 `);
 
-const kinfra = spawn(kinfraBin, ['run', path.join(dir, 'routes.yaml'), '--ready-file', path.join(dir, 'ready.json')],
-  { cwd: dir, stdio: ['ignore', 'inherit', 'inherit'] });
+let kinfra;
 let browser;
 let exitCode = 0;
 try {
-  const ready = await waitFor('kinfra to listen', () => {
-    const text = fs.existsSync(path.join(dir, 'ready.json')) && fs.readFileSync(path.join(dir, 'ready.json'), 'utf8');
-    return text ? JSON.parse(text) : null;
-  }, 15000);
+  let ready;
+  ({ kinfra, ready } = await startKinfra(dir));
   const base = 'http://' + ready.listen[0];
 
   browser = await chromium.launch({
@@ -148,8 +144,11 @@ try {
   exitCode = 1;
 } finally {
   if (browser) await browser.close().catch(() => {});
-  kinfra.kill('SIGTERM');
-  await new Promise((r) => kinfra.once('exit', r));
+  if (kinfra && kinfra.exitCode === null && kinfra.signalCode === null) {
+    const exited = new Promise((r) => kinfra.once('exit', r));
+    kinfra.kill('SIGTERM');
+    await exited;
+  }
   fs.rmSync(dir, { recursive: true, force: true });
 }
 process.exit(exitCode);

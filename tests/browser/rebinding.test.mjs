@@ -11,13 +11,12 @@
 //
 // Run by ctest (see tests/CMakeLists.txt) with KINFRA_BINARY, KINFRA_TEST_SERVICE and
 // KINFRA_ARTIFACTS set; screenshots are written to KINFRA_ARTIFACTS. Only 127.0.0.1 is contacted.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { artifacts, chromiumPath, fail, freePort, kinfraBin, serviceBin, waitFor } from './support.mjs';
+import { artifacts, chromiumPath, fail, freePort, serviceBin, startKinfra, waitFor } from './support.mjs';
 
 function step(text) {
   console.log('ok: ' + text);
@@ -76,15 +75,12 @@ services:
     health: { http: /health, interval: 200ms }
 `);
 
-const kinfra = spawn(kinfraBin, ['run', path.join(dir, 'routes.yaml'), '--ready-file', path.join(dir, 'ready.json')],
-  { cwd: dir, stdio: ['ignore', 'inherit', 'inherit'] });
+let kinfra;
 let browser;
 let exitCode = 0;
 try {
-  const ready = await waitFor('kinfra to listen', () => {
-    const text = fs.existsSync(path.join(dir, 'ready.json')) && fs.readFileSync(path.join(dir, 'ready.json'), 'utf8');
-    return text ? JSON.parse(text) : null;
-  }, 15000);
+  let ready;
+  ({ kinfra, ready } = await startKinfra(dir));
   if (!ready.listen?.[0]?.startsWith('127.0.0.1:')) fail('unexpected listen address in ready.json: ' + JSON.stringify(ready));
   if (!ready.admin?.[0]?.startsWith('127.0.0.1:')) fail('no admin listener in ready.json: ' + JSON.stringify(ready));
   const kinfraPort = Number(ready.listen[0].split(':')[1]);
@@ -389,7 +385,7 @@ try {
   exitCode = 1;
 } finally {
   if (browser) await browser.close().catch(() => {});
-  if (kinfra.exitCode === null && kinfra.signalCode === null) {
+  if (kinfra && kinfra.exitCode === null && kinfra.signalCode === null) {
     const exited = new Promise((r) => kinfra.once('exit', r));
     kinfra.kill('SIGTERM');
     await exited;

@@ -1,4 +1,5 @@
 // What the browser tests share: where the binaries are, where screenshots go, and small waits.
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -41,4 +42,24 @@ export async function waitFor(what, fn, timeoutMs) {
     await sleep(100);
   }
   fail(`timed out waiting for ${what} (last: ${last})`);
+}
+
+/**
+ * Runs kinfra on `dir`/routes.yaml (its output goes to ours) and waits until it listens.
+ * @return the child process and the ready file's contents ({pid, listen: [...], admin: [...]})
+ */
+export async function startKinfra(dir) {
+  const readyFile = path.join(dir, 'ready.json');
+  const kinfra = spawn(kinfraBin, ['run', path.join(dir, 'routes.yaml'), '--ready-file', readyFile],
+    { cwd: dir, stdio: ['ignore', 'inherit', 'inherit'] });
+  try {
+    const ready = await waitFor('kinfra to listen', () => {
+      const text = fs.existsSync(readyFile) && fs.readFileSync(readyFile, 'utf8');
+      return text ? JSON.parse(text) : null;
+    }, 15000);
+    return { kinfra, ready };
+  } catch (e) {
+    kinfra.kill('SIGTERM');  // it never listened: it goes, and the test fails with the reason
+    throw e;
+  }
 }
