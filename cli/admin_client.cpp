@@ -459,6 +459,7 @@ int reload_command(const client_options& o) {
     // kinfra answers 409 at once while another reload runs (a file save, SIGHUP): ask again
     // until that one is done.
     reply r = s.request(http::verb::post, "/__action__/reload");
+    if (r.status == 409) std::cerr << "kinfra: another reload is running; waiting for it\n";
     for (auto until = std::chrono::steady_clock::now() + 60s; r.status == 409 && std::chrono::steady_clock::now() < until;) {
       std::this_thread::sleep_for(200ms);
       r = s.request(http::verb::post, "/__action__/reload");

@@ -743,6 +743,7 @@ void client_session::end_request() {
       e.route = route_->label;
     } else if (stats_) {
       e.route = stats_->route();
+      e.service = stats_->service();  // (the "(stopped)" series of a service: named in the log too)
     }
     e.upstream = upstream_;
     e.status = status_;

@@ -79,7 +79,10 @@ std::string_view strip_level_prefix(std::string_view line) {
   std::size_t n = 0;
   while (n < rest.size() && std::isalpha(static_cast<unsigned char>(rest[n]))) ++n;
   const std::string_view word = rest.substr(0, n);
-  if (n == 0 || !level_word(word)) return line;
+  // Only the words the shown level says as well: FATAL, TRACE or NOTICE say more than it does.
+  const std::string w = lower(word);
+  if (n == 0 || !(w == "error" || w == "err" || w == "warn" || w == "warning" || w == "info" || w == "debug"))
+    return line;
   rest.remove_prefix(n);
   if (bracket) {
     if (rest.empty() || rest.front() != ']') return line;
@@ -92,9 +95,25 @@ std::string_view strip_level_prefix(std::string_view line) {
   if (!bracket && !colon && !upper) return line;
   // A separator must follow (a word like "Information" in a sentence is not a prefix).
   if (rest.empty() || (rest.front() != ' ' && rest.front() != '\t')) return line;
-  while (!rest.empty() && (rest.front() == ' ' || rest.front() == '\t' || rest.front() == '-' || rest.front() == '|'))
-    rest.remove_prefix(1);
+  // Spaces, and a lone '-' or '|' between them ("ERROR - x"); "ERROR -1 is not a port" keeps its '-'.
+  for (;;) {
+    while (!rest.empty() && (rest.front() == ' ' || rest.front() == '\t')) rest.remove_prefix(1);
+    if (rest.size() >= 2 && (rest[0] == '-' || rest[0] == '|') && (rest[1] == ' ' || rest[1] == '\t')) {
+      rest.remove_prefix(1);
+      continue;
+    }
+    break;
+  }
   return rest.empty() ? line : rest;
+}
+
+std::string_view strip_level_prefix(std::string_view line, log_level level) {
+  std::string_view rest = strip_level_prefix(line);
+  if (rest.size() == line.size()) return line;
+  std::string_view word = line.substr(line.front() == '[' ? 1 : 0);
+  std::size_t n = 0;
+  while (n < word.size() && std::isalpha(static_cast<unsigned char>(word[n]))) ++n;
+  return level_word(word.substr(0, n)) == level ? rest : line;
 }
 
 void line_splitter::feed(std::string_view data, const sink& out) {

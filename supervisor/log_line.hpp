@@ -56,4 +56,7 @@ log_level detect_log_level(std::string_view line, log_level fallback = log_level
  */
 std::string_view strip_level_prefix(std::string_view line);
 
+/** strip_level_prefix, only when the word means `level` (a line whose `level=` says otherwise keeps it). */
+std::string_view strip_level_prefix(std::string_view line, log_level level);
+
 }  // namespace kinfra::supervisor

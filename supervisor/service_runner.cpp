@@ -220,7 +220,7 @@ void service_runner::take_line(std::string_view raw, bool is_stderr) {
   (void)is_stderr;
   if (auto console = spdlog::get("services")) console->info("{:<12}| {}", cfg_.name, e.message);
   // The level is shown beside the line: a leading "INFO " is not said twice.
-  if (auto rest = strip_level_prefix(e.message); rest.size() != e.message.size()) e.message = std::string(rest);
+  if (auto rest = strip_level_prefix(e.message, e.level); rest.size() != e.message.size()) e.message = std::string(rest);
   board_.append_log(cfg_.name, std::move(e));
 }
 
@@ -312,7 +312,8 @@ void service_runner::on_exit(int wait_status) {
   else if (WIFEXITED(wait_status)) code = WEXITSTATUS(wait_status);
   const std::string how = describe_exit(wait_status);
   // A stop kinfra asked for is not news; an exit nobody asked for is.
-  if (stopping_ && (!sig || *sig == cfg_.stop.signal)) spdlog::info("service {}: stopped (pid {})", cfg_.name, was);
+  if (stopping_ && ((code && *code == 0) || (sig && *sig == cfg_.stop.signal)))
+    spdlog::info("service {}: stopped (pid {})", cfg_.name, was);
   else if (stopping_) spdlog::info("service {}: stopped (pid {}: {})", cfg_.name, was, how);
   else spdlog::warn("service {}: pid {} ended unexpectedly: {}", cfg_.name, was, how);
   board_.modify(cfg_.name, [&](service_status& st) {

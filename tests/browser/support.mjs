@@ -52,14 +52,22 @@ export async function startKinfra(dir) {
   const readyFile = path.join(dir, 'ready.json');
   const kinfra = spawn(kinfraBin, ['run', path.join(dir, 'routes.yaml'), '--ready-file', readyFile],
     { cwd: dir, stdio: ['ignore', 'inherit', 'inherit'] });
-  try {
-    const ready = await waitFor('kinfra to listen', () => {
-      const text = fs.existsSync(readyFile) && fs.readFileSync(readyFile, 'utf8');
-      return text ? JSON.parse(text) : null;
-    }, 15000);
-    return { kinfra, ready };
-  } catch (e) {
-    kinfra.kill('SIGTERM');  // it never listened: it goes, and the test fails with the reason
-    throw e;
+  let ended = null;  // why kinfra is gone, if it is
+  kinfra.on('error', (e) => { ended = 'could not start ' + kinfraBin + ': ' + e.message; });
+  kinfra.on('exit', (code, signal) => { ended = ended || `exited (code ${code}, signal ${signal})`; });
+  const end = Date.now() + 15000;
+  while (Date.now() < end && !ended) {
+    const text = fs.existsSync(readyFile) && fs.readFileSync(readyFile, 'utf8');
+    if (text) return { kinfra, ready: JSON.parse(text) };
+    await sleep(100);
   }
+  if (!ended) {
+    // It never listened: it goes (SIGKILL if it does not within 5 s), and the test fails.
+    const exited = new Promise((r) => kinfra.once('exit', r));
+    kinfra.kill('SIGTERM');
+    const timer = setTimeout(() => kinfra.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
+  }
+  fail('kinfra did not start listening: ' + (ended || 'no ready file within 15 s'));
 }

@@ -97,8 +97,18 @@ TEST(LogLine, ALeadingLevelWordIsNotSaidTwice) {
   EXPECT_EQ(strip_level_prefix("[ERROR]: boom"), "boom");
   // Everything else stays as it was printed.
   for (std::string_view keep : {"Error connecting to db", "Information is power", "2024-01-01 [warn] disk",
-                                "level=info msg=x", "INFO", "INFOx y", "[info x", "a plain line", "", "DEBUGGING now"})
-    EXPECT_EQ(strip_level_prefix(keep), keep);
+                                "level=info msg=x", "INFO", "INFOx y", "[info x", "a plain line", "", "DEBUGGING now",
+                                "FATAL out of memory", "TRACE x", "NOTICE y"})
+    EXPECT_EQ(strip_level_prefix(keep), keep) << "a word that says more than the level stays";
+  EXPECT_EQ(strip_level_prefix("ERROR -1 is not a valid port"), "-1 is not a valid port");
+  EXPECT_EQ(strip_level_prefix("WARN --force is deprecated"), "--force is deprecated");
+  EXPECT_EQ(strip_level_prefix("ERROR | - x"), "x");
+  // With the detected level: a line whose level= says otherwise keeps its word.
+  using kinfra::log_level;
+  EXPECT_EQ(strip_level_prefix("ERROR unknown flag --log-level=verbose", log_level::debug),
+            "ERROR unknown flag --log-level=verbose");
+  EXPECT_EQ(strip_level_prefix("ERROR boom", log_level::error), "boom");
+  EXPECT_EQ(strip_level_prefix("WARNING: x", log_level::warn), "x");
 }
 
 TEST(LogLine, PlainLinesKeepTheFallbackLevel) {
