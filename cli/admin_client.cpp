@@ -186,18 +186,12 @@ class session {
   /** After kinfra's 401: true when the token may go (kinfra proved it knows it); throws when not. */
   bool use_token(const reply& r) {
     if (plan_.token.empty()) return false;
-    if (r.proof.empty() || !constant_time_match(r.proof, admin_proof(plan_.token, challenge_, r.address)))
+    if (r.proof.empty() || !constant_time_equals(r.proof, admin_proof(plan_.token, challenge_, r.address)))
       throw std::runtime_error("the kinfra at " + r.address +
                                " asks for the admin token but could not show that it knows the same one, so it "
                                "was not sent (is --token, admin_token or KINFRA_ADMIN_TOKEN the token this kinfra uses?)");
     send_token_ = true;
     return true;
-  }
-
-  static bool constant_time_match(const std::string& a, const std::string& b) {
-    unsigned char diff = a.size() != b.size();
-    for (std::size_t i = 0; i < a.size() && i < b.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-    return diff == 0;
   }
 
   /** The first candidate that answers `GET target` as kinfra; its answer. */

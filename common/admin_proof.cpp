@@ -41,6 +41,18 @@ bool is_valid_challenge(std::string_view nonce) {
   return true;
 }
 
+bool constant_time_equals(std::string_view a, std::string_view b) {
+  // Every byte of the longer string is looked at, whatever the contents.
+  std::size_t n = a.size() > b.size() ? a.size() : b.size();
+  unsigned char diff = static_cast<unsigned char>(a.size() != b.size());
+  for (std::size_t i = 0; i < n; ++i) {
+    unsigned char x = i < a.size() ? static_cast<unsigned char>(a[i]) : 0;
+    unsigned char y = i < b.size() ? static_cast<unsigned char>(b[i]) : 0;
+    diff |= static_cast<unsigned char>(x ^ y);
+  }
+  return diff == 0;
+}
+
 std::string make_challenge() {
   std::array<unsigned char, 16> bytes{};
   if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) throw std::runtime_error("no random bytes");

@@ -22,6 +22,9 @@ std::string admin_proof(std::string_view token, std::string_view nonce, std::str
 /** A challenge is 16 to 128 hex digits; anything else is ignored (and gets no proof). */
 bool is_valid_challenge(std::string_view nonce);
 
+/** Compares two secrets in time that does not depend on where they differ. */
+bool constant_time_equals(std::string_view a, std::string_view b);
+
 /** A fresh challenge: 32 hex digits from the system's random source. */
 std::string make_challenge();
 

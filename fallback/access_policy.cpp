@@ -51,18 +51,6 @@ bool origin_is_own(std::string_view origin, const authority& host, bool tls) {
 
 }  // namespace
 
-bool constant_time_equals(std::string_view a, std::string_view b) {
-  // Every byte of the longer string is looked at, whatever the contents.
-  std::size_t n = a.size() > b.size() ? a.size() : b.size();
-  unsigned char diff = static_cast<unsigned char>(a.size() != b.size());
-  for (std::size_t i = 0; i < n; ++i) {
-    unsigned char x = i < a.size() ? static_cast<unsigned char>(a[i]) : 0;
-    unsigned char y = i < b.size() ? static_cast<unsigned char>(b[i]) : 0;
-    diff |= static_cast<unsigned char>(x ^ y);
-  }
-  return diff == 0;
-}
-
 bool has_valid_token(const admin_config& admin, const local_request& req) {
   if (admin.token.empty()) return false;
   auto given = bearer(req.authorization);

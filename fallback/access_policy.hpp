@@ -10,6 +10,7 @@
 
 #include <string_view>
 
+#include "common/admin_proof.hpp"
 #include "common/config.hpp"
 #include "common/local_responder.hpp"
 
@@ -25,8 +26,7 @@ enum class access {
   actions_disabled,  ///< 403: `actions: false`
 };
 
-/** Compares two secrets in time that does not depend on where they differ. */
-bool constant_time_equals(std::string_view a, std::string_view b);
+using kinfra::constant_time_equals;  // (common/admin_proof.hpp: the CLI compares proofs with it too)
 
 /** True when the request's Host names kinfra itself (loopback literal, localhost, admin_hosts). */
 bool host_is_admin(const admin_config& admin, const local_request& req);

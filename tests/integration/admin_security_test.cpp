@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <functional>
 #include <iostream>
 #include <mutex>
 #include <thread>
@@ -32,6 +33,44 @@ kt::header_list with_host(const std::string& host, const std::string& origin = "
   if (!token.empty()) h.add("Authorization", "Bearer " + token);
   return h;
 }
+
+/** The requests a recording upstream saw, in order (see `recording`). */
+struct request_log {
+  std::mutex mutex;
+  std::vector<kt::request> requests;
+
+  /** `describe` of each request seen so far. */
+  std::vector<std::string> each(const std::function<std::string(const kt::request&)>& describe) {
+    std::lock_guard lock(mutex);
+    std::vector<std::string> out;
+    for (const auto& r : requests) out.push_back(describe(r));
+    return out;
+  }
+};
+
+/** An upstream handler that records every request in `log` and sends `answer(request)` (raw HTTP). */
+kt::test_upstream::handler recording(request_log& log, std::function<std::string(const kt::request&)> answer) {
+  return [&log, answer = std::move(answer)](kt::socket_conn& c) {
+    kt::request req;
+    while (c.read_request(req, 5s)) {
+      {
+        std::lock_guard lock(log.mutex);
+        log.requests.push_back(req);
+      }
+      c.send(answer(req));
+    }
+  };
+}
+
+/** `req` sent on to kinfra on `port` (with its own Host and Connection), and kinfra's answer. */
+kt::response pass_on(std::uint16_t port, const kt::request& req) {
+  kt::header_list h;
+  for (const auto& [name, value] : req.headers.fields)
+    if (name != "Host" && name != "Connection") h.add(name, value);
+  return kt::http_request(port, req.method, req.target, h, req.body);
+}
+
+std::string authorization(const kt::request& r) { return r.headers.get("Authorization"); }
 
 /** Every admin path, with the method it takes. */
 struct admin_call {
@@ -213,18 +252,10 @@ TEST(AdminSecurity, LogsComeInBoundedPages) {
 
 TEST(AdminSecurity, TheCliNeverSendsItsTokenToAListenerThatIsNotKinfra) {
   // Something else on the address routes.yaml names, answering 401 like a login page would.
-  std::mutex mutex;
-  std::vector<std::string> authorizations;
-  kt::test_upstream other([&](kt::socket_conn& c) {
-    kt::request req;
-    while (c.read_request(req, 5s)) {
-      {
-        std::lock_guard lock(mutex);
-        authorizations.push_back(req.headers.get("Authorization"));
-      }
-      c.send("HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}");
-    }
-  });
+  request_log to_other;
+  kt::test_upstream other(recording(to_other, [](const kt::request&) {
+    return "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
+  }));
   kt::temp_dir dir;
   auto path = dir.write("routes.yaml", "listen: 127.0.0.1:" + std::to_string(other.port()) +
                                            "\nadmin_listen: off\nadmin_token: correct-horse-battery\nroutes: []\nservices: {}\n");
@@ -236,32 +267,23 @@ TEST(AdminSecurity, TheCliNeverSendsItsTokenToAListenerThatIsNotKinfra) {
     EXPECT_EQ(r.exit_code, 2) << r.err;
     EXPECT_NE(r.err.find("not kinfra"), std::string::npos) << r.err;
   }
-  {
-    std::lock_guard lock(mutex);
-    EXPECT_GE(authorizations.size(), 4u);
-    for (const auto& a : authorizations) EXPECT_EQ(a, "") << "the token went to another program";
-  }
+  const auto authorizations = to_other.each(authorization);
+  EXPECT_GE(authorizations.size(), 4u);
+  for (const auto& a : authorizations) EXPECT_EQ(a, "") << "the token went to another program";
   // A squatter that claims to be kinfra (Server: kinfra, a 401 with a made-up proof) gets no token
   // either: it cannot compute the proof without the token.
-  std::vector<std::string> squatted;
-  kt::test_upstream squatter([&](kt::socket_conn& c) {
-    kt::request req;
-    while (c.read_request(req, 5s)) {
-      {
-        std::lock_guard lock(mutex);
-        squatted.push_back(req.method + " auth=" + req.headers.get("Authorization"));
-      }
-      c.send("HTTP/1.1 401 Unauthorized\r\nServer: kinfra\r\nX-Kinfra-Proof: 00ff\r\nContent-Type: application/json\r\n"
-             "Content-Length: 2\r\n\r\n{}");
-    }
-  });
+  request_log to_squatter;
+  kt::test_upstream squatter(recording(to_squatter, [](const kt::request&) {
+    return "HTTP/1.1 401 Unauthorized\r\nServer: kinfra\r\nX-Kinfra-Proof: 00ff\r\nContent-Type: application/json\r\n"
+           "Content-Length: 2\r\n\r\n{}";
+  }));
   for (const auto& args : std::vector<std::vector<std::string>>{{"status", "--url", squatter.url(), "--token", "x-secret-x"},
                                                                 {"restart", "web", "--url", squatter.url(), "--token", "x-secret-x"}}) {
     auto r = kt::run_kinfra(args);
     EXPECT_EQ(r.exit_code, 1) << r.err;
     EXPECT_NE(r.err.find("could not show that it knows"), std::string::npos) << r.err;
   }
-  std::lock_guard lock(mutex);
+  const auto squatted = to_squatter.each([](const kt::request& r) { return r.method + " auth=" + authorization(r); });
   ASSERT_GE(squatted.size(), 2u);
   for (const auto& s : squatted) EXPECT_EQ(s, "GET auth=") << "only a GET, and without the token";
 }
@@ -272,31 +294,17 @@ TEST(AdminSecurity, TheCliDoesNotSendItsTokenThroughARelayToTheRealKinfra) {
   const std::string token = "correct-horse-battery";
   kt::kinfra_process k(two_services("admin_token: " + token + "\n"));
   ASSERT_TRUE(kt::wait_until([&] { return kt::state_of(k.port(), "web", token) == "running"; }));
-  std::mutex mutex;
-  std::vector<std::string> seen;
-  kt::test_upstream relay([&](kt::socket_conn& c) {
-    kt::request req;
-    while (c.read_request(req, 5s)) {
-      {
-        std::lock_guard lock(mutex);
-        seen.push_back(req.headers.get("Authorization"));
-      }
-      kt::header_list h;
-      for (const auto& [name, value] : req.headers.fields)
-        if (name != "Host" && name != "Connection") h.add(name, value);
-      auto res = kt::http_request(k.port(), req.method, req.target, h, req.body);
-      c.send("HTTP/1.1 " + std::to_string(res.status) + " X\r\nServer: kinfra\r\nX-Kinfra-Proof: " +
-             res.headers.get("X-Kinfra-Proof") + "\r\nContent-Length: " + std::to_string(res.body.size()) + "\r\n\r\n" +
-             res.body);
-    }
-  });
+  request_log through_relay;
+  kt::test_upstream relay(recording(through_relay, [&](const kt::request& req) {
+    auto res = pass_on(k.port(), req);
+    return "HTTP/1.1 " + std::to_string(res.status) + " X\r\nServer: kinfra\r\nX-Kinfra-Proof: " +
+           res.headers.get("X-Kinfra-Proof") + "\r\nContent-Length: " + std::to_string(res.body.size()) + "\r\n\r\n" +
+           res.body;
+  }));
   auto r = kt::run_kinfra({"status", "--url", relay.url(), "--token", token});
   EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_NE(r.err.find("could not show that it knows"), std::string::npos) << r.err;
-  {
-    std::lock_guard lock(mutex);
-    for (const auto& a : seen) EXPECT_EQ(a, "") << "the token went through the relay";
-  }
+  for (const auto& a : through_relay.each(authorization)) EXPECT_EQ(a, "") << "the token went through the relay";
   // Straight to kinfra, the same command works: the proof matches the address it reached.
   auto direct = kt::run_kinfra({"status", "--url", "http://127.0.0.1:" + std::to_string(k.port()), "--token", token});
   EXPECT_EQ(direct.exit_code, 0) << direct.err;
@@ -311,24 +319,12 @@ TEST(AdminSecurity, TheCliSendsItsTokenOnlyWhenKinfraAsksForIt) {
   // front: every request reaches kinfra through it and is recorded.)
   kt::kinfra_process k(two_services());
   ASSERT_TRUE(kt::wait_until([&] { return kt::state_of(k.port(), "web") == "running"; }));
-  std::mutex mutex;
-  std::vector<std::string> seen;
-  kt::test_upstream recorder([&](kt::socket_conn& c) {
-    kt::request req;
-    while (c.read_request(req, 5s)) {
-      {
-        std::lock_guard lock(mutex);
-        seen.push_back(req.method + " " + req.target + " auth=" + req.headers.get("Authorization"));
-      }
-      kt::header_list h;
-      for (const auto& [name, value] : req.headers.fields)
-        if (name != "Host" && name != "Connection") h.add(name, value);
-      auto res = kt::http_request(k.port(), req.method, req.target, h, req.body);
-      std::string out = "HTTP/1.1 " + std::to_string(res.status) + " X\r\nServer: " + res.headers.get("Server") +
-                        "\r\nContent-Length: " + std::to_string(res.body.size()) + "\r\n\r\n" + res.body;
-      c.send(out);
-    }
-  });
+  request_log in_front;
+  kt::test_upstream recorder(recording(in_front, [&](const kt::request& req) {
+    auto res = pass_on(k.port(), req);
+    return "HTTP/1.1 " + std::to_string(res.status) + " X\r\nServer: " + res.headers.get("Server") +
+           "\r\nContent-Length: " + std::to_string(res.body.size()) + "\r\n\r\n" + res.body;
+  }));
   kt::temp_dir dir;
   auto path = dir.write("routes.yaml", "listen: 127.0.0.1:" + std::to_string(recorder.port()) +
                                            "\nadmin_listen: off\nadmin_token: correct-horse-battery\nroutes: []\nservices: {}\n");
@@ -336,7 +332,7 @@ TEST(AdminSecurity, TheCliSendsItsTokenOnlyWhenKinfraAsksForIt) {
   EXPECT_EQ(status.exit_code, 0) << status.err;
   auto restart = kt::run_kinfra({"restart", "web", "-c", path});
   EXPECT_EQ(restart.exit_code, 0) << restart.err;
-  std::lock_guard lock(mutex);
+  const auto seen = in_front.each([](const kt::request& r) { return r.method + " " + r.target + " auth=" + authorization(r); });
   ASSERT_FALSE(seen.empty());
   for (const auto& s : seen) EXPECT_NE(s.find("auth="), std::string::npos);
   for (const auto& s : seen) EXPECT_EQ(s.substr(s.find("auth=")), "auth=") << s << ": kinfra did not ask for it";
