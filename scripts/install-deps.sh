@@ -9,7 +9,8 @@ set -euo pipefail
 build_pkgs=(g++ cmake ninja-build ccache pkg-config
             libboost1.81-dev libssl-dev nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev libcli11-dev
             python3 ca-certificates)
-test_pkgs=(libgtest-dev googletest curl openssl procps chromium fonts-noto-color-emoji)
+# dpkg-dev (dpkg-shlibdeps) and lintian: the Debian package test (cpack -G DEB, then lintian).
+test_pkgs=(libgtest-dev googletest curl openssl procps chromium fonts-noto-color-emoji dpkg-dev lintian)
 bench_pkgs=(wrk nginx haproxy valgrind util-linux)
 hardening_pkgs=(clang libclang-rt-14-dev)
 

@@ -11,13 +11,20 @@ correct by construction instead:
     package of every shared library that the kinfra built here links (`ldd` + `dpkg -S`), apart
     from those the slim image already has, and no library package that kinfra does not link;
   - it runs as a non-root user, exposes 9100, has a HEALTHCHECK on /__status__ with a program the
-    image installs, and starts the installed kinfra with the installed routes.yaml (which must
-    listen on every interface, or the published port would reach nothing).
+    image installs, and starts the installed kinfra with the image's own routes.yaml
+    (docker/routes.docker.yaml, copied into the runtime stage), which must listen on every
+    interface, or the published port would reach nothing (the installed default routes.yaml
+    listens on 127.0.0.1 only);
+  - that routes.yaml is the default one (dist/routes.yaml) but for `listen` and the services'
+    `cwd`, which must be the image's share/kinfra (where its demo/ is), and passes `kinfra check`
+    with that folder mapped to the repository's (which holds the same demo/).
 Then it checks itself: copies of the Dockerfile with one thing broken (libssl3 left out, the full
-image as runtime, another cmake command, no USER, no HEALTHCHECK) must each be refused.
+image as runtime, another cmake command, no USER, no HEALTHCHECK, the installed routes.yaml as the
+CMD, the image's routes.yaml not copied) must each be refused.
 
   check_dockerfile.py --dockerfile docker/Dockerfile --run-script scripts/run.sh \
-                      --routes routes.yaml --binary build/release/bin/kinfra [--sanitizer-build]
+                      --routes docker/routes.docker.yaml --source-dir . \
+                      --binary build/release/bin/kinfra [--sanitizer-build]
 Exit 0 when everything holds, 1 with every problem listed otherwise, 77 (skipped) without dpkg.
 """
 import argparse
@@ -28,6 +35,10 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
+
+from default_routes import differences, rewrite_cwd
+from yaml_subset import parse
 
 # Packages that debian:bookworm-slim already contains (it is a minimal Debian with the Essential
 # set). Only libraries kinfra could plausibly link are listed; anything else must be installed.
@@ -185,7 +196,8 @@ def required_packages(binary, sanitizer_build):
 # ---------------------------------------------------------------------------------------------
 # The checks
 
-def check(dockerfile_text, run_script_text, routes_text, need):
+def check(dockerfile_text, run_script_text, routes_text, routes_source, need):
+    """routes_source: the image's routes.yaml as the build context names it (docker/routes.docker.yaml)."""
     errors = []
     all_stages = stages(dockerfile_instructions(dockerfile_text))
     if len(all_stages) < 2:
@@ -315,14 +327,64 @@ def check(dockerfile_text, run_script_text, routes_text, need):
         cmd = [exec_or_shell(a) for k, a in rt if k == "CMD"]
         if not entry or entry[-1] not in ([prefix + "/bin/kinfra"], ["kinfra"]):
             errors.append(f"the ENTRYPOINT should be [\"{prefix}/bin/kinfra\"], found {entry[-1] if entry else None}")
-        if not cmd or cmd[-1] != ["run", prefix + "/share/kinfra/routes.yaml"]:
-            errors.append(f"the CMD should be [\"run\", \"{prefix}/share/kinfra/routes.yaml\"] (the installed "
-                          f"default routes.yaml), found {cmd[-1] if cmd else None}")
+        # The image's routes.yaml: copied from the build context, and what the CMD runs.
+        in_image = None
+        for k, a in rt:
+            words = [w for w in a.split() if not w.startswith("--")] if k == "COPY" and "--from=" not in a else []
+            if len(words) == 2 and os.path.normpath(words[0]) == os.path.normpath(routes_source):
+                in_image = words[1] + os.path.basename(routes_source) if words[1].endswith("/") else words[1]
+        if in_image is None:
+            errors.append(f"the runtime stage does not COPY {routes_source} (the image's routes.yaml) into the image")
+        elif not cmd or cmd[-1] != ["run", in_image]:
+            errors.append(f"the CMD should be [\"run\", \"{in_image}\"] (the image's routes.yaml, copied from "
+                          f"{routes_source}), found {cmd[-1] if cmd else None}")
 
     listen = re.search(r"^listen:\s*\"?([^\s\"#]+)", routes_text, re.M)
     if not listen or not re.match(r"^(0\.0\.0\.0|\[::\]|):9100$", listen.group(1)):
-        errors.append("the default routes.yaml must listen on every interface on 9100 (listen: 0.0.0.0:9100), "
+        errors.append(f"{routes_source} must listen on every interface on 9100 (listen: 0.0.0.0:9100), "
                       f"or the container's published port reaches nothing; found {listen.group(1) if listen else None}")
+    return errors
+
+
+def image_prefix(dockerfile_text):
+    """The --prefix of the build stage's `cmake --install` (where the image has kinfra), or None."""
+    all_stages = stages(dockerfile_instructions(dockerfile_text))
+    for keyword, args in (all_stages[0]["instructions"] if all_stages else []):
+        for c in shell_commands(args) if keyword == "RUN" else []:
+            if c[:2] == ["cmake", "--install"] and "--prefix" in c and c.index("--prefix") + 1 < len(c):
+                return c[c.index("--prefix") + 1].rstrip("/")
+    return None
+
+
+def check_image_routes(routes_path, routes_text, source_dir, prefix, binary):
+    """The image's routes.yaml: the default one (dist/routes.yaml) but for `listen` and `cwd`, every
+    service it runs started in the image's share/kinfra (where demo/ is), and `kinfra check` passes
+    on it with that folder mapped to the repository, which holds the same demo/."""
+    errors = []
+    share = f"{prefix}/share/kinfra"
+    doc = parse(routes_text)
+    default_path = os.path.join(source_dir, "dist", "routes.yaml")
+    with open(default_path, encoding="utf-8") as f:
+        default = parse(f.read())
+    for d in differences(doc, default, os.path.basename(routes_path), "dist/routes.yaml",
+                         ignore_top=("listen",), ignore_service_keys=("cwd",)):
+        errors.append(f"{routes_path} is not the default routes.yaml (but for listen and cwd): {d}")
+    for name, svc in ((doc or {}).get("services") or {}).items():
+        if isinstance(svc, dict) and "command" in svc:
+            cwd = svc.get("cwd")
+            if cwd != share:
+                errors.append(f"{routes_path}: service {name} runs in {cwd!r}; in the image its demo/ is in {share}: "
+                              f"cwd: {share}")
+    with tempfile.TemporaryDirectory(prefix="kinfra-docker-routes-") as tmp:
+        mapped = os.path.join(tmp, "routes.yaml")
+        with open(mapped, "w", encoding="utf-8") as f:
+            f.write(rewrite_cwd(routes_text, share, os.path.abspath(source_dir)))
+        r = subprocess.run([binary, "check", mapped], capture_output=True, text=True, timeout=30)
+        print(f"kinfra check {os.path.basename(routes_path)} ({share} → {os.path.abspath(source_dir)}): "
+              f"exit {r.returncode}: {(r.stdout + r.stderr).strip()}")
+        if r.returncode != 0:
+            errors.append(f"kinfra check {routes_path} (cwd {share} mapped to the repository): exit {r.returncode}: "
+                          f"{(r.stdout + r.stderr).strip()}")
     return errors
 
 
@@ -336,6 +398,9 @@ MUTATIONS = [
      lambda t: t.replace("-DCMAKE_BUILD_TYPE=Release", "-DCMAKE_BUILD_TYPE=Debug", 1)),
     ("no USER", lambda t: re.sub(r"^USER .*$", "", t, flags=re.M)),
     ("no HEALTHCHECK", lambda t: re.sub(r"^HEALTHCHECK (.*\\\n)*.*$", "", t, flags=re.M)),
+    ("the installed routes.yaml (127.0.0.1 only) as the CMD",
+     lambda t: re.sub(r'^CMD .*$', 'CMD ["run", "/opt/kinfra/share/kinfra/routes.yaml"]', t, flags=re.M)),
+    ("the image's routes.yaml not copied", lambda t: re.sub(r"^COPY docker/routes\.docker\.yaml .*$", "", t, flags=re.M)),
 ]
 
 
@@ -343,7 +408,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dockerfile", required=True)
     ap.add_argument("--run-script", required=True)
-    ap.add_argument("--routes", required=True, help="the default routes.yaml the image runs")
+    ap.add_argument("--routes", required=True,
+                    help="the image's own routes.yaml, which its runtime stage copies (docker/routes.docker.yaml)")
+    ap.add_argument("--source-dir", required=True,
+                    help="the repository: the build context, with dist/routes.yaml and demo/")
     ap.add_argument("--binary", required=True, help="the kinfra built here (ldd)")
     ap.add_argument("--sanitizer-build", action="store_true", help="ignore the sanitizer runtimes")
     ap.add_argument("--no-self-test", action="store_true", help="only check the given Dockerfile")
@@ -364,7 +432,11 @@ def main():
         where = "in bookworm-slim" if pkg in SLIM_BASE_PACKAGES else "must be installed"
         print(f"  {pkg:<16} {where:<18} {' '.join(os.path.basename(l) for l in libs)}")
 
-    errors = problems + check(dockerfile, run_script, routes, need)
+    routes_source = os.path.relpath(os.path.abspath(args.routes), os.path.abspath(args.source_dir))
+    errors = problems + check(dockerfile, run_script, routes, routes_source, need)
+    prefix = image_prefix(dockerfile)
+    if prefix:
+        errors += check_image_routes(args.routes, routes, args.source_dir, prefix, args.binary)
     if errors:
         print(f"\n{args.dockerfile}: {len(errors)} problem(s):")
         for e in errors:
@@ -381,7 +453,7 @@ def main():
             print(f"self-test: could not make the copy with {what} (the Dockerfile changed shape?)")
             failed = True
             continue
-        found = check(broken, run_script, routes, need)
+        found = check(broken, run_script, routes, routes_source, need)
         if found:
             print(f"self-test: a copy with {what} is refused: {found[0].splitlines()[0]}")
         else:
