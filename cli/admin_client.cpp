@@ -1,4 +1,5 @@
 #include "cli/admin_client.hpp"
+#include "cli/tables.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -284,51 +285,6 @@ std::string upper(std::string s) {
 
 }  // namespace
 
-std::string format_status_table(const std::string& status_json) {
-  auto doc = json::parse(status_json);
-  const std::vector<std::string> head = {"NAME", "STATE", "HEALTH", "PID", "UPTIME", "RESTARTS", "PORT", "REQ/S", "ERRORS",
-                                         "MESSAGE"};
-  std::vector<std::vector<std::string>> rows;
-  for (const auto& [name, s] : doc["services"].items()) {
-    std::string rps = "-", errors = "-";
-    if (s.contains("requests_per_second") && s["requests_per_second"].is_number()) {
-      char buf[32];
-      std::snprintf(buf, sizeof buf, "%.1f", s["requests_per_second"].get<double>());
-      rps = buf;
-    }
-    if (s.contains("error_rate") && s["error_rate"].is_number()) {
-      char buf[32];
-      std::snprintf(buf, sizeof buf, "%.1f%%", s["error_rate"].get<double>() * 100);
-      errors = buf;
-    }
-    std::string state = str(s, "state");
-    if (s.contains("maintenance") && s["maintenance"].value("on", false)) state += " (maintenance)";
-    rows.push_back({name, state, str(s, "health_status"), str(s, "pid"), str(s, "uptime"),
-                    str(s, "restarts", "0"), str(s, "port"), rps, errors, str(s, "status_message", "")});
-  }
-  std::vector<std::size_t> widths(head.size());
-  for (std::size_t c = 0; c < head.size(); ++c) {
-    widths[c] = head[c].size();
-    for (const auto& r : rows) widths[c] = std::max(widths[c], r[c].size());
-  }
-  auto line = [&](const std::vector<std::string>& cells) {
-    std::string out;
-    for (std::size_t c = 0; c < cells.size(); ++c) {
-      out += cells[c];
-      if (c + 1 < cells.size()) out += std::string(widths[c] - cells[c].size() + 2, ' ');
-    }
-    while (!out.empty() && out.back() == ' ') out.pop_back();
-    return out + "\n";
-  };
-  std::string out = line(head);
-  for (const auto& r : rows) out += line(r);
-  if (doc.contains("config") && doc["config"].contains("errors") && !doc["config"]["errors"].empty()) {
-    out += "\nroutes.yaml was not reloaded; the configuration in force stays:\n";
-    for (const auto& e : doc["config"]["errors"]) out += "  " + e.get<std::string>() + "\n";
-  }
-  return out;
-}
-
 int status_command(const client_options& o, bool as_json) {
   return guarded(o, [&] {
     session s(o);
@@ -339,6 +295,26 @@ int status_command(const client_options& o, bool as_json) {
     }
     if (as_json) std::cout << r.body;
     else std::cout << format_status_table(r.body);
+    return exit_ok;
+  });
+}
+
+int routes_command(const client_options& o, bool as_json) {
+  return guarded(o, [&] {
+    session s(o);
+    reply r = s.request(http::verb::get, "/__status__");
+    if (r.status != 200) {
+      std::cerr << "kinfra: " << error_of(r) << "\n";
+      return exit_failed;
+    }
+    auto doc = json::parse(r.body, nullptr, false);
+    if (as_json) {
+      json part = json::object();
+      for (const char* key : {"routes", "listeners", "certificates"}) part[key] = doc.is_object() && doc.contains(key) ? doc[key] : json::array();
+      std::cout << part.dump(2) << "\n";
+    } else {
+      std::cout << format_routes_table(r.body);
+    }
     return exit_ok;
   });
 }

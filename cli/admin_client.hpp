@@ -43,7 +43,7 @@ int logs_command(const client_options& o, const std::string& name, std::size_t l
 /** Reloads routes.yaml in the running kinfra; prints the errors when it is refused. */
 int reload_command(const client_options& o);
 
-/** One row of the status table per service, columns aligned (exposed for tests). */
-std::string format_status_table(const std::string& status_json);
+/** The routes, listeners and certificates in force (`json`: that part of /__status__ as JSON). */
+int routes_command(const client_options& o, bool json);
 
 }  // namespace kinfra::cli

@@ -174,6 +174,9 @@ struct route_config {
   std::optional<std::uint64_t> max_body_bytes;  ///< overrides limits.max_body_bytes
   bool json = false;  ///< an API route: kinfra's own answers on it are JSON, whatever Accept says
   source_mark mark;
+
+  /** Its name in /metrics, the access log and the dashboard: the path, after the host if any. */
+  std::string label() const { return host.empty() ? path : host + path; }
 };
 
 /** kinfra's own pages: the dashboard, the status/action/logs API and who may use them. */

@@ -245,40 +245,69 @@ std::string metrics_registry::render(const status_board* board) const {
   return w.take();
 }
 
-std::map<std::string, std::pair<std::uint64_t, std::uint64_t>, std::less<>> metrics_registry::service_totals() const {
-  std::map<std::string, std::pair<std::uint64_t, std::uint64_t>, std::less<>> out;
-  for (const auto& r : routes_) {
-    auto t = r->sum();
-    auto& [requests, errors] = out[r->service()];
-    requests += t.requests();
-    if (r->route() != fallback_route) errors += t.by_class[5];
+namespace {
+
+/** The rate between `base` (when there is one) and `now`'s totals `t`. */
+service_rate rate_of(std::pair<std::uint64_t, std::uint64_t> t, const std::pair<std::uint64_t, std::uint64_t>* base,
+                     double seconds) {
+  service_rate r;
+  r.requests = t.first;
+  r.errors = t.second;
+  if (seconds > 0) {
+    auto [req0, err0] = base ? *base : std::pair<std::uint64_t, std::uint64_t>{0, 0};
+    const std::uint64_t dreq = t.first - std::min(req0, t.first);
+    r.requests_per_second = static_cast<double>(dreq) / seconds;
+    if (dreq > 0) r.error_rate = static_cast<double>(t.second - std::min(err0, t.second)) / static_cast<double>(dreq);
   }
-  return out;
+  return r;
 }
 
-std::map<std::string, service_rate, std::less<>> metrics_registry::rates(std::chrono::steady_clock::time_point now) {
+template <class Map, class Key>
+const typename Map::mapped_type* find_in(const Map& m, const Key& k) {
+  auto it = m.find(k);
+  return it == m.end() ? nullptr : &it->second;
+}
+
+}  // namespace
+
+std::pair<metrics_registry::sample, const metrics_registry::sample*> metrics_registry::sample_locked(
+    std::chrono::steady_clock::time_point now) {
   using namespace std::chrono_literals;
-  std::lock_guard lock(mutex_);
-  auto totals = service_totals();
-  if (samples_.empty() || now - samples_.back().at >= 1s) samples_.push_back({now, totals});
+  sample totals{now, {}, {}};
+  for (const auto& r : routes_) {
+    auto t = r->sum();
+    // kinfra's own page for a service stopped on purpose is not the service's error.
+    const std::uint64_t errors = r->route() != fallback_route ? t.by_class[5] : 0;
+    auto& [requests, errs] = totals.by_service[r->service()];
+    requests += t.requests();
+    errs += errors;
+    totals.by_route[{r->route(), r->service()}] = {t.requests(), errors};
+  }
+  if (samples_.empty() || now - samples_.back().at >= 1s) samples_.push_back(totals);
   // Keep the samples of the last ten seconds and, before them, only the newest older one.
   while (samples_.size() > 2 && now - samples_[1].at > 10s) samples_.pop_front();
   const sample* base = now - samples_.front().at >= 1s ? &samples_.front() : nullptr;
+  return {std::move(totals), base};
+}
+
+std::map<std::string, service_rate, std::less<>> metrics_registry::rates(std::chrono::steady_clock::time_point now) {
+  std::lock_guard lock(mutex_);
+  auto [totals, base] = sample_locked(now);
+  const double dt = base ? std::chrono::duration<double>(now - base->at).count() : 0;
   std::map<std::string, service_rate, std::less<>> out;
-  for (const auto& [name, t] : totals) {
-    service_rate r;
-    r.requests = t.first;
-    r.errors = t.second;
-    if (base) {
-      std::uint64_t req0 = 0, err0 = 0;
-      if (auto it = base->by_service.find(name); it != base->by_service.end()) std::tie(req0, err0) = it->second;
-      const double dt = std::chrono::duration<double>(now - base->at).count();
-      const std::uint64_t dreq = t.first - std::min(req0, t.first);
-      r.requests_per_second = static_cast<double>(dreq) / dt;
-      if (dreq > 0) r.error_rate = static_cast<double>(t.second - std::min(err0, t.second)) / static_cast<double>(dreq);
-    }
-    out.emplace(name, r);
-  }
+  for (const auto& [name, t] : totals.by_service)
+    out.emplace(name, rate_of(t, base ? find_in(base->by_service, name) : nullptr, dt));
+  return out;
+}
+
+std::map<metrics_registry::route_key, service_rate> metrics_registry::route_rates(
+    std::chrono::steady_clock::time_point now) {
+  std::lock_guard lock(mutex_);
+  auto [totals, base] = sample_locked(now);
+  const double dt = base ? std::chrono::duration<double>(now - base->at).count() : 0;
+  std::map<route_key, service_rate> out;
+  for (const auto& [key, t] : totals.by_route)
+    out.emplace(key, rate_of(t, base ? find_in(base->by_route, key) : nullptr, dt));
   return out;
 }
 

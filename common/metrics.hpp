@@ -149,12 +149,21 @@ class metrics_registry {
    */
   std::map<std::string, service_rate, std::less<>> rates(std::chrono::steady_clock::time_point now);
 
+  /** A route's series: its label (see router::label) and its service. */
+  using route_key = std::pair<std::string, std::string>;
+  /** The same, per route (the requests it routed, the 5xx answered to them). Thread-safe. */
+  std::map<route_key, service_rate> route_rates(std::chrono::steady_clock::time_point now);
+
  private:
+  using counts = std::pair<std::uint64_t, std::uint64_t>;  // requests, errors
   struct sample {
     std::chrono::steady_clock::time_point at;
-    std::map<std::string, std::pair<std::uint64_t, std::uint64_t>, std::less<>> by_service;  // requests, errors
+    std::map<std::string, counts, std::less<>> by_service;
+    std::map<route_key, counts> by_route;
   };
-  std::map<std::string, std::pair<std::uint64_t, std::uint64_t>, std::less<>> service_totals() const;
+  /** Sums the counters now, keeps them as a sample when the last is a second old; returns the sums
+   *  and the sample rates are measured from (null when none is old enough). Needs mutex_. */
+  std::pair<sample, const sample*> sample_locked(std::chrono::steady_clock::time_point now);
 
   const unsigned workers_;
   const std::chrono::system_clock::time_point started_ = std::chrono::system_clock::now();

@@ -16,6 +16,25 @@ std::string_view to_string(service_state s) {
   return "unknown";
 }
 
+std::string_view to_string(listener_status::kind k) {
+  switch (k) {
+    case listener_status::kind::http: return "http";
+    case listener_status::kind::https: return "https";
+    case listener_status::kind::redirect: return "redirect";
+    case listener_status::kind::admin: return "admin";
+  }
+  return "unknown";
+}
+
+std::string_view to_string(certificate_status::origin o) {
+  switch (o) {
+    case certificate_status::origin::file: return "file";
+    case certificate_status::origin::self_signed: return "self-signed";
+    case certificate_status::origin::local_ca: return "local CA";
+  }
+  return "unknown";
+}
+
 std::optional<service_state> parse_service_state(std::string_view s) {
   for (auto st : {service_state::stopped, service_state::starting, service_state::running, service_state::unhealthy,
                   service_state::stopping, service_state::error})
@@ -104,6 +123,7 @@ void status_board::reconfigure(const config& cfg) {
   std::lock_guard lock(mutex_);
   auto next = std::make_shared<board_snapshot>();
   next->config = current_->config;
+  next->config.routes = cfg.routes;
   std::map<std::string, std::shared_ptr<std::atomic<bool>>, std::less<>> flags;
   for (const auto& svc : cfg.services) {
     const service_status* before = current_->find(svc.name);

@@ -90,6 +90,28 @@ struct service_status {
   std::chrono::system_clock::time_point changed_at;
 };
 
+/** An address kinfra listens on, as the proxy opened it. */
+struct listener_status {
+  std::string address;  ///< as bound ("127.0.0.1:9100"; port 0 in routes.yaml shows the chosen one)
+  enum class kind { http, https, redirect, admin } role = kind::http;
+  std::uint16_t https_port = 0;          ///< redirect: where to
+  std::vector<std::string> plain_paths;  ///< redirect: what is still served over plain HTTP
+  std::vector<std::string> protocols;    ///< "http/1.1", …
+};
+std::string_view to_string(listener_status::kind k);
+
+/** A certificate an HTTPS listener serves. */
+struct certificate_status {
+  std::string listener;            ///< its listener's address
+  std::vector<std::string> names;  ///< DNS names and IP addresses it is valid for
+  std::string issuer;              ///< the issuer's name (its CN, else the whole name)
+  std::chrono::system_clock::time_point not_after;
+  std::string file;                ///< the certificate file
+  enum class origin { file, self_signed, local_ca } source = origin::file;
+  std::string fingerprint;         ///< SHA-256, "AB:CD:…"
+};
+std::string_view to_string(certificate_status::origin o);
+
 /** Which routes.yaml is in force, and how the last attempt to load one went. */
 struct config_status {
   std::string path;
@@ -100,6 +122,9 @@ struct config_status {
   std::optional<std::chrono::system_clock::time_point> failed_at;
   unsigned reloads = 0;  ///< successful reloads since start-up
   unsigned failures = 0;  ///< refused reloads since start-up
+  std::vector<route_config> routes;  ///< the routes in force, in routes.yaml order
+  std::vector<listener_status> listeners;  ///< set by the proxy when it (re)opens its listeners
+  std::vector<certificate_status> certificates;
 };
 
 /** All services, in routes.yaml order, at one moment. */

@@ -215,9 +215,16 @@ std::shared_ptr<const std::string> fallback_responder::status_document(std::stri
   if (auto cached = status_cache_.find(selected, k)) return cached;
   if (quick) return nullptr;
   std::optional<service_rates> rates;
-  if (metrics_) rates = metrics_->rates(std::chrono::steady_clock::now());
+  std::optional<route_rates> by_route;
+  if (metrics_) {
+    const auto now = std::chrono::steady_clock::now();
+    rates = metrics_->rates(now);
+    by_route = metrics_->route_rates(now);
+  }
   auto body = std::make_shared<const std::string>(
-      render_status_json(*board_, selected, std::chrono::system_clock::now(), rates ? &*rates : nullptr) + "\n");
+      render_status_json(*board_, selected, std::chrono::system_clock::now(), rates ? &*rates : nullptr,
+                         by_route ? &*by_route : nullptr) +
+      "\n");
   status_cache_.store(selected, k, body);
   return body;
 }

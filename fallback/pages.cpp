@@ -218,9 +218,13 @@ std::string render_service_page(const page_context& ctx, const service_status& s
   v["stopped"] = stopped ? "true" : "false";
   v["spinner_hidden"] = stopped ? "hidden" : "";
   v["countdown_hidden"] = stopped ? "hidden" : "";
+  v["state_hidden"] = stopped ? "hidden" : "";  // the headline already says it
   v["kicker"] = stopped ? "Not running" : s.state == service_state::stopping ? "Stopping" : "Starting";
   v["headline"] = stopped ? "is stopped" : "is on its way";
-  if (stopped) v["status_message"] = "It was stopped and will not start by itself.";
+  // "Stopped" is what the supervisor says after a stop someone asked for (dashboard, CLI, API).
+  if (stopped)
+    v["status_message"] = s.status_message == "Stopped" ? "It was stopped by an operator and will not start by itself."
+                                                        : "It is not running and will not start by itself.";
   v["promise"] = stopped ? "This page goes back to what you asked for once someone starts it again."
                          : "This page goes back to what you asked for as soon as the service is ready.";
   v["page_js"] = ctx.templates->get("page.js");

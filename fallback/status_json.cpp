@@ -11,6 +11,13 @@ namespace {
 
 using json = nlohmann::ordered_json;
 
+void put_traffic(json& j, const service_rate& r) {
+  j["requests_total"] = r.requests;
+  j["errors_total"] = r.errors;
+  j["requests_per_second"] = r.requests_per_second ? json(*r.requests_per_second) : json(nullptr);
+  j["error_rate"] = r.error_rate ? json(*r.error_rate) : json(nullptr);
+}
+
 json service_fields(const status_board& board, const service_status& s,
                     std::chrono::system_clock::time_point now, bool with_logs, const service_rates* rates) {
   json j;
@@ -34,10 +41,7 @@ json service_fields(const status_board& board, const service_status& s,
     // The same counters as /metrics: requests routed to this service, and the 5xx among them.
     service_rate r;
     if (auto it = rates->find(s.name); it != rates->end()) r = it->second;
-    j["requests_total"] = r.requests;
-    j["errors_total"] = r.errors;
-    j["requests_per_second"] = r.requests_per_second ? json(*r.requests_per_second) : json(nullptr);
-    j["error_rate"] = r.error_rate ? json(*r.error_rate) : json(nullptr);
+    put_traffic(j, r);
   }
   if (with_logs) {
     json logs = json::array();
@@ -48,7 +52,63 @@ json service_fields(const status_board& board, const service_status& s,
   return j;
 }
 
+/** The routes in force, in the order they are written (the router picks the most specific). */
+json routes_json(const board_snapshot& snap, const route_rates* by_route) {
+  json out = json::array();
+  for (const auto& r : snap.config.routes) {
+    json j = {{"host", r.host}, {"path", r.path}, {"service", r.service}, {"strip_prefix", r.strip_prefix}};
+    const service_status* s = snap.find(r.service);
+    j["state"] = s ? std::string(to_string(s->state)) : "unknown";
+    if (s && s->maintenance.on) j["maintenance"] = true;
+    if (by_route) {
+      service_rate rate;
+      if (auto it = by_route->find({r.label(), r.service}); it != by_route->end()) rate = it->second;
+      put_traffic(j, rate);
+    }
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
+json listeners_json(const config_status& c) {
+  json out = json::array();
+  for (const auto& l : c.listeners) {
+    json j = {{"address", l.address}, {"kind", std::string(to_string(l.role))}, {"protocols", l.protocols}};
+    if (l.role == listener_status::kind::redirect) {
+      j["https_port"] = l.https_port;
+      j["plain_paths"] = l.plain_paths;
+    }
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
+json certificates_json(const config_status& c, std::chrono::system_clock::time_point now) {
+  json out = json::array();
+  for (const auto& cert : c.certificates) {
+    const auto left = std::chrono::duration_cast<std::chrono::hours>(cert.not_after - now).count();
+    out.push_back({{"listener", cert.listener},
+                   {"names", cert.names},
+                   {"issuer", cert.issuer},
+                   {"not_after", format_utc(cert.not_after)},
+                   {"days_left", left / 24},
+                   {"source", std::string(to_string(cert.source))},
+                   {"file", cert.file},
+                   {"fingerprint", cert.fingerprint}});
+  }
+  return out;
+}
+
 }  // namespace
+
+std::string format_utc(std::chrono::system_clock::time_point t) {
+  std::time_t tt = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
 
 std::string format_local(std::chrono::system_clock::time_point t, const char* pattern) {
   std::time_t tt = std::chrono::system_clock::to_time_t(t);
@@ -85,7 +145,8 @@ std::string render_public_status_json(const status_board& board, std::string_vie
 }
 
 std::string render_status_json(const status_board& board, std::string_view selected,
-                               std::chrono::system_clock::time_point now, const service_rates* rates) {
+                               std::chrono::system_clock::time_point now, const service_rates* rates,
+                               const route_rates* by_route) {
   auto snap = board.snapshot();
   json doc = json::object();
   std::size_t chosen = 0;
@@ -113,6 +174,9 @@ std::string render_status_json(const status_board& board, std::string_view selec
                  {"errors", c.errors}};
   if (c.failed_at) config["failed_at"] = format_local(*c.failed_at, "%Y-%m-%dT%H:%M:%S");
   doc["config"] = config;
+  doc["routes"] = routes_json(*snap, by_route);
+  doc["listeners"] = listeners_json(c);
+  doc["certificates"] = certificates_json(c, now);
   // Service output may contain anything: invalid UTF-8 is replaced rather than failing the page.
   return doc.dump(-1, ' ', false, json::error_handler_t::replace);
 }

@@ -8,6 +8,8 @@
 #include <boost/beast/http/write.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "common/address.hpp"
 #include "proxy/client_session.hpp"
 
@@ -39,6 +41,23 @@ std::optional<local_response> answer_admin(const local_responder& responder, con
   }
 }
 
+/**
+ * Where a redirect to HTTPS sends `host`: itself, unless it is a loopback address the HTTPS
+ * certificate does not name (a browser would refuse it); then localhost, or the certificate's
+ * first plain name.
+ */
+std::string redirect_host(const std::string& host, const std::vector<std::string>& cert_names) {
+  std::string_view bare = host;
+  if (bare.size() > 2 && bare.front() == '[' && bare.back() == ']') bare = bare.substr(1, bare.size() - 2);
+  if (cert_names.empty() || !is_loopback_literal(bare)) return host;
+  auto named = [&](std::string_view n) { return std::find(cert_names.begin(), cert_names.end(), n) != cert_names.end(); };
+  if (named(bare)) return host;
+  if (named("localhost")) return "localhost";
+  for (const auto& n : cert_names)
+    if (n.rfind("*.", 0) != 0) return n;
+  return host;
+}
+
 }  // namespace
 
 net::awaitable<client_session::outcome> client_session::redirect_to_https(const exchange& x,
@@ -50,6 +69,7 @@ net::awaitable<client_session::outcome> client_session::redirect_to_https(const 
     auto local = client_.socket().local_endpoint(ec);
     host = ec ? "localhost" : local.address().to_string();
   }
+  host = redirect_host(host, listener_->https_names);
   if (host.find(':') != std::string::npos && host.front() != '[') host = "[" + host + "]";
   std::string location = "https://" + host;
   if (listener_->https_port != 443) location += ":" + std::to_string(listener_->https_port);

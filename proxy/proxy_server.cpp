@@ -212,9 +212,14 @@ struct proxy_server::impl {
         if (l.tls && !first_https) first_https = set.bound.port;
         out.push_back(std::move(set));
       }
-      for (std::size_t i = 0; i < out.size(); ++i)
+      for (std::size_t i = 0; i < out.size(); ++i) {
         // Redirects go to the port users reach HTTPS on: https_port, else the first TLS listener.
         out[i].info.https_port = next.listen[i].https_port.value_or(first_https.value_or(443));
+        if (!out[i].info.redirect_to_https) continue;
+        for (const auto& target : out)
+          if (target.info.tls && target.bound.port == out[i].info.https_port)
+            out[i].info.https_names = target.info.tls->certificates().front().names;
+      }
       if (next.admin.listen) {
         open_listener_set set;
         set.configured = *next.admin.listen;
@@ -269,6 +274,46 @@ struct proxy_server::impl {
       }
     }
     listeners = std::move(next);
+    publish_listeners();
+  }
+
+  /** Tells the board (the dashboard's Listeners and Certificates) what is open now. */
+  void publish_listeners() const {
+    if (!board) return;
+    std::vector<listener_status> out;
+    std::vector<certificate_status> certs;
+    for (const auto& set : listeners) {
+      listener_status l;
+      l.address = set.bound.to_string();
+      l.role = set.admin                  ? listener_status::kind::admin
+               : set.info.tls             ? listener_status::kind::https
+               : set.info.redirect_to_https ? listener_status::kind::redirect
+                                          : listener_status::kind::http;
+      if (set.info.redirect_to_https) {
+        l.https_port = set.info.https_port;
+        l.plain_paths = set.info.plain_paths;
+      }
+      l.protocols = {"http/1.1"};
+      out.push_back(std::move(l));
+      if (!set.info.tls) continue;
+      for (const auto& c : set.info.tls->certificates()) {
+        certificate_status cs;
+        cs.listener = set.bound.to_string();
+        cs.names = c.names;
+        cs.issuer = c.issuer;
+        cs.not_after = std::chrono::system_clock::from_time_t(c.not_after_time);
+        cs.file = c.cert_path;
+        cs.source = c.development   ? certificate_status::origin::local_ca
+                    : c.self_issued ? certificate_status::origin::self_signed
+                                    : certificate_status::origin::file;
+        cs.fingerprint = c.fingerprint;
+        certs.push_back(std::move(cs));
+      }
+    }
+    board->set_config_status([&](config_status& c) {
+      c.listeners = std::move(out);
+      c.certificates = std::move(certs);
+    });
   }
 };
 

@@ -35,7 +35,7 @@ class router {
   explicit router(const config& cfg, metrics_registry* metrics = nullptr);
 
   /** The /metrics label of a route: its path prefix, after its host when it has one. */
-  static std::string label(const route_config& r) { return r.host.empty() ? r.path : r.host + r.path; }
+  static std::string label(const route_config& r) { return r.label(); }
 
   /**
    * Finds the route for a request. Hosts are tried from the most specific: an exact host, then

@@ -27,24 +27,13 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "proxy/dev_certificates.hpp"
+#include "proxy/openssl_util.hpp"
+
 namespace kinfra::proxy::tls {
 namespace {
 
 namespace fs = std::filesystem;
-
-// Owning handles for the OpenSSL objects used here.
-struct x509_free {
-  void operator()(X509* x) const { X509_free(x); }
-};
-struct pkey_free {
-  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
-};
-struct bio_free {
-  void operator()(BIO* b) const { BIO_free(b); }
-};
-using x509_ptr = std::unique_ptr<X509, x509_free>;
-using pkey_ptr = std::unique_ptr<EVP_PKEY, pkey_free>;
-using bio_ptr = std::unique_ptr<BIO, bio_free>;
 
 // TLS 1.2 suites with forward secrecy and AEAD only (TLS 1.3 suites all are).
 constexpr const char* tls12_ciphers =
@@ -55,20 +44,6 @@ constexpr unsigned char alpn_http11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '
 std::string lower(std::string s) {
   for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
-}
-
-/** The last OpenSSL error as text, and clears the queue. */
-std::string openssl_error() {
-  unsigned long e = ERR_peek_last_error();
-  std::string out;
-  if (e) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    const char* reason = ERR_reason_error_string(e);
-    out = reason ? reason : buf;
-  }
-  ERR_clear_error();
-  return out.empty() ? "unknown OpenSSL error" : out;
 }
 
 /** Reads a whole file, or says why it cannot. */
@@ -89,27 +64,7 @@ bool read_file(const std::string& path, std::string& out, std::string& why) {
   return true;
 }
 
-std::string format_time(const ASN1_TIME* t) {
-  std::tm tm{};
-  if (!ASN1_TIME_to_tm(t, &tm)) return "?";
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC", &tm);
-  return buf;
-}
 
-std::string fingerprint(X509* x) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned len = 0;
-  if (!X509_digest(x, EVP_sha256(), md, &len)) return "";
-  static constexpr char hex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned i = 0; i < len; ++i) {
-    if (i) out += ':';
-    out += hex[md[i] >> 4];
-    out += hex[md[i] & 15];
-  }
-  return out;
-}
 
 /** DNS names of a certificate: its subjectAltName entries, or its common name when it has none. */
 std::vector<std::string> names_of(X509* x) {
@@ -118,6 +73,14 @@ std::vector<std::string> names_of(X509* x) {
   if (sans) {
     for (int i = 0; i < sk_GENERAL_NAME_num(sans); ++i) {
       const GENERAL_NAME* gn = sk_GENERAL_NAME_value(sans, i);
+      if (gn->type == GEN_IPADD) {
+        // Shown (and matched by SNI-less clients' Host) as text: "127.0.0.1", "::1".
+        const auto* ip = gn->d.iPAddress;
+        char text[INET6_ADDRSTRLEN] = {};
+        int family = ASN1_STRING_length(ip) == 4 ? AF_INET : ASN1_STRING_length(ip) == 16 ? AF_INET6 : 0;
+        if (family && inet_ntop(family, ASN1_STRING_get0_data(ip), text, sizeof text)) out.emplace_back(text);
+        continue;
+      }
       if (gn->type != GEN_DNS) continue;
       const auto* s = gn->d.dNSName;
       out.push_back(lower(std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
@@ -133,7 +96,6 @@ std::vector<std::string> names_of(X509* x) {
   return out;
 }
 
-int no_password(char*, int, int, void*) { return 0; }  // never prompt on the terminal
 
 int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned inlen,
                 void*) {
@@ -167,40 +129,9 @@ void configure_server(SSL_CTX* ctx) {
   SSL_CTX_set_alpn_select_cb(ctx, select_alpn, nullptr);
 }
 
-/** Writes `data` to `path` with `mode`, replacing it atomically. */
-void write_file(const std::string& path, const std::string& data, mode_t mode) {
-  std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) throw std::runtime_error("cannot write " + tmp + ": " + std::strerror(errno));
-  ::fchmod(fd, mode);
-  bool ok = ::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size());
-  ok = ::fsync(fd) == 0 && ok;
-  ::close(fd);
-  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0)
-    throw std::runtime_error("cannot write " + path + ": " + std::strerror(errno));
-}
 
-bool is_ip_literal(const std::string& s) {
-  unsigned char buf[16];
-  return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
-}
 
-/** Adds an X.509v3 extension written in OpenSSL's config syntax. */
-void add_extension(X509* x, X509* issuer, int nid, const std::string& value) {
-  X509V3_CTX ctx;
-  X509V3_set_ctx_nodb(&ctx);
-  X509V3_set_ctx(&ctx, issuer, x, nullptr, nullptr, 0);
-  X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value.c_str());
-  if (!ext) throw std::runtime_error("cannot build a certificate extension: " + openssl_error());
-  X509_add_ext(x, ext, -1);
-  X509_EXTENSION_free(ext);
-}
 
-x509_ptr read_first_cert(const std::string& path) {
-  bio_ptr bio(BIO_new_file(path.c_str(), "r"));
-  if (!bio) return nullptr;
-  return x509_ptr(PEM_read_bio_X509(bio.get(), nullptr, no_password, nullptr));
-}
 
 /** Loads one {cert, key} pair into a new server context; null (and problems) when it cannot. */
 std::unique_ptr<ssl::context> load_pair(const std::string& cert_path, const std::string& key_path, source_mark mark,
@@ -235,6 +166,10 @@ std::unique_ptr<ssl::context> load_pair(const std::string& cert_path, const std:
   info.names = names_of(leaf);
   info.fingerprint = fingerprint(leaf);
   info.not_after = format_time(X509_get0_notAfter(leaf));
+  info.not_after_time = to_time_t(X509_get0_notAfter(leaf));
+  info.issuer = issuer_name(leaf);
+  info.self_issued = X509_check_issued(leaf, leaf) == X509_V_OK;
+  ERR_clear_error();
   if (X509_cmp_current_time(X509_get0_notAfter(leaf)) <= 0)
     return fail("tls cert: the certificate in " + cert_path + " expired on " + info.not_after);
   if (X509_cmp_current_time(X509_get0_notBefore(leaf)) >= 0)
@@ -273,32 +208,6 @@ int on_servername(SSL* ssl, int*, void* arg) {
   return SSL_TLSEXT_ERR_OK;
 }
 
-/** The files of a listener's self-signed certificate: one pair per set of names. */
-std::pair<std::string, std::string> self_signed_paths(const listener_tls_config& tls, const std::string& state_dir) {
-  std::string joined;
-  for (const auto& n : tls.names) joined += n + "\n";
-  unsigned char md[32];
-  unsigned len = 0;
-  EVP_Digest(joined.data(), joined.size(), md, &len, EVP_sha256(), nullptr);
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string id;
-  for (int i = 0; i < 6; ++i) {
-    id += hex[md[i] >> 4];
-    id += hex[md[i] & 15];
-  }
-  std::string dir = state_dir + "/tls";
-  return {dir + "/self-signed-" + id + ".crt", dir + "/self-signed-" + id + ".key"};
-}
-
-/** True when the certificate at `path` exists and stays valid for at least another day. */
-bool still_good(const std::string& path) {
-  auto cert = read_first_cert(path);
-  ERR_clear_error();
-  if (!cert) return false;
-  std::time_t tomorrow = std::time(nullptr) + 86400;
-  return X509_cmp_time(X509_get0_notAfter(cert.get()), &tomorrow) > 0;
-}
-
 }  // namespace
 
 SSL_CTX* server_contexts::native(std::size_t i) { return contexts_.at(i)->native_handle(); }
@@ -319,24 +228,19 @@ std::shared_ptr<server_contexts> load_server_contexts(const listener_tls_config&
   std::vector<std::pair<std::string, std::string>> files;
   std::vector<source_mark> marks;
   if (tls.self_signed) {
-    auto [cert, key] = self_signed_paths(tls, state_dir);
-    if (!still_good(cert) || !fs::exists(key)) {
-      std::error_code ec;
-      fs::create_directories(state_dir + "/tls", ec);
-      if (ec) {
-        problems.push_back({tls.mark, "tls self_signed: cannot create " + state_dir + "/tls: " + ec.message()});
-        return nullptr;
-      }
-      try {
-        make_certificate(tls.names, cert, key);
-      } catch (const std::exception& e) {
-        problems.push_back({tls.mark, std::string("tls self_signed: ") + e.what()});
-        return nullptr;
-      }
-      spdlog::info("made a self-signed certificate for {} in {}", fmt::join(tls.names, ", "), cert);
+    try {
+      bool made = false;
+      auto [cert, key] = ensure_development_certificate(tls.names, state_dir, made);
+      if (made)
+        spdlog::info("made a development certificate for {} in {}, signed by kinfra's local CA {} (`kinfra trust` "
+                     "makes this machine trust it)",
+                     fmt::join(development_names(tls.names), ", "), cert, local_ca_paths(state_dir).cert);
+      files.emplace_back(cert, key);
+      marks.push_back(tls.mark);
+    } catch (const std::exception& e) {
+      problems.push_back({tls.mark, std::string("tls self_signed: ") + e.what()});
+      return nullptr;
     }
-    files.emplace_back(cert, key);
-    marks.push_back(tls.mark);
   }
   for (const auto& c : tls.certificates) {
     files.emplace_back(c.cert, c.key);
@@ -345,6 +249,7 @@ std::shared_ptr<server_contexts> load_server_contexts(const listener_tls_config&
   bool ok = true;
   for (std::size_t i = 0; i < files.size(); ++i) {
     certificate_info info;
+    info.development = tls.self_signed && i == 0;
     auto ctx = load_pair(files[i].first, files[i].second, marks[i], info, problems);
     if (!ctx) {
       ok = false;
@@ -429,72 +334,6 @@ std::string describe_handshake_error(SSL* ssl, const boost::system::error_code& 
   return ec.message();
 }
 
-void make_certificate(const std::vector<std::string>& names, const std::string& cert_path, const std::string& key_path,
-                      const std::string& issuer_cert, const std::string& issuer_key, bool is_ca, long valid_from_days,
-                      long valid_days) {
-  pkey_ptr key(EVP_EC_gen("P-256"));
-  if (!key) throw std::runtime_error("cannot make a key: " + openssl_error());
-  x509_ptr issuer;
-  pkey_ptr signer;
-  if (!issuer_cert.empty()) {
-    issuer = read_first_cert(issuer_cert);
-    if (!issuer) throw std::runtime_error("cannot read " + issuer_cert + ": " + openssl_error());
-    bio_ptr bio(BIO_new_file(issuer_key.c_str(), "r"));
-    if (bio) signer.reset(PEM_read_bio_PrivateKey(bio.get(), nullptr, no_password, nullptr));
-    if (!signer) throw std::runtime_error("cannot read " + issuer_key + ": " + openssl_error());
-  }
-  x509_ptr x(X509_new());
-  X509_set_version(x.get(), 2);
-  {
-    BIGNUM* serial = BN_new();
-    BN_rand(serial, 127, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY);
-    BN_to_ASN1_INTEGER(serial, X509_get_serialNumber(x.get()));
-    BN_free(serial);
-  }
-  // An hour of slack before "now" for clocks that differ a little.
-  X509_gmtime_adj(X509_getm_notBefore(x.get()), valid_from_days * 86400 - 3600);
-  X509_gmtime_adj(X509_getm_notAfter(x.get()), (valid_from_days + valid_days) * 86400);
-  std::string cn = names.empty() ? "kinfra" : names.front();
-  X509_NAME* subject = X509_get_subject_name(x.get());
-  X509_NAME_add_entry_by_txt(subject, "O", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("kinfra"), -1, -1, 0);
-  X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
-  X509_set_issuer_name(x.get(), issuer ? X509_get_subject_name(issuer.get()) : subject);
-  X509_set_pubkey(x.get(), key.get());
-  X509* ext_issuer = issuer ? issuer.get() : x.get();
-  add_extension(x.get(), ext_issuer, NID_subject_key_identifier, "hash");
-  if (issuer) add_extension(x.get(), ext_issuer, NID_authority_key_identifier, "keyid");
-  if (is_ca) {
-    add_extension(x.get(), ext_issuer, NID_basic_constraints, "critical,CA:TRUE");
-    add_extension(x.get(), ext_issuer, NID_key_usage, "critical,keyCertSign,cRLSign");
-  } else {
-    add_extension(x.get(), ext_issuer, NID_basic_constraints, "CA:FALSE");
-    add_extension(x.get(), ext_issuer, NID_key_usage, "critical,digitalSignature");
-    add_extension(x.get(), ext_issuer, NID_ext_key_usage, "serverAuth");
-  }
-  if (!names.empty() && !is_ca) {
-    std::string san;
-    for (const auto& n : names) san += (san.empty() ? "" : ",") + std::string(is_ip_literal(n) ? "IP:" : "DNS:") + n;
-    add_extension(x.get(), ext_issuer, NID_subject_alt_name, san);
-  }
-  if (!X509_sign(x.get(), signer ? signer.get() : key.get(), EVP_sha256()))
-    throw std::runtime_error("cannot sign the certificate: " + openssl_error());
 
-  auto to_pem = [](auto write) {
-    bio_ptr mem(BIO_new(BIO_s_mem()));
-    write(mem.get());
-    BUF_MEM* buf = nullptr;
-    BIO_get_mem_ptr(mem.get(), &buf);
-    return std::string(buf->data, buf->length);
-  };
-  write_file(key_path, to_pem([&](BIO* b) { PEM_write_bio_PrivateKey(b, key.get(), nullptr, nullptr, 0, nullptr, nullptr); }),
-             0600);
-  write_file(cert_path, to_pem([&](BIO* b) { PEM_write_bio_X509(b, x.get()); }), 0644);
-}
-
-std::string fingerprint_of(const std::string& cert_path) {
-  auto cert = read_first_cert(cert_path);
-  ERR_clear_error();
-  return cert ? fingerprint(cert.get()) : "";
-}
 
 }  // namespace kinfra::proxy::tls

@@ -10,6 +10,7 @@
 
 #include <boost/asio/ssl/context.hpp>
 
+#include <ctime>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -32,8 +33,12 @@ struct problem {
 struct certificate_info {
   std::vector<std::string> names;  ///< DNS names (lower case, possibly "*.example.com")
   std::string fingerprint;         ///< SHA-256, "AB:CD:…"
-  std::string not_after;           ///< "2027-11-27 17:00:00 UTC"
+  std::string not_after;           ///< "2027-11-27 17:00 UTC"
+  std::time_t not_after_time = 0;
+  std::string issuer;              ///< the issuer's CN (or whole name)
   std::string cert_path;
+  bool development = false;        ///< made by kinfra for `self_signed` (signed by its local CA)
+  bool self_issued = false;        ///< its issuer is itself (a self-signed file)
 };
 
 /** The server side of one HTTPS listener. */
@@ -85,17 +90,5 @@ bool prepare_client(SSL* ssl, const std::string& server_name, bool verify);
 /** Why a handshake failed, in words: the verification error when there is one. */
 std::string describe_handshake_error(SSL* ssl, const boost::system::error_code& ec);
 
-/**
- * Makes a self-signed certificate and key (ECDSA P-256, one year) for `names` and writes them as
- * PEM to `cert_path` (0644) and `key_path` (0600). With `issuer_cert`/`issuer_key` (PEM files),
- * the certificate is signed by that CA instead. `valid_from_days`/`valid_days` shift the validity
- * (tests make expired certificates with them). Throws std::runtime_error naming the file.
- */
-void make_certificate(const std::vector<std::string>& names, const std::string& cert_path, const std::string& key_path,
-                      const std::string& issuer_cert = "", const std::string& issuer_key = "", bool is_ca = false,
-                      long valid_from_days = 0, long valid_days = 365);
-
-/** The SHA-256 fingerprint of the first certificate in a PEM file, "AB:CD:…" (empty on failure). */
-std::string fingerprint_of(const std::string& cert_path);
 
 }  // namespace kinfra::proxy::tls

@@ -68,6 +68,11 @@ struct listener_info {
   bool redirect_to_https = false;
   std::uint16_t https_port = 443;
   std::vector<std::string> plain_paths;  ///< served as usual on a redirecting listener
+  /**
+   * Redirecting: the names of the certificate the HTTPS listener serves without SNI. A request to a
+   * loopback address the certificate lacks is sent to one of these instead (localhost first).
+   */
+  std::vector<std::string> https_names;
 };
 
 /** A service's targets as this worker sees them, with its round-robin position. */

@@ -173,6 +173,75 @@
     if (problems.length) banner.replaceChildren(el("strong", "", "routes.yaml has errors; the previous configuration is still in use:"),
       ...problems.map((p) => el("div", "mono", p)));
     if (config.loaded_at) setText(document.getElementById("config-loaded"), config.loaded_at.replace("T", " ") + " (" + config.loaded_by + ")");
+    renderTopology(status);
+  }
+
+  function cell(text, cls, title) {
+    const td = el("td", cls || "", text === undefined || text === null ? "" : String(text));
+    if (title) td.title = title;
+    return td;
+  }
+
+  function fillTable(id, rows, empty) {
+    const body = document.querySelector("#" + id + " tbody");
+    const columns = document.querySelectorAll("#" + id + " thead th").length;
+    if (!rows.length) {
+      const td = cell(empty, "empty");
+      td.colSpan = columns;
+      const tr = el("tr");
+      tr.appendChild(td);
+      rows = [tr];
+    }
+    // Rebuilt only when something changed: a selection or hover survives the 2 s refresh.
+    const key = rows.map((r) => r.textContent + "|" + r.className).join("\n");
+    if (body.dataset.key === key) return;
+    body.dataset.key = key;
+    body.replaceChildren(...rows);
+  }
+
+  function row(cells, cls) {
+    const tr = el("tr", cls || "");
+    for (const c of cells) tr.appendChild(c);
+    return tr;
+  }
+
+  function renderTopology(status) {
+    const services = status.services || {};
+    fillTable("routes-table", (status.routes || []).map((r) => {
+      const s = services[r.service] || {};
+      const state = r.maintenance ? "maintenance" : r.state;
+      const er = r.error_rate;
+      const rps = r.requests_per_second;
+      return row([
+        cell(r.host || "any", r.host ? "mono" : "muted"),
+        cell(r.path, "mono"),
+        cell(r.strip_prefix ? "yes" : "no", r.strip_prefix ? "" : "muted"),
+        cell(r.service),
+        cell((icons[r.state] || "⚪") + " " + state, "route-state state-" + r.state, s.status_message || ""),
+        cell(rps === null || rps === undefined ? "–" : (rps < 10 ? rps.toFixed(1) : rps.toFixed(0)) + " req/s", "mono"),
+        cell(er === null || er === undefined ? "–" : (er * 100).toFixed(1) + "%",
+             "mono" + (typeof er === "number" && er > 0.05 ? " failing" : "")),
+      ]);
+    }), "No routes.");
+    const kinds = { http: "HTTP", https: "HTTPS", redirect: "HTTP → HTTPS", admin: "Admin only" };
+    fillTable("listeners-table", (status.listeners || []).map((l) => {
+      let note = "";
+      if (l.kind === "redirect") {
+        note = "308 to port " + l.https_port;
+        if (l.plain_paths && l.plain_paths.length) note += "; plain: " + l.plain_paths.join(", ");
+      } else if (l.kind === "admin") note = "dashboard and admin API";
+      return row([cell(l.address, "mono"), cell(kinds[l.kind] || l.kind, "kind-" + l.kind),
+                  cell((l.protocols || []).join(", "), "mono"), cell(note, "muted")]);
+    }), "No listeners.");
+    fillTable("certificates-table", (status.certificates || []).map((c) => {
+      const soon = typeof c.days_left === "number" && c.days_left < 14;
+      const when = String(c.not_after || "").slice(0, 10) + " (" + c.days_left + (c.days_left === 1 ? " day)" : " days)");
+      const source = c.source === "file" ? c.file : c.source;
+      return row([cell((c.names || []).join(", "), "mono"), cell(c.issuer),
+                  cell(when, "mono" + (soon ? " failing" : ""), c.not_after),
+                  cell(source, c.source === "file" ? "mono" : "", c.file + "\nSHA-256 " + c.fingerprint),
+                  cell(c.listener, "mono")]);
+    }), "No HTTPS listener: no certificates in use.");
   }
 
   function live(ok) {

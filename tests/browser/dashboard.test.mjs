@@ -107,7 +107,20 @@ try {
   const response = await visitor.goto(base + '/hello');
   if (response.status() !== 503) fail('the page of a stopped service answered ' + response.status());
   if (!(await visitor.textContent('body')).includes('web')) fail('the fallback page does not name the service');
+  // Stopped on purpose looks stopped: who did it, and no spinner, countdown or promise to retry.
+  const visitorText = await visitor.innerText('.panel');
+  if (!visitorText.includes('stopped by an operator')) fail('the stopped page does not say an operator stopped it');
+  if (await visitor.isVisible('.spinner')) fail('the stopped page shows a spinner');
+  if (await visitor.isVisible('#countdown')) fail('the stopped page shows a countdown');
+  if ((visitorText.match(/stopped/gi) || []).length > 3) fail('the stopped page says "stopped" too often: ' + visitorText);
   await visitor.screenshot({ path: path.join(artifacts, 'fallback-stopped.png') });
+  // …and its card: no stale health line, and kinfra's own 503 above is not the service's error.
+  const before = await dashboard.textContent('#updated');
+  await waitFor('a dashboard refresh after the visit', async () => (await dashboard.textContent('#updated')) !== before, 8000);
+  if (await dashboard.isVisible('.card[data-service="web"] .detail')) fail('the stopped card keeps its health line');
+  const webErrors = await dashboard.textContent('.card[data-service="web"] .errors');
+  if (/^[1-9]/.test(webErrors) || await dashboard.locator('.card[data-service="web"].failing').count())
+    fail('kinfra\'s own 503 for a stopped service counts as its error: ' + webErrors);
   const startButton = dashboard.locator('.card[data-service="web"] button.stop');
   await waitFor('the Start button', async () => (await startButton.textContent()).includes('Start'), 5000);
   await startButton.click();

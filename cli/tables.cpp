@@ -1,0 +1,118 @@
+#include "cli/tables.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <vector>
+
+namespace kinfra::cli {
+namespace {
+
+using json = nlohmann::json;
+
+std::string str(const json& j, const char* key, const char* fallback = "-") {
+  if (!j.is_object() || !j.contains(key) || j[key].is_null()) return fallback;
+  if (j[key].is_string()) return j[key].get<std::string>();
+  return j[key].dump();
+}
+
+/** Columns padded to their widest cell, two spaces apart; no trailing blanks. */
+std::string aligned(const std::vector<std::string>& head, const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::size_t> widths(head.size());
+  for (std::size_t c = 0; c < head.size(); ++c) {
+    widths[c] = head[c].size();
+    for (const auto& r : rows) widths[c] = std::max(widths[c], r[c].size());
+  }
+  auto line = [&](const std::vector<std::string>& cells) {
+    std::string out;
+    for (std::size_t c = 0; c < cells.size(); ++c) {
+      out += cells[c];
+      if (c + 1 < cells.size()) out += std::string(widths[c] - cells[c].size() + 2, ' ');
+    }
+    while (!out.empty() && out.back() == ' ') out.pop_back();
+    return out + "\n";
+  };
+  std::string out = line(head);
+  for (const auto& r : rows) out += line(r);
+  return out;
+}
+
+std::string joined(const json& list, const char* sep = ", ") {
+  std::string out;
+  if (!list.is_array()) return out;
+  for (const auto& v : list) out += (out.empty() ? "" : sep) + (v.is_string() ? v.get<std::string>() : v.dump());
+  return out;
+}
+
+std::string rate_text(const json& j) {
+  if (!j.contains("requests_per_second") || !j["requests_per_second"].is_number()) return "-";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f", j["requests_per_second"].get<double>());
+  return buf;
+}
+
+std::string share_text(const json& j) {
+  if (!j.contains("error_rate") || !j["error_rate"].is_number()) return "-";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f%%", j["error_rate"].get<double>() * 100);
+  return buf;
+}
+
+}  // namespace
+
+std::string format_status_table(const std::string& status_json) {
+  auto doc = json::parse(status_json);
+  const std::vector<std::string> head = {"NAME", "STATE", "HEALTH", "PID", "UPTIME", "RESTARTS", "PORT", "REQ/S", "ERRORS",
+                                         "MESSAGE"};
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& [name, s] : doc["services"].items()) {
+    const std::string rps = rate_text(s), errors = share_text(s);
+    std::string state = str(s, "state");
+    if (s.contains("maintenance") && s["maintenance"].value("on", false)) state += " (maintenance)";
+    rows.push_back({name, state, str(s, "health_status"), str(s, "pid"), str(s, "uptime"),
+                    str(s, "restarts", "0"), str(s, "port"), rps, errors, str(s, "status_message", "")});
+  }
+  std::string out = aligned(head, rows);
+  if (doc.contains("config") && doc["config"].contains("errors") && !doc["config"]["errors"].empty()) {
+    out += "\nroutes.yaml was not reloaded; the configuration in force stays:\n";
+    for (const auto& e : doc["config"]["errors"]) out += "  " + e.get<std::string>() + "\n";
+  }
+  return out;
+}
+
+std::string format_routes_table(const std::string& status_json) {
+  auto doc = json::parse(status_json, nullptr, false);
+  if (!doc.is_object()) return "kinfra answered something that is not a status document\n";
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& r : doc.value("routes", json::array())) {
+    std::string state = str(r, "state");
+    if (r.value("maintenance", false)) state += " (maintenance)";
+    rows.push_back({str(r, "host", "").empty() ? "*" : str(r, "host"), str(r, "path"), r.value("strip_prefix", false) ? "yes" : "no",
+                    str(r, "service"), state, rate_text(r), share_text(r)});
+  }
+  std::string out = "ROUTES (first match by host, then longest path)\n";
+  out += rows.empty() ? "  none\n" : aligned({"HOST", "PATH", "STRIP", "SERVICE", "STATE", "REQ/S", "5XX"}, rows);
+  rows.clear();
+  for (const auto& l : doc.value("listeners", json::array())) {
+    std::string kind = str(l, "kind");
+    std::string note;
+    if (kind == "redirect") note = "to https port " + str(l, "https_port") +
+                                   (l.contains("plain_paths") && !l["plain_paths"].empty() ? "; plain: " + joined(l["plain_paths"]) : "");
+    if (kind == "admin") note = "dashboard and admin API only";
+    rows.push_back({str(l, "address"), kind, joined(l.value("protocols", json::array())), note});
+  }
+  out += "\nLISTENERS\n";
+  out += rows.empty() ? "  none\n" : aligned({"ADDRESS", "KIND", "PROTOCOLS", "NOTE"}, rows);
+  rows.clear();
+  for (const auto& c : doc.value("certificates", json::array()))
+    rows.push_back({str(c, "listener"), joined(c.value("names", json::array())), str(c, "issuer"), str(c, "not_after"),
+                    str(c, "days_left"), str(c, "source")});
+  if (!rows.empty()) {
+    out += "\nCERTIFICATES\n";
+    out += aligned({"LISTENER", "NAMES", "ISSUER", "NOT AFTER", "DAYS", "SOURCE"}, rows);
+  }
+  return out;
+}
+
+}  // namespace kinfra::cli
