@@ -200,7 +200,7 @@ struct admin_config {
 /** `access_log:` and `log_format:`: one line per request. */
 struct access_log_config {
   enum class format { combined, json };
-  std::string to = "stdout";  ///< "stdout", "stderr", "off", or an absolute file path
+  std::string to = "off";  ///< "off" (the default, as Caddy), "stdout", "stderr", or an absolute file path
   format fmt = format::combined;
   source_mark mark;
 

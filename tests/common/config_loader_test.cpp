@@ -590,8 +590,12 @@ services:
   EXPECT_NE(ok.warnings[0].message.find("not verified"), std::string::npos);
 }
 
-TEST(RoutesConfig, AccessLogDefaultsToCombinedOnStdout) {
+TEST(RoutesConfig, AccessLogIsOffUnlessAskedForAndThenCombined) {
+  // Caddy's convention: the services' own lines already say what they served.
   auto r = load(minimal);
+  ASSERT_TRUE(r.ok()) << errors_of(r);
+  EXPECT_TRUE(r.cfg->access_log.off());
+  r = load(std::string("access_log: stdout\n") + minimal);
   ASSERT_TRUE(r.ok()) << errors_of(r);
   EXPECT_EQ(r.cfg->access_log.to, "stdout");
   EXPECT_EQ(r.cfg->access_log.fmt, kinfra::access_log_config::format::combined);

@@ -229,10 +229,28 @@ TEST(AccessLog, CombinedLinesForKnownRequestsInAFile) {
   EXPECT_EQ(k.log().find("/ok/a?b=c"), std::string::npos) << "a file log does not go to stdout too";
 }
 
+TEST(AccessLog, IsOffUnlessAskedFor) {
+  // The console carries kinfra's log and the services' lines; a request is not echoed a second time.
+  kt::test_upstream ok;
+  kt::test_upstream bad(answer_500);
+  kt::kinfra_process k(three_routes(ok, bad, ""));
+  ASSERT_EQ(kt::http_get(k.port(), "/ok/only-once?x=1").status, 200);
+  ASSERT_EQ(kt::http_get(k.port(), "/kinfra").status, 200);  // a page kinfra answers itself
+  kt::kinfra_process with(three_routes(ok, bad, "access_log: stdout\n"));
+  ASSERT_EQ(kt::http_get(with.port(), "/ok/only-once?x=1").status, 200);
+  auto lines = wait_for_lines(with.dir().path() + "/stdout.log", 1);
+  ASSERT_EQ(lines.size(), 1u) << with.log();
+  EXPECT_NE(lines[0].find("/ok/only-once?x=1"), std::string::npos);
+  // Stopped, the first has written all it ever will (a stop flushes the access log): none.
+  EXPECT_EQ(k.stop(), 0);
+  EXPECT_EQ(k.log().find("only-once"), std::string::npos) << k.log();
+  EXPECT_EQ(k.log().find("GET /kinfra"), std::string::npos) << k.log();
+}
+
 TEST(AccessLog, JsonLinesOnStdoutCarryRouteServiceUpstreamAndTiming) {
   kt::test_upstream ok;
   kt::test_upstream bad(answer_500);
-  kt::kinfra_process k(three_routes(ok, bad, "log_format: json\n"));
+  kt::kinfra_process k(three_routes(ok, bad, "access_log: stdout\nlog_format: json\n"));
   ASSERT_EQ(kt::http_request(k.port(), "POST", "/ok/x", headers({{"User-Agent", "caf\xc3\xa9"}}), "12345").status, 200);
   ASSERT_GE(kt::http_get(k.port(), "/gone").status, 500);
   const std::string out = k.dir().path() + "/stdout.log";
