@@ -6,9 +6,11 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <ostream>
+#include <vector>
 
 #include "proxy/dev_certificates.hpp"
 
@@ -17,24 +19,56 @@ namespace {
 
 namespace fs = std::filesystem;
 
-/** Runs update-ca-certificates (quietly), if the system has it; false when it failed. */
-bool update_ca_certificates(std::ostream& out, std::ostream& err) {
-  const char* tool = "/usr/sbin/update-ca-certificates";
-  if (::access(tool, X_OK) != 0) {
-    out << "update-ca-certificates is not installed; install the ca-certificates package and run it\n";
-    return true;
-  }
+/** Runs `argv` (looked up on PATH) and waits; true when it exited with 0. */
+bool run(const std::vector<std::string>& argv) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
   pid_t pid = ::fork();
   if (pid == 0) {
-    ::execl(tool, tool, "--fresh", static_cast<char*>(nullptr));
+    ::execvp(args[0], args.data());
     ::_exit(127);
   }
   int status = 0;
-  if (pid < 0 || ::waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    err << "kinfra: update-ca-certificates failed; the system's trust store may not have changed\n";
+  while (pid > 0 && ::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/**
+ * Runs a command that changes the system's trust store: as is when kinfra runs as root, else
+ * through sudo (which asks for the password on the terminal), as mkcert does. Says what it runs.
+ */
+bool as_root(std::vector<std::string> argv, std::ostream& out) {
+  if (::geteuid() != 0) {
+    argv.insert(argv.begin(), "sudo");
+    std::string shown;
+    for (const auto& a : argv) shown += (shown.empty() ? "" : " ") + a;
+    out << "running: " << shown << "\n" << std::flush;
+  }
+  return run(argv);
+}
+
+bool update_ca_certificates(bool fresh, std::ostream& out, std::ostream& err) {
+  if (::access("/usr/sbin/update-ca-certificates", X_OK) != 0) {
+    out << "update-ca-certificates is not installed (apt install ca-certificates), so only the file was changed\n";
+    return true;
+  }
+  std::vector<std::string> argv{"/usr/sbin/update-ca-certificates"};
+  if (fresh) argv.emplace_back("--fresh");
+  if (!as_root(argv, out)) {
+    err << "kinfra: update-ca-certificates failed; the system's trust store did not change\n";
     return false;
   }
   return true;
+}
+
+/** `sudo kinfra trust` would use root's state_dir, not the one the user's kinfra signs with. */
+void warn_about_sudo(const std::string& state_dir, std::ostream& err) {
+  const char* sudo_user = std::getenv("SUDO_USER");
+  if (::geteuid() == 0 && sudo_user && *sudo_user && state_dir.rfind("/root/", 0) == 0)
+    err << "kinfra: note: run as root through sudo, this is root's local CA (" << state_dir
+        << "); for " << sudo_user << "'s, run `kinfra trust` without sudo (it asks for sudo itself)\n";
 }
 
 void browser_hint(std::ostream& out, const std::string& ca) {
@@ -64,19 +98,27 @@ int trust_local_ca(const trust_request& req, std::ostream& out, std::ostream& er
     err << "kinfra: cannot make the local CA: " << e.what() << "\n";
     return 1;
   }
+  warn_about_sudo(req.state_dir, err);
   const fs::path target = fs::path(req.store) / store_file_name(ca.cert);
-  std::error_code ec;
-  fs::create_directories(req.store, ec);
-  if (!ec) fs::copy_file(ca.cert, target, fs::copy_options::overwrite_existing, ec);
-  if (ec) {
-    err << "kinfra: cannot copy " << ca.cert << " to " << target.string() << ": " << ec.message()
-        << (ec == std::errc::permission_denied ? " (the system store needs root: sudo kinfra trust)" : "") << "\n";
-    return 1;
+  if (req.update_system) {
+    // The system's folder belongs to root.
+    if (!as_root({"install", "-D", "-m", "0644", ca.cert, target.string()}, out)) {
+      err << "kinfra: cannot copy " << ca.cert << " to " << target.string() << "\n";
+      return 1;
+    }
+  } else {
+    std::error_code ec;
+    fs::create_directories(req.store, ec);
+    if (!ec) fs::copy_file(ca.cert, target, fs::copy_options::overwrite_existing, ec);
+    if (ec) {
+      err << "kinfra: cannot copy " << ca.cert << " to " << target.string() << ": " << ec.message() << "\n";
+      return 1;
+    }
+    fs::permissions(target, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read,
+                    ec);
   }
-  fs::permissions(target, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read,
-                  ec);
   out << "kinfra's local CA (" << ca.cert << ") is now in " << target.string() << "\n";
-  if (req.update_system && !update_ca_certificates(out, err)) return 1;
+  if (req.update_system && !update_ca_certificates(false, out, err)) return 1;
   if (req.update_system) out << "This machine now trusts the development certificates kinfra makes (tls: self_signed).\n";
   browser_hint(out, ca.cert);
   return 0;
@@ -88,18 +130,19 @@ int untrust_local_ca(const trust_request& req, std::ostream& out, std::ostream& 
     out << "there is no local CA in " << req.state_dir << "; nothing to remove\n";
     return 0;
   }
+  warn_about_sudo(req.state_dir, err);
   const fs::path target = fs::path(req.store) / store_file_name(ca.cert);
   std::error_code ec;
-  if (!fs::remove(target, ec)) {
-    if (ec) {
-      err << "kinfra: cannot remove " << target.string() << ": " << ec.message() << "\n";
-      return 1;
-    }
-    out << target.string() << " was not there; nothing to remove\n";
+  if (!fs::exists(target, ec)) {
+    out << target.string() << " is not there; nothing to remove\n";
     return 0;
   }
+  if (req.update_system ? !as_root({"rm", "-f", target.string()}, out) : !fs::remove(target, ec)) {
+    err << "kinfra: cannot remove " << target.string() << (ec ? ": " + ec.message() : std::string()) << "\n";
+    return 1;
+  }
   out << "removed " << target.string() << "\n";
-  if (req.update_system && !update_ca_certificates(out, err)) return 1;
+  if (req.update_system && !update_ca_certificates(true, out, err)) return 1;
   out << "Remove it from browsers that keep their own list too (certutil -d sql:$HOME/.pki/nssdb -D -n 'kinfra local CA').\n";
   return 0;
 }

@@ -52,9 +52,11 @@ std::string render_steps(const std::vector<step_entry>& steps) {
   return out;
 }
 
-std::string fact(const char* label, const char* cls, const std::string& value) {
-  return std::string("<div><dt>") + label + "</dt><dd class=\"" + cls + "\" id=\"" + cls + "\">" + html_escape(value) +
-         "</dd></div>";
+/** One fact of a card (a class: the dashboard has one card per service) or of a fallback page
+ *  (`with_id`: page.js updates it by id; a page shows one service). */
+std::string fact(const char* label, const char* cls, const std::string& value, bool with_id = false) {
+  return std::string("<div><dt>") + label + "</dt><dd class=\"" + cls + "\"" +
+         (with_id ? std::string(" id=\"") + cls + "\"" : std::string()) + ">" + html_escape(value) + "</dd></div>";
 }
 
 template_vars common_vars(const page_context& ctx) {
@@ -208,9 +210,10 @@ std::string render_service_page(const page_context& ctx, const service_status& s
                                                            : s.maintenance.message;
   v["expected"] = s.maintenance.expected.empty() ? "" : "Expected duration: " + s.maintenance.expected;
   if (ctx.details) {
-    v["details"] = "<dl class=\"facts\">" + fact("Port", "port", s.port ? std::to_string(*s.port) : "-") +
-                   fact("PID", "pid", s.pid ? std::to_string(*s.pid) : "-") +
-                   fact("Uptime", "uptime", uptime_text(s, ctx.now)) + fact("Health", "health", s.health) + "</dl>";
+    v["details"] = "<dl class=\"facts\">" + fact("Port", "port", s.port ? std::to_string(*s.port) : "-", true) +
+                   fact("PID", "pid", s.pid ? std::to_string(*s.pid) : "-", true) +
+                   fact("Uptime", "uptime", uptime_text(s, ctx.now), true) +
+                   fact("Health", "health", s.health, true) + "</dl>";
     if (kind == page_kind::error) v["logs"] = "<div class=\"logs\">" + render_log_lines(ctx.board->logs(s.name, 10)) + "</div>";
   }
   // A stopped service will not come back by itself: no spinner, no countdown, no promise.

@@ -42,7 +42,7 @@ for step in "${steps[@]}"; do
     tsan)
       echo "== TSan: proxy, StatusBoard, metrics, access log, embedding API, supervisor, reload, TLS, admin surface"
       build build/tsan -DKINFRA_SANITIZE=thread
-      ctest --test-dir build/tsan -R '^(StatusBoard|Metrics|AccessLog|Embed|Proxy|Supervisor|Reload|Shutdown|Tls|AdminSecurity|AdminOffWorker)' -j"$JOBS" \
+      ctest --test-dir build/tsan -R '^(StatusBoard|Metrics|AccessLog|Embed|Proxy|Supervisor|Reload|Shutdown|Tls|DevTls|AdminSecurity|AdminOffWorker)' -j"$JOBS" \
         --output-on-failure --timeout 300
       ;;
     fuzz)

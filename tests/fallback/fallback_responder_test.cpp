@@ -1,6 +1,9 @@
 // The fallback module's handler, called directly: no sockets, no processes.
 #include "fallback/fallback_responder.hpp"
 
+#include <map>
+#include <regex>
+
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -458,6 +461,62 @@ TEST_F(Fallback, StatusCarriesEachServicesTrafficWhenMetricsAreOn) {
   auto page = call("GET", "/kinfra").body;
   EXPECT_NE(page.find("<dt>Requests</dt>"), std::string::npos);
   EXPECT_NE(page.find("<dt>Errors</dt>"), std::string::npos);
+}
+
+TEST_F(Fallback, TheDashboardHasNoDuplicateElementIds) {
+  run(0);
+  run(1);
+  auto page = call("GET", "/kinfra").body;
+  std::map<std::string, int> ids;
+  static const std::regex id_attr(R"re( id="([^"]+)")re");
+  for (auto it = std::sregex_iterator(page.begin(), page.end(), id_attr); it != std::sregex_iterator(); ++it)
+    ++ids[(*it)[1].str()];
+  EXPECT_GT(ids.size(), 5u);
+  for (const auto& [id, n] : ids) EXPECT_EQ(n, 1) << "id=\"" << id << "\" appears " << n << " times";
+  for (auto id : {"routes-table", "listeners-table", "certificates-table"}) EXPECT_EQ(ids[id], 1) << id;
+}
+
+TEST_F(Fallback, StatusListsTheRoutesWithTheirOwnTrafficAndTheListenersAndCertificates) {
+  kinfra::metrics_registry metrics(1);
+  responder->set_metrics(&metrics);
+  run(0);
+  auto& api = metrics.route("/api", "api");
+  for (int i = 0; i < 3; ++i) api.record(0, 200, std::chrono::milliseconds(1), 0, 0);
+  api.record(0, 502, std::chrono::milliseconds(1), 0, 0);
+  // kinfra's own 503 for a stopped web: the route's traffic, not the service's error.
+  metrics.route(kinfra::metrics_registry::fallback_route, "web").record(0, 503, std::chrono::milliseconds(1), 0, 0);
+  board->set_config_status([](kinfra::config_status& c) {
+    c.listeners = {{"127.0.0.1:9100", kinfra::listener_status::kind::http, 0, {}, {"http/1.1"}},
+                   {"127.0.0.1:9080", kinfra::listener_status::kind::redirect, 9443, {"/__status__"}, {"http/1.1"}}};
+    kinfra::certificate_status cert;
+    cert.listener = "127.0.0.1:9443";
+    cert.names = {"localhost", "127.0.0.1"};
+    cert.issuer = "kinfra local CA (test)";
+    cert.not_after = std::chrono::system_clock::now() + std::chrono::hours(24 * 30 + 1);
+    cert.source = kinfra::certificate_status::origin::local_ca;
+    c.certificates = {cert};
+  });
+  auto doc = json::parse(call("GET", "/__status__").body);
+  ASSERT_EQ(doc["routes"].size(), 2u) << doc.dump(1);
+  EXPECT_EQ(doc["routes"][0]["path"], "/api");
+  EXPECT_EQ(doc["routes"][0]["host"], "");
+  EXPECT_EQ(doc["routes"][0]["service"], "api");
+  EXPECT_EQ(doc["routes"][0]["state"], "running");
+  EXPECT_EQ(doc["routes"][0]["strip_prefix"], false);
+  EXPECT_EQ(doc["routes"][0]["requests_total"], 4);
+  EXPECT_EQ(doc["routes"][0]["errors_total"], 1);
+  EXPECT_EQ(doc["routes"][1]["path"], "/");
+  EXPECT_EQ(doc["routes"][1]["state"], "stopped");
+  EXPECT_EQ(doc["routes"][1]["requests_total"], 0) << "the stopped page is not the route's traffic";
+  EXPECT_EQ(doc["services"]["web"]["errors_total"], 0) << "nor the service's error";
+  ASSERT_EQ(doc["listeners"].size(), 2u);
+  EXPECT_EQ(doc["listeners"][1]["kind"], "redirect");
+  EXPECT_EQ(doc["listeners"][1]["https_port"], 9443);
+  EXPECT_EQ(doc["listeners"][1]["plain_paths"][0], "/__status__");
+  ASSERT_EQ(doc["certificates"].size(), 1u);
+  EXPECT_EQ(doc["certificates"][0]["source"], "local CA");
+  EXPECT_EQ(doc["certificates"][0]["days_left"], 30);
+  EXPECT_EQ(doc["certificates"][0]["names"][1], "127.0.0.1");
 }
 
 TEST(DashboardFormat, RatesAreShortAndUnknownIsADash) {
