@@ -24,8 +24,15 @@ struct trust_request {
 /** Copies the local CA into the store; says what it did and how to add it to a browser. Exit code. */
 int trust_local_ca(const trust_request& req, std::ostream& out, std::ostream& err);
 
-/** Removes what `trust_local_ca` added (the same CA's file); exit code. */
+/**
+ * Removes what `trust_local_ca` added: the file of the CA in state_dir, and those of earlier CAs this
+ * user's kinfra made (same "kinfra local CA (user@…)" name), so a CA made again leaves nothing behind.
+ * Exit code.
+ */
 int untrust_local_ca(const trust_request& req, std::ostream& out, std::ostream& err);
+
+/** True when `store` is the system's folder (trailing slashes and `.` aside). */
+bool is_system_store(const std::string& store);
 
 /** The file name the local CA of `ca_cert` gets in a store: kinfra-local-ca-<fingerprint start>.crt. */
 std::string store_file_name(const std::string& ca_cert);

@@ -248,21 +248,12 @@ class config_builder {
   }
 
   void read_state_dir(const YAML::Node& n, config& cfg) {
-    const char* home = std::getenv("HOME");
-    if (const char* env = std::getenv("KINFRA_STATE_DIR"); env && *env) cfg.state_dir = resolve_path(env);
-    else if (home && *home) cfg.state_dir = std::string(home) + "/.kinfra/state";
-    else cfg.state_dir = resolve_path(".kinfra-state");
+    cfg.state_dir = default_state_dir(source_path_);
     if (!n) return;
     if (auto s = r_.string(n, "state_dir")) cfg.state_dir = resolve_path(*s);
   }
 
-  /** An absolute path: `~/` is the home folder, a relative path is taken from routes.yaml's folder. */
-  std::string resolve_path(const std::string& s) const {
-    fs::path p(s);
-    const char* home = std::getenv("HOME");
-    if (s.rfind("~/", 0) == 0 && home) p = fs::path(home) / s.substr(2);
-    return (p.is_absolute() ? p : fs::absolute(fs::path(source_path_)).parent_path() / p).lexically_normal().string();
-  }
+  std::string resolve_path(const std::string& s) const { return resolve_config_path(source_path_, s); }
 
   static source_mark mark_of(const YAML::Node& n) {
     auto m = n.Mark();
@@ -553,6 +544,33 @@ config_load_result load_config_file(const std::string& path) {
   std::ostringstream text;
   text << in.rdbuf();
   return load_config_string(text.str(), path);
+}
+
+std::string resolve_config_path(const std::string& config_path, const std::string& s) {
+  fs::path p(s);
+  const char* home = std::getenv("HOME");
+  if (s.rfind("~/", 0) == 0 && home) p = fs::path(home) / s.substr(2);
+  return (p.is_absolute() ? p : fs::absolute(fs::path(config_path)).parent_path() / p).lexically_normal().string();
+}
+
+std::string default_state_dir(const std::string& config_path) {
+  const char* home = std::getenv("HOME");
+  if (const char* env = std::getenv("KINFRA_STATE_DIR"); env && *env) return resolve_config_path(config_path, env);
+  if (home && *home) return std::string(home) + "/.kinfra/state";
+  return resolve_config_path(config_path, ".kinfra-state");
+}
+
+std::string state_dir_of(const std::string& config_path, std::string& error) {
+  if (!fs::exists(config_path)) return default_state_dir(config_path);
+  try {
+    YAML::Node root = YAML::LoadFile(config_path);
+    if (root.IsMap() && root["state_dir"] && root["state_dir"].IsScalar() && !root["state_dir"].Scalar().empty())
+      return resolve_config_path(config_path, root["state_dir"].Scalar());
+    return default_state_dir(config_path);
+  } catch (const std::exception& e) {
+    error = config_path + ": " + e.what();
+    return {};
+  }
 }
 
 std::string format_config_error(const std::string& source_path, const config_error& e) {

@@ -37,6 +37,19 @@ config_load_result load_config_file(const std::string& path);
  */
 config_load_result load_config_string(const std::string& yaml, const std::string& source_path);
 
+/** `s` as routes.yaml at `config_path` means it: `~/` is the home folder, relative paths start at its folder. */
+std::string resolve_config_path(const std::string& config_path, const std::string& s);
+
+/** kinfra's state_dir when routes.yaml names none: $KINFRA_STATE_DIR, else ~/.kinfra/state. */
+std::string default_state_dir(const std::string& config_path);
+
+/**
+ * Only the state_dir routes.yaml at `config_path` asks for (the default when the file has none or
+ * does not exist), without validating the rest: for `kinfra trust`. Empty, with `error`, when the
+ * file is not YAML.
+ */
+std::string state_dir_of(const std::string& config_path, std::string& error);
+
 /** `routes.yaml:3:7: message` — the form editors and CI logs link to. */
 std::string format_config_error(const std::string& source_path, const config_error& e);
 

@@ -123,7 +123,7 @@ void status_board::reconfigure(const config& cfg) {
   std::lock_guard lock(mutex_);
   auto next = std::make_shared<board_snapshot>();
   next->config = current_->config;
-  next->config.routes = cfg.routes;
+  next->config.routes = std::make_shared<const std::vector<route_config>>(cfg.routes);
   std::map<std::string, std::shared_ptr<std::atomic<bool>>, std::less<>> flags;
   for (const auto& svc : cfg.services) {
     const service_status* before = current_->find(svc.name);

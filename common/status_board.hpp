@@ -122,7 +122,8 @@ struct config_status {
   std::optional<std::chrono::system_clock::time_point> failed_at;
   unsigned reloads = 0;  ///< successful reloads since start-up
   unsigned failures = 0;  ///< refused reloads since start-up
-  std::vector<route_config> routes;  ///< the routes in force, in routes.yaml order
+  /** The routes in force, in routes.yaml order (shared: a snapshot is copied on every change). */
+  std::shared_ptr<const std::vector<route_config>> routes;
   std::vector<listener_status> listeners;  ///< set by the proxy when it (re)opens its listeners
   std::vector<certificate_status> certificates;
 };

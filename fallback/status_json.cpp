@@ -55,7 +55,8 @@ json service_fields(const status_board& board, const service_status& s,
 /** The routes in force, in the order they are written (the router picks the most specific). */
 json routes_json(const board_snapshot& snap, const route_rates* by_route) {
   json out = json::array();
-  for (const auto& r : snap.config.routes) {
+  if (!snap.config.routes) return out;
+  for (const auto& r : *snap.config.routes) {
     json j = {{"host", r.host}, {"path", r.path}, {"service", r.service}, {"strip_prefix", r.strip_prefix}};
     const service_status* s = snap.find(r.service);
     j["state"] = s ? std::string(to_string(s->state)) : "unknown";

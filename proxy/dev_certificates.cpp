@@ -37,19 +37,35 @@ void add_extension(X509* x, X509* issuer, int nid, const std::string& value) {
   X509_EXTENSION_free(ext);
 }
 
-/** True when the certificate at `path` exists and stays valid for `days` more days. */
-bool valid_for(const std::string& path, long days) {
-  auto cert = read_first_cert(path);
-  if (!cert) return false;
+/**
+ * True when the pair at `cert_path`/`key_path` can be used again: the certificate stays valid for
+ * `days` more days and the key is its own (a pair half written by an interrupted run is not).
+ */
+bool reusable(const std::string& cert_path, const std::string& key_path, long days) {
+  auto cert = read_first_cert(cert_path);
+  auto key = read_private_key(key_path);
+  if (!cert || !key) return false;
   std::time_t then = std::time(nullptr) + days * 86400;
-  return X509_cmp_time(X509_get0_notAfter(cert.get()), &then) > 0;
+  const bool ok = X509_cmp_time(X509_get0_notAfter(cert.get()), &then) > 0 && X509_check_private_key(cert.get(), key.get()) == 1;
+  openssl_error();  // clears the queue
+  return ok;
 }
 
-void make_private_dir(const std::string& dir, mode_t mode) {
+/**
+ * Makes `dir` (0700) and checks it is a real folder of this user: another user's folder (or a link
+ * someone planted, e.g. under /tmp) could hand kinfra a CA that is not its own.
+ */
+void make_private_dir(const std::string& dir) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) throw std::runtime_error("cannot create " + dir + ": " + ec.message());
-  ::chmod(dir.c_str(), mode);
+  struct stat st {};
+  if (::lstat(dir.c_str(), &st) != 0) throw std::runtime_error("cannot use " + dir + ": " + std::strerror(errno));
+  if (S_ISLNK(st.st_mode) || !S_ISDIR(st.st_mode)) throw std::runtime_error(dir + " is not a folder (a link?); refusing to use it");
+  if (st.st_uid != ::geteuid())
+    throw std::runtime_error(dir + " belongs to another user (uid " + std::to_string(st.st_uid) + "); refusing to use it");
+  if ((st.st_mode & 0777) != 0700 && ::chmod(dir.c_str(), 0700) != 0)
+    throw std::runtime_error("cannot make " + dir + " private: " + std::strerror(errno));
 }
 
 /** Holds an exclusive flock on `path` for its lifetime (another kinfra making the same files waits). */
@@ -68,14 +84,28 @@ class file_lock {
   int fd_;
 };
 
-/** "kinfra local CA (alice@laptop)": who made it, so a trust store shows whose it is. */
-std::string ca_name() {
+}  // namespace
+
+/** Who made it, so a trust store shows whose it is. */
+std::string local_ca_name() {
   std::string user = "kinfra";
   if (const passwd* pw = ::getpwuid(::geteuid()); pw && pw->pw_name) user = pw->pw_name;
   char host[256] = {};
   if (::gethostname(host, sizeof host - 1) != 0) host[0] = 0;
-  return "kinfra local CA (" + user + (host[0] ? "@" + std::string(host) : "") + ")";
+  std::string name = "kinfra local CA (" + user + (host[0] ? "@" + std::string(host) : "") + ")";
+  if (name.size() > 64) name = name.substr(0, 63) + ")";  // X.509's limit for a CN
+  return name;
 }
+
+std::string subject_cn_of(const std::string& cert_path) {
+  auto cert = read_first_cert(cert_path);
+  if (!cert) return "";
+  char cn[256];
+  int n = X509_NAME_get_text_by_NID(X509_get_subject_name(cert.get()), NID_commonName, cn, sizeof cn);
+  return n > 0 ? std::string(cn, static_cast<std::size_t>(n)) : "";
+}
+
+namespace {
 
 /** A short id of a set of names: one file pair per set. */
 std::string names_id(const std::vector<std::string>& names) {
@@ -101,10 +131,10 @@ ca_files local_ca_paths(const std::string& state_dir) {
 
 bool ensure_local_ca(const std::string& state_dir) {
   const auto ca = local_ca_paths(state_dir);
-  make_private_dir(state_dir + "/ca", 0700);
+  make_private_dir(state_dir + "/ca");
   file_lock lock(state_dir + "/ca/.lock");
-  if (valid_for(ca.cert, renew_days) && read_private_key(ca.key)) return false;
-  make_certificate({ca_name()}, ca.cert, ca.key, "", "", /*is_ca=*/true, 0, 3650);
+  if (reusable(ca.cert, ca.key, renew_days)) return false;
+  make_certificate({local_ca_name()}, ca.cert, ca.key, "", "", /*is_ca=*/true, 0, 3650);
   return true;
 }
 
@@ -117,20 +147,23 @@ std::vector<std::string> development_names(const std::vector<std::string>& names
   return out;
 }
 
-std::pair<std::string, std::string> ensure_development_certificate(const std::vector<std::string>& names,
-                                                                   const std::string& state_dir, bool& made) {
-  made = false;
-  ensure_local_ca(state_dir);
+development_certificate ensure_development_certificate(const std::vector<std::string>& names,
+                                                       const std::string& state_dir) {
+  development_certificate out;
   const auto ca = local_ca_paths(state_dir);
+  const bool had_ca = fs::exists(ca.cert);
+  out.made_ca = ensure_local_ca(state_dir);
+  out.replaced_ca = out.made_ca && had_ca;
   const auto all = development_names(names);
   const std::string dir = state_dir + "/tls";
-  make_private_dir(dir, 0700);
+  make_private_dir(dir);
   const std::string base = dir + "/dev-" + names_id(all);
-  std::pair<std::string, std::string> out{base + ".crt", base + ".key"};
+  out.cert = base + ".crt";
+  out.key = base + ".key";
   file_lock lock(base + ".lock");
-  if (valid_for(out.first, renew_days) && read_private_key(out.second) && signed_by(out.first, ca.cert)) return out;
-  make_certificate(all, out.first, out.second, ca.cert, ca.key);
-  made = true;
+  if (reusable(out.cert, out.key, renew_days) && signed_by(out.cert, ca.cert)) return out;
+  make_certificate(all, out.cert, out.key, ca.cert, ca.key);
+  out.made = true;
   return out;
 }
 
@@ -170,15 +203,18 @@ void make_certificate(const std::vector<std::string>& names, const std::string& 
   X509_gmtime_adj(X509_getm_notAfter(x.get()), (valid_from_days + valid_days) * 86400);
   std::string cn = names.empty() ? "kinfra" : names.front();
   X509_NAME* subject = X509_get_subject_name(x.get());
-  X509_NAME_add_entry_by_txt(subject, "O", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("kinfra"), -1, -1, 0);
-  X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
+  if (X509_NAME_add_entry_by_txt(subject, "O", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("kinfra"), -1, -1,
+                                 0) != 1 ||
+      X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1,
+                                 0) != 1)
+    throw std::runtime_error("cannot name the certificate '" + cn + "': " + openssl_error());
   X509_set_issuer_name(x.get(), issuer ? X509_get_subject_name(issuer.get()) : subject);
   X509_set_pubkey(x.get(), key.get());
   X509* ext_issuer = issuer ? issuer.get() : x.get();
   add_extension(x.get(), ext_issuer, NID_subject_key_identifier, "hash");
   if (issuer) add_extension(x.get(), ext_issuer, NID_authority_key_identifier, "keyid");
   if (is_ca) {
-    add_extension(x.get(), ext_issuer, NID_basic_constraints, "critical,CA:TRUE");
+    add_extension(x.get(), ext_issuer, NID_basic_constraints, "critical,CA:TRUE,pathlen:0");
     add_extension(x.get(), ext_issuer, NID_key_usage, "critical,keyCertSign,cRLSign");
   } else {
     add_extension(x.get(), ext_issuer, NID_basic_constraints, "CA:FALSE");

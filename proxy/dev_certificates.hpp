@@ -8,7 +8,6 @@
  */
 
 #include <string>
-#include <utility>
 #include <vector>
 
 namespace kinfra::proxy::tls {
@@ -29,17 +28,31 @@ ca_files local_ca_paths(const std::string& state_dir);
  */
 bool ensure_local_ca(const std::string& state_dir);
 
+/** The name the local CA of this user on this machine gets: "kinfra local CA (alice@laptop)". */
+std::string local_ca_name();
+
+/** The subject CN of the first certificate in `cert_path` ("" when there is none). */
+std::string subject_cn_of(const std::string& cert_path);
+
 /** `names`, then localhost, 127.0.0.1 and ::1, each once. */
 std::vector<std::string> development_names(const std::vector<std::string>& names);
 
+/** A development certificate's files, and what had to be made for it. */
+struct development_certificate {
+  std::string cert, key;
+  bool made = false;     ///< the certificate was made now
+  bool made_ca = false;  ///< so was the local CA
+  bool replaced_ca = false;  ///< …in place of an earlier one: clients that trusted that must trust it again
+};
+
 /**
  * The development certificate for `names` (see development_names) under `state_dir/tls`, signed by
- * the local CA (made if needed): reused while it stays valid for 30 more days and was signed by
- * the CA in place; made again otherwise. Returns {cert, key}; `made` says whether it was made now.
+ * the local CA (made if needed): reused while it stays valid for 30 more days, matches its key and
+ * was signed by the CA in place; made again otherwise. The folders must belong to this user.
  * Throws std::runtime_error naming the file.
  */
-std::pair<std::string, std::string> ensure_development_certificate(const std::vector<std::string>& names,
-                                                                   const std::string& state_dir, bool& made);
+development_certificate ensure_development_certificate(const std::vector<std::string>& names,
+                                                       const std::string& state_dir);
 
 /** True when the first certificate of `cert_path` carries a valid signature of the one in `ca_path`. */
 bool signed_by(const std::string& cert_path, const std::string& ca_path);

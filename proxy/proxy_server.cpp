@@ -179,9 +179,15 @@ struct proxy_server::impl {
    */
   std::vector<open_listener_set> prepare_listeners(const config& next) {
     std::vector<open_listener_set> out;
+    // Several listeners may be written the same (127.0.0.1:0 three times): each old one is taken
+    // once, in order, as commit_listeners pairs them.
+    std::vector<bool> taken(listeners.size(), false);
     auto reuse = [&](const host_port& addr, bool admin) -> const open_listener_set* {
-      for (const auto& l : listeners)
-        if (l.configured == addr && l.admin == admin) return &l;
+      for (std::size_t i = 0; i < listeners.size(); ++i)
+        if (!taken[i] && listeners[i].configured == addr && listeners[i].admin == admin) {
+          taken[i] = true;
+          return &listeners[i];
+        }
       return nullptr;
     };
     auto bind_all = [&](open_listener_set& set) {

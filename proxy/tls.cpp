@@ -229,13 +229,19 @@ std::shared_ptr<server_contexts> load_server_contexts(const listener_tls_config&
   std::vector<source_mark> marks;
   if (tls.self_signed) {
     try {
-      bool made = false;
-      auto [cert, key] = ensure_development_certificate(tls.names, state_dir, made);
-      if (made)
+      auto dev = ensure_development_certificate(tls.names, state_dir);
+      if (dev.replaced_ca)
+        spdlog::warn("made a new local CA, {}: clients that trusted an earlier one do not trust it yet "
+                     "(`kinfra trust` again; `kinfra untrust` removes the earlier ones)",
+                     local_ca_paths(state_dir).cert);
+      else if (dev.made_ca)
+        spdlog::info("made kinfra's local CA {} (once; it signs the development certificates)",
+                     local_ca_paths(state_dir).cert);
+      if (dev.made)
         spdlog::info("made a development certificate for {} in {}, signed by kinfra's local CA {} (`kinfra trust` "
                      "makes this machine trust it)",
-                     fmt::join(development_names(tls.names), ", "), cert, local_ca_paths(state_dir).cert);
-      files.emplace_back(cert, key);
+                     fmt::join(development_names(tls.names), ", "), dev.cert, local_ca_paths(state_dir).cert);
+      files.emplace_back(dev.cert, dev.key);
       marks.push_back(tls.mark);
     } catch (const std::exception& e) {
       problems.push_back({tls.mark, std::string("tls self_signed: ") + e.what()});

@@ -8,9 +8,10 @@ set -euo pipefail
 
 build_pkgs=(g++ cmake ninja-build ccache pkg-config
             libboost1.81-dev libssl-dev nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev libcli11-dev
-            python3 ca-certificates)
-# dpkg-dev (dpkg-shlibdeps) and lintian: the Debian package test (cpack -G DEB, then lintian).
-test_pkgs=(libgtest-dev googletest curl openssl procps chromium fonts-noto-color-emoji dpkg-dev lintian)
+            python3 ca-certificates dpkg-dev)
+# dpkg-dev (above: dpkg-shlibdeps, so that `cpack -G DEB` after the quick start lists the libraries
+# kinfra needs) and lintian: the Debian package and its test.
+test_pkgs=(libgtest-dev googletest curl openssl procps chromium fonts-noto-color-emoji lintian)
 bench_pkgs=(wrk nginx haproxy valgrind util-linux)
 hardening_pkgs=(clang libclang-rt-14-dev)
 

@@ -12,10 +12,14 @@ cmake --build build/release --target kinfra
 
 link_kinfra() {
   local bin="$PWD/build/release/bin/kinfra" dir link first
-  if [ "$(id -u)" -eq 0 ]; then dir=/usr/local/bin; else dir="$HOME/.local/bin"; fi
+  if [ "$(id -u)" -eq 0 ]; then dir=/usr/local/bin; elif [ -n "${HOME:-}" ]; then dir="$HOME/.local/bin"; else
+    echo "kinfra: HOME is not set, so kinfra was not put on the PATH; this build is $bin"; return
+  fi
   link="$dir/kinfra"
   if [ -L "$link" ] && [ "$(readlink "$link")" = "$bin" ]; then
     :  # ours, from an earlier run
+  elif [ -L "$link" ] && [ ! -e "$link" ] && [[ "$(readlink "$link")" == */build/release/bin/kinfra ]]; then
+    ln -sfn "$bin" "$link"  # a link to a checkout that is gone: this build takes its place
   elif [ -e "$link" ] || [ -L "$link" ]; then
     echo "kinfra: $link exists and is not a link to this build, left it alone; this build is $bin"; return
   elif ! { mkdir -p "$dir" && ln -s "$bin" "$link"; }; then

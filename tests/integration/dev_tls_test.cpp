@@ -13,10 +13,13 @@
 #include <fstream>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "http_test.hpp"
 #include "proxy/dev_certificates.hpp"
 
 namespace fs = std::filesystem;
+using namespace std::chrono_literals;
 
 namespace {
 
@@ -135,10 +138,11 @@ TEST(DevTls, TrustPutsTheCaIntoAStoreAndUntrustTakesItOut) {
   ASSERT_EQ(kt::run_kinfra({"trust", routes, "--store", store.path()}).exit_code, 0);
   EXPECT_EQ(std::distance(fs::directory_iterator(store.path()), fs::directory_iterator{}), 2);
   // The copy is a CA that verifies the leaf kinfra makes for development.
-  bool made = false;
-  auto [leaf, key] = kinfra::proxy::tls::ensure_development_certificate({"app.test"}, dir.path() + "/state", made);
+  auto dev = kinfra::proxy::tls::ensure_development_certificate({"app.test"}, dir.path() + "/state");
+  EXPECT_TRUE(dev.made);
+  EXPECT_FALSE(dev.made_ca) << "trust made it already";
   std::string verify;
-  EXPECT_EQ(kt::run_shell("openssl verify -CAfile '" + ours[0] + "' '" + leaf + "' 2>&1", &verify), 0) << verify;
+  EXPECT_EQ(kt::run_shell("openssl verify -CAfile '" + ours[0] + "' '" + dev.cert + "' 2>&1", &verify), 0) << verify;
 
   r = kt::run_kinfra({"untrust", routes, "--store", store.path()});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
@@ -149,13 +153,70 @@ TEST(DevTls, TrustPutsTheCaIntoAStoreAndUntrustTakesItOut) {
   EXPECT_NE(r.out.find("nothing to remove"), std::string::npos) << r.out;
 }
 
-TEST(DevTls, TrustNamesABrokenRoutesYaml) {
+TEST(DevTls, TrustReadsOnlyTheStateDirOfRoutesYaml) {
   kt::temp_dir dir;
-  const std::string routes = dir.write("routes.yaml", "routes: [{ path: /, service: ghost }]\n");
-  auto r = kt::run_kinfra({"trust", routes, "--store", dir.path() + "/store"});
+  // The rest of the file may be broken (or another machine's): only state_dir matters.
+  const std::string broken = dir.write("routes.yaml", "state_dir: ./mine\nroutes: [{ path: /, service: ghost }]\n");
+  auto r = kt::run_kinfra({"trust", broken, "--store", dir.path() + "/store"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(fs::exists(dir.path() + "/mine/ca/kinfra-local-ca.crt")) << "state_dir is relative to routes.yaml";
+  // --state-dir wins over the file.
+  r = kt::run_kinfra({"trust", broken, "--state-dir", dir.path() + "/other", "--store", dir.path() + "/store"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(fs::exists(dir.path() + "/other/ca/kinfra-local-ca.crt"));
+  // A file that is not YAML is named, and nothing is made.
+  const std::string garbage = dir.write("bad.yaml", "state_dir: [\n");
+  r = kt::run_kinfra({"trust", garbage, "--store", dir.path() + "/store2"});
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.err.find(routes + ":1:"), std::string::npos) << r.err;
-  EXPECT_FALSE(fs::exists(dir.path() + "/store"));
+  EXPECT_NE(r.err.find(garbage), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir.path() + "/store2"));
+}
+
+TEST(DevTls, UntrustAlsoRemovesTheCaItReplaced) {
+  kt::temp_dir dir;
+  const std::string routes = dir.write("routes.yaml", "state_dir: ./state\n");
+  ASSERT_EQ(kt::run_kinfra({"trust", routes, "--store", dir.path() + "/store"}).exit_code, 0);
+  fs::remove_all(dir.path() + "/state/ca");  // a new CA is made: both are in the store now
+  ASSERT_EQ(kt::run_kinfra({"trust", routes, "--store", dir.path() + "/store"}).exit_code, 0);
+  dir.write("store/someone-elses.crt", "x\n");
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir.path() + "/store"), fs::directory_iterator{}), 3);
+  auto r = kt::run_kinfra({"untrust", routes, "--store", dir.path() + "/store"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir.path() + "/store"), fs::directory_iterator{}), 1) << r.out;
+}
+
+TEST(DevTls, AHalfWrittenPairIsMadeAgainNotReusedForever) {
+  kt::temp_dir dir;
+  const std::string state = dir.path() + "/state";
+  auto first = kinfra::proxy::tls::ensure_development_certificate({"app.test"}, state);
+  ASSERT_TRUE(first.made);
+  // Another key next to the certificate (a run killed between writing the two files).
+  kinfra::proxy::tls::make_certificate({"x"}, dir.path() + "/x.crt", dir.path() + "/x.key");
+  fs::copy_file(dir.path() + "/x.key", first.key, fs::copy_options::overwrite_existing);
+  auto again = kinfra::proxy::tls::ensure_development_certificate({"app.test"}, state);
+  EXPECT_TRUE(again.made);
+  std::string out;
+  EXPECT_EQ(kt::run_shell("openssl x509 -noout -pubkey -in '" + again.cert + "' > '" + dir.path() +
+                              "/a' && openssl pkey -pubout -in '" + again.key + "' > '" + dir.path() + "/b' && cmp '" +
+                              dir.path() + "/a' '" + dir.path() + "/b' 2>&1",
+                          &out),
+            0)
+      << out;
+  // The same for the CA: a CA whose key is not its own is made again, and the leaf follows.
+  fs::copy_file(dir.path() + "/x.key", state + "/ca/kinfra-local-ca.key", fs::copy_options::overwrite_existing);
+  auto third = kinfra::proxy::tls::ensure_development_certificate({"app.test"}, state);
+  EXPECT_TRUE(third.replaced_ca);
+  EXPECT_TRUE(third.made);
+  EXPECT_TRUE(kinfra::proxy::tls::signed_by(third.cert, state + "/ca/kinfra-local-ca.crt"));
+}
+
+TEST(DevTls, AStateDirThatIsALinkIsRefused) {
+  kt::temp_dir dir;
+  fs::create_directories(dir.path() + "/elsewhere");
+  fs::create_directory_symlink(dir.path() + "/elsewhere", dir.path() + "/ca");
+  // state_dir/ca planted as a link: kinfra neither follows nor uses it.
+  EXPECT_THROW(kinfra::proxy::tls::ensure_local_ca(dir.path()), std::runtime_error);
+  EXPECT_FALSE(fs::exists(dir.path() + "/elsewhere/kinfra-local-ca.crt"));
 }
 
 TEST(DevTls, RedirectSendsLoopbackHostsToANameTheCertificateHas) {
@@ -195,4 +256,32 @@ TEST(DevTls, RedirectKeepsLoopbackHostsTheDevelopmentCertificateNames) {
   EXPECT_EQ(r.headers.get("Location"), "https://127.0.0.1:" + https_port + "/");
   r = kt::http_get(k.port(1), "/", host_header("[::1]:1"));
   EXPECT_EQ(r.headers.get("Location"), "https://[::1]:" + https_port + "/");
+}
+
+TEST(DevTls, AReloadKeepsEachListenerWrittenAlikeOnItsOwnPort) {
+  // Three listeners written the same (127.0.0.1:0): a reload must pair each with its own socket,
+  // or the redirect would point at the plain port and the Listeners table show one address thrice.
+  kt::test_upstream up;
+  kt::temp_dir state;
+  auto routes = [&](const std::string& name) {
+    return "listen:\n  - 127.0.0.1:0\n  - address: 127.0.0.1:0\n    tls: { self_signed: true, names: [" + name +
+           "] }\n  - address: 127.0.0.1:0\n    redirect_to_https: true\nstate_dir: " + state.path() +
+           "\nadmin_listen: off\nroutes: [{ path: /, service: web }]\nservices:\n  web: { url: \"" + up.url() +
+           "\", health: off }\n";
+  };
+  kt::kinfra_process k(routes("one.test"), false);
+  auto listeners = [&] {
+    auto doc = nlohmann::json::parse(kt::http_get(k.port(0), "/__status__").body, nullptr, false);
+    std::vector<std::string> out;
+    if (doc.is_object())
+      for (const auto& l : doc["listeners"]) out.push_back(l["kind"].get<std::string>() + " " + l["address"].get<std::string>());
+    return std::make_pair(out, doc.is_object() ? doc["config"]["reloads"].get<int>() : -1);
+  };
+  const auto before = listeners().first;
+  ASSERT_EQ(before.size(), 3u);
+  std::ofstream(k.dir().path() + "/routes.yaml") << routes("two.test");
+  ASSERT_TRUE(kt::wait_until([&] { return listeners().second == 1; }, 10s)) << k.log();
+  EXPECT_EQ(listeners().first, before);
+  auto r = kt::http_get(k.port(2), "/x", host_header("127.0.0.1"));
+  EXPECT_EQ(r.headers.get("Location"), "https://127.0.0.1:" + std::to_string(k.port(1)) + "/x");
 }
