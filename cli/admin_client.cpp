@@ -285,7 +285,11 @@ std::string upper(std::string s) {
 
 }  // namespace
 
-int status_command(const client_options& o, bool as_json) {
+namespace {
+
+/** GETs /__status__ and hands its body to `print`; the error kinfra gave otherwise. */
+template <class Print>
+int with_status_document(const client_options& o, Print print) {
   return guarded(o, [&] {
     session s(o);
     reply r = s.request(http::verb::get, "/__status__");
@@ -293,29 +297,30 @@ int status_command(const client_options& o, bool as_json) {
       std::cerr << "kinfra: " << error_of(r) << "\n";
       return exit_failed;
     }
-    if (as_json) std::cout << r.body;
-    else std::cout << format_status_table(r.body);
+    print(r.body);
     return exit_ok;
   });
 }
 
+}  // namespace
+
+int status_command(const client_options& o, bool as_json) {
+  return with_status_document(o, [&](const std::string& body) {
+    std::cout << (as_json ? body : format_status_table(body));
+  });
+}
+
 int routes_command(const client_options& o, bool as_json) {
-  return guarded(o, [&] {
-    session s(o);
-    reply r = s.request(http::verb::get, "/__status__");
-    if (r.status != 200) {
-      std::cerr << "kinfra: " << error_of(r) << "\n";
-      return exit_failed;
+  return with_status_document(o, [&](const std::string& body) {
+    if (!as_json) {
+      std::cout << format_routes_table(body);
+      return;
     }
-    auto doc = json::parse(r.body, nullptr, false);
-    if (as_json) {
-      json part = json::object();
-      for (const char* key : {"routes", "listeners", "certificates"}) part[key] = doc.is_object() && doc.contains(key) ? doc[key] : json::array();
-      std::cout << part.dump(2) << "\n";
-    } else {
-      std::cout << format_routes_table(r.body);
-    }
-    return exit_ok;
+    auto doc = json::parse(body, nullptr, false);
+    json part = json::object();
+    for (const char* key : {"routes", "listeners", "certificates"})
+      part[key] = doc.is_object() && doc.contains(key) ? doc[key] : json::array();
+    std::cout << part.dump(2) << "\n";
   });
 }
 

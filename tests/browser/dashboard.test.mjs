@@ -7,8 +7,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
-import { artifacts, chromiumPath, fail, freePort, serviceBin, startKinfra, waitFor } from './support.mjs';
+import { artifacts, fail, freePort, serviceBin, startKinfra, waitFor, closeAll, launchBrowser } from './support.mjs';
 
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kinfra-browser-'));
@@ -40,10 +39,7 @@ try {
   ({ kinfra, ready } = await startKinfra(dir));
   const base = 'http://' + ready.listen[0];
 
-  browser = await chromium.launch({
-    executablePath: chromiumPath,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  browser = await launchBrowser();
   const context = await browser.newContext({ viewport: { width: 1280, height: 820 } });
   const dashboard = await context.newPage();
   const problems = [];
@@ -156,12 +152,7 @@ try {
   console.error('FAIL:', e.message);
   exitCode = 1;
 } finally {
-  if (browser) await browser.close().catch(() => {});
-  if (kinfra && kinfra.exitCode === null && kinfra.signalCode === null) {
-    const exited = new Promise((r) => kinfra.once('exit', r));
-    kinfra.kill('SIGTERM');
-    await exited;
-  }
+  await closeAll(browser, kinfra);
   fs.rmSync(dir, { recursive: true, force: true });
 }
 process.exit(exitCode);

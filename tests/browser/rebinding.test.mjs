@@ -15,8 +15,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
-import { artifacts, chromiumPath, fail, freePort, serviceBin, startKinfra, waitFor } from './support.mjs';
+import { artifacts, fail, freePort, serviceBin, startKinfra, waitFor, closeAll, launchBrowser } from './support.mjs';
 
 function step(text) {
   console.log('ok: ' + text);
@@ -109,12 +108,8 @@ try {
   if (typeof (await webStatus()).restarts !== 'number') fail('restarts is not a number in /__status__');
   step(`kinfra on ${kinfraPort} (admin ${adminPort}), attacker server on ${attackerPort}, web running with pid ${firstPid}`);
 
-  browser = await chromium.launch({
-    executablePath: chromiumPath,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      // attacker.test is 127.0.0.1; any other name fails to resolve, so nothing leaves this machine.
-      '--host-resolver-rules=MAP attacker.test 127.0.0.1, MAP * ~NOTFOUND, EXCLUDE 127.0.0.1'],
-  });
+  // attacker.test is 127.0.0.1; any other name fails to resolve, so nothing leaves this machine.
+  browser = await launchBrowser(['--host-resolver-rules=MAP attacker.test 127.0.0.1, MAP * ~NOTFOUND, EXCLUDE 127.0.0.1']);
   const context = await browser.newContext({ viewport: { width: 1100, height: 800 } });
   const problems = [];
 
@@ -384,12 +379,7 @@ try {
   console.error('FAIL:', e.message);
   exitCode = 1;
 } finally {
-  if (browser) await browser.close().catch(() => {});
-  if (kinfra && kinfra.exitCode === null && kinfra.signalCode === null) {
-    const exited = new Promise((r) => kinfra.once('exit', r));
-    kinfra.kill('SIGTERM');
-    await exited;
-  }
+  await closeAll(browser, kinfra);
   attackerServer.closeAllConnections();
   await new Promise((r) => attackerServer.close(r));
   if (fs.existsSync(path.join(dir, 'access.log'))) fs.copyFileSync(path.join(dir, 'access.log'), path.join(artifacts, 'rebinding-access.log'));

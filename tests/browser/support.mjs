@@ -1,5 +1,6 @@
 // What the browser tests share: where the binaries are, where screenshots go, and small waits.
 import { spawn } from 'node:child_process';
+import { chromium } from 'playwright-core';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -70,4 +71,22 @@ export async function startKinfra(dir) {
     clearTimeout(timer);
   }
   fail('kinfra did not start listening: ' + (ended || 'no ready file within 15 s'));
+}
+
+/** Debian's chromium, headless, with `extraArgs`. */
+export async function launchBrowser(extraArgs = []) {
+  return chromium.launch({
+    executablePath: chromiumPath,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', ...extraArgs],
+  });
+}
+
+/** The end of every browser test: the browser closed, kinfra stopped (SIGTERM, waited for). */
+export async function closeAll(browser, kinfra) {
+  if (browser) await browser.close().catch(() => {});
+  if (kinfra && kinfra.exitCode === null && kinfra.signalCode === null) {
+    const exited = new Promise((r) => kinfra.once('exit', r));
+    kinfra.kill('SIGTERM');
+    await exited;
+  }
 }

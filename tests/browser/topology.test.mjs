@@ -6,8 +6,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
-import { artifacts, chromiumPath, fail, freePort, serviceBin, startKinfra, waitFor } from './support.mjs';
+import { artifacts, fail, freePort, serviceBin, startKinfra, waitFor, closeAll, launchBrowser } from './support.mjs';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kinfra-topology-'));
 const apiPort = await freePort();
@@ -46,10 +45,7 @@ try {
   ({ kinfra, ready } = await startKinfra(dir));
   const [plain, https, redirect] = ready.listen;
   const base = 'http://' + plain;
-  browser = await chromium.launch({
-    executablePath: chromiumPath,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  browser = await launchBrowser();
   const page = await browser.newPage({ viewport: { width: 1280, height: 1100 } });
   const problems = [];
   page.on('pageerror', (e) => problems.push('page error: ' + e.message));
@@ -105,12 +101,7 @@ try {
   console.error('FAIL:', e.message);
   exitCode = 1;
 } finally {
-  if (browser) await browser.close().catch(() => {});
-  if (kinfra && kinfra.exitCode === null && kinfra.signalCode === null) {
-    const exited = new Promise((r) => kinfra.once('exit', r));
-    kinfra.kill('SIGTERM');
-    await exited;
-  }
+  await closeAll(browser, kinfra);
   fs.rmSync(dir, { recursive: true, force: true });
 }
 process.exit(exitCode);

@@ -1,6 +1,8 @@
 // `kinfra status | restart | stop | start | logs | reload` against a running kinfra, and against none.
 #include <gtest/gtest.h>
 
+#include <regex>
+
 #include <thread>
 
 #include "http_test.hpp"
@@ -54,6 +56,42 @@ TEST(CliClient, StatusPrintsATableOfEveryService) {
   auto j = kt::run_kinfra({"status", "--json", "--url", url(k.port())});
   ASSERT_EQ(j.exit_code, 0) << j.err;
   EXPECT_EQ(nlohmann::json::parse(j.out)["services"].size(), 2u);
+}
+
+TEST(CliClient, RoutesPrintsTheRoutesListenersAndCertificates) {
+  kt::temp_dir state;
+  kt::kinfra_process k("listen:\n  - 127.0.0.1:0\n  - address: 127.0.0.1:0\n    tls: { self_signed: true }\n"
+                       "admin_listen: 127.0.0.1:0\nstate_dir: " + state.path() + "\n"
+                       "routes:\n  - { path: /api, service: api, strip_prefix: true }\n"
+                       "  - { host: docs.example, path: /, service: web }\nservices:\n" +
+                           service("api", kt::free_port()) + service("web", kt::free_port()),
+                       false);
+  ASSERT_TRUE(kt::wait_until([&] { return running(k.port(), "api") && running(k.port(), "web"); }));
+  auto r = kt::run_kinfra({"routes", "--url", url(k.admin_port())});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::istringstream in(r.out);
+  std::vector<std::string> lines;
+  for (std::string l; std::getline(in, l);) lines.push_back(l);
+  ASSERT_GE(lines.size(), 12u) << r.out;
+  EXPECT_EQ(lines[0].rfind("ROUTES", 0), 0u) << r.out;
+  EXPECT_EQ(lines[1].rfind("HOST", 0), 0u) << r.out;
+  // One row per route, in routes.yaml order: host (* for any), path, strip, service, state.
+  EXPECT_TRUE(std::regex_search(lines[2], std::regex(R"(^\*\s+/api\s+yes\s+api\s+running)"))) << lines[2];
+  EXPECT_TRUE(std::regex_search(lines[3], std::regex(R"(^docs\.example\s+/\s+no\s+web\s+running)"))) << lines[3];
+  const auto at = [&](const std::string& needle) { return r.out.find(needle) != std::string::npos; };
+  EXPECT_TRUE(at("127.0.0.1:" + std::to_string(k.port(0)) + "  http ")) << r.out;
+  EXPECT_TRUE(at("127.0.0.1:" + std::to_string(k.port(1)) + "  https")) << r.out;
+  EXPECT_TRUE(at("127.0.0.1:" + std::to_string(k.admin_port()) + "  admin")) << r.out;
+  EXPECT_TRUE(at("localhost, 127.0.0.1, ::1")) << r.out;
+  EXPECT_TRUE(at("kinfra local CA")) << r.out;
+
+  auto j = kt::run_kinfra({"routes", "--json", "--url", url(k.port())});
+  ASSERT_EQ(j.exit_code, 0) << j.err;
+  auto doc = nlohmann::json::parse(j.out);
+  EXPECT_EQ(doc["routes"].size(), 2u);
+  EXPECT_EQ(doc["listeners"].size(), 3u);
+  EXPECT_EQ(doc["certificates"].size(), 1u);
+  EXPECT_FALSE(doc.contains("services")) << "only the routes, listeners and certificates";
 }
 
 TEST(CliClient, RestartStopAndStartReachTheProcessAndWait) {

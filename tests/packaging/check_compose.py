@@ -15,6 +15,7 @@ import subprocess
 import sys
 
 from yaml_subset import load_yaml
+from report import report
 
 errors = []
 
@@ -67,7 +68,7 @@ def main():
             routes = os.path.normpath(os.path.join(compose_dir, src))
     if not expect(routes and os.path.isfile(routes),
                   f"{args.compose}: no volume mounts an existing routes file at {in_container}"):
-        return report()
+        return report(errors, "compose file")
 
     r = subprocess.run([args.binary, "check", routes], capture_output=True, text=True, timeout=30)
     print(f"kinfra check {os.path.basename(routes)}: exit {r.returncode}: {(r.stdout + r.stderr).strip()}")
@@ -98,17 +99,8 @@ def main():
     depends = kinfra.get("depends_on") or {}
     for name in others:
         expect(name in depends, f"{args.compose}: kinfra does not depend on {name} (it resolves names at load)")
-    return report()
+    return report(errors, "compose file")
 
-
-def report():
-    if errors:
-        print(f"{len(errors)} problem(s):")
-        for e in errors:
-            print("  - " + e)
-        return 1
-    print("compose file: OK")
-    return 0
 
 
 if __name__ == "__main__":

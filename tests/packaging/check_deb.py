@@ -36,6 +36,7 @@ import time
 
 from default_routes import differences, is_loopback_listen, rewrite_cwd
 from yaml_subset import parse
+from report import report
 
 # lintian errors (Debian 12's lintian) that mean this package is built wrong: its files, control
 # data, conffiles or maintainer scripts. Other tags are printed and do not fail the test, among them
@@ -440,10 +441,10 @@ def main():
         if r.returncode != 0:
             print(r.stdout + r.stderr)
             errors.append(f"cpack -G DEB failed (exit {r.returncode}); is the kinfra target built?")
-            return report()
+            return report(errors, "Debian package")
         debs = glob.glob(os.path.join(out, "*.deb"))
         if not expect(len(debs) == 1, f"cpack made {len(debs)} .deb files, expected one: {debs}"):
-            return report()
+            return report(errors, "Debian package")
         deb = debs[0]
         want_name = f"kinfra_{args.version}_{arch}.deb" if arch else None
         expect(want_name is None or os.path.basename(deb) == want_name,
@@ -470,17 +471,8 @@ def main():
             print(f"kept: {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
-    return report()
+    return report(errors, "Debian package")
 
-
-def report():
-    if errors:
-        print(f"{len(errors)} problem(s):")
-        for e in errors:
-            print("  - " + e)
-        return 1
-    print("Debian package: OK")
-    return 0
 
 
 if __name__ == "__main__":

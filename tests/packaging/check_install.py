@@ -21,6 +21,7 @@ import tempfile
 
 from default_routes import committed_root_routes, differences, is_loopback_listen
 from yaml_subset import parse
+from report import report
 
 errors = []
 
@@ -126,13 +127,7 @@ def main():
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
-    if errors:
-        print(f"{len(errors)} problem(s):")
-        for e in errors:
-            print("  - " + e)
-        return 1
-    print("install tree: OK")
-    return 0
+    return report(errors, "install tree")
 
 
 if __name__ == "__main__":
