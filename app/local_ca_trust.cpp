@@ -88,12 +88,15 @@ bool as_root(std::vector<std::string> argv, std::ostream& out, std::ostream& err
 
 enum class store_update { done, no_tool, failed };
 
-store_update update_ca_certificates(std::ostream& out, std::ostream& err) {
+/** `fresh`: rebuild every link (a plain run leaves the removed CA's links behind). */
+store_update update_ca_certificates(bool fresh, std::ostream& out, std::ostream& err) {
   if (::access("/usr/sbin/update-ca-certificates", X_OK) != 0) {
     out << "update-ca-certificates is not installed (apt install ca-certificates): only the file changed\n";
     return store_update::no_tool;
   }
-  if (!as_root({"/usr/sbin/update-ca-certificates"}, out, err)) {
+  std::vector<std::string> argv{"/usr/sbin/update-ca-certificates"};
+  if (fresh) argv.emplace_back("--fresh");
+  if (!as_root(argv, out, err)) {
     err << "kinfra: update-ca-certificates failed; the system's trust store did not change\n";
     return store_update::failed;
   }
@@ -196,7 +199,7 @@ int trust_local_ca(const trust_request& req, std::ostream& out, std::ostream& er
   }
   out << "kinfra's local CA (" << ca << ") is now in " << target.string() << "\n";
   if (req.update_system) {
-    const auto updated = update_ca_certificates(out, err);
+    const auto updated = update_ca_certificates(false, out, err);
     if (updated == store_update::failed) return 1;
     if (updated == store_update::done)
       out << "This machine now trusts the development certificates kinfra makes (tls: self_signed).\n";
@@ -226,7 +229,7 @@ int untrust_local_ca(const trust_request& req, std::ostream& out, std::ostream& 
     return 1;
   }
   for (const auto& f : files) out << "removed " << f.string() << "\n";
-  if (req.update_system && update_ca_certificates(out, err) == store_update::failed) return 1;
+  if (req.update_system && update_ca_certificates(true, out, err) == store_update::failed) return 1;
   out << "Remove it from browsers that keep their own list too (certutil -d sql:$HOME/.pki/nssdb -D -n 'kinfra local CA').\n";
   return 0;
 }

@@ -121,9 +121,9 @@ int main(int argc, char** argv) {
   run->add_option("--ready-file", ready_file,
                   "Once listening, write {\"pid\":…,\"listen\":[…]} to this file (for scripts and tests)");
 
-  std::string check_path;
+  std::string check_path = "routes.yaml";
   auto* check = app.add_subcommand("check", "Validate routes.yaml; print every error as FILE:LINE:COL: message");
-  check->add_option("config", check_path, "Path to routes.yaml")->required();
+  check->add_option("config", check_path, "Path to routes.yaml")->capture_default_str();
 
   // The running instance, through its admin API.
   kinfra::cli::client_options client;

@@ -519,6 +519,11 @@ config_load_result load_config_string(const std::string& yaml, const std::string
         e.msg.find("end of sequence not found") != std::string::npos || e.msg.find("bad indentation") != std::string::npos)
       msg += " (check the indentation on this line and the one before: keys of one mapping start in the same "
              "column, list items with '- ' under their key, and a value after ':' needs a space or its own line)";
+    else if (e.msg.find("illegal") != std::string::npos || e.msg.find("tab") != std::string::npos) {
+      // A tab in the indentation is the usual cause of the others.
+      if (yaml.find('\t') != std::string::npos)
+        msg += " (this file has a tab character: YAML indents with spaces only)";
+    }
     errors.push_back({e.mark.is_null() ? 0 : e.mark.line + 1, e.mark.is_null() ? 0 : e.mark.column + 1, msg});
     return finish(nullptr, std::move(errors));
   }

@@ -286,6 +286,9 @@ void service_runner::on_probe(bool ok, const std::string& detail) {
     if (state_ == service_state::starting && in_start_period) {
       // Not ready yet, and still allowed to take its time.
     } else if (probe_fail_ >= h.fall && state_ != service_state::unhealthy) {
+      // Said once, on the change (the card shows each check's result).
+      spdlog::warn("service {}: unhealthy: health check failed ({}); traffic goes to its fallback page", cfg_.name,
+                   detail);
       set_state(service_state::unhealthy, "Health check failed: " + detail, std::string("Unhealthy"));
     }
   }

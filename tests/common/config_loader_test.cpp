@@ -476,6 +476,9 @@ TEST(RoutesConfig, MessagesNameTheFileAndExplainIndentation) {
   auto indented = load("services:\n  a:\n    url: http://127.0.0.1:1\n   health: off\n");
   ASSERT_FALSE(indented.ok());
   EXPECT_NE(errors_of(indented).find("check the indentation"), std::string::npos) << errors_of(indented);
+  auto tabbed = load("routes:\n\t- { path: /, service: a }\nservices:\n  a: { url: http://127.0.0.1:1 }\n");
+  ASSERT_FALSE(tabbed.ok());
+  EXPECT_NE(errors_of(tabbed).find("tab character"), std::string::npos) << errors_of(tabbed);
 }
 
 TEST(RoutesConfig, RejectsBadAdminSettings) {
