@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "app/config_check.hpp"
+#include "app/acme_manager.hpp"
 #include "app/reloader.hpp"
 #include "common/metrics.hpp"
 #include "common/status_board.hpp"
@@ -123,6 +124,7 @@ struct service_manager::impl {
   std::unique_ptr<fallback::fallback_responder> responder;
   std::unique_ptr<reloader> reload;
   std::unique_ptr<proxy::proxy_server> proxy;
+  std::unique_ptr<app::acme_manager> acme;  ///< certificates of `tls: { acme: … }` listeners
   bool started = false;
   bool stopped = false;
   /** Set (release) once every component exists: readers on other threads check it (acquire). */
@@ -259,10 +261,14 @@ struct service_manager::impl {
         std::move(baseline));
     responder->set_config_control(reload.get());
     responder->set_metrics(metrics.get());
+    acme = std::make_unique<app::acme_manager>([this] { return reload->current(); }, *board,
+                                          [this] { reload->reload("ACME certificate", true); });
+    responder->set_acme_challenges(&acme->challenges());
     proxy = std::make_unique<proxy::proxy_server>(cfg, responder.get(), board.get(), metrics.get());
     reload->attach(proxy.get());
     services_sup->start();
     proxy->start();
+    acme->start();
     if (!opts.config_file.empty()) reload->watch();
     auto bound = proxy->bound_addresses();
     for (std::size_t i = 0; i < bound.size() && i < cfg->listen.size(); ++i) {
@@ -290,6 +296,7 @@ struct service_manager::impl {
 
   /** After a failed start(): the parts made so far go, newest first. */
   void discard() {
+    acme.reset();
     proxy.reset();
     reload.reset();
     responder.reset();
@@ -319,6 +326,7 @@ struct service_manager::impl {
       std::lock_guard lock(mutex);
       if (!started || stopped) return;
     }
+    acme->stop();  // (an order in progress is abandoned; it starts over at the next start)
     reload->stop();
     const auto grace = reload->current()->timeouts.shutdown;
     spdlog::info("{}: finishing requests in flight (up to {} ms), then stopping services",

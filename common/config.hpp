@@ -110,12 +110,31 @@ struct tls_certificate_config {
   source_mark mark;
 };
 
+/** `tls: { acme: … }`: certificates obtained (and renewed) from an ACME CA (RFC 8555). */
+struct acme_config {
+  static constexpr const char* lets_encrypt = "https://acme-v02.api.letsencrypt.org/directory";
+  static constexpr const char* lets_encrypt_staging = "https://acme-staging-v02.api.letsencrypt.org/directory";
+  std::string email;               ///< the account's contact (optional; CAs use it for expiry notices)
+  std::vector<std::string> names;  ///< DNS names of the certificate (lower case; no wildcards)
+  std::string directory = lets_encrypt;  ///< the CA's directory URL (`staging`: Let's Encrypt's staging)
+  std::string ca_file;             ///< PEM to verify the directory's own TLS certificate; empty: system store
+  enum class key { ecdsa_p256, rsa2048 } key_type = key::ecdsa_p256;  ///< of the certificates
+  std::string eab_kid;             ///< External Account Binding (both or neither)
+  std::string eab_hmac;            ///< base64url, as the CA gives it
+  source_mark mark;
+
+  /** Where the certificate for these names is kept (PEM chain and key, 0600). */
+  std::string cert_file(const std::string& state_dir) const { return state_dir + "/acme/certificates/" + names.front() + ".crt"; }
+  std::string key_file(const std::string& state_dir) const { return state_dir + "/acme/certificates/" + names.front() + ".key"; }
+};
+
 /** `tls:` on a listener: terminate HTTPS there. */
 struct listener_tls_config {
   /** Chosen by SNI from the names inside each certificate; the first is the default. */
   std::vector<tls_certificate_config> certificates;
   bool self_signed = false;        ///< development: kinfra makes (once) and reuses a certificate
   std::vector<std::string> names;  ///< names of the self-signed certificate (default: localhost)
+  std::optional<acme_config> acme;  ///< certificates from an ACME CA (instead of files)
   source_mark mark;
 };
 

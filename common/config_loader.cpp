@@ -190,7 +190,12 @@ class config_builder {
     } else if (t.IsMap() && (t["cert"] || t["key"])) {
       pair(t);
     } else if (t.IsMap()) {
-      if (!r_.check_map(t, "tls", {"certificates", "self_signed", "names"})) return tls;
+      if (!r_.check_map(t, "tls", {"certificates", "self_signed", "names", "acme"})) return tls;
+      if (auto acme = t["acme"]) {
+        tls.acme = detail::read_acme(r_, acme, source_path_);
+        if (t["certificates"] || t["self_signed"])
+          r_.error(acme, "tls: use one of certificates, self_signed or acme");
+      }
       if (auto list = t["certificates"]) {
         if (!list.IsSequence() || list.size() == 0)
           r_.error(list, "tls certificates must be a list of {cert, key}");
@@ -218,11 +223,11 @@ class config_builder {
       }
       if (tls.self_signed && tls.names.empty()) tls.names = {"localhost"};
     } else {
-      r_.error(t, "tls must be {cert: FILE, key: FILE}, a list of them, or {self_signed: true}");
+      r_.error(t, "tls must be {cert: FILE, key: FILE}, a list of them, {acme: {names: […]}} or {self_signed: true}");
       return tls;
     }
-    if (tls.certificates.empty() && !tls.self_signed)
-      r_.error(t, "tls needs at least one {cert, key} pair (or self_signed: true for development)");
+    if (tls.certificates.empty() && !tls.self_signed && !tls.acme)
+      r_.error(t, "tls needs at least one {cert, key} pair, acme: {names: […]}, or self_signed: true for development");
     return tls;
   }
 

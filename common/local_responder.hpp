@@ -86,6 +86,15 @@ class local_responder {
   virtual local_response unavailable_page(const local_request& req, bool json_route) const = 0;
 
   /**
+   * The key authorization of a pending ACME HTTP-01 challenge (`/.well-known/acme-challenge/TOKEN`),
+   * when kinfra's ACME client published one for `token`. Cheap when there is none.
+   */
+  virtual std::optional<std::string> acme_challenge(std::string_view token) const {
+    (void)token;
+    return std::nullopt;
+  }
+
+  /**
    * The paths kinfra answers itself: `/kinfra` and below, and everything under `/__` (and the
    * configured `metrics_path`, which the proxy checks itself).
    */

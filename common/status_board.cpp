@@ -31,6 +31,8 @@ std::string_view to_string(certificate_status::origin o) {
     case certificate_status::origin::file: return "file";
     case certificate_status::origin::self_signed: return "self-signed";
     case certificate_status::origin::local_ca: return "local CA";
+    case certificate_status::origin::acme: return "ACME";
+    case certificate_status::origin::temporary: return "temporary (waiting for ACME)";
   }
   return "unknown";
 }

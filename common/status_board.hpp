@@ -107,10 +107,20 @@ struct certificate_status {
   std::string issuer;              ///< the issuer's name (its CN, else the whole name)
   std::chrono::system_clock::time_point not_after;
   std::string file;                ///< the certificate file
-  enum class origin { file, self_signed, local_ca } source = origin::file;
+  enum class origin { file, self_signed, local_ca, acme, temporary } source = origin::file;
   std::string fingerprint;         ///< SHA-256, "AB:CD:…"
 };
 std::string_view to_string(certificate_status::origin o);
+
+/** How the ACME certificate of one set of names stands. */
+struct acme_status {
+  std::vector<std::string> names;
+  std::string directory;
+  std::optional<std::chrono::system_clock::time_point> next_renewal;
+  std::optional<std::chrono::system_clock::time_point> last_success;
+  std::string last_error;  ///< of the last attempt; empty when it worked
+  unsigned failures = 0;   ///< attempts in a row that failed
+};
 
 /** Which routes.yaml is in force, and how the last attempt to load one went. */
 struct config_status {
@@ -126,6 +136,7 @@ struct config_status {
   std::shared_ptr<const std::vector<route_config>> routes;
   std::vector<listener_status> listeners;  ///< set by the proxy when it (re)opens its listeners
   std::vector<certificate_status> certificates;
+  std::map<std::string, acme_status> acme;  ///< by the first of the names (set by the ACME client)
 };
 
 /** All services, in routes.yaml order, at one moment. */

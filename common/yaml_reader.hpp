@@ -132,6 +132,9 @@ class yaml_reader {
 };
 
 
+/** Reads a listener's `tls: { acme: … }` (see acme_loader.cpp); relative paths start at routes.yaml's folder. */
+std::optional<acme_config> read_acme(yaml_reader& r, const YAML::Node& n, const std::string& source_path);
+
 /** Reads the `services:` mapping into `cfg.services` (see service_loader.cpp). */
 void read_services(yaml_reader& r, const YAML::Node& n, config& cfg, const std::string& source_path,
                    std::vector<config_error>& warnings);

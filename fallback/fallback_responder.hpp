@@ -11,6 +11,7 @@
 #include <string>
 
 #include "common/config.hpp"
+#include "common/acme_challenges.hpp"
 #include "common/local_responder.hpp"
 #include "common/service_control.hpp"
 #include "common/status_board.hpp"
@@ -46,6 +47,12 @@ class fallback_responder final : public local_responder {
   void set_config_control(config_control* reload) { reload_ = reload; }
   /** Enables `/metrics` and the cards' request rates (set once, before serving). */
   void set_metrics(metrics_registry* metrics) { metrics_ = metrics; }
+  /** Where the ACME client publishes its HTTP-01 answers (may stay null: none are answered). */
+  void set_acme_challenges(const acme_challenges* challenges) { challenges_ = challenges; }
+  std::optional<std::string> acme_challenge(std::string_view token) const override {
+    if (!challenges_ || challenges_->empty()) return std::nullopt;
+    return challenges_->find(token);
+  }
 
  private:
   page_context context(const local_request& req) const;
@@ -72,6 +79,7 @@ class fallback_responder final : public local_responder {
   service_control* control_ = nullptr;
   config_control* reload_ = nullptr;
   metrics_registry* metrics_ = nullptr;
+  const acme_challenges* challenges_ = nullptr;
   std::shared_ptr<template_store> templates_;
   mutable status_cache status_cache_;
 };

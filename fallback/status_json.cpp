@@ -84,10 +84,20 @@ json listeners_json(const config_status& c) {
   return out;
 }
 
+json acme_json(const acme_status& a) {
+  json j = {{"directory", a.directory}, {"names", a.names}, {"last_error", a.last_error}, {"failures", a.failures}};
+  j["next_renewal"] = a.next_renewal ? json(format_utc(*a.next_renewal)) : json(nullptr);
+  j["last_success"] = a.last_success ? json(format_utc(*a.last_success)) : json(nullptr);
+  return j;
+}
+
 json certificates_json(const config_status& c, std::chrono::system_clock::time_point now) {
   json out = json::array();
   for (const auto& cert : c.certificates) {
     const auto left = std::chrono::duration_cast<std::chrono::hours>(cert.not_after - now).count();
+    json acme = nullptr;
+    if (!cert.names.empty())
+      if (auto it = c.acme.find(cert.names.front()); it != c.acme.end()) acme = acme_json(it->second);
     out.push_back({{"listener", cert.listener},
                    {"names", cert.names},
                    {"issuer", cert.issuer},
@@ -95,7 +105,8 @@ json certificates_json(const config_status& c, std::chrono::system_clock::time_p
                    {"days_left", left / 24},
                    {"source", std::string(to_string(cert.source))},
                    {"file", cert.file},
-                   {"fingerprint", cert.fingerprint}});
+                   {"fingerprint", cert.fingerprint},
+                   {"acme", acme}});
   }
   return out;
 }

@@ -252,6 +252,17 @@ net::awaitable<client_session::outcome> client_session::handle_request() {
   x.expect_continue = expects_continue(req, bad_expect);
   if (bad_expect) co_return co_await respond_error(417, "Only Expect: 100-continue is supported.", outcome::linger, &x);
 
+  // An ACME CA checking a name (HTTP-01) is answered before routing and before any redirect.
+  if (nt.path.size() > 28 && nt.path.starts_with("/.well-known/acme-challenge/") && !listener_->tls &&
+      w_.responder()) {
+    if (auto answer = w_.responder()->acme_challenge(nt.path.substr(28))) {
+      local_response page;
+      page.status = 200;
+      page.content_type = "application/octet-stream";
+      page.body = std::move(*answer);
+      co_return co_await send_page(std::move(page), x.framing == body_framing::none ? outcome::keep_alive : outcome::linger);
+    }
+  }
   if (listener_->redirect_to_https) {
     const bool plain = std::any_of(listener_->plain_paths.begin(), listener_->plain_paths.end(),
                                    [&](const std::string& prefix) { return router::prefix_matches(prefix, nt.path); });

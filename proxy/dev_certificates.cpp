@@ -167,6 +167,22 @@ development_certificate ensure_development_certificate(const std::vector<std::st
   return out;
 }
 
+bool usable_pair(const std::string& cert_path, const std::string& key_path, long days) {
+  return reusable(cert_path, key_path, days);
+}
+
+std::pair<std::string, std::string> ensure_temporary_certificate(const std::vector<std::string>& names,
+                                                                 const std::string& state_dir) {
+  const std::string dir = state_dir + "/acme/temporary";
+  make_private_dir(state_dir + "/acme");
+  make_private_dir(dir);
+  const std::string base = dir + "/" + names.front();
+  file_lock lock(base + ".lock");
+  std::pair<std::string, std::string> out{base + ".crt", base + ".key"};
+  if (!reusable(out.first, out.second, 1)) make_certificate(names, out.first, out.second, "", "", false, 0, 7);
+  return out;
+}
+
 bool signed_by(const std::string& cert_path, const std::string& ca_path) {
   auto cert = read_first_cert(cert_path);
   auto ca = read_first_cert(ca_path);

@@ -8,6 +8,7 @@
  */
 
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace kinfra::proxy::tls {
@@ -53,6 +54,17 @@ struct development_certificate {
  */
 development_certificate ensure_development_certificate(const std::vector<std::string>& names,
                                                        const std::string& state_dir);
+
+/** True when the pair is valid for `days` more days (0: now) and the key is the certificate's own. */
+bool usable_pair(const std::string& cert_path, const std::string& key_path, long days);
+
+/**
+ * A stand-in certificate for `names` (self-signed, one week) under `state_dir/acme/temporary`, made
+ * when missing or expiring: an ACME listener serves it until its first real certificate exists,
+ * so a handshake never fails for want of one. Returns {cert, key}. Throws naming the file.
+ */
+std::pair<std::string, std::string> ensure_temporary_certificate(const std::vector<std::string>& names,
+                                                                 const std::string& state_dir);
 
 /** True when the first certificate of `cert_path` carries a valid signature of the one in `ca_path`. */
 bool signed_by(const std::string& cert_path, const std::string& ca_path);

@@ -310,6 +310,8 @@ struct proxy_server::impl {
         cs.not_after = std::chrono::system_clock::from_time_t(c.not_after_time);
         cs.file = c.cert_path;
         cs.source = c.development   ? certificate_status::origin::local_ca
+                    : c.acme        ? certificate_status::origin::acme
+                    : c.temporary   ? certificate_status::origin::temporary
                     : c.self_issued ? certificate_status::origin::self_signed
                                     : certificate_status::origin::file;
         cs.fingerprint = c.fingerprint;

@@ -248,6 +248,22 @@ std::shared_ptr<server_contexts> load_server_contexts(const listener_tls_config&
       return nullptr;
     }
   }
+  bool temporary = false;
+  if (tls.acme && !tls.acme->names.empty()) {
+    // The CA's certificate once kinfra has one; until then a stand-in (never a failed handshake).
+    std::string cert = tls.acme->cert_file(state_dir), key = tls.acme->key_file(state_dir);
+    if (!usable_pair(cert, key, 0)) {
+      try {
+        std::tie(cert, key) = ensure_temporary_certificate(tls.acme->names, state_dir);
+        temporary = true;
+      } catch (const std::exception& e) {
+        problems.push_back({tls.acme->mark, std::string("tls acme: ") + e.what()});
+        return nullptr;
+      }
+    }
+    files.emplace_back(cert, key);
+    marks.push_back(tls.acme->mark);
+  }
   for (const auto& c : tls.certificates) {
     files.emplace_back(c.cert, c.key);
     marks.push_back(c.mark);
@@ -256,6 +272,8 @@ std::shared_ptr<server_contexts> load_server_contexts(const listener_tls_config&
   for (std::size_t i = 0; i < files.size(); ++i) {
     certificate_info info;
     info.development = tls.self_signed && i == 0;
+    info.acme = tls.acme && i == 0 && !temporary;
+    info.temporary = tls.acme && i == 0 && temporary;
     auto ctx = load_pair(files[i].first, files[i].second, marks[i], info, problems);
     if (!ctx) {
       ok = false;
@@ -312,9 +330,14 @@ std::shared_ptr<ssl::context> make_client_context(const upstream_tls_config& tls
 std::vector<problem> check_config(const config& cfg) {
   std::vector<problem> problems;
   for (const auto& l : cfg.listen) {
+    if (l.tls && l.tls->acme && !l.tls->acme->ca_file.empty()) {
+      std::string pem, why;
+      if (!read_file(l.tls->acme->ca_file, pem, why)) problems.push_back({l.tls->acme->mark, "tls acme ca_file: " + why});
+    }
     if (!l.tls || l.tls->certificates.empty()) continue;
     listener_tls_config files_only = *l.tls;
     files_only.self_signed = false;  // made at start-up, not by a check
+    files_only.acme.reset();         // obtained at run time
     load_server_contexts(files_only, cfg.state_dir, problems);
   }
   for (const auto& svc : cfg.services) {

@@ -39,6 +39,8 @@ struct certificate_info {
   std::string cert_path;
   bool development = false;        ///< made by kinfra for `self_signed` (signed by its local CA)
   bool self_issued = false;        ///< its issuer is itself (a self-signed file)
+  bool acme = false;               ///< obtained from the listener's ACME CA
+  bool temporary = false;          ///< a stand-in until the ACME CA's certificate exists
 };
 
 /** The server side of one HTTPS listener. */

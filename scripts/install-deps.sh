@@ -11,7 +11,8 @@ build_pkgs=(g++ cmake ninja-build ccache pkg-config
             python3 ca-certificates dpkg-dev)
 # dpkg-dev (above: dpkg-shlibdeps, so that `cpack -G DEB` after the quick start lists the libraries
 # kinfra needs) and lintian: the Debian package and its test.
-test_pkgs=(libgtest-dev googletest curl openssl procps chromium fonts-noto-color-emoji lintian)
+# pebble (with pebble-challtestsrv): a real ACME CA and its DNS for the automatic-HTTPS tests.
+test_pkgs=(libgtest-dev googletest curl openssl procps chromium fonts-noto-color-emoji lintian pebble)
 bench_pkgs=(wrk nginx haproxy valgrind util-linux)
 hardening_pkgs=(clang libclang-rt-14-dev)
 

@@ -738,4 +738,36 @@ std::string kinfra_process::log() const {
   return slurp(dir_.path() + "/stdout.log") + slurp(dir_.path() + "/stderr.log");
 }
 
+child_process::child_process(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+                             std::string log_path)
+    : log_path_(std::move(log_path)) {
+  std::vector<std::string> copy = argv;
+  std::vector<char*> args;
+  for (auto& a : copy) args.push_back(a.data());
+  args.push_back(nullptr);
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    int out = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(out, 1);
+    ::dup2(out, 2);
+    for (const auto& e : env) ::putenv(const_cast<char*>(e.c_str()));
+    ::execvp(args[0], args.data());
+    ::_exit(127);
+  }
+}
+
+child_process::~child_process() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGTERM);
+  wait_exit(pid_, 5s);
+}
+
+std::string child_process::log() const { return slurp(log_path_); }
+
+bool child_process::running() const {
+  int st = 0;
+  return pid_ > 0 && ::waitpid(pid_, &st, WNOHANG) == 0;
+}
+
 }  // namespace kt

@@ -292,6 +292,22 @@ std::string test_service_entry(const std::string& name, const std::vector<std::s
 /** A TCP port that was free a moment ago (for services, which need a port in routes.yaml). */
 std::uint16_t free_port();
 
+/** A helper program a test runs (pebble, …), found on PATH: SIGTERM and waited for when it goes. */
+class child_process {
+ public:
+  /** `env`: NAME=VALUE pairs added to the test's environment; stdout and stderr go to `log_path`. */
+  child_process(const std::vector<std::string>& argv, const std::vector<std::string>& env, std::string log_path);
+  ~child_process();
+  child_process(const child_process&) = delete;
+  child_process& operator=(const child_process&) = delete;
+  std::string log() const;
+  bool running() const;
+
+ private:
+  pid_t pid_ = -1;
+  std::string log_path_;
+};
+
 /** GET /__status__ (optionally ?service=NAME, with the admin token) through kinfra; null JSON when it fails. */
 nlohmann::json get_status(std::uint16_t port, const std::string& service = "", const std::string& token = "");
 

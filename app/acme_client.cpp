@@ -1,0 +1,210 @@
+#include "app/acme_client.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <stdexcept>
+#include <thread>
+
+#include "app/acme_crypto.hpp"
+#include "app/acme_http.hpp"
+#include "proxy/openssl_util.hpp"
+
+namespace kinfra::app::acme {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+/** An exclusive flock for as long as it lives: two kinfra processes sharing state_dir take turns. */
+class lock_file {
+ public:
+  explicit lock_file(const std::string& path) : fd_(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600)) {
+    if (fd_ < 0) throw std::runtime_error("cannot open " + path);
+    while (::flock(fd_, LOCK_EX) != 0 && errno == EINTR) {
+    }
+  }
+  ~lock_file() { ::close(fd_); }
+  lock_file(const lock_file&) = delete;
+  lock_file& operator=(const lock_file&) = delete;
+
+ private:
+  int fd_;
+};
+
+/** "urn:ietf:params:acme:error:badNonce: …" from a problem document, or the status. */
+std::string problem_of(const http_reply& r) {
+  auto doc = json::parse(r.body, nullptr, false);
+  if (doc.is_object() && doc.contains("type"))
+    return doc.value("type", "") + (doc.contains("detail") ? ": " + doc.value("detail", "") : "");
+  return "HTTP " + std::to_string(r.status);
+}
+
+/** The account and its session with the CA: nonces, signed requests. */
+class session {
+ public:
+  session(const acme_config& cfg, const std::string& state_dir) : cfg_(cfg) {
+    auto dir = https_request("GET", cfg.directory, "", "", cfg.ca_file);
+    if (dir.status != 200) throw std::runtime_error("the ACME directory " + cfg.directory + " answered " + problem_of(dir));
+    directory_ = json::parse(dir.body);
+    // One account key per CA, made once.
+    const std::string key_path = state_dir + "/acme/account-" + base64url(sha256(cfg.directory)).substr(0, 12) + ".key";
+    key_ = read_key(key_path);
+    if (!key_) {
+      key_ = make_key();
+      proxy::tls::write_file_atomically(key_path, key_to_pem(key_.get()), 0600);
+    }
+  }
+
+  EVP_PKEY* key() const { return key_.get(); }
+  const json& directory() const { return directory_; }
+
+  /** A signed POST (`payload` empty: POST-as-GET); retries once on badNonce. */
+  http_reply post(const std::string& url, const std::string& payload, bool with_jwk = false) {
+    for (int attempt = 0;; ++attempt) {
+      if (nonce_.empty()) fetch_nonce();
+      json header = {{"alg", "ES256"}, {"nonce", nonce_}, {"url", url}};
+      if (with_jwk) header["jwk"] = json::parse(jwk_json(key_.get()));
+      else header["kid"] = account_;
+      const std::string protected64 = base64url(header.dump());
+      const std::string payload64 = base64url(payload);
+      json jws = {{"protected", protected64},
+                  {"payload", payload64},
+                  {"signature", base64url(sign_es256(key_.get(), protected64 + "." + payload64))}};
+      nonce_.clear();
+      auto r = https_request("POST", url, jws.dump(), "application/jose+json", cfg_.ca_file);
+      nonce_ = r.header("replay-nonce");
+      if (r.status == 400 && problem_of(r).find("badNonce") != std::string::npos && attempt < 3) continue;
+      return r;
+    }
+  }
+
+  /** newAccount (or finds the existing one for this key). */
+  void login() {
+    json payload = {{"termsOfServiceAgreed", true}};
+    if (!cfg_.email.empty()) payload["contact"] = json::array({"mailto:" + cfg_.email});
+    const std::string url = directory_.value("newAccount", "");
+    if (!cfg_.eab_kid.empty()) {
+      // External Account Binding (RFC 8555 §7.3.4): the account key, signed with the CA's MAC key.
+      const std::string protected64 =
+          base64url(json({{"alg", "HS256"}, {"kid", cfg_.eab_kid}, {"url", url}}).dump());
+      const std::string payload64 = base64url(jwk_json(key_.get()));
+      payload["externalAccountBinding"] = {
+          {"protected", protected64},
+          {"payload", payload64},
+          {"signature", base64url(hmac_sha256(base64url_decode(cfg_.eab_hmac), protected64 + "." + payload64))}};
+    }
+    auto r = post(url, payload.dump(), true);
+    if (r.status != 200 && r.status != 201) throw std::runtime_error("the CA refused the account: " + problem_of(r));
+    account_ = r.header("location");
+    if (account_.empty()) throw std::runtime_error("the CA gave the account no URL");
+  }
+
+ private:
+  void fetch_nonce() {
+    auto r = https_request("HEAD", directory_.value("newNonce", ""), "", "", cfg_.ca_file);
+    nonce_ = r.header("replay-nonce");
+    if (nonce_.empty()) throw std::runtime_error("the CA gave no nonce");
+  }
+
+  const acme_config& cfg_;
+  json directory_;
+  pkey key_;
+  std::string nonce_;
+  std::string account_;
+};
+
+/** Polls `url` (POST-as-GET) until its status is not `pending`/`processing`, at most `limit`. */
+json poll(session& s, const std::string& url, std::chrono::seconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    auto r = s.post(url, "");
+    if (r.status != 200) throw std::runtime_error("the CA answered " + problem_of(r) + " for " + url);
+    json doc = json::parse(r.body);
+    const std::string status = doc.value("status", "");
+    if (status != "pending" && status != "processing") return doc;
+    if (std::chrono::steady_clock::now() > deadline) throw std::runtime_error(url + " is still " + status);
+    auto wait = 1s;
+    if (auto ra = r.header("retry-after"); !ra.empty() && std::isdigit(static_cast<unsigned char>(ra[0])))
+      wait = std::chrono::seconds(std::min(10L, std::stol(ra)));
+    std::this_thread::sleep_for(wait);
+  }
+}
+
+std::string error_of(const json& doc) {
+  if (doc.contains("error") && doc["error"].is_object())
+    return doc["error"].value("type", "") + ": " + doc["error"].value("detail", "");
+  return "status " + doc.value("status", "?");
+}
+
+}  // namespace
+
+client::client(const acme_config& cfg, std::string state_dir, acme_challenges& challenges,
+               std::function<void(const std::string&)> log)
+    : cfg_(cfg), state_dir_(std::move(state_dir)), challenges_(challenges), log_(std::move(log)) {}
+
+void client::obtain() {
+  fs::create_directories(state_dir_ + "/acme/certificates");
+  ::chmod((state_dir_ + "/acme").c_str(), 0700);
+  lock_file lock(state_dir_ + "/acme/.lock");
+  session s(cfg_, state_dir_);
+  s.login();
+  json ids = json::array();
+  for (const auto& n : cfg_.names) ids.push_back({{"type", "dns"}, {"value", n}});
+  auto created = s.post(s.directory().value("newOrder", ""), json({{"identifiers", ids}}).dump());
+  if (created.status != 201) throw std::runtime_error("the CA refused the order: " + problem_of(created));
+  const std::string order_url = created.header("location");
+  json order = json::parse(created.body);
+  log_("ordered a certificate for " + cfg_.names.front() + (cfg_.names.size() > 1 ? " and others" : "") + " from " +
+       cfg_.directory);
+  const std::string thumbprint = jwk_thumbprint(s.key());
+  for (const auto& authz_url : order["authorizations"]) {
+    auto a = s.post(authz_url.get<std::string>(), "");
+    json authz = json::parse(a.body);
+    if (authz.value("status", "") == "valid") continue;
+    const std::string name = authz["identifier"].value("value", "");
+    json http01;
+    for (const auto& c : authz["challenges"])
+      if (c.value("type", "") == "http-01") http01 = c;
+    if (http01.is_null()) throw std::runtime_error("the CA offers no http-01 challenge for " + name);
+    const std::string token = http01.value("token", "");
+    challenges_.put(token, token + "." + thumbprint);
+    try {
+      auto go = s.post(http01.value("url", ""), "{}");
+      if (go.status != 200) throw std::runtime_error("the CA refused the challenge for " + name + ": " + problem_of(go));
+      json done = poll(s, authz_url.get<std::string>(), 90s);
+      if (done.value("status", "") != "valid") {
+        std::string why = error_of(done);
+        for (const auto& c : done["challenges"])
+          if (c.contains("error")) why = c["error"].value("type", "") + ": " + c["error"].value("detail", "");
+        throw std::runtime_error("the CA could not validate " + name + " (http-01): " + why);
+      }
+    } catch (...) {
+      challenges_.remove(token);
+      throw;
+    }
+    challenges_.remove(token);
+    log_("the CA validated " + name + " (http-01)");
+  }
+  auto cert_key = make_key(cfg_.key_type == acme_config::key::rsa2048);
+  auto fin = s.post(order.value("finalize", ""), json({{"csr", base64url(make_csr_der(cert_key.get(), cfg_.names))}}).dump());
+  if (fin.status != 200) throw std::runtime_error("the CA refused to finalize the order: " + problem_of(fin));
+  order = poll(s, order_url, 90s);
+  if (order.value("status", "") != "valid") throw std::runtime_error("the order failed: " + error_of(order));
+  auto cert = s.post(order.value("certificate", ""), "");
+  if (cert.status != 200 || cert.body.find("-----BEGIN CERTIFICATE-----") == std::string::npos)
+    throw std::runtime_error("the CA gave no certificate: " + problem_of(cert));
+  // The key first: a pair cut between the two writes does not match and is obtained again.
+  proxy::tls::write_file_atomically(cfg_.key_file(state_dir_), key_to_pem(cert_key.get()), 0600);
+  proxy::tls::write_file_atomically(cfg_.cert_file(state_dir_), cert.body, 0644);
+  log_("got the certificate for " + cfg_.names.front() + ": " + cfg_.cert_file(state_dir_));
+}
+
+}  // namespace kinfra::app::acme

@@ -1,0 +1,32 @@
+#pragma once
+/**
+ * @file A small blocking HTTPS client for the ACME client: one request per connection, the
+ * server verified against a CA file (or the system store), bounded in time and size. Runs on the
+ * ACME thread only, never on a proxy worker.
+ */
+
+#include <chrono>
+#include <map>
+#include <string>
+
+namespace kinfra::app::acme {
+
+struct http_reply {
+  unsigned status = 0;
+  std::map<std::string, std::string> headers;  ///< names in lower case
+  std::string body;
+  std::string header(const std::string& name) const {
+    auto it = headers.find(name);
+    return it == headers.end() ? "" : it->second;
+  }
+};
+
+/**
+ * `method` (GET, HEAD, POST) to an https:// `url`; `ca_file` empty: the system's store. Throws
+ * std::runtime_error saying what failed (connect, TLS, verification, timeout, a body over 1 MiB).
+ */
+http_reply https_request(const std::string& method, const std::string& url, const std::string& body,
+                         const std::string& content_type, const std::string& ca_file,
+                         std::chrono::seconds timeout = std::chrono::seconds(30));
+
+}  // namespace kinfra::app::acme

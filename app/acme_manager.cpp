@@ -1,0 +1,133 @@
+#include "app/acme_manager.hpp"
+
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <set>
+
+#include "app/acme_client.hpp"
+#include "common/status_board.hpp"
+#include "proxy/dev_certificates.hpp"
+#include "proxy/openssl_util.hpp"
+
+namespace kinfra::app {
+namespace {
+
+using clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+/** When the certificate at `path` should be renewed; nothing when it is missing or lacks a name. */
+std::optional<std::chrono::system_clock::time_point> renewal_time(const acme_config& acme, const std::string& state_dir) {
+  if (!proxy::tls::usable_pair(acme.cert_file(state_dir), acme.key_file(state_dir), 0)) return std::nullopt;
+  auto cert = proxy::tls::read_first_cert(acme.cert_file(state_dir));
+  if (!cert) return std::nullopt;
+  for (const auto& n : acme.names)
+    if (X509_check_host(cert.get(), n.c_str(), n.size(), 0, nullptr) != 1) return std::nullopt;  // names changed
+  const auto from = proxy::tls::to_time_t(X509_get0_notBefore(cert.get()));
+  const auto to = proxy::tls::to_time_t(X509_get0_notAfter(cert.get()));
+  const auto at = from + static_cast<std::time_t>(static_cast<double>(to - from) * acme_manager::renew_at());
+  return std::chrono::system_clock::from_time_t(at);
+}
+
+}  // namespace
+
+acme_manager::acme_manager(std::function<std::shared_ptr<const config>()> current, status_board& board,
+                           std::function<void()> reload_certificates)
+    : current_(std::move(current)), board_(board), reload_certificates_(std::move(reload_certificates)) {}
+
+acme_manager::~acme_manager() { stop(); }
+
+double acme_manager::renew_at() {
+  if (const char* v = std::getenv("KINFRA_ACME_RENEW_AT"); v && *v) {
+    double f = std::atof(v);
+    if (f > 0 && f <= 1) return f;
+  }
+  return 2.0 / 3.0;
+}
+
+void acme_manager::start() { thread_ = std::thread([this] { run(); }); }
+
+void acme_manager::stop() {
+  stopping_.store(true);
+  {
+    std::lock_guard lock(mutex_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void acme_manager::wake() {
+  {
+    std::lock_guard lock(mutex_);
+    woken_ = true;
+  }
+  cv_.notify_all();
+}
+
+void acme_manager::run() {
+  for (;;) {
+    auto next = round();
+    std::unique_lock lock(mutex_);
+    cv_.wait_until(lock, next, [this] { return stop_ || woken_; });
+    if (stop_) return;
+    woken_ = false;
+  }
+}
+
+clock::time_point acme_manager::round() {
+  auto cfg = current_();
+  auto next = clock::now() + 1min;  // names added by a reload are noticed within a minute (or at wake())
+  if (!cfg) return next;
+  bool changed = false;
+  std::set<std::string> seen;
+  for (const auto& l : cfg->listen) {
+    if (!l.tls || !l.tls->acme || l.tls->acme->names.empty()) continue;
+    const acme_config& acme = *l.tls->acme;
+    const std::string key = acme.names.front();
+    if (!seen.insert(key).second) continue;
+    auto& st = states_[key];
+    auto renew = renewal_time(acme, cfg->state_dir);
+    const auto now_sys = std::chrono::system_clock::now();
+    acme_status status;
+    status.names = acme.names;
+    status.directory = acme.directory;
+    if (renew && *renew > now_sys) {
+      status.next_renewal = *renew;
+      board_.set_config_status([&](config_status& c) { c.acme[key] = status; });
+      continue;
+    }
+    if (clock::now() < st.retry_at) {
+      next = std::min(next, st.retry_at);
+      continue;
+    }
+    if (stopping_.load()) return next;
+    try {
+      spdlog::info("acme: {} for {}", renew ? "renewing the certificate" : "getting a certificate", key);
+      acme::client client(acme, cfg->state_dir, challenges_, [](const std::string& line) { spdlog::info("acme: {}", line); });
+      client.obtain();
+      st = {};
+      changed = true;
+      status.last_success = now_sys;
+      if (auto again = renewal_time(acme, cfg->state_dir)) status.next_renewal = *again;
+    } catch (const std::exception& e) {
+      ++st.failures;
+      const auto backoff = std::min<clock::duration>(30s * (1u << std::min(st.failures - 1, 7u)), 1h);
+      st.retry_at = clock::now() + backoff;
+      next = std::min(next, st.retry_at);
+      status.last_error = e.what();
+      status.failures = st.failures;
+      spdlog::error("acme: no certificate for {} ({}); trying again in {} s; {}", key, e.what(),
+                    std::chrono::duration_cast<std::chrono::seconds>(backoff).count(),
+                    renew ? "the current one is still served" : "a temporary one is served meanwhile");
+    }
+    board_.set_config_status([&](config_status& c) { c.acme[key] = status; });
+  }
+  if (changed && !stopping_.load()) reload_certificates_();
+  return next;
+}
+
+}  // namespace kinfra::app

@@ -1,0 +1,73 @@
+#pragma once
+/**
+ * @file Keeps the certificates of `tls: { acme: … }` listeners: obtains a missing one, renews one
+ * at two thirds of its lifetime, retries a failure with backoff (the current certificate keeps
+ * being served), tells the board how each stands, and asks for the listeners' certificates to be
+ * loaded again when one changed. One thread of its own; never a proxy worker.
+ */
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "common/acme_challenges.hpp"
+#include "common/config.hpp"
+
+namespace kinfra {
+class status_board;
+}
+
+namespace kinfra::app {
+
+class acme_manager {
+ public:
+  /**
+   * @param current the configuration in force (read on every round: reloads add and drop names)
+   * @param reload_certificates called after a certificate was written (loads it into the listener)
+   */
+  acme_manager(std::function<std::shared_ptr<const config>()> current, status_board& board,
+               std::function<void()> reload_certificates);
+  ~acme_manager();
+  acme_manager(const acme_manager&) = delete;
+  acme_manager& operator=(const acme_manager&) = delete;
+
+  /** The HTTP-01 answers the proxy serves (via the fallback responder). */
+  acme_challenges& challenges() { return challenges_; }
+
+  void start();
+  /** Ends the thread (an order in progress is abandoned at its next step). */
+  void stop();
+  /** Looks at the configuration again now (after a reload). */
+  void wake();
+
+  /** When a certificate is renewed, as a share of its lifetime (2/3; KINFRA_ACME_RENEW_AT overrides). */
+  static double renew_at();
+
+ private:
+  struct name_state {
+    unsigned failures = 0;
+    std::chrono::steady_clock::time_point retry_at{};
+  };
+  void run();
+  /** One round over every ACME listener; returns when to look again. */
+  std::chrono::steady_clock::time_point round();
+
+  std::function<std::shared_ptr<const config>()> current_;
+  status_board& board_;
+  std::function<void()> reload_certificates_;
+  acme_challenges challenges_;
+  std::map<std::string, name_state> states_;  ///< by first name (the ACME thread only)
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  bool woken_ = false;
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+};
+
+}  // namespace kinfra::app

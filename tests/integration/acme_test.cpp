@@ -1,0 +1,191 @@
+// Automatic HTTPS against a real ACME CA: Debian's pebble, with pebble-challtestsrv as its DNS
+// (every name is 127.0.0.1), all on 127.0.0.1 with ports chosen here. kinfra gets a certificate
+// for two names by HTTP-01, serves it by SNI (curl trusting only pebble's root), reuses it after a
+// restart, renews it when its lifetime is (made) short, and keeps serving — saying why — when the
+// CA cannot validate a name.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+
+#include "http_test.hpp"
+#include "proxy/dev_certificates.hpp"
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+namespace {
+
+bool have(const char* program) { return kt::run_shell(std::string("command -v ") + program + " >/dev/null") == 0; }
+
+/** pebble and its DNS, for one test. */
+class pebble_ca {
+ public:
+  pebble_ca() {
+    // Pebble's own API is HTTPS: a certificate for 127.0.0.1 the test (and kinfra's ca_file) trusts.
+    kinfra::proxy::tls::make_certificate({"127.0.0.1", "localhost"}, dir_.path() + "/api.crt", dir_.path() + "/api.key");
+    std::ofstream(dir_.path() + "/pebble.json")
+        << nlohmann::json{{"pebble",
+                           {{"listenAddress", "127.0.0.1:" + std::to_string(api_port)},
+                            {"managementListenAddress", "127.0.0.1:" + std::to_string(management_port)},
+                            {"certificate", dir_.path() + "/api.crt"},
+                            {"privateKey", dir_.path() + "/api.key"},
+                            {"httpPort", http_port},
+                            {"tlsPort", kt::free_port()},
+                            {"ocspResponderURL", ""},
+                            {"externalAccountBindingRequired", false}}}}
+               .dump();
+    dns_ = std::make_unique<kt::child_process>(
+        std::vector<std::string>{"pebble-challtestsrv", "-management", "127.0.0.1:" + std::to_string(kt::free_port()),
+                                 "-dns01", "127.0.0.1:" + std::to_string(dns_port), "-http01", "", "-https01", "",
+                                 "-tlsalpn01", "", "-defaultIPv6", ""},
+        std::vector<std::string>{}, dir_.path() + "/dns.log");
+    pebble_ = std::make_unique<kt::child_process>(
+        std::vector<std::string>{"pebble", "-config", dir_.path() + "/pebble.json", "-dnsserver",
+                                 "127.0.0.1:" + std::to_string(dns_port)},
+        // No random sleeps or rejected nonces: the test is about kinfra, not pebble's chaos.
+        std::vector<std::string>{"PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0"}, dir_.path() + "/pebble.log");
+    std::string out;
+    ready_ = kt::wait_until([&] {
+      return kt::run_shell("curl -sf --cacert '" + api_cert() + "' https://127.0.0.1:" + std::to_string(management_port) +
+                               "/roots/0 -o '" + root() + "'",
+                           &out) == 0;
+    }, 15s);
+  }
+
+  bool ready() const { return ready_; }
+  std::string directory() const { return "https://127.0.0.1:" + std::to_string(api_port) + "/dir"; }
+  std::string api_cert() const { return dir_.path() + "/api.crt"; }
+  /** Pebble's root (changes with each pebble): what a client trusts to verify kinfra. */
+  std::string root() const { return dir_.path() + "/root.pem"; }
+  std::string log() const { return pebble_->log() + dns_->log(); }
+
+  const std::uint16_t http_port = kt::free_port();  ///< where pebble's VA asks for HTTP-01 answers
+  const std::uint16_t api_port = kt::free_port();
+  const std::uint16_t management_port = kt::free_port();
+  const std::uint16_t dns_port = kt::free_port();
+
+ private:
+  kt::temp_dir dir_;
+  std::unique_ptr<kt::child_process> dns_;
+  std::unique_ptr<kt::child_process> pebble_;
+  bool ready_ = false;
+};
+
+std::string acme_routes(const pebble_ca& ca, const std::string& state, const std::string& upstream, bool plain = true) {
+  std::string yaml = "listen:\n";
+  if (plain) yaml += "  - 127.0.0.1:" + std::to_string(ca.http_port) + "\n";
+  return yaml + "  - address: 127.0.0.1:0\n    tls:\n      acme: { email: ops@example.com, names: [a.example.com, "
+                "b.example.com], directory: \"" + ca.directory() + "\", ca_file: " + ca.api_cert() + " }\n"
+                "state_dir: " + state + "\nadmin_listen: 127.0.0.1:0\nroutes: [{ path: /, service: web }]\n"
+                "services:\n  web: { url: \"" + upstream + "\", health: off }\n";
+}
+
+/** The first certificate of /__status__ (an empty object when there is none). */
+nlohmann::json certificate(const kt::kinfra_process& k) {
+  auto doc = nlohmann::json::parse(kt::http_get(k.admin_port(), "/__status__").body, nullptr, false);
+  if (!doc.is_object() || doc["certificates"].empty()) return nlohmann::json::object();
+  return doc["certificates"][0];
+}
+
+/** curl's answer for https://NAME:PORT/ trusting only `root`. */
+int curl_status(const std::string& name, std::uint16_t port, const std::string& root, std::string* out) {
+  out->clear();
+  const std::string p = std::to_string(port);
+  return kt::run_shell("curl -sS -o /dev/null -w '%{http_code}' --max-time 10 --cacert '" + root +
+                           "' --capath /nonexistent --resolve " + name + ":" + p + ":127.0.0.1 https://" + name + ":" +
+                           p + "/ 2>&1",
+                       out);
+}
+
+#define NEED_PEBBLE()                                                                               \
+  if (!have("pebble") || !have("pebble-challtestsrv") || !have("curl"))                            \
+    GTEST_SKIP() << "pebble, pebble-challtestsrv and curl are needed (scripts/install-deps.sh --test)"; \
+  pebble_ca ca;                                                                                     \
+  ASSERT_TRUE(ca.ready()) << ca.log()
+
+}  // namespace
+
+TEST(Acme, GetsACertificateByHttp01ServesItBySniAndReusesItAfterARestart) {
+  NEED_PEBBLE();
+  kt::test_upstream up;
+  kt::temp_dir state;
+  const std::string routes = acme_routes(ca, state.path(), up.url());
+  std::string fingerprint;
+  {
+    kt::kinfra_process k(routes, false);
+    ASSERT_TRUE(kt::wait_until([&] { return certificate(k).value("source", "") == "ACME"; }, 30s)) << k.log() << ca.log();
+    auto cert = certificate(k);
+    EXPECT_EQ(cert["names"], nlohmann::json({"a.example.com", "b.example.com"}));
+    EXPECT_EQ(cert["acme"]["last_error"], "");
+    EXPECT_FALSE(cert["acme"]["next_renewal"].is_null());
+    fingerprint = cert["fingerprint"];
+    std::string out;
+    for (const char* name : {"a.example.com", "b.example.com"}) {
+      EXPECT_EQ(curl_status(name, k.port(1), ca.root(), &out), 0) << name << ": " << out;
+      EXPECT_EQ(out, "200");
+    }
+    // The account key and the certificate's key are kept private.
+    for (const auto& e : fs::directory_iterator(state.path() + "/acme"))
+      if (e.path().extension() == ".key")
+        EXPECT_EQ(fs::status(e.path()).permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
+    EXPECT_EQ(fs::status(state.path() + "/acme/certificates/a.example.com.key").permissions() & fs::perms::all,
+              fs::perms::owner_read | fs::perms::owner_write);
+  }
+  kt::kinfra_process again(routes, false);
+  EXPECT_EQ(certificate(again).value("source", ""), "ACME") << "served from state_dir at once";
+  EXPECT_EQ(certificate(again).value("fingerprint", ""), fingerprint);
+  EXPECT_EQ(again.log().find("ordered a certificate"), std::string::npos) << again.log();
+}
+
+TEST(Acme, RenewsWhenTheRemainingLifetimeIsShort) {
+  NEED_PEBBLE();
+  kt::test_upstream up;
+  kt::temp_dir state;
+  const std::string routes = acme_routes(ca, state.path(), up.url());
+  std::string first;
+  {
+    kt::kinfra_process k(routes, false);
+    ASSERT_TRUE(kt::wait_until([&] { return certificate(k).value("source", "") == "ACME"; }, 30s)) << k.log();
+    first = certificate(k)["fingerprint"];
+  }
+  // Renew after a billionth of the lifetime (pebble's are five years: a fraction of a second): the
+  // certificate in state_dir is due, and is replaced while it is served.
+  ::setenv("KINFRA_ACME_RENEW_AT", "0.000000001", 1);
+  kt::kinfra_process k(routes, false);
+  ::unsetenv("KINFRA_ACME_RENEW_AT");
+  ASSERT_TRUE(kt::wait_until([&] {
+    auto c = certificate(k);
+    return c.value("source", "") == "ACME" && c.value("fingerprint", "") != first;
+  }, 30s)) << k.log();
+  EXPECT_NE(k.log().find("renewing the certificate"), std::string::npos) << k.log();
+  std::string out;
+  EXPECT_EQ(curl_status("a.example.com", k.port(1), ca.root(), &out), 0) << out;
+}
+
+TEST(Acme, ACaThatCannotValidateLeavesKinfraServingAndSaysWhy) {
+  NEED_PEBBLE();
+  kt::test_upstream up;
+  kt::temp_dir state;
+  // No plain listener on the port pebble checks: every HTTP-01 validation fails.
+  kt::kinfra_process k(acme_routes(ca, state.path(), up.url(), /*plain=*/false), false);
+  ASSERT_TRUE(kt::wait_until([&] {
+    auto c = certificate(k);
+    return c.contains("acme") && c["acme"].is_object() && !c["acme"].value("last_error", "").empty();
+  }, 30s)) << k.log();
+  auto cert = certificate(k);
+  EXPECT_EQ(cert["source"], "temporary (waiting for ACME)");
+  EXPECT_NE(cert["acme"]["last_error"].get<std::string>().find("could not validate"), std::string::npos) << cert.dump();
+  EXPECT_GE(cert["acme"]["failures"].get<int>(), 1);
+  EXPECT_NE(k.log().find("acme: no certificate for a.example.com"), std::string::npos) << k.log();
+  // Visitors still get an answer over HTTPS (the temporary certificate), not a handshake failure.
+  std::string out;
+  EXPECT_EQ(kt::run_shell("curl -sk -o /dev/null -w '%{http_code}' --max-time 10 https://127.0.0.1:" +
+                              std::to_string(k.port(0)) + "/ 2>&1",
+                          &out),
+            0)
+      << out;
+  EXPECT_EQ(out, "200");
+}
