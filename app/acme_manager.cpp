@@ -95,6 +95,12 @@ clock::time_point acme_manager::round() {
     acme_status status;
     status.names = acme.names;
     status.directory = acme.directory;
+    auto counts = [&] {
+      status.obtained_total = st.obtained_total;
+      status.failed_total = st.failed_total;
+      status.failures = st.failures;
+    };
+    counts();
     if (renew && *renew > now_sys) {
       status.next_renewal = *renew;
       board_.set_config_status([&](config_status& c) { c.acme[key] = status; });
@@ -109,17 +115,21 @@ clock::time_point acme_manager::round() {
       spdlog::info("acme: {} for {}", renew ? "renewing the certificate" : "getting a certificate", key);
       acme::client client(acme, cfg->state_dir, challenges_, [](const std::string& line) { spdlog::info("acme: {}", line); });
       client.obtain();
-      st = {};
+      st.failures = 0;
+      st.retry_at = {};
+      ++st.obtained_total;
+      counts();
       changed = true;
       status.last_success = now_sys;
       if (auto again = renewal_time(acme, cfg->state_dir)) status.next_renewal = *again;
     } catch (const std::exception& e) {
       ++st.failures;
+      ++st.failed_total;
+      counts();
       const auto backoff = std::min<clock::duration>(30s * (1u << std::min(st.failures - 1, 7u)), 1h);
       st.retry_at = clock::now() + backoff;
       next = std::min(next, st.retry_at);
       status.last_error = e.what();
-      status.failures = st.failures;
       spdlog::error("acme: no certificate for {} ({}); trying again in {} s; {}", key, e.what(),
                     std::chrono::duration_cast<std::chrono::seconds>(backoff).count(),
                     renew ? "the current one is still served" : "a temporary one is served meanwhile");

@@ -51,6 +51,7 @@ class acme_manager {
  private:
   struct name_state {
     unsigned failures = 0;
+    std::uint64_t obtained_total = 0, failed_total = 0;
     std::chrono::steady_clock::time_point retry_at{};
   };
   void run();

@@ -238,6 +238,22 @@ std::string metrics_registry::render(const status_board* board) const {
     w.family("kinfra_config_reloads_total", "counter", "Reloads of routes.yaml since start-up, by result.");
     w.sample("kinfra_config_reloads_total", "result=\"success\"", std::uint64_t{snap->config.reloads});
     w.sample("kinfra_config_reloads_total", "result=\"failure\"", std::uint64_t{snap->config.failures});
+
+    w.family("kinfra_tls_certificate_expiry_seconds", "gauge",
+             "When each certificate a listener serves expires, in seconds since the Unix epoch.");
+    for (const auto& c : snap->config.certificates)
+      w.sample("kinfra_tls_certificate_expiry_seconds",
+               label("name", c.names.empty() ? std::string("-") : c.names.front()) + "," + label("listener", c.listener) +
+                   "," + label("source", to_string(c.source)),
+               unix_seconds(c.not_after));
+    w.family("kinfra_acme_certificates_total", "counter", "Certificates requested from the ACME CA, by result.");
+    for (const auto& [name, a] : snap->config.acme) {
+      w.sample("kinfra_acme_certificates_total", label("name", name) + ",result=\"success\"", a.obtained_total);
+      w.sample("kinfra_acme_certificates_total", label("name", name) + ",result=\"failure\"", a.failed_total);
+    }
+    w.family("kinfra_acme_next_renewal_seconds", "gauge", "When the ACME certificate is due for renewal (Unix seconds).");
+    for (const auto& [name, a] : snap->config.acme)
+      if (a.next_renewal) w.sample("kinfra_acme_next_renewal_seconds", label("name", name), unix_seconds(*a.next_renewal));
   }
   w.family("kinfra_access_log_dropped_total", "counter",
            "Access log lines dropped because the writer fell behind (never blocks a request).");

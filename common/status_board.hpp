@@ -120,6 +120,8 @@ struct acme_status {
   std::optional<std::chrono::system_clock::time_point> last_success;
   std::string last_error;  ///< of the last attempt; empty when it worked
   unsigned failures = 0;   ///< attempts in a row that failed
+  std::uint64_t obtained_total = 0;  ///< certificates obtained since start-up
+  std::uint64_t failed_total = 0;    ///< attempts that failed since start-up
 };
 
 /** Which routes.yaml is in force, and how the last attempt to load one went. */

@@ -236,10 +236,20 @@
     fillTable("certificates-table", (status.certificates || []).map((c) => {
       const soon = typeof c.days_left === "number" && c.days_left < 14;
       const when = String(c.not_after || "").slice(0, 10) + " (" + c.days_left + (c.days_left === 1 ? " day)" : " days)");
-      const source = c.source === "file" ? c.file : c.source;
+      let source = c.source === "file" ? c.file : c.source;
+      let failing = false;
+      if (c.acme) {
+        // ACME: when it renews, and why the last attempt failed (the CA's words), if it did.
+        if (c.acme.next_renewal) source += " · renews " + String(c.acme.next_renewal).slice(0, 10);
+        if (c.acme.last_error) {
+          source += " · last attempt failed: " + c.acme.last_error;
+          failing = true;
+        }
+      }
       return row([cell((c.names || []).join(", "), "mono"), cell(c.issuer),
                   cell(when, "mono" + (soon ? " failing" : ""), c.not_after),
-                  cell(source, c.source === "file" ? "mono" : "", c.file + "\nSHA-256 " + c.fingerprint),
+                  cell(source, (c.source === "file" ? "mono" : "") + (failing ? " failing" : ""),
+                       c.file + "\nSHA-256 " + c.fingerprint),
                   cell(c.listener, "mono")]);
     }), "No HTTPS listener: no certificates in use.");
   }

@@ -127,6 +127,12 @@ TEST(Acme, GetsACertificateByHttp01ServesItBySniAndReusesItAfterARestart) {
       EXPECT_EQ(curl_status(name, k.port(1), ca.root(), &out), 0) << name << ": " << out;
       EXPECT_EQ(out, "200");
     }
+    // /metrics: when it expires, and how the ACME requests went.
+    const std::string metrics = kt::http_get(k.admin_port(), "/metrics").body;
+    EXPECT_NE(metrics.find("kinfra_tls_certificate_expiry_seconds{name=\"a.example.com\""), std::string::npos) << metrics;
+    EXPECT_NE(metrics.find("kinfra_acme_certificates_total{name=\"a.example.com\",result=\"success\"} 1"),
+              std::string::npos)
+        << metrics;
     // The account key and the certificate's key are kept private.
     for (const auto& e : fs::directory_iterator(state.path() + "/acme"))
       if (e.path().extension() == ".key")
@@ -180,6 +186,8 @@ TEST(Acme, ACaThatCannotValidateLeavesKinfraServingAndSaysWhy) {
   EXPECT_NE(cert["acme"]["last_error"].get<std::string>().find("could not validate"), std::string::npos) << cert.dump();
   EXPECT_GE(cert["acme"]["failures"].get<int>(), 1);
   EXPECT_NE(k.log().find("acme: no certificate for a.example.com"), std::string::npos) << k.log();
+  EXPECT_EQ(kt::http_get(k.admin_port(), "/metrics").body.find("kinfra_acme_certificates_total{name=\"a.example.com\",result=\"failure\"} 0"),
+            std::string::npos);
   // Visitors still get an answer over HTTPS (the temporary certificate), not a handshake failure.
   std::string out;
   EXPECT_EQ(kt::run_shell("curl -sk -o /dev/null -w '%{http_code}' --max-time 10 https://127.0.0.1:" +
