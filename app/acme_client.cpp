@@ -26,9 +26,15 @@ using namespace std::chrono_literals;
 /** An exclusive flock for as long as it lives: two kinfra processes sharing state_dir take turns. */
 class lock_file {
  public:
-  explicit lock_file(const std::string& path) : fd_(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600)) {
+  lock_file(const std::string& path, const std::atomic<bool>& stop)
+      : fd_(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600)) {
     if (fd_ < 0) throw std::runtime_error("cannot open " + path);
-    while (::flock(fd_, LOCK_EX) != 0 && errno == EINTR) {
+    while (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      if (stop.load()) {
+        ::close(fd_);
+        throw stopped();
+      }
+      std::this_thread::sleep_for(100ms);
     }
   }
   ~lock_file() { ::close(fd_); }
@@ -50,8 +56,8 @@ std::string problem_of(const http_reply& r) {
 /** The account and its session with the CA: nonces, signed requests. */
 class session {
  public:
-  session(const acme_config& cfg, const std::string& state_dir) : cfg_(cfg) {
-    auto dir = https_request("GET", cfg.directory, "", "", cfg.ca_file);
+  session(const acme_config& cfg, const std::string& state_dir, const std::atomic<bool>& stop) : cfg_(cfg), stop_(stop) {
+    auto dir = https_request("GET", cfg.directory, "", "", cfg.ca_file, &stop_);
     if (dir.status != 200) throw std::runtime_error("the ACME directory " + cfg.directory + " answered " + problem_of(dir));
     directory_ = json::parse(dir.body);
     // One account key per CA, made once.
@@ -64,6 +70,7 @@ class session {
   }
 
   EVP_PKEY* key() const { return key_.get(); }
+  const std::atomic<bool>& stop() const { return stop_; }
   const json& directory() const { return directory_; }
 
   /** A signed POST (`payload` empty: POST-as-GET); retries once on badNonce. */
@@ -79,7 +86,7 @@ class session {
                   {"payload", payload64},
                   {"signature", base64url(sign_es256(key_.get(), protected64 + "." + payload64))}};
       nonce_.clear();
-      auto r = https_request("POST", url, jws.dump(), "application/jose+json", cfg_.ca_file);
+      auto r = https_request("POST", url, jws.dump(), "application/jose+json", cfg_.ca_file, &stop_);
       nonce_ = r.header("replay-nonce");
       if (r.status == 400 && problem_of(r).find("badNonce") != std::string::npos && attempt < 3) continue;
       return r;
@@ -109,12 +116,13 @@ class session {
 
  private:
   void fetch_nonce() {
-    auto r = https_request("HEAD", directory_.value("newNonce", ""), "", "", cfg_.ca_file);
+    auto r = https_request("HEAD", directory_.value("newNonce", ""), "", "", cfg_.ca_file, &stop_);
     nonce_ = r.header("replay-nonce");
     if (nonce_.empty()) throw std::runtime_error("the CA gave no nonce");
   }
 
   const acme_config& cfg_;
+  const std::atomic<bool>& stop_;
   json directory_;
   pkey key_;
   std::string nonce_;
@@ -134,8 +142,19 @@ json poll(session& s, const std::string& url, std::chrono::seconds limit) {
     auto wait = 1s;
     if (auto ra = r.header("retry-after"); !ra.empty() && std::isdigit(static_cast<unsigned char>(ra[0])))
       wait = std::chrono::seconds(std::min(10L, std::stol(ra)));
-    std::this_thread::sleep_for(wait);
+    for (auto until = std::chrono::steady_clock::now() + wait; std::chrono::steady_clock::now() < until;) {
+      if (s.stop().load()) throw stopped();
+      std::this_thread::sleep_for(100ms);
+    }
   }
+}
+
+/** The JSON body of a 200/201 reply, or why there is none. */
+json body_of(const http_reply& r, const std::string& what) {
+  if (r.status != 200 && r.status != 201) throw std::runtime_error(what + ": the CA answered " + problem_of(r));
+  json doc = json::parse(r.body, nullptr, false);
+  if (!doc.is_object()) throw std::runtime_error(what + ": the CA's answer is not a JSON object");
+  return doc;
 }
 
 std::string error_of(const json& doc) {
@@ -147,43 +166,45 @@ std::string error_of(const json& doc) {
 }  // namespace
 
 client::client(const acme_config& cfg, std::string state_dir, acme_challenges& challenges,
-               std::function<void(const std::string&)> log)
-    : cfg_(cfg), state_dir_(std::move(state_dir)), challenges_(challenges), log_(std::move(log)) {}
+               std::function<void(const std::string&)> log, const std::atomic<bool>& stop)
+    : cfg_(cfg), state_dir_(std::move(state_dir)), challenges_(challenges), log_(std::move(log)), stop_(stop) {}
 
-void client::obtain() {
+bool client::obtain(const std::function<bool()>& still_needed) {
   fs::create_directories(state_dir_ + "/acme/certificates");
   ::chmod((state_dir_ + "/acme").c_str(), 0700);
-  lock_file lock(state_dir_ + "/acme/.lock");
-  session s(cfg_, state_dir_);
+  lock_file lock(state_dir_ + "/acme/.lock", stop_);
+  if (!still_needed()) return false;  // another kinfra sharing state_dir just got it
+  session s(cfg_, state_dir_, stop_);
   s.login();
   json ids = json::array();
   for (const auto& n : cfg_.names) ids.push_back({{"type", "dns"}, {"value", n}});
   auto created = s.post(s.directory().value("newOrder", ""), json({{"identifiers", ids}}).dump());
-  if (created.status != 201) throw std::runtime_error("the CA refused the order: " + problem_of(created));
+  json order = body_of(created, "the order");
   const std::string order_url = created.header("location");
-  json order = json::parse(created.body);
+  if (order_url.empty() || !order["authorizations"].is_array()) throw std::runtime_error("the CA's order has no authorizations");
   log_("ordered a certificate for " + cfg_.names.front() + (cfg_.names.size() > 1 ? " and others" : "") + " from " +
        cfg_.directory);
   const std::string thumbprint = jwk_thumbprint(s.key());
-  for (const auto& authz_url : order["authorizations"]) {
-    auto a = s.post(authz_url.get<std::string>(), "");
-    json authz = json::parse(a.body);
+  for (const auto& authz_ref : order["authorizations"]) {
+    const std::string authz_url = authz_ref.is_string() ? authz_ref.get<std::string>() : "";
+    json authz = body_of(s.post(authz_url, ""), "an authorization");
     if (authz.value("status", "") == "valid") continue;
-    const std::string name = authz["identifier"].value("value", "");
+    const std::string name = authz.contains("identifier") ? authz["identifier"].value("value", "") : "";
     json http01;
-    for (const auto& c : authz["challenges"])
-      if (c.value("type", "") == "http-01") http01 = c;
+    if (authz["challenges"].is_array())
+      for (const auto& c : authz["challenges"])
+        if (c.is_object() && c.value("type", "") == "http-01") http01 = c;
     if (http01.is_null()) throw std::runtime_error("the CA offers no http-01 challenge for " + name);
     const std::string token = http01.value("token", "");
     challenges_.put(token, token + "." + thumbprint);
     try {
-      auto go = s.post(http01.value("url", ""), "{}");
-      if (go.status != 200) throw std::runtime_error("the CA refused the challenge for " + name + ": " + problem_of(go));
-      json done = poll(s, authz_url.get<std::string>(), 90s);
+      body_of(s.post(http01.value("url", ""), "{}"), "the challenge for " + name);
+      json done = poll(s, authz_url, 90s);
       if (done.value("status", "") != "valid") {
         std::string why = error_of(done);
-        for (const auto& c : done["challenges"])
-          if (c.contains("error")) why = c["error"].value("type", "") + ": " + c["error"].value("detail", "");
+        if (done["challenges"].is_array())
+          for (const auto& c : done["challenges"])
+            if (c.is_object() && c.contains("error")) why = c["error"].value("type", "") + ": " + c["error"].value("detail", "");
         throw std::runtime_error("the CA could not validate " + name + " (http-01): " + why);
       }
     } catch (...) {
@@ -194,17 +215,17 @@ void client::obtain() {
     log_("the CA validated " + name + " (http-01)");
   }
   auto cert_key = make_key(cfg_.key_type == acme_config::key::rsa2048);
-  auto fin = s.post(order.value("finalize", ""), json({{"csr", base64url(make_csr_der(cert_key.get(), cfg_.names))}}).dump());
-  if (fin.status != 200) throw std::runtime_error("the CA refused to finalize the order: " + problem_of(fin));
+  body_of(s.post(order.value("finalize", ""), json({{"csr", base64url(make_csr_der(cert_key.get(), cfg_.names))}}).dump()),
+          "finalizing the order");
   order = poll(s, order_url, 90s);
   if (order.value("status", "") != "valid") throw std::runtime_error("the order failed: " + error_of(order));
   auto cert = s.post(order.value("certificate", ""), "");
   if (cert.status != 200 || cert.body.find("-----BEGIN CERTIFICATE-----") == std::string::npos)
     throw std::runtime_error("the CA gave no certificate: " + problem_of(cert));
-  // The key first: a pair cut between the two writes does not match and is obtained again.
-  proxy::tls::write_file_atomically(cfg_.key_file(state_dir_), key_to_pem(cert_key.get()), 0600);
-  proxy::tls::write_file_atomically(cfg_.cert_file(state_dir_), cert.body, 0644);
+  // Key and chain in one file, replaced at once: never a new key next to an old certificate.
+  proxy::tls::write_file_atomically(cfg_.cert_file(state_dir_), key_to_pem(cert_key.get()) + cert.body, 0600);
   log_("got the certificate for " + cfg_.names.front() + ": " + cfg_.cert_file(state_dir_));
+  return true;
 }
 
 }  // namespace kinfra::app::acme

@@ -7,6 +7,7 @@
  * External Account Binding), nonces and badNonce retries. Blocking: runs on the ACME thread.
  */
 
+#include <atomic>
 #include <functional>
 #include <string>
 
@@ -18,14 +19,18 @@ namespace kinfra::app::acme {
 class client {
  public:
   /** `log`: one line per step, for kinfra's log. */
+  /** `stop`: when it turns true, the order is abandoned within ~100 ms (acme::stopped is thrown). */
   client(const acme_config& cfg, std::string state_dir, acme_challenges& challenges,
-         std::function<void(const std::string&)> log);
+         std::function<void(const std::string&)> log, const std::atomic<bool>& stop);
 
   /**
-   * Gets a certificate for every name of the config and writes it (and its new key) to
-   * cfg.cert_file/key_file. Throws std::runtime_error with what the CA said (or what failed).
+   * Gets a certificate for every name of the config and writes it with its new key, in one file
+   * (cfg.cert_file, 0600), replaced at once. `still_needed` is asked again once the state_dir lock
+   * is held (another kinfra may have just written one): false ends here. Throws
+   * std::runtime_error with what the CA said (or what failed).
+   * @return whether a certificate was written
    */
-  void obtain();
+  bool obtain(const std::function<bool()>& still_needed);
 
  private:
   struct impl;
@@ -33,6 +38,7 @@ class client {
   std::string state_dir_;
   acme_challenges& challenges_;
   std::function<void(const std::string&)> log_;
+  const std::atomic<bool>& stop_;
 };
 
 }  // namespace kinfra::app::acme

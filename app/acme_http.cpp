@@ -8,8 +8,6 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
-#include <sys/socket.h>
-#include <sys/time.h>
 
 #include <algorithm>
 #include <cctype>
@@ -48,18 +46,41 @@ url_parts parse(const std::string& url) {
   return p;
 }
 
-void set_timeouts(int fd, std::chrono::seconds timeout) {
-  timeval tv{};
-  tv.tv_sec = static_cast<time_t>(timeout.count());
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+/**
+ * Runs one asynchronous step on `io` to completion, or abandons it (closing the socket) when the
+ * deadline passes or `stop` turns true: blocking socket calls would ignore both.
+ */
+template <class Start>
+boost::system::error_code step(net::io_context& io, beast::tcp_stream& socket, std::chrono::steady_clock::time_point deadline,
+                               const std::atomic<bool>* stop, const std::string& what, Start start) {
+  bool done = false;
+  boost::system::error_code result;
+  start([&](boost::system::error_code ec, auto&&...) {
+    result = ec;
+    done = true;
+  });
+  io.restart();
+  while (!done) {
+    const bool stopping = stop && stop->load();
+    if (stopping || std::chrono::steady_clock::now() >= deadline) {
+      socket.close();
+      io.restart();
+      io.run();  // the abandoned operation completes (aborted)
+      if (stopping) throw stopped();
+      throw std::runtime_error(what + ": no answer in time");
+    }
+    io.run_for(std::chrono::milliseconds(100));
+  }
+  return result;
 }
 
 }  // namespace
 
 http_reply https_request(const std::string& method, const std::string& url, const std::string& body,
-                         const std::string& content_type, const std::string& ca_file, std::chrono::seconds timeout) {
+                         const std::string& content_type, const std::string& ca_file, const std::atomic<bool>* stop,
+                         std::chrono::seconds timeout) {
   const url_parts u = parse(url);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
   net::io_context io;
   ssl::context ctx(ssl::context::tls_client);
   ctx.set_verify_mode(ssl::verify_peer);
@@ -68,9 +89,10 @@ http_reply https_request(const std::string& method, const std::string& url, cons
   else ctx.load_verify_file(ca_file, ec);
   if (ec) throw std::runtime_error("cannot load the CA file " + ca_file + ": " + ec.message());
   beast::ssl_stream<beast::tcp_stream> stream(io, ctx);
+  auto& socket = beast::get_lowest_layer(stream);
   SSL* s = stream.native_handle();
   boost::system::error_code addr_ec;
-  auto literal = net::ip::make_address(u.host, addr_ec);
+  (void)net::ip::make_address(u.host, addr_ec);
   if (addr_ec) {
     SSL_set_tlsext_host_name(s, u.host.c_str());
     SSL_set1_host(s, u.host.c_str());
@@ -78,13 +100,19 @@ http_reply https_request(const std::string& method, const std::string& url, cons
     X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(s), u.host.c_str());
   }
   net::ip::tcp::resolver resolver(io);
-  auto endpoints = resolver.resolve(u.host, u.port, ec);
+  net::ip::tcp::resolver::results_type endpoints;
+  ec = step(io, socket, deadline, stop, "resolving " + u.host, [&](auto done) {
+    resolver.async_resolve(u.host, u.port, [&, done](boost::system::error_code e, auto results) {
+      endpoints = results;
+      done(e);
+    });
+  });
   if (ec) throw std::runtime_error("cannot resolve " + u.host + ": " + ec.message());
-  beast::get_lowest_layer(stream).socket().open(endpoints.begin()->endpoint().protocol(), ec);
-  if (!ec) set_timeouts(beast::get_lowest_layer(stream).socket().native_handle(), timeout);
-  beast::get_lowest_layer(stream).socket().connect(endpoints.begin()->endpoint(), ec);
+  // Every address in turn (a name with a broken IPv6 address still works over IPv4).
+  ec = step(io, socket, deadline, stop, "connecting to " + u.host, [&](auto done) { socket.async_connect(endpoints, done); });
   if (ec) throw std::runtime_error("cannot connect to " + u.host + ":" + u.port + ": " + ec.message());
-  stream.handshake(ssl::stream_base::client, ec);
+  ec = step(io, socket, deadline, stop, "TLS with " + u.host,
+            [&](auto done) { stream.async_handshake(ssl::stream_base::client, done); });
   if (ec) {
     long v = SSL_get_verify_result(s);
     throw std::runtime_error("TLS with " + u.host + ":" + u.port + " failed: " +
@@ -94,7 +122,8 @@ http_reply https_request(const std::string& method, const std::string& url, cons
   req.method(http::string_to_verb(method));
   req.target(u.target);
   req.version(11);
-  req.set(http::field::host, u.port == "443" ? u.host : u.host + ":" + u.port);
+  const std::string host = addr_ec || u.host.find(':') == std::string::npos ? u.host : "[" + u.host + "]";
+  req.set(http::field::host, u.port == "443" ? host : host + ":" + u.port);
   req.set(http::field::user_agent, "kinfra-acme");
   req.set(http::field::connection, "close");
   if (!content_type.empty()) req.set(http::field::content_type, content_type);
@@ -102,13 +131,13 @@ http_reply https_request(const std::string& method, const std::string& url, cons
     req.body() = body;
     req.prepare_payload();
   }
-  http::write(stream, req, ec);
+  ec = step(io, socket, deadline, stop, "sending to " + url, [&](auto done) { http::async_write(stream, req, done); });
   if (ec) throw std::runtime_error("cannot send to " + url + ": " + ec.message());
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
   parser.body_limit(1 << 20);
   parser.skip(method == "HEAD");
-  http::read(stream, buffer, parser, ec);
+  ec = step(io, socket, deadline, stop, "waiting for " + url, [&](auto done) { http::async_read(stream, buffer, parser, done); });
   if (ec) throw std::runtime_error("no answer from " + url + ": " + ec.message());
   auto res = parser.release();
   http_reply out;
@@ -119,7 +148,7 @@ http_reply https_request(const std::string& method, const std::string& url, cons
     out.headers[name] = std::string(f.value());
   }
   out.body = std::move(res.body());
-  stream.shutdown(ec);  // the CA may just close: not an error here
+  socket.close();  // Connection: close; no TLS shutdown to wait for
   return out;
 }
 

@@ -5,8 +5,10 @@
  * ACME thread only, never on a proxy worker.
  */
 
+#include <atomic>
 #include <chrono>
 #include <map>
+#include <stdexcept>
 #include <string>
 
 namespace kinfra::app::acme {
@@ -22,11 +24,17 @@ struct http_reply {
 };
 
 /**
- * `method` (GET, HEAD, POST) to an https:// `url`; `ca_file` empty: the system's store. Throws
+ * `method` (GET, HEAD, POST) to an https:// `url`; `ca_file` empty: the system's store. The whole
+ * exchange ends within `timeout`, and within ~100 ms of `stop` turning true (`stopped`). Throws
  * std::runtime_error saying what failed (connect, TLS, verification, timeout, a body over 1 MiB).
  */
 http_reply https_request(const std::string& method, const std::string& url, const std::string& body,
-                         const std::string& content_type, const std::string& ca_file,
+                         const std::string& content_type, const std::string& ca_file, const std::atomic<bool>* stop,
                          std::chrono::seconds timeout = std::chrono::seconds(30));
+
+/** Thrown when `stop` became true: kinfra is stopping, the request was abandoned. */
+struct stopped : std::runtime_error {
+  stopped() : std::runtime_error("kinfra is stopping") {}
+};
 
 }  // namespace kinfra::app::acme

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "app/acme_client.hpp"
+#include "app/acme_http.hpp"
 #include "common/status_board.hpp"
 #include "proxy/dev_certificates.hpp"
 #include "proxy/openssl_util.hpp"
@@ -35,7 +36,7 @@ std::optional<std::chrono::system_clock::time_point> renewal_time(const acme_con
 }  // namespace
 
 acme_manager::acme_manager(std::function<std::shared_ptr<const config>()> current, status_board& board,
-                           std::function<void()> reload_certificates)
+                           std::function<std::string()> reload_certificates)
     : current_(std::move(current)), board_(board), reload_certificates_(std::move(reload_certificates)) {}
 
 acme_manager::~acme_manager() { stop(); }
@@ -113,15 +114,21 @@ clock::time_point acme_manager::round() {
     if (stopping_.load()) return next;
     try {
       spdlog::info("acme: {} for {}", renew ? "renewing the certificate" : "getting a certificate", key);
-      acme::client client(acme, cfg->state_dir, challenges_, [](const std::string& line) { spdlog::info("acme: {}", line); });
-      client.obtain();
+      acme::client client(acme, cfg->state_dir, challenges_, [](const std::string& line) { spdlog::info("acme: {}", line); },
+                          stopping_);
+      const bool wrote = client.obtain([&] {
+        auto r = renewal_time(acme, cfg->state_dir);
+        return !r || *r <= std::chrono::system_clock::now();
+      });
       st.failures = 0;
       st.retry_at = {};
-      ++st.obtained_total;
+      if (wrote) ++st.obtained_total;
       counts();
-      changed = true;
+      changed = true;  // (written by us or by another kinfra: either way it is loaded now)
       status.last_success = now_sys;
       if (auto again = renewal_time(acme, cfg->state_dir)) status.next_renewal = *again;
+    } catch (const acme::stopped&) {
+      return next;
     } catch (const std::exception& e) {
       ++st.failures;
       ++st.failed_total;
@@ -136,7 +143,21 @@ clock::time_point acme_manager::round() {
     }
     board_.set_config_status([&](config_status& c) { c.acme[key] = status; });
   }
-  if (changed && !stopping_.load()) reload_certificates_();
+  if (changed && !stopping_.load()) {
+    // Into the listeners, from the configuration in force (routes.yaml on disk may be mid-edit).
+    std::string error = reload_certificates_();
+    if (!error.empty()) {
+      spdlog::error("acme: the new certificate is written but could not be loaded ({}); trying again in a minute", error);
+      pending_load_ = true;
+      board_.set_config_status([&](config_status& c) {
+        for (auto& [k, a] : c.acme) a.last_error = "written but not loaded: " + error;
+      });
+    } else {
+      pending_load_ = false;
+    }
+  } else if (pending_load_ && !stopping_.load()) {
+    pending_load_ = !reload_certificates_().empty();
+  }
   return next;
 }
 

@@ -28,10 +28,11 @@ class acme_manager {
  public:
   /**
    * @param current the configuration in force (read on every round: reloads add and drop names)
-   * @param reload_certificates called after a certificate was written (loads it into the listener)
+   * @param reload_certificates called after a certificate was written: loads it into the listener;
+   *        returns why it could not (empty: done)
    */
   acme_manager(std::function<std::shared_ptr<const config>()> current, status_board& board,
-               std::function<void()> reload_certificates);
+               std::function<std::string()> reload_certificates);
   ~acme_manager();
   acme_manager(const acme_manager&) = delete;
   acme_manager& operator=(const acme_manager&) = delete;
@@ -60,7 +61,8 @@ class acme_manager {
 
   std::function<std::shared_ptr<const config>()> current_;
   status_board& board_;
-  std::function<void()> reload_certificates_;
+  std::function<std::string()> reload_certificates_;
+  bool pending_load_ = false;  ///< a written certificate is not loaded yet (the ACME thread only)
   acme_challenges challenges_;
   std::map<std::string, name_state> states_;  ///< by first name (the ACME thread only)
   std::mutex mutex_;

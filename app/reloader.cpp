@@ -151,6 +151,18 @@ reload_result reloader::reload(const std::string& by, bool wait) {
   return out;
 }
 
+std::string reloader::reload_certificates(const std::string& by) {
+  std::lock_guard lock(mutex_);
+  if (stopped_ || !proxy_ || !current_) return stopped_ ? "kinfra is stopping" : "";
+  try {
+    proxy_->commit(proxy_->prepare(current_));
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  spdlog::info("certificates loaded again ({})", by);
+  return "";
+}
+
 void reloader::watch() {
   inotify_fd_ = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

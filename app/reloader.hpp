@@ -59,6 +59,13 @@ class reloader final : public config_control {
 
   reload_result reload(const std::string& by, bool wait = true) override;
 
+  /**
+   * Loads every listener's certificates again for the configuration in force (not the file on
+   * disk, which may be mid-edit): for a certificate kinfra just obtained. Waits for a reload in
+   * progress. Returns why it failed (empty: done).
+   */
+  std::string reload_certificates(const std::string& by);
+
   /** No more reloads (kinfra is stopping): ends the watcher; later requests are refused. */
   void stop();
 

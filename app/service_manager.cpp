@@ -262,7 +262,7 @@ struct service_manager::impl {
     responder->set_config_control(reload.get());
     responder->set_metrics(metrics.get());
     acme = std::make_unique<app::acme_manager>([this] { return reload->current(); }, *board,
-                                          [this] { reload->reload("ACME certificate", true); });
+                                          [this] { return reload->reload_certificates("ACME certificate"); });
     responder->set_acme_challenges(&acme->challenges());
     proxy = std::make_unique<proxy::proxy_server>(cfg, responder.get(), board.get(), metrics.get());
     reload->attach(proxy.get());
@@ -296,8 +296,9 @@ struct service_manager::impl {
 
   /** After a failed start(): the parts made so far go, newest first. */
   void discard() {
+    if (acme) acme->stop();
+    proxy.reset();  // (before acme: the responder the proxy calls points at acme's challenges)
     acme.reset();
-    proxy.reset();
     reload.reset();
     responder.reset();
     services_sup.reset();

@@ -22,6 +22,11 @@ std::string lower(std::string s) {
   return s;
 }
 
+/** "1.2.3.4": all labels numeric (a CA does not issue for IP addresses by HTTP-01 here). */
+bool is_ip_literal(const std::string& n) {
+  return n.find_first_not_of("0123456789.") == std::string::npos || n.find(':') != std::string::npos;
+}
+
 bool base64url(const std::string& s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '=';
@@ -36,7 +41,8 @@ void read_names(yaml_reader& r, const YAML::Node& names, acme_config& acme) {
     const std::string n = lower(*name);
     if (n.find('*') != std::string::npos)
       r.error(nm, "acme name \"" + *name + "\": wildcards need the DNS-01 challenge, which kinfra does not do");
-    else if (!is_valid_host_name(n) || n.find('.') == std::string::npos || n == "localhost")
+    else if (!is_valid_host_name(n) || n.find('.') == std::string::npos || n == "localhost" || n.back() == '.' ||
+             n.find('_') != std::string::npos || is_ip_literal(n))
       r.error(nm, "acme name \"" + *name + "\" is not a public host name (a CA issues only for those)");
     else if (std::find(acme.names.begin(), acme.names.end(), n) != acme.names.end())
       r.error(nm, "acme name \"" + *name + "\" is listed twice");

@@ -123,9 +123,9 @@ struct acme_config {
   std::string eab_hmac;            ///< base64url, as the CA gives it
   source_mark mark;
 
-  /** Where the certificate for these names is kept (PEM chain and key, 0600). */
-  std::string cert_file(const std::string& state_dir) const { return state_dir + "/acme/certificates/" + names.front() + ".crt"; }
-  std::string key_file(const std::string& state_dir) const { return state_dir + "/acme/certificates/" + names.front() + ".key"; }
+  /** Where the certificate for these names is kept: its key, then the chain, in one PEM file (0600). */
+  std::string cert_file(const std::string& state_dir) const { return state_dir + "/acme/certificates/" + names.front() + ".pem"; }
+  std::string key_file(const std::string& state_dir) const { return cert_file(state_dir); }
 };
 
 /** `tls:` on a listener: terminate HTTPS there. */

@@ -137,7 +137,10 @@ class config_builder {
         return r_.error(address, "listen address " + l.address.to_string() + " is given twice");
     }
     if (item.IsMap()) {
-      if (auto t = item["tls"]) l.tls = read_listener_tls(t);
+      if (auto t = item["tls"]) {
+        l.tls = read_listener_tls(t);
+        if (l.tls && l.tls->acme) check_acme_names(t["acme"], *l.tls->acme, cfg);
+      }
       if (auto rd = item["redirect_to_https"]) {
         if (auto b = r_.boolean(rd, "redirect_to_https")) l.redirect_to_https = *b;
         if (l.redirect_to_https && l.tls) r_.error(rd, "a listener with tls: cannot also redirect to https");
@@ -162,6 +165,23 @@ class config_builder {
       }
     }
     cfg.listen.push_back(std::move(l));
+  }
+
+  /**
+   * Two listeners may ask for the same certificate (the same names), not for overlapping ones: a
+   * name belongs to one certificate (stored under its first name).
+   */
+  void check_acme_names(const YAML::Node& at, const acme_config& acme, const config& cfg) {
+    auto sorted = [](std::vector<std::string> v) {
+      std::sort(v.begin(), v.end());
+      return v;
+    };
+    for (const auto& other : cfg.listen) {
+      if (!other.tls || !other.tls->acme || sorted(other.tls->acme->names) == sorted(acme.names)) continue;
+      for (const auto& n : acme.names)
+        if (std::find(other.tls->acme->names.begin(), other.tls->acme->names.end(), n) != other.tls->acme->names.end())
+          return r_.error(at, "acme name " + n + " is also in another listener's acme names; give both the same list");
+    }
   }
 
   /**

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <ctime>
 
 #include "common/units.hpp"
@@ -95,9 +96,14 @@ json certificates_json(const config_status& c, std::chrono::system_clock::time_p
   json out = json::array();
   for (const auto& cert : c.certificates) {
     const auto left = std::chrono::duration_cast<std::chrono::hours>(cert.not_after - now).count();
+    // By the set of names: a CA may list them in its own order.
     json acme = nullptr;
-    if (!cert.names.empty())
-      if (auto it = c.acme.find(cert.names.front()); it != c.acme.end()) acme = acme_json(it->second);
+    auto sorted = [](std::vector<std::string> v) {
+      std::sort(v.begin(), v.end());
+      return v;
+    };
+    for (const auto& [key, a] : c.acme)
+      if (sorted(a.names) == sorted(cert.names)) acme = acme_json(a);
     out.push_back({{"listener", cert.listener},
                    {"names", cert.names},
                    {"issuer", cert.issuer},

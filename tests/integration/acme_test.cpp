@@ -5,6 +5,11 @@
 // CA cannot validate a name.
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
@@ -137,7 +142,7 @@ TEST(Acme, GetsACertificateByHttp01ServesItBySniAndReusesItAfterARestart) {
     for (const auto& e : fs::directory_iterator(state.path() + "/acme"))
       if (e.path().extension() == ".key")
         EXPECT_EQ(fs::status(e.path()).permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
-    EXPECT_EQ(fs::status(state.path() + "/acme/certificates/a.example.com.key").permissions() & fs::perms::all,
+    EXPECT_EQ(fs::status(state.path() + "/acme/certificates/a.example.com.pem").permissions() & fs::perms::all,
               fs::perms::owner_read | fs::perms::owner_write);
   }
   kt::kinfra_process again(routes, false);
@@ -196,4 +201,48 @@ TEST(Acme, ACaThatCannotValidateLeavesKinfraServingAndSaysWhy) {
             0)
       << out;
   EXPECT_EQ(out, "200");
+}
+
+TEST(Acme, StoppingKinfraDoesNotWaitForACaThatStalls) {
+  // A "CA" that accepts connections and never answers: kinfra's order is abandoned at once on stop.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(fd, 16), 0);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  kt::test_upstream up;
+  kt::temp_dir state;
+  kt::kinfra_process k("listen:\n  - address: 127.0.0.1:0\n    tls: { acme: { names: [a.example.com], directory: "
+                       "\"https://127.0.0.1:" + std::to_string(ntohs(a.sin_port)) + "/dir\" } }\nstate_dir: " +
+                           state.path() + "\nadmin_listen: off\nroutes: [{ path: /, service: web }]\n"
+                           "services:\n  web: { url: \"" + up.url() + "\", health: off }\n",
+                       false);
+  ASSERT_TRUE(kt::wait_until([&] { return k.log().find("acme: getting a certificate") != std::string::npos; }, 10s));
+  const auto before = std::chrono::steady_clock::now();
+  EXPECT_EQ(k.stop(20s), 0) << k.log();
+  EXPECT_LT(std::chrono::steady_clock::now() - before, 5s) << "the stop waited for the CA";
+  ::close(fd);
+}
+
+TEST(AcmeConfig, NamesACaCannotIssueForAndOverlappingListenersAreRefused) {
+  kt::temp_dir dir;
+  auto check = [&](const std::string& names, const std::string& second = "") {
+    std::string yaml = "listen:\n  - address: 127.0.0.1:0\n    tls: { acme: { names: " + names + " } }\n";
+    if (!second.empty()) yaml += "  - address: 127.0.0.1:0\n    tls: { acme: { names: " + second + " } }\n";
+    return kt::run_kinfra({"check", dir.write("routes.yaml", yaml + "routes: []\nservices: {}\n")});
+  };
+  for (const char* bad : {"[\"*.example.com\"]", "[1.2.3.4]", "[example.com.]", "[a_b.example.com]", "[localhost]",
+                          "[example.com, example.com]"}) {
+    auto r = check(bad);
+    EXPECT_EQ(r.exit_code, 1) << bad;
+    EXPECT_NE(r.err.find("acme name"), std::string::npos) << bad << ": " << r.err;
+  }
+  EXPECT_EQ(check("[a.example.com, b.example.com]").exit_code, 0);
+  EXPECT_EQ(check("[a.example.com, b.example.com]", "[b.example.com, a.example.com]").exit_code, 0) << "the same set";
+  auto overlap = check("[a.example.com, b.example.com]", "[a.example.com, c.example.com]");
+  EXPECT_EQ(overlap.exit_code, 1);
+  EXPECT_NE(overlap.err.find("also in another listener"), std::string::npos) << overlap.err;
 }
