@@ -137,6 +137,9 @@ clock::time_point acme_manager::round() {
       st.retry_at = clock::now() + backoff;
       next = std::min(next, st.retry_at);
       status.last_error = e.what();
+      // Without a certificate of the CA's, the temporary one is served: loading again keeps it
+      // fresh (it is made anew when it has less than a day left), however long the CA refuses.
+      if (!renew) pending_load_ = true;
       spdlog::error("acme: no certificate for {} ({}); trying again in {} s; {}", key, e.what(),
                     std::chrono::duration_cast<std::chrono::seconds>(backoff).count(),
                     renew ? "the current one is still served" : "a temporary one is served meanwhile");
