@@ -38,6 +38,7 @@ import sys
 import tempfile
 
 from default_routes import differences, rewrite_cwd
+from report import report
 from yaml_subset import parse
 
 # Packages that debian:bookworm-slim already contains (it is a minimal Debian with the Essential
@@ -437,12 +438,8 @@ def main():
     prefix = image_prefix(dockerfile)
     if prefix:
         errors += check_image_routes(args.routes, routes, args.source_dir, prefix, args.binary)
-    if errors:
-        print(f"\n{args.dockerfile}: {len(errors)} problem(s):")
-        for e in errors:
-            print("  - " + e)
+    if report(errors, f"\n{args.dockerfile}"):
         return 1
-    print(f"\n{args.dockerfile}: OK")
 
     if args.no_self_test:
         return 0
