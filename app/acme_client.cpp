@@ -14,6 +14,7 @@
 
 #include "app/acme_crypto.hpp"
 #include "app/acme_http.hpp"
+#include "proxy/acme_tls_alpn.hpp"
 #include "proxy/openssl_util.hpp"
 
 namespace kinfra::app::acme {
@@ -163,13 +164,50 @@ std::string error_of(const json& doc) {
   return "status " + doc.value("status", "?");
 }
 
+std::string join(const std::vector<std::string>& v, const std::string& sep) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : sep) + s;
+  return out;
+}
+
+/**
+ * A challenge answer, published for as long as it lives: HTTP-01 as the key authorization under
+ * its token, TLS-ALPN-01 as a context with the challenge certificate under the name.
+ */
+class published_challenge {
+ public:
+  published_challenge(acme_challenges& challenges, const std::string& type, const std::string& name,
+                      const std::string& key_authorization)
+      : challenges_(challenges) {
+    if (type == "http-01") {
+      token_ = key_authorization.substr(0, key_authorization.find('.'));
+      challenges_.put(token_, key_authorization);
+    } else {
+      auto key = make_key();
+      auto cert = make_tls_alpn_certificate(key.get(), name, key_authorization);
+      name_ = name;
+      challenges_.put_certificate(name_, proxy::tls::make_acme_challenge_context(cert.get(), key.get()));
+    }
+  }
+  ~published_challenge() {
+    if (!token_.empty()) challenges_.remove(token_);
+    if (!name_.empty()) challenges_.remove_certificate(name_);
+  }
+  published_challenge(const published_challenge&) = delete;
+  published_challenge& operator=(const published_challenge&) = delete;
+
+ private:
+  acme_challenges& challenges_;
+  std::string token_, name_;
+};
+
 }  // namespace
 
 client::client(const acme_config& cfg, std::string state_dir, acme_challenges& challenges,
                std::function<void(const std::string&)> log, const std::atomic<bool>& stop)
     : cfg_(cfg), state_dir_(std::move(state_dir)), challenges_(challenges), log_(std::move(log)), stop_(stop) {}
 
-bool client::obtain(const std::function<bool()>& still_needed) {
+bool client::obtain(const std::function<bool()>& still_needed, const std::vector<std::string>& challenge_order) {
   fs::create_directories(state_dir_ + "/acme/certificates");
   ::chmod((state_dir_ + "/acme").c_str(), 0700);
   lock_file lock(state_dir_ + "/acme/.lock", stop_);
@@ -190,29 +228,27 @@ bool client::obtain(const std::function<bool()>& still_needed) {
     json authz = body_of(s.post(authz_url, ""), "an authorization");
     if (authz.value("status", "") == "valid") continue;
     const std::string name = authz.contains("identifier") ? authz["identifier"].value("value", "") : "";
-    json http01;
-    if (authz["challenges"].is_array())
-      for (const auto& c : authz["challenges"])
-        if (c.is_object() && c.value("type", "") == "http-01") http01 = c;
-    if (http01.is_null()) throw std::runtime_error("the CA offers no http-01 challenge for " + name);
-    const std::string token = http01.value("token", "");
-    challenges_.put(token, token + "." + thumbprint);
-    try {
-      body_of(s.post(http01.value("url", ""), "{}"), "the challenge for " + name);
-      json done = poll(s, authz_url, 90s);
-      if (done.value("status", "") != "valid") {
-        std::string why = error_of(done);
-        if (done["challenges"].is_array())
-          for (const auto& c : done["challenges"])
-            if (c.is_object() && c.contains("error")) why = c["error"].value("type", "") + ": " + c["error"].value("detail", "");
-        throw std::runtime_error("the CA could not validate " + name + " (http-01): " + why);
-      }
-    } catch (...) {
-      challenges_.remove(token);
-      throw;
+    json chosen;
+    for (const auto& type : challenge_order) {
+      if (authz["challenges"].is_array())
+        for (const auto& c : authz["challenges"])
+          if (c.is_object() && c.value("type", "") == type) chosen = c;
+      if (!chosen.is_null()) break;
     }
-    challenges_.remove(token);
-    log_("the CA validated " + name + " (http-01)");
+    if (chosen.is_null())
+      throw std::runtime_error("the CA offers no " + join(challenge_order, " or ") + " challenge for " + name);
+    const std::string type = chosen.value("type", "");
+    published_challenge answer(challenges_, type, name, chosen.value("token", "") + "." + thumbprint);
+    body_of(s.post(chosen.value("url", ""), "{}"), "the challenge for " + name);
+    json done = poll(s, authz_url, 90s);
+    if (done.value("status", "") != "valid") {
+      std::string why = error_of(done);
+      if (done["challenges"].is_array())
+        for (const auto& c : done["challenges"])
+          if (c.is_object() && c.contains("error")) why = c["error"].value("type", "") + ": " + c["error"].value("detail", "");
+      throw std::runtime_error("the CA could not validate " + name + " (" + type + "): " + why);
+    }
+    log_("the CA validated " + name + " (" + type + ")");
   }
   auto cert_key = make_key(cfg_.key_type == acme_config::key::rsa2048);
   body_of(s.post(order.value("finalize", ""), json({{"csr", base64url(make_csr_der(cert_key.get(), cfg_.names))}}).dump()),

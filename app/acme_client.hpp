@@ -1,8 +1,8 @@
 #pragma once
 /**
  * @file An ACME client (RFC 8555): an account key kept in state_dir/acme (0600), the account,
- * an order for a listener's names, HTTP-01 challenges (answered by the proxy on its plain
- * listeners through `acme_challenges`), finalisation with a CSR and the download of the chain,
+ * an order for a listener's names, HTTP-01 or TLS-ALPN-01 challenges (answered by the proxy, on
+ * its plain or its TLS listeners, through `acme_challenges`), finalisation with a CSR and the download of the chain,
  * written next to its key under state_dir/acme/certificates. JWS with ES256 (and HS256 for
  * External Account Binding), nonces and badNonce retries. Blocking: runs on the ACME thread.
  */
@@ -10,6 +10,7 @@
 #include <atomic>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "common/acme_challenges.hpp"
 #include "common/config.hpp"
@@ -28,9 +29,10 @@ class client {
    * (cfg.cert_file, 0600), replaced at once. `still_needed` is asked again once the state_dir lock
    * is held (another kinfra may have just written one): false ends here. Throws
    * std::runtime_error with what the CA said (or what failed).
+   * @param challenge_order the challenge types to use ("http-01", "tls-alpn-01"), preferred first
    * @return whether a certificate was written
    */
-  bool obtain(const std::function<bool()>& still_needed);
+  bool obtain(const std::function<bool()>& still_needed, const std::vector<std::string>& challenge_order);
 
  private:
   struct impl;

@@ -160,4 +160,45 @@ std::string make_csr_der(EVP_PKEY* key, const std::vector<std::string>& names) {
   return der;
 }
 
+x509 make_tls_alpn_certificate(EVP_PKEY* key, const std::string& name, const std::string& key_authorization) {
+  x509 cert(X509_new());
+  auto fail = [](const char* what) -> x509 { throw std::runtime_error(ossl_error(what)); };
+  if (!cert) return fail("cannot make the challenge certificate");
+  X509* x = cert.get();
+  X509_set_version(x, 2);
+  ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+  X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+  X509_gmtime_adj(X509_getm_notAfter(x), 7 * 86400);
+  X509_NAME* subject = X509_get_subject_name(x);
+  X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(name.c_str()), -1, -1, 0);
+  X509_set_issuer_name(x, subject);
+  X509_set_pubkey(x, key);
+  X509_EXTENSION* san = X509V3_EXT_conf_nid(nullptr, nullptr, NID_subject_alt_name, ("DNS:" + name).c_str());
+  bool ok = san && X509_add_ext(x, san, -1) == 1;
+  X509_EXTENSION_free(san);
+  // id-pe-acmeIdentifier (1.3.6.1.5.5.7.1.31), critical: extnValue is the DER OCTET STRING of the digest.
+  const std::string digest = sha256(key_authorization);
+  ASN1_OCTET_STRING* inner = ASN1_OCTET_STRING_new();
+  ASN1_OCTET_STRING* value = ASN1_OCTET_STRING_new();
+  ASN1_OBJECT* oid = OBJ_txt2obj("1.3.6.1.5.5.7.1.31", 1);
+  unsigned char* der = nullptr;
+  int der_len = -1;
+  if (ok && inner && value && oid &&
+      ASN1_OCTET_STRING_set(inner, reinterpret_cast<const unsigned char*>(digest.data()),
+                            static_cast<int>(digest.size())) == 1)
+    der_len = i2d_ASN1_OCTET_STRING(inner, &der);
+  ok = ok && der_len > 0 && ASN1_OCTET_STRING_set(value, der, der_len) == 1;
+  if (ok) {
+    X509_EXTENSION* ext = X509_EXTENSION_create_by_OBJ(nullptr, oid, 1, value);
+    ok = ext && X509_add_ext(x, ext, -1) == 1;
+    X509_EXTENSION_free(ext);
+  }
+  OPENSSL_free(der);
+  ASN1_OBJECT_free(oid);
+  ASN1_OCTET_STRING_free(value);
+  ASN1_OCTET_STRING_free(inner);
+  if (!ok || X509_sign(x, key, EVP_sha256()) <= 0) return fail("cannot make the challenge certificate");
+  return cert;
+}
+
 }  // namespace kinfra::app::acme

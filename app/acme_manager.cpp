@@ -33,6 +33,21 @@ std::optional<std::chrono::system_clock::time_point> renewal_time(const acme_con
   return std::chrono::system_clock::from_time_t(at);
 }
 
+/**
+ * The challenge types to try, preferred first. Automatic: HTTP-01 when kinfra has a plain HTTP
+ * listener (it answers there), TLS-ALPN-01 otherwise (a lone :443 works); after a failed attempt
+ * the other one goes first.
+ */
+std::vector<std::string> challenge_order(const acme_config& acme, const config& cfg, unsigned failures) {
+  using challenge = acme_config::challenge;
+  if (acme.challenge_type == challenge::http01) return {"http-01"};
+  if (acme.challenge_type == challenge::tls_alpn01) return {"tls-alpn-01"};
+  const bool plain = std::any_of(cfg.listen.begin(), cfg.listen.end(), [](const listener_config& l) { return !l.tls; });
+  if (!plain) return {"tls-alpn-01"};
+  if (failures % 2 == 1) return {"tls-alpn-01", "http-01"};
+  return {"http-01", "tls-alpn-01"};
+}
+
 }  // namespace
 
 acme_manager::acme_manager(std::function<std::shared_ptr<const config>()> current, status_board& board,
@@ -116,10 +131,12 @@ clock::time_point acme_manager::round() {
       spdlog::info("acme: {} for {}", renew ? "renewing the certificate" : "getting a certificate", key);
       acme::client client(acme, cfg->state_dir, challenges_, [](const std::string& line) { spdlog::info("acme: {}", line); },
                           stopping_);
-      const bool wrote = client.obtain([&] {
-        auto r = renewal_time(acme, cfg->state_dir);
-        return !r || *r <= std::chrono::system_clock::now();
-      });
+      const bool wrote = client.obtain(
+          [&] {
+            auto r = renewal_time(acme, cfg->state_dir);
+            return !r || *r <= std::chrono::system_clock::now();
+          },
+          challenge_order(acme, *cfg, st.failures));
       st.failures = 0;
       st.retry_at = {};
       if (wrote) ++st.obtained_total;

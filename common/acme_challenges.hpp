@@ -1,17 +1,22 @@
 #pragma once
 /**
- * @file The HTTP-01 answers the ACME client has published: token → key authorization. The ACME
- * client (app/) writes; the proxy reads on its workers for /.well-known/acme-challenge/TOKEN, on
- * plain listeners before routing and before any redirect to HTTPS. Nearly always empty: a reader
- * pays one relaxed atomic load then.
+ * @file The challenge answers the ACME client has published. HTTP-01: token → key authorization,
+ * read by the proxy for /.well-known/acme-challenge/TOKEN on plain listeners, before routing and
+ * before any redirect to HTTPS. TLS-ALPN-01 (RFC 8737): name → a TLS context holding the
+ * challenge certificate, chosen by the TLS listener for a ClientHello that offers `acme-tls/1`.
+ * The ACME client (app/) writes; proxy workers read. Nearly always empty: a reader pays one
+ * atomic load then.
  */
 
 #include <atomic>
+#include <memory>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+
+struct ssl_ctx_st;  // OpenSSL's SSL_CTX
 
 namespace kinfra {
 
@@ -31,6 +36,26 @@ class acme_challenges {
     count_.store(answers_.size(), std::memory_order_release);
   }
   bool empty() const { return count_.load(std::memory_order_acquire) == 0; }
+
+  /** TLS-ALPN-01: the context with the challenge certificate for `name` (lower case). */
+  void put_certificate(const std::string& name, std::shared_ptr<ssl_ctx_st> context) {
+    std::lock_guard lock(mutex_);
+    certificates_[name] = std::move(context);
+    certificate_count_.store(certificates_.size(), std::memory_order_release);
+  }
+  void remove_certificate(const std::string& name) {
+    std::lock_guard lock(mutex_);
+    certificates_.erase(name);
+    certificate_count_.store(certificates_.size(), std::memory_order_release);
+  }
+  /** The challenge context for `name`, or null (at once when none is published). */
+  std::shared_ptr<ssl_ctx_st> find_certificate(std::string_view name) const {
+    if (certificate_count_.load(std::memory_order_acquire) == 0) return nullptr;
+    std::lock_guard lock(mutex_);
+    auto it = certificates_.find(name);
+    return it == certificates_.end() ? nullptr : it->second;
+  }
+
   /** The key authorization for `token`, if one is published. */
   std::optional<std::string> find(std::string_view token) const {
     std::lock_guard lock(mutex_);
@@ -43,6 +68,8 @@ class acme_challenges {
   mutable std::mutex mutex_;
   std::map<std::string, std::string, std::less<>> answers_;
   std::atomic<std::size_t> count_{0};
+  std::map<std::string, std::shared_ptr<ssl_ctx_st>, std::less<>> certificates_;
+  std::atomic<std::size_t> certificate_count_{0};
 };
 
 }  // namespace kinfra

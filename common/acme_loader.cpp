@@ -54,7 +54,7 @@ void read_names(yaml_reader& r, const YAML::Node& names, acme_config& acme) {
 }  // namespace
 
 std::optional<acme_config> read_acme(yaml_reader& r, const YAML::Node& n, const std::string& source_path) {
-  if (!r.check_map(n, "acme", {"email", "names", "directory", "ca_file", "key_type", "eab"})) return std::nullopt;
+  if (!r.check_map(n, "acme", {"email", "names", "directory", "ca_file", "key_type", "challenge", "eab"})) return std::nullopt;
   acme_config acme;
   acme.mark = mark_of(n);
   if (auto e = n["email"]) {
@@ -89,6 +89,14 @@ std::optional<acme_config> read_acme(yaml_reader& r, const YAML::Node& n, const 
       if (*s == "ecdsa-p256") acme.key_type = acme_config::key::ecdsa_p256;
       else if (*s == "rsa2048") acme.key_type = acme_config::key::rsa2048;
       else r.error(k, "acme key_type must be ecdsa-p256 or rsa2048, not \"" + *s + "\"");
+    }
+  }
+  if (auto c = n["challenge"]) {
+    if (auto s = r.string(c, "acme challenge")) {
+      if (*s == "http-01") acme.challenge_type = acme_config::challenge::http01;
+      else if (*s == "tls-alpn-01") acme.challenge_type = acme_config::challenge::tls_alpn01;
+      else if (*s == "auto") acme.challenge_type = acme_config::challenge::automatic;
+      else r.error(c, "acme challenge must be http-01, tls-alpn-01 or auto, not \"" + *s + "\"");
     }
   }
   if (auto eab = n["eab"]) {

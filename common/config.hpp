@@ -119,6 +119,11 @@ struct acme_config {
   std::string directory = lets_encrypt;  ///< the CA's directory URL (`staging`: Let's Encrypt's staging)
   std::string ca_file;             ///< PEM to verify the directory's own TLS certificate; empty: system store
   enum class key { ecdsa_p256, rsa2048 } key_type = key::ecdsa_p256;  ///< of the certificates
+  /**
+   * How the CA checks that kinfra answers for the names. `automatic`: HTTP-01 when kinfra has a
+   * plain HTTP listener, TLS-ALPN-01 otherwise, and the other one after a failed attempt.
+   */
+  enum class challenge { automatic, http01, tls_alpn01 } challenge_type = challenge::automatic;
   std::string eab_kid;             ///< External Account Binding (both or neither)
   std::string eab_hmac;            ///< base64url, as the CA gives it
   source_mark mark;

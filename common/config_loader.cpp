@@ -182,6 +182,10 @@ class config_builder {
         if (std::find(other.tls->acme->names.begin(), other.tls->acme->names.end(), n) != other.tls->acme->names.end())
           return r_.error(at, "acme name " + n + " is also in another listener's acme names; give both the same list");
     }
+    const bool plain = std::any_of(cfg.listen.begin(), cfg.listen.end(), [](const listener_config& l) { return !l.tls; });
+    if (acme.challenge_type == acme_config::challenge::http01 && !plain)
+      r_.error(at["challenge"], "acme challenge http-01 needs a plain HTTP listener (the CA asks on port 80); "
+                                "add one, or use tls-alpn-01");
   }
 
   /**

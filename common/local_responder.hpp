@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+struct ssl_ctx_st;  // OpenSSL's SSL_CTX
+
 namespace kinfra {
 
 /** What the fallback module may know about the request it answers. */
@@ -92,6 +94,15 @@ class local_responder {
   virtual std::optional<std::string> acme_challenge(std::string_view token) const {
     (void)token;
     return std::nullopt;
+  }
+
+  /**
+   * The TLS context holding the ACME TLS-ALPN-01 challenge certificate for `name` (RFC 8737), when
+   * kinfra's ACME client published one; null otherwise, cheaply when there is none.
+   */
+  virtual std::shared_ptr<ssl_ctx_st> acme_tls_alpn_context(std::string_view name) const {
+    (void)name;
+    return nullptr;
   }
 
   /**

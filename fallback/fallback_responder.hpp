@@ -53,6 +53,9 @@ class fallback_responder final : public local_responder {
     if (!challenges_ || challenges_->empty()) return std::nullopt;
     return challenges_->find(token);
   }
+  std::shared_ptr<ssl_ctx_st> acme_tls_alpn_context(std::string_view name) const override {
+    return challenges_ ? challenges_->find_certificate(name) : nullptr;
+  }
 
  private:
   page_context context(const local_request& req) const;

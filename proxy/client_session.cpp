@@ -19,6 +19,7 @@
 
 #include "common/access_log.hpp"
 #include "common/address.hpp"
+#include "proxy/acme_tls_alpn.hpp"
 #include "proxy/uri_path.hpp"
 
 namespace kinfra::proxy {
@@ -164,6 +165,8 @@ net::awaitable<std::optional<client_session::outcome>> client_session::accept_tl
                   tls::describe_handshake_error(client_.tls().native_handle(), hec));
     co_return outcome::abort;
   }
+  // An ACME CA's TLS-ALPN-01 validation: the handshake was all it wanted (RFC 8737 §3).
+  if (tls::is_acme_challenge(client_.tls().native_handle())) co_return outcome::close;
   co_return std::nullopt;
 }
 

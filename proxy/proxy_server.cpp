@@ -113,9 +113,10 @@ std::uint16_t bound_port(int fd) {
 }
 
 /** Loads a listener's certificates; throws with every problem, logs the warnings. */
-std::shared_ptr<tls::server_contexts> load_certificates(const config& cfg, const listener_config& l) {
+std::shared_ptr<tls::server_contexts> load_certificates(const config& cfg, const listener_config& l,
+                                                       const local_responder* responder) {
   std::vector<tls::problem> problems;
-  auto contexts = tls::load_server_contexts(*l.tls, cfg.state_dir, problems);
+  auto contexts = tls::load_server_contexts(*l.tls, cfg.state_dir, problems, responder);
   std::string errors;
   for (const auto& p : problems) {
     std::string where = cfg.source_path + ":" + std::to_string(p.mark.line) + ":" + std::to_string(p.mark.column) + ": ";
@@ -210,7 +211,7 @@ struct proxy_server::impl {
       for (const auto& l : next.listen) {
         open_listener_set set;
         set.configured = l.address;
-        if (l.tls) set.info.tls = load_certificates(next, l);
+        if (l.tls) set.info.tls = load_certificates(next, l, responder);
         set.info.redirect_to_https = l.redirect_to_https;
         set.info.plain_paths = l.plain_paths;
         if (const auto* old = reuse(l.address, false)) set.bound = old->bound;

@@ -27,6 +27,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "proxy/acme_tls_alpn.hpp"
 #include "proxy/dev_certificates.hpp"
 #include "proxy/openssl_util.hpp"
 
@@ -210,6 +211,12 @@ int on_servername(SSL* ssl, int*, void* arg) {
 
 }  // namespace
 
+int on_client_hello(SSL* ssl, int*, void* arg) {
+  const auto* self = static_cast<const server_contexts*>(arg);
+  if (self->responder_) use_acme_challenge(ssl, *self->responder_);
+  return SSL_CLIENT_HELLO_SUCCESS;
+}
+
 SSL_CTX* server_contexts::native(std::size_t i) { return contexts_.at(i)->native_handle(); }
 
 std::size_t server_contexts::select(std::string_view host_name) const {
@@ -223,8 +230,10 @@ std::size_t server_contexts::select(std::string_view host_name) const {
 }
 
 std::shared_ptr<server_contexts> load_server_contexts(const listener_tls_config& tls, const std::string& state_dir,
-                                                      std::vector<problem>& problems) {
+                                                      std::vector<problem>& problems,
+                                                      const local_responder* responder) {
   auto out = std::make_shared<server_contexts>();
+  out->responder_ = responder;
   std::vector<std::pair<std::string, std::string>> files;
   std::vector<source_mark> marks;
   if (tls.self_signed) {
@@ -292,6 +301,7 @@ std::shared_ptr<server_contexts> load_server_contexts(const listener_tls_config&
   for (auto& ctx : out->contexts_) {
     SSL_CTX_set_tlsext_servername_callback(ctx->native_handle(), on_servername);
     SSL_CTX_set_tlsext_servername_arg(ctx->native_handle(), out.get());
+    if (responder) SSL_CTX_set_client_hello_cb(ctx->native_handle(), on_client_hello, out.get());
   }
   return out;
 }

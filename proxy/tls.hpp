@@ -18,6 +18,10 @@
 
 #include "common/config.hpp"
 
+namespace kinfra {
+class local_responder;
+}
+
 namespace kinfra::proxy::tls {
 
 namespace ssl = boost::asio::ssl;
@@ -56,20 +60,27 @@ class server_contexts {
 
  private:
   friend std::shared_ptr<server_contexts> load_server_contexts(const listener_tls_config&, const std::string&,
-                                                               std::vector<problem>&);
+                                                               std::vector<problem>&, const local_responder*);
+  friend int on_client_hello(SSL*, int*, void*);
   std::vector<std::unique_ptr<ssl::context>> contexts_;
   std::vector<certificate_info> info_;
   std::unordered_map<std::string, std::size_t> exact_;
   std::unordered_map<std::string, std::size_t> wildcard_;  ///< "example.com" for "*.example.com"
+  const local_responder* responder_ = nullptr;  ///< has the ACME TLS-ALPN-01 challenges (may be null)
 };
 
 /**
  * Loads (and for `self_signed`, makes or reuses under `state_dir/tls`) the certificates of a
  * listener. Returns null and appends to `problems` when a file is missing, unreadable, not PEM,
- * expired, or a key does not match its certificate; warnings are appended too.
+ * expired, or a key does not match its certificate; warnings are appended too. `responder`, when
+ * given, is asked for ACME TLS-ALPN-01 challenges (a ClientHello offering `acme-tls/1`).
  */
 std::shared_ptr<server_contexts> load_server_contexts(const listener_tls_config& tls, const std::string& state_dir,
-                                                      std::vector<problem>& problems);
+                                                      std::vector<problem>& problems,
+                                                      const local_responder* responder = nullptr);
+
+/** The client-hello callback of every listener context (ACME TLS-ALPN-01). */
+int on_client_hello(SSL* ssl, int* alert, void* arg);
 
 /**
  * The client context of a service with https:// targets (null when it has none). Problems: an

@@ -2,7 +2,7 @@
 // (every name is 127.0.0.1), all on 127.0.0.1 with ports chosen here. kinfra gets a certificate
 // for two names by HTTP-01, serves it by SNI (curl trusting only pebble's root), reuses it after a
 // restart, renews it when its lifetime is (made) short, and keeps serving — saying why — when the
-// CA cannot validate a name.
+// CA cannot validate a name. A lone TLS listener gets its certificate by TLS-ALPN-01.
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
@@ -38,7 +38,7 @@ class pebble_ca {
                             {"certificate", dir_.path() + "/api.crt"},
                             {"privateKey", dir_.path() + "/api.key"},
                             {"httpPort", http_port},
-                            {"tlsPort", kt::free_port()},
+                            {"tlsPort", tls_port},
                             {"ocspResponderURL", ""},
                             {"externalAccountBindingRequired", false}}}}
                .dump();
@@ -68,6 +68,7 @@ class pebble_ca {
   std::string log() const { return pebble_->log() + dns_->log(); }
 
   const std::uint16_t http_port = kt::free_port();  ///< where pebble's VA asks for HTTP-01 answers
+  const std::uint16_t tls_port = kt::free_port();   ///< where it makes TLS-ALPN-01 handshakes
   const std::uint16_t api_port = kt::free_port();
   const std::uint16_t management_port = kt::free_port();
   const std::uint16_t dns_port = kt::free_port();
@@ -79,10 +80,11 @@ class pebble_ca {
   bool ready_ = false;
 };
 
-std::string acme_routes(const pebble_ca& ca, const std::string& state, const std::string& upstream, bool plain = true) {
+std::string acme_routes(const pebble_ca& ca, const std::string& state, const std::string& upstream, bool plain = true,
+                        std::uint16_t tls_port = 0) {
   std::string yaml = "listen:\n";
   if (plain) yaml += "  - 127.0.0.1:" + std::to_string(ca.http_port) + "\n";
-  return yaml + "  - address: 127.0.0.1:0\n    tls:\n      acme: { email: ops@example.com, names: [a.example.com, "
+  return yaml + "  - address: 127.0.0.1:" + std::to_string(tls_port) + "\n    tls:\n      acme: { email: ops@example.com, names: [a.example.com, "
                 "b.example.com], directory: \"" + ca.directory() + "\", ca_file: " + ca.api_cert() + " }\n"
                 "state_dir: " + state + "\nadmin_listen: 127.0.0.1:0\nroutes: [{ path: /, service: web }]\n"
                 "services:\n  web: { url: \"" + upstream + "\", health: off }\n";
@@ -151,6 +153,36 @@ TEST(Acme, GetsACertificateByHttp01ServesItBySniAndReusesItAfterARestart) {
   EXPECT_EQ(again.log().find("ordered a certificate"), std::string::npos) << again.log();
 }
 
+/** The ALPN protocol the listener chose for a ClientHello offering only `acme-tls/1` for `name`, and the subject. */
+std::string alpn_handshake(const std::string& name, std::uint16_t port) {
+  std::string out;
+  kt::run_shell("echo | timeout 10 openssl s_client -connect 127.0.0.1:" + std::to_string(port) + " -servername " + name +
+                    " -alpn acme-tls/1 2>&1 | grep -E '^(ALPN protocol|No ALPN)|^subject='",
+                &out);
+  return out;
+}
+
+TEST(Acme, ALoneTlsListenerGetsItsCertificateByTlsAlpn01) {
+  NEED_PEBBLE();
+  kt::test_upstream up;
+  kt::temp_dir state;
+  // No plain listener at all: the CA's validation is a handshake on the TLS listener (RFC 8737).
+  kt::kinfra_process k(acme_routes(ca, state.path(), up.url(), /*plain=*/false, ca.tls_port), false);
+  ASSERT_TRUE(kt::wait_until([&] { return certificate(k).value("source", "") == "ACME"; }, 30s)) << k.log() << ca.log();
+  EXPECT_NE(k.log().find("the CA validated a.example.com (tls-alpn-01)"), std::string::npos) << k.log();
+  EXPECT_NE(k.log().find("the CA validated b.example.com (tls-alpn-01)"), std::string::npos) << k.log();
+  std::string out;
+  for (const char* name : {"a.example.com", "b.example.com"}) {
+    EXPECT_EQ(curl_status(name, ca.tls_port, ca.root(), &out), 0) << name << ": " << out;
+    EXPECT_EQ(out, "200");
+  }
+  // The challenge certificates are gone with the validation: a client offering acme-tls/1 now
+  // gets the listener's certificate and no acme-tls/1.
+  const std::string after = alpn_handshake("a.example.com", ca.tls_port);
+  EXPECT_NE(after.find("No ALPN"), std::string::npos) << after;
+  EXPECT_EQ(after.find("acme-tls/1"), std::string::npos) << after;
+}
+
 TEST(Acme, RenewsWhenTheRemainingLifetimeIsShort) {
   NEED_PEBBLE();
   kt::test_upstream up;
@@ -180,7 +212,7 @@ TEST(Acme, ACaThatCannotValidateLeavesKinfraServingAndSaysWhy) {
   NEED_PEBBLE();
   kt::test_upstream up;
   kt::temp_dir state;
-  // No plain listener on the port pebble checks: every HTTP-01 validation fails.
+  // No plain listener, and the TLS listener is not on the port pebble checks: every validation fails.
   kt::kinfra_process k(acme_routes(ca, state.path(), up.url(), /*plain=*/false), false);
   ASSERT_TRUE(kt::wait_until([&] {
     auto c = certificate(k);
@@ -241,6 +273,14 @@ TEST(AcmeConfig, NamesACaCannotIssueForAndOverlappingListenersAreRefused) {
     EXPECT_NE(r.err.find("acme name"), std::string::npos) << bad << ": " << r.err;
   }
   EXPECT_EQ(check("[a.example.com, b.example.com]").exit_code, 0);
+  // HTTP-01 is asked on a plain listener: without one, it cannot work.
+  auto http01 = check("[a.example.com], challenge: http-01");
+  EXPECT_EQ(http01.exit_code, 1);
+  EXPECT_NE(http01.err.find("needs a plain HTTP listener"), std::string::npos) << http01.err;
+  EXPECT_EQ(check("[a.example.com], challenge: tls-alpn-01").exit_code, 0);
+  auto unknown = check("[a.example.com], challenge: dns-01");
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_NE(unknown.err.find("acme challenge must be"), std::string::npos) << unknown.err;
   EXPECT_EQ(check("[a.example.com, b.example.com]", "[b.example.com, a.example.com]").exit_code, 0) << "the same set";
   auto overlap = check("[a.example.com, b.example.com]", "[a.example.com, c.example.com]");
   EXPECT_EQ(overlap.exit_code, 1);
