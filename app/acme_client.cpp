@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <ctime>
 #include <filesystem>
 #include <stdexcept>
 #include <thread>
@@ -54,12 +55,24 @@ std::string problem_of(const http_reply& r) {
   return "HTTP " + std::to_string(r.status);
 }
 
+/**
+ * Throws `message` for a reply the CA refused: as ca_busy when it is a rate limit or an overload
+ * that says when to come back (Retry-After), so that kinfra does not ask again before then.
+ */
+[[noreturn]] void refuse(const http_reply& r, const std::string& message) {
+  if (r.status == 429 || r.status == 503 || problem_of(r).find(":rateLimited") != std::string::npos) {
+    if (auto wait = parse_retry_after(r.header("retry-after"), std::time(nullptr)))
+      throw ca_busy(message + " (the CA asks to wait " + std::to_string(wait->count()) + " s)", *wait);
+  }
+  throw std::runtime_error(message);
+}
+
 /** The account and its session with the CA: nonces, signed requests. */
 class session {
  public:
   session(const acme_config& cfg, const std::string& state_dir, const std::atomic<bool>& stop) : cfg_(cfg), stop_(stop) {
     auto dir = https_request("GET", cfg.directory, "", "", cfg.ca_file, &stop_);
-    if (dir.status != 200) throw std::runtime_error("the ACME directory " + cfg.directory + " answered " + problem_of(dir));
+    if (dir.status != 200) refuse(dir, "the ACME directory " + cfg.directory + " answered " + problem_of(dir));
     directory_ = json::parse(dir.body);
     // One account key per CA, made once.
     const std::string key_path = state_dir + "/acme/account-" + base64url(sha256(cfg.directory)).substr(0, 12) + ".key";
@@ -110,7 +123,7 @@ class session {
           {"signature", base64url(hmac_sha256(base64url_decode(cfg_.eab_hmac), protected64 + "." + payload64))}};
     }
     auto r = post(url, payload.dump(), true);
-    if (r.status != 200 && r.status != 201) throw std::runtime_error("the CA refused the account: " + problem_of(r));
+    if (r.status != 200 && r.status != 201) refuse(r, "the CA refused the account: " + problem_of(r));
     account_ = r.header("location");
     if (account_.empty()) throw std::runtime_error("the CA gave the account no URL");
   }
@@ -135,7 +148,7 @@ json poll(session& s, const std::string& url, std::chrono::seconds limit) {
   const auto deadline = std::chrono::steady_clock::now() + limit;
   for (;;) {
     auto r = s.post(url, "");
-    if (r.status != 200) throw std::runtime_error("the CA answered " + problem_of(r) + " for " + url);
+    if (r.status != 200) refuse(r, "the CA answered " + problem_of(r) + " for " + url);
     json doc = json::parse(r.body);
     const std::string status = doc.value("status", "");
     if (status != "pending" && status != "processing") return doc;
@@ -152,7 +165,7 @@ json poll(session& s, const std::string& url, std::chrono::seconds limit) {
 
 /** The JSON body of a 200/201 reply, or why there is none. */
 json body_of(const http_reply& r, const std::string& what) {
-  if (r.status != 200 && r.status != 201) throw std::runtime_error(what + ": the CA answered " + problem_of(r));
+  if (r.status != 200 && r.status != 201) refuse(r, what + ": the CA answered " + problem_of(r));
   json doc = json::parse(r.body, nullptr, false);
   if (!doc.is_object()) throw std::runtime_error(what + ": the CA's answer is not a JSON object");
   return doc;
@@ -257,7 +270,7 @@ bool client::obtain(const std::function<bool()>& still_needed, const std::vector
   if (order.value("status", "") != "valid") throw std::runtime_error("the order failed: " + error_of(order));
   auto cert = s.post(order.value("certificate", ""), "");
   if (cert.status != 200 || cert.body.find("-----BEGIN CERTIFICATE-----") == std::string::npos)
-    throw std::runtime_error("the CA gave no certificate: " + problem_of(cert));
+    refuse(cert, "the CA gave no certificate: " + problem_of(cert));
   // Key and chain in one file, replaced at once: never a new key next to an old certificate.
   proxy::tls::write_file_atomically(cfg_.cert_file(state_dir_), key_to_pem(cert_key.get()) + cert.body, 0600);
   log_("got the certificate for " + cfg_.names.front() + ": " + cfg_.cert_file(state_dir_));

@@ -152,4 +152,19 @@ http_reply https_request(const std::string& method, const std::string& url, cons
   return out;
 }
 
+std::optional<std::chrono::seconds> parse_retry_after(const std::string& value, std::time_t now) {
+  auto begin = value.find_first_not_of(" \t");
+  if (begin == std::string::npos) return std::nullopt;
+  const std::string v = value.substr(begin, value.find_last_not_of(" \t") + 1 - begin);
+  if (v.find_first_not_of("0123456789") == std::string::npos) {
+    if (v.size() > 9) return std::chrono::seconds(999999999);  // (longer than anyone waits)
+    return std::chrono::seconds(std::stol(v));
+  }
+  std::tm tm{};
+  const char* end = ::strptime(v.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);  // IMF-fixdate
+  if (!end || *end) return std::nullopt;
+  const std::time_t at = ::timegm(&tm);
+  return std::chrono::seconds(at > now ? at - now : 0);
+}
+
 }  // namespace kinfra::app::acme

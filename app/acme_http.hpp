@@ -7,7 +7,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <ctime>
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -31,6 +33,18 @@ struct http_reply {
 http_reply https_request(const std::string& method, const std::string& url, const std::string& body,
                          const std::string& content_type, const std::string& ca_file, const std::atomic<bool>* stop,
                          std::chrono::seconds timeout = std::chrono::seconds(30));
+
+/**
+ * A `Retry-After` value (RFC 9110 §10.2.3: delta-seconds or an HTTP-date) as the wait from `now`;
+ * nothing when it is neither. A date in the past is a wait of 0.
+ */
+std::optional<std::chrono::seconds> parse_retry_after(const std::string& value, std::time_t now);
+
+/** The CA refused for now and said when to come back (a rate limit, an overload): not before `retry_after`. */
+struct ca_busy : std::runtime_error {
+  ca_busy(const std::string& what, std::chrono::seconds wait) : std::runtime_error(what), retry_after(wait) {}
+  std::chrono::seconds retry_after;
+};
 
 /** Thrown when `stop` became true: kinfra is stopping, the request was abandoned. */
 struct stopped : std::runtime_error {

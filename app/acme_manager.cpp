@@ -20,13 +20,19 @@ namespace {
 using clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-/** When the certificate at `path` should be renewed; nothing when it is missing or lacks a name. */
+/**
+ * When the certificate at `path` should be renewed; nothing when it is missing, lacks a name or
+ * has another kind of key than key_type.
+ */
 std::optional<std::chrono::system_clock::time_point> renewal_time(const acme_config& acme, const std::string& state_dir) {
   if (!proxy::tls::usable_pair(acme.cert_file(state_dir), acme.key_file(state_dir), 0)) return std::nullopt;
   auto cert = proxy::tls::read_first_cert(acme.cert_file(state_dir));
   if (!cert) return std::nullopt;
   for (const auto& n : acme.names)
     if (X509_check_host(cert.get(), n.c_str(), n.size(), 0, nullptr) != 1) return std::nullopt;  // names changed
+  // key_type changed: a new certificate with the other kind of key, now.
+  const int kind = EVP_PKEY_get_base_id(X509_get0_pubkey(cert.get()));
+  if (kind != (acme.key_type == acme_config::key::rsa2048 ? EVP_PKEY_RSA : EVP_PKEY_EC)) return std::nullopt;
   const auto from = proxy::tls::to_time_t(X509_get0_notBefore(cert.get()));
   const auto to = proxy::tls::to_time_t(X509_get0_notAfter(cert.get()));
   const auto at = from + static_cast<std::time_t>(static_cast<double>(to - from) * acme_manager::renew_at());
@@ -150,10 +156,14 @@ clock::time_point acme_manager::round() {
       ++st.failures;
       ++st.failed_total;
       counts();
-      const auto backoff = std::min<clock::duration>(30s * (1u << std::min(st.failures - 1, 7u)), 1h);
+      auto backoff = std::min<clock::duration>(30s * (1u << std::min(st.failures - 1, 7u)), 1h);
+      // A CA that said when to come back (a rate limit) is not asked before then (within a day).
+      if (const auto* busy = dynamic_cast<const acme::ca_busy*>(&e))
+        backoff = std::max<clock::duration>(backoff, std::min<clock::duration>(busy->retry_after, 24h));
       st.retry_at = clock::now() + backoff;
       next = std::min(next, st.retry_at);
       status.last_error = e.what();
+      status.next_attempt = now_sys + std::chrono::duration_cast<std::chrono::system_clock::duration>(backoff);
       // Without a certificate of the CA's, the temporary one is served: loading again keeps it
       // fresh (it is made anew when it has less than a day left), however long the CA refuses.
       if (!renew) pending_load_ = true;

@@ -119,6 +119,8 @@ struct acme_status {
   std::optional<std::chrono::system_clock::time_point> next_renewal;
   std::optional<std::chrono::system_clock::time_point> last_success;
   std::string last_error;  ///< of the last attempt; empty when it worked
+  /** When a failed attempt is tried again (after the backoff, or the CA's Retry-After). */
+  std::optional<std::chrono::system_clock::time_point> next_attempt;
   unsigned failures = 0;   ///< attempts in a row that failed
   std::uint64_t obtained_total = 0;  ///< certificates obtained since start-up
   std::uint64_t failed_total = 0;    ///< attempts that failed since start-up

@@ -89,6 +89,7 @@ json acme_json(const acme_status& a) {
   json j = {{"directory", a.directory}, {"names", a.names}, {"last_error", a.last_error}, {"failures", a.failures}};
   j["next_renewal"] = a.next_renewal ? json(format_utc(*a.next_renewal)) : json(nullptr);
   j["last_success"] = a.last_success ? json(format_utc(*a.last_success)) : json(nullptr);
+  j["next_attempt"] = a.next_attempt ? json(format_utc(*a.next_attempt)) : json(nullptr);
   return j;
 }
 

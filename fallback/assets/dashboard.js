@@ -243,6 +243,7 @@
         if (c.acme.next_renewal) source += " · renews " + String(c.acme.next_renewal).slice(0, 10);
         if (c.acme.last_error) {
           source += " · last attempt failed: " + c.acme.last_error;
+          if (c.acme.next_attempt) source += " · next attempt " + String(c.acme.next_attempt).slice(0, 16).replace("T", " ");
           failing = true;
         }
       }

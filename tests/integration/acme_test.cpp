@@ -147,10 +147,25 @@ TEST(Acme, GetsACertificateByHttp01ServesItBySniAndReusesItAfterARestart) {
     EXPECT_EQ(fs::status(state.path() + "/acme/certificates/a.example.com.pem").permissions() & fs::perms::all,
               fs::perms::owner_read | fs::perms::owner_write);
   }
-  kt::kinfra_process again(routes, false);
-  EXPECT_EQ(certificate(again).value("source", ""), "ACME") << "served from state_dir at once";
-  EXPECT_EQ(certificate(again).value("fingerprint", ""), fingerprint);
-  EXPECT_EQ(again.log().find("ordered a certificate"), std::string::npos) << again.log();
+  {
+    kt::kinfra_process again(routes, false);
+    EXPECT_EQ(certificate(again).value("source", ""), "ACME") << "served from state_dir at once";
+    EXPECT_EQ(certificate(again).value("fingerprint", ""), fingerprint);
+    EXPECT_EQ(again.log().find("ordered a certificate"), std::string::npos) << again.log();
+  }
+  // Another key_type: a new certificate (with an RSA key) at once, not at the next renewal.
+  std::string rsa_routes = routes;
+  rsa_routes.replace(rsa_routes.find("ca_file:"), 0, "key_type: rsa2048, ");
+  kt::kinfra_process rsa(rsa_routes, false);
+  ASSERT_TRUE(kt::wait_until([&] {
+    auto c = certificate(rsa);
+    return c.value("source", "") == "ACME" && c.value("fingerprint", "") != fingerprint;
+  }, 30s)) << rsa.log();
+  std::string out;
+  kt::run_shell("echo | timeout 10 openssl s_client -connect 127.0.0.1:" + std::to_string(rsa.port(1)) +
+                    " -servername a.example.com 2>/dev/null | openssl x509 -noout -text | grep 'Public Key Algorithm'",
+                &out);
+  EXPECT_NE(out.find("rsaEncryption"), std::string::npos) << out;
 }
 
 /** The ALPN protocol the listener chose for a ClientHello offering only `acme-tls/1` for `name`, and the subject. */
@@ -257,6 +272,40 @@ TEST(Acme, StoppingKinfraDoesNotWaitForACaThatStalls) {
   EXPECT_EQ(k.stop(20s), 0) << k.log();
   EXPECT_LT(std::chrono::steady_clock::now() - before, 5s) << "the stop waited for the CA";
   ::close(fd);
+}
+
+TEST(Acme, ACaThatRateLimitsIsNotAskedAgainBeforeItsRetryAfter) {
+  if (!have("python3") || !have("curl")) GTEST_SKIP() << "python3 and curl are needed";
+  kt::temp_dir dir;
+  kinfra::proxy::tls::make_certificate({"127.0.0.1"}, dir.path() + "/ca.crt", dir.path() + "/ca.key");
+  const std::uint16_t port = kt::free_port();
+  kt::child_process ca({"python3", std::string(KINFRA_SOURCE_DIR) + "/tests/helper/busy_ca.py", std::to_string(port),
+                        dir.path() + "/ca.crt", dir.path() + "/ca.key"},
+                       {}, dir.path() + "/ca.log");
+  const std::string directory = "https://127.0.0.1:" + std::to_string(port) + "/dir";
+  ASSERT_TRUE(kt::wait_until([&] {
+    return kt::run_shell("curl -sf --cacert '" + dir.path() + "/ca.crt' " + directory + " -o /dev/null") == 0;
+  }, 10s)) << ca.log();
+  kt::test_upstream up;
+  kt::kinfra_process k("listen:\n  - address: 127.0.0.1:0\n    tls: { acme: { names: [a.example.com], directory: \"" +
+                           directory + "\", ca_file: " + dir.path() + "/ca.crt } }\nstate_dir: " + dir.path() +
+                           "/state\nadmin_listen: 127.0.0.1:0\nroutes: [{ path: /, service: web }]\n"
+                           "services:\n  web: { url: \"" + up.url() + "\", health: off }\n",
+                       false);
+  ASSERT_TRUE(kt::wait_until([&] {
+    auto c = certificate(k);
+    return c.contains("acme") && c["acme"].is_object() && !c["acme"].value("last_error", "").empty();
+  }, 20s)) << k.log() << ca.log();
+  auto acme = certificate(k)["acme"];
+  EXPECT_NE(acme["last_error"].get<std::string>().find("rateLimited"), std::string::npos) << acme.dump();
+  // The next attempt is two hours away (the CA's HTTP-date), not the 30 s backoff.
+  std::tm tm{};
+  const std::string next = acme.value("next_attempt", "");
+  ASSERT_NE(::strptime(next.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm), nullptr) << acme.dump();
+  const auto wait = ::timegm(&tm) - std::time(nullptr);
+  EXPECT_GT(wait, 7000) << acme.dump();
+  EXPECT_LE(wait, 7201) << acme.dump();
+  EXPECT_NE(k.log().find("trying again in 7"), std::string::npos) << k.log();
 }
 
 TEST(AcmeConfig, NamesACaCannotIssueForAndOverlappingListenersAreRefused) {
