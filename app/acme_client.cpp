@@ -71,7 +71,7 @@ std::string problem_of(const http_reply& r) {
 class session {
  public:
   session(const acme_config& cfg, const std::string& state_dir, const std::atomic<bool>& stop) : cfg_(cfg), stop_(stop) {
-    auto dir = https_request("GET", cfg.directory, "", "", cfg.ca_file, &stop_);
+    auto dir = http_request("GET", cfg.directory, "", "", cfg.ca_file, &stop_);
     if (dir.status != 200) refuse(dir, "the ACME directory " + cfg.directory + " answered " + problem_of(dir));
     directory_ = json::parse(dir.body);
     // One account key per CA, made once.
@@ -89,6 +89,7 @@ class session {
 
   /** A signed POST (`payload` empty: POST-as-GET); retries once on badNonce. */
   http_reply post(const std::string& url, const std::string& payload, bool with_jwk = false) {
+    require_https(url);
     for (int attempt = 0;; ++attempt) {
       if (nonce_.empty()) fetch_nonce();
       json header = {{"alg", "ES256"}, {"nonce", nonce_}, {"url", url}};
@@ -100,7 +101,7 @@ class session {
                   {"payload", payload64},
                   {"signature", base64url(sign_es256(key_.get(), protected64 + "." + payload64))}};
       nonce_.clear();
-      auto r = https_request("POST", url, jws.dump(), "application/jose+json", cfg_.ca_file, &stop_);
+      auto r = http_request("POST", url, jws.dump(), "application/jose+json", cfg_.ca_file, &stop_);
       nonce_ = r.header("replay-nonce");
       if (r.status == 400 && problem_of(r).find("badNonce") != std::string::npos && attempt < 3) continue;
       return r;
@@ -129,8 +130,14 @@ class session {
   }
 
  private:
+  /** RFC 8555 §6.1: every ACME request is HTTPS (a URL from the CA saying otherwise is refused). */
+  static void require_https(const std::string& url) {
+    if (url.rfind("https://", 0) != 0) throw std::runtime_error("the CA gave a URL that is not https://: " + url);
+  }
+
   void fetch_nonce() {
-    auto r = https_request("HEAD", directory_.value("newNonce", ""), "", "", cfg_.ca_file, &stop_);
+    require_https(directory_.value("newNonce", ""));
+    auto r = http_request("HEAD", directory_.value("newNonce", ""), "", "", cfg_.ca_file, &stop_);
     nonce_ = r.header("replay-nonce");
     if (nonce_.empty()) throw std::runtime_error("the CA gave no nonce");
   }

@@ -22,13 +22,22 @@ namespace beast = boost::beast;
 namespace http = boost::beast::http;
 
 struct url_parts {
+  bool tls = true;
   std::string host, port = "443", target = "/";
 };
 
 url_parts parse(const std::string& url) {
-  if (url.rfind("https://", 0) != 0) throw std::runtime_error("not an https:// URL: " + url);
   url_parts p;
-  std::string rest = url.substr(8);
+  std::string rest;
+  if (url.rfind("https://", 0) == 0) {
+    rest = url.substr(8);
+  } else if (url.rfind("http://", 0) == 0) {
+    p.tls = false;
+    p.port = "80";
+    rest = url.substr(7);
+  } else {
+    throw std::runtime_error("not an http(s):// URL: " + url);
+  }
   auto slash = rest.find('/');
   std::string authority = rest.substr(0, slash);
   if (slash != std::string::npos) p.target = rest.substr(slash);
@@ -74,20 +83,47 @@ boost::system::error_code step(net::io_context& io, beast::tcp_stream& socket, s
   return result;
 }
 
+/** Sends `req` on `stream` and reads the reply (at most 1 MiB), within the deadline. */
+template <class Stream>
+http_reply exchange(net::io_context& io, Stream& stream, beast::tcp_stream& socket, http::request<http::string_body>& req,
+                    const std::string& url, std::chrono::steady_clock::time_point deadline, const std::atomic<bool>* stop) {
+  auto ec = step(io, socket, deadline, stop, "sending to " + url, [&](auto done) { http::async_write(stream, req, done); });
+  if (ec) throw std::runtime_error("cannot send to " + url + ": " + ec.message());
+  beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(1 << 20);
+  parser.skip(req.method() == http::verb::head);
+  ec = step(io, socket, deadline, stop, "waiting for " + url, [&](auto done) { http::async_read(stream, buffer, parser, done); });
+  if (ec) throw std::runtime_error("no answer from " + url + ": " + ec.message());
+  auto res = parser.release();
+  http_reply out;
+  out.status = res.result_int();
+  for (const auto& f : res) {
+    std::string name(f.name_string());
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+    out.headers[name] = std::string(f.value());
+  }
+  out.body = std::move(res.body());
+  socket.close();  // Connection: close; no TLS shutdown to wait for
+  return out;
+}
+
 }  // namespace
 
-http_reply https_request(const std::string& method, const std::string& url, const std::string& body,
-                         const std::string& content_type, const std::string& ca_file, const std::atomic<bool>* stop,
-                         std::chrono::seconds timeout) {
+http_reply http_request(const std::string& method, const std::string& url, const std::string& body,
+                        const std::string& content_type, const std::string& ca_file, const std::atomic<bool>* stop,
+                        std::chrono::seconds timeout) {
   const url_parts u = parse(url);
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   net::io_context io;
   ssl::context ctx(ssl::context::tls_client);
-  ctx.set_verify_mode(ssl::verify_peer);
   boost::system::error_code ec;
-  if (ca_file.empty()) ctx.set_default_verify_paths(ec);
-  else ctx.load_verify_file(ca_file, ec);
-  if (ec) throw std::runtime_error("cannot load the CA file " + ca_file + ": " + ec.message());
+  if (u.tls) {
+    ctx.set_verify_mode(ssl::verify_peer);
+    if (ca_file.empty()) ctx.set_default_verify_paths(ec);
+    else ctx.load_verify_file(ca_file, ec);
+    if (ec) throw std::runtime_error("cannot load the CA file " + ca_file + ": " + ec.message());
+  }
   beast::ssl_stream<beast::tcp_stream> stream(io, ctx);
   auto& socket = beast::get_lowest_layer(stream);
   SSL* s = stream.native_handle();
@@ -111,45 +147,30 @@ http_reply https_request(const std::string& method, const std::string& url, cons
   // Every address in turn (a name with a broken IPv6 address still works over IPv4).
   ec = step(io, socket, deadline, stop, "connecting to " + u.host, [&](auto done) { socket.async_connect(endpoints, done); });
   if (ec) throw std::runtime_error("cannot connect to " + u.host + ":" + u.port + ": " + ec.message());
-  ec = step(io, socket, deadline, stop, "TLS with " + u.host,
-            [&](auto done) { stream.async_handshake(ssl::stream_base::client, done); });
-  if (ec) {
-    long v = SSL_get_verify_result(s);
-    throw std::runtime_error("TLS with " + u.host + ":" + u.port + " failed: " +
-                             (v != X509_V_OK ? X509_verify_cert_error_string(v) : ec.message()));
+  if (u.tls) {
+    ec = step(io, socket, deadline, stop, "TLS with " + u.host,
+              [&](auto done) { stream.async_handshake(ssl::stream_base::client, done); });
+    if (ec) {
+      long v = SSL_get_verify_result(s);
+      throw std::runtime_error("TLS with " + u.host + ":" + u.port + " failed: " +
+                               (v != X509_V_OK ? X509_verify_cert_error_string(v) : ec.message()));
+    }
   }
   http::request<http::string_body> req;
   req.method(http::string_to_verb(method));
   req.target(u.target);
   req.version(11);
   const std::string host = addr_ec || u.host.find(':') == std::string::npos ? u.host : "[" + u.host + "]";
-  req.set(http::field::host, u.port == "443" ? host : host + ":" + u.port);
-  req.set(http::field::user_agent, "kinfra-acme");
+  req.set(http::field::host, u.port == (u.tls ? "443" : "80") ? host : host + ":" + u.port);
+  req.set(http::field::user_agent, "kinfra");
   req.set(http::field::connection, "close");
   if (!content_type.empty()) req.set(http::field::content_type, content_type);
   if (method == "POST") {
     req.body() = body;
     req.prepare_payload();
   }
-  ec = step(io, socket, deadline, stop, "sending to " + url, [&](auto done) { http::async_write(stream, req, done); });
-  if (ec) throw std::runtime_error("cannot send to " + url + ": " + ec.message());
-  beast::flat_buffer buffer;
-  http::response_parser<http::string_body> parser;
-  parser.body_limit(1 << 20);
-  parser.skip(method == "HEAD");
-  ec = step(io, socket, deadline, stop, "waiting for " + url, [&](auto done) { http::async_read(stream, buffer, parser, done); });
-  if (ec) throw std::runtime_error("no answer from " + url + ": " + ec.message());
-  auto res = parser.release();
-  http_reply out;
-  out.status = res.result_int();
-  for (const auto& f : res) {
-    std::string name(f.name_string());
-    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
-    out.headers[name] = std::string(f.value());
-  }
-  out.body = std::move(res.body());
-  socket.close();  // Connection: close; no TLS shutdown to wait for
-  return out;
+  if (u.tls) return exchange(io, stream, socket, req, url, deadline, stop);
+  return exchange(io, socket, socket, req, url, deadline, stop);
 }
 
 std::optional<std::chrono::seconds> parse_retry_after(const std::string& value, std::time_t now) {

@@ -1,8 +1,8 @@
 #pragma once
 /**
- * @file A small blocking HTTPS client for the ACME client: one request per connection, the
- * server verified against a CA file (or the system store), bounded in time and size. Runs on the
- * ACME thread only, never on a proxy worker.
+ * @file A small blocking HTTP(S) client for the ACME client and the OCSP fetcher: one request per
+ * connection, an https:// server verified against a CA file (or the system store), bounded in
+ * time and size. Runs on their own threads, never on a proxy worker.
  */
 
 #include <atomic>
@@ -26,13 +26,14 @@ struct http_reply {
 };
 
 /**
- * `method` (GET, HEAD, POST) to an https:// `url`; `ca_file` empty: the system's store. The whole
+ * `method` (GET, HEAD, POST) to an https:// (or http://: OCSP responders) `url`; `ca_file`
+ * empty: the system's store. The whole
  * exchange ends within `timeout`, and within ~100 ms of `stop` turning true (`stopped`). Throws
  * std::runtime_error saying what failed (connect, TLS, verification, timeout, a body over 1 MiB).
  */
-http_reply https_request(const std::string& method, const std::string& url, const std::string& body,
-                         const std::string& content_type, const std::string& ca_file, const std::atomic<bool>* stop,
-                         std::chrono::seconds timeout = std::chrono::seconds(30));
+http_reply http_request(const std::string& method, const std::string& url, const std::string& body,
+                        const std::string& content_type, const std::string& ca_file, const std::atomic<bool>* stop,
+                        std::chrono::seconds timeout = std::chrono::seconds(30));
 
 /**
  * A `Retry-After` value (RFC 9110 §10.2.3: delta-seconds or an HTTP-date) as the wait from `now`;

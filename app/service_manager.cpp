@@ -17,6 +17,7 @@
 
 #include "app/config_check.hpp"
 #include "app/acme_manager.hpp"
+#include "app/ocsp_stapler.hpp"
 #include "app/reloader.hpp"
 #include "common/metrics.hpp"
 #include "common/status_board.hpp"
@@ -125,6 +126,7 @@ struct service_manager::impl {
   std::unique_ptr<reloader> reload;
   std::unique_ptr<proxy::proxy_server> proxy;
   std::unique_ptr<app::acme_manager> acme;  ///< certificates of `tls: { acme: … }` listeners
+  std::unique_ptr<app::ocsp_stapler> ocsp;  ///< OCSP responses for the listeners' certificates (after proxy)
   bool started = false;
   bool stopped = false;
   /** Set (release) once every component exists: readers on other threads check it (acquire). */
@@ -269,6 +271,9 @@ struct service_manager::impl {
     services_sup->start();
     proxy->start();
     acme->start();
+    ocsp = std::make_unique<app::ocsp_stapler>(proxy->ocsp_staples(), *board,
+                                               [this] { return reload->current()->state_dir; });
+    ocsp->start();
     if (!opts.config_file.empty()) reload->watch();
     auto bound = proxy->bound_addresses();
     for (std::size_t i = 0; i < bound.size() && i < cfg->listen.size(); ++i) {
@@ -297,6 +302,7 @@ struct service_manager::impl {
   /** After a failed start(): the parts made so far go, newest first. */
   void discard() {
     if (acme) acme->stop();
+    ocsp.reset();  // (before proxy: it fills the proxy's staples)
     proxy.reset();  // (before acme: the responder the proxy calls points at acme's challenges)
     acme.reset();
     reload.reset();
@@ -328,6 +334,7 @@ struct service_manager::impl {
       if (!started || stopped) return;
     }
     acme->stop();  // (an order in progress is abandoned; it starts over at the next start)
+    ocsp->stop();
     reload->stop();
     const auto grace = reload->current()->timeouts.shutdown;
     spdlog::info("{}: finishing requests in flight (up to {} ms), then stopping services",

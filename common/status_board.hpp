@@ -109,8 +109,18 @@ struct certificate_status {
   std::string file;                ///< the certificate file
   enum class origin { file, self_signed, local_ca, acme, temporary } source = origin::file;
   std::string fingerprint;         ///< SHA-256, "AB:CD:…"
+  std::string ocsp_url;            ///< the OCSP responder it names ("" when none)
 };
 std::string_view to_string(certificate_status::origin o);
+
+/** How the OCSP response stapled for one certificate stands (set by the OCSP fetcher). */
+struct ocsp_status {
+  std::string status;  ///< of the response stapled: "good", "revoked", "unknown"; "" when none yet
+  std::optional<std::chrono::system_clock::time_point> this_update, next_update;
+  std::optional<std::chrono::system_clock::time_point> next_fetch;
+  std::string last_error;  ///< of the last fetch; empty when it worked
+  unsigned failures = 0;   ///< fetches in a row that failed
+};
 
 /** How the ACME certificate of one set of names stands. */
 struct acme_status {
@@ -141,6 +151,7 @@ struct config_status {
   std::vector<listener_status> listeners;  ///< set by the proxy when it (re)opens its listeners
   std::vector<certificate_status> certificates;
   std::map<std::string, acme_status> acme;  ///< by the first of the names (set by the ACME client)
+  std::map<std::string, ocsp_status> ocsp;  ///< by certificate fingerprint (set by the OCSP fetcher)
 };
 
 /** All services, in routes.yaml order, at one moment. */

@@ -93,6 +93,27 @@ json acme_json(const acme_status& a) {
   return j;
 }
 
+json time_or_null(const std::optional<std::chrono::system_clock::time_point>& t) {
+  return t ? json(format_utc(*t)) : json(nullptr);
+}
+
+/** OCSP stapling of a certificate that names a responder (null when it names none). */
+json ocsp_json(const config_status& c, const certificate_status& cert) {
+  if (cert.ocsp_url.empty()) return nullptr;
+  json j = {{"url", cert.ocsp_url}, {"status", ""}, {"this_update", nullptr}, {"next_update", nullptr},
+            {"next_fetch", nullptr}, {"last_error", ""}, {"failures", 0}};
+  if (auto it = c.ocsp.find(cert.fingerprint); it != c.ocsp.end()) {
+    const ocsp_status& o = it->second;
+    j["status"] = o.status;
+    j["this_update"] = time_or_null(o.this_update);
+    j["next_update"] = time_or_null(o.next_update);
+    j["next_fetch"] = time_or_null(o.next_fetch);
+    j["last_error"] = o.last_error;
+    j["failures"] = o.failures;
+  }
+  return j;
+}
+
 json certificates_json(const config_status& c, std::chrono::system_clock::time_point now) {
   json out = json::array();
   for (const auto& cert : c.certificates) {
@@ -113,7 +134,8 @@ json certificates_json(const config_status& c, std::chrono::system_clock::time_p
                    {"source", std::string(to_string(cert.source))},
                    {"file", cert.file},
                    {"fingerprint", cert.fingerprint},
-                   {"acme", acme}});
+                   {"acme", acme},
+                   {"ocsp", ocsp_json(c, cert)}});
   }
   return out;
 }

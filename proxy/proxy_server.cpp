@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "proxy/ocsp_staples.hpp"
 #include "proxy/router.hpp"
 #include "proxy/worker.hpp"
 
@@ -114,9 +115,9 @@ std::uint16_t bound_port(int fd) {
 
 /** Loads a listener's certificates; throws with every problem, logs the warnings. */
 std::shared_ptr<tls::server_contexts> load_certificates(const config& cfg, const listener_config& l,
-                                                       const local_responder* responder) {
+                                                       const local_responder* responder, tls::ocsp_staples& staples) {
   std::vector<tls::problem> problems;
-  auto contexts = tls::load_server_contexts(*l.tls, cfg.state_dir, problems, responder);
+  auto contexts = tls::load_server_contexts(*l.tls, cfg.state_dir, problems, responder, &staples);
   std::string errors;
   for (const auto& p : problems) {
     std::string where = cfg.source_path + ":" + std::to_string(p.mark.line) + ":" + std::to_string(p.mark.column) + ": ";
@@ -152,6 +153,7 @@ struct open_listener_set {
 struct proxy_server::impl {
   std::shared_ptr<const config> cfg;
   const local_responder* responder = nullptr;
+  tls::ocsp_staples staples;  ///< (before the listeners: their contexts point at its slots)
   status_board* board = nullptr;
   metrics_registry* metrics = nullptr;
   mutable std::mutex log_mutex;     ///< guards `log` (a reload and SIGUSR1 come on different threads)
@@ -211,7 +213,7 @@ struct proxy_server::impl {
       for (const auto& l : next.listen) {
         open_listener_set set;
         set.configured = l.address;
-        if (l.tls) set.info.tls = load_certificates(next, l, responder);
+        if (l.tls) set.info.tls = load_certificates(next, l, responder, staples);
         set.info.redirect_to_https = l.redirect_to_https;
         set.info.plain_paths = l.plain_paths;
         if (const auto* old = reuse(l.address, false)) set.bound = old->bound;
@@ -316,6 +318,7 @@ struct proxy_server::impl {
                     : c.self_issued ? certificate_status::origin::self_signed
                                     : certificate_status::origin::file;
         cs.fingerprint = c.fingerprint;
+        cs.ocsp_url = c.ocsp_url;
         certs.push_back(std::move(cs));
       }
     }
@@ -389,6 +392,8 @@ std::vector<host_port> proxy_server::admin_addresses() const {
     if (l.admin) out.push_back(l.bound);
   return out;
 }
+
+tls::ocsp_staples& proxy_server::ocsp_staples() { return impl_->staples; }
 
 struct reload_plan::data {
   std::shared_ptr<const config> cfg;

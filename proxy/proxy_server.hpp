@@ -14,6 +14,10 @@
 #include "common/metrics.hpp"
 #include "common/status_board.hpp"
 
+namespace kinfra::proxy::tls {
+class ocsp_staples;
+}
+
 namespace kinfra::proxy {
 
 /**
@@ -93,6 +97,8 @@ class proxy_server {
   void flush_logs();
   /** The direct admin listener's address, when it is configured and could be bound. */
   std::vector<host_port> admin_addresses() const;
+  /** The OCSP responses stapled to the listeners' handshakes (filled by app/ocsp_stapler). */
+  tls::ocsp_staples& ocsp_staples();
 
  private:
   struct impl;

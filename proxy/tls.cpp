@@ -29,6 +29,7 @@
 
 #include "proxy/acme_tls_alpn.hpp"
 #include "proxy/dev_certificates.hpp"
+#include "proxy/ocsp_staples.hpp"
 #include "proxy/openssl_util.hpp"
 
 namespace kinfra::proxy::tls {
@@ -136,7 +137,8 @@ void configure_server(SSL_CTX* ctx) {
 
 /** Loads one {cert, key} pair into a new server context; null (and problems) when it cannot. */
 std::unique_ptr<ssl::context> load_pair(const std::string& cert_path, const std::string& key_path, source_mark mark,
-                                        certificate_info& info, std::vector<problem>& problems) {
+                                        certificate_info& info, std::vector<problem>& problems, ocsp_staples* staples,
+                                        std::shared_ptr<staple_slot>& slot) {
   auto fail = [&](std::string message) -> std::unique_ptr<ssl::context> {
     problems.push_back({mark, std::move(message)});
     return nullptr;
@@ -197,6 +199,10 @@ std::unique_ptr<ssl::context> load_pair(const std::string& cert_path, const std:
     ERR_clear_error();
     return fail("tls key: the key in " + key_path + " does not match the certificate in " + cert_path);
   }
+  info.ocsp_url = ocsp_url_of(leaf);
+  if (staples && chain.size() > 1 && X509_check_issued(chain[1].get(), leaf) == X509_V_OK)
+    slot = staples->attach(c, leaf, chain[1].get(), info.fingerprint);
+  ERR_clear_error();
   return ctx;
 }
 
@@ -231,7 +237,7 @@ std::size_t server_contexts::select(std::string_view host_name) const {
 
 std::shared_ptr<server_contexts> load_server_contexts(const listener_tls_config& tls, const std::string& state_dir,
                                                       std::vector<problem>& problems,
-                                                      const local_responder* responder) {
+                                                      const local_responder* responder, ocsp_staples* staples) {
   auto out = std::make_shared<server_contexts>();
   out->responder_ = responder;
   std::vector<std::pair<std::string, std::string>> files;
@@ -283,11 +289,13 @@ std::shared_ptr<server_contexts> load_server_contexts(const listener_tls_config&
     info.development = tls.self_signed && i == 0;
     info.acme = tls.acme && i == 0 && !temporary;
     info.temporary = tls.acme && i == 0 && temporary;
-    auto ctx = load_pair(files[i].first, files[i].second, marks[i], info, problems);
+    std::shared_ptr<staple_slot> slot;
+    auto ctx = load_pair(files[i].first, files[i].second, marks[i], info, problems, staples, slot);
     if (!ctx) {
       ok = false;
       continue;
     }
+    if (slot) out->staples_.push_back(std::move(slot));
     std::size_t index = out->contexts_.size();
     for (const auto& name : info.names) {
       // The first certificate that names a host serves it.

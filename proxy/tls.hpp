@@ -21,6 +21,10 @@
 namespace kinfra {
 class local_responder;
 }
+namespace kinfra::proxy::tls {
+class ocsp_staples;
+class staple_slot;
+}
 
 namespace kinfra::proxy::tls {
 
@@ -45,6 +49,7 @@ struct certificate_info {
   bool self_issued = false;        ///< its issuer is itself (a self-signed file)
   bool acme = false;               ///< obtained from the listener's ACME CA
   bool temporary = false;          ///< a stand-in until the ACME CA's certificate exists
+  std::string ocsp_url;            ///< the OCSP responder it names ("" when none)
 };
 
 /** The server side of one HTTPS listener. */
@@ -60,24 +65,28 @@ class server_contexts {
 
  private:
   friend std::shared_ptr<server_contexts> load_server_contexts(const listener_tls_config&, const std::string&,
-                                                               std::vector<problem>&, const local_responder*);
+                                                               std::vector<problem>&, const local_responder*,
+                                                               ocsp_staples*);
   friend int on_client_hello(SSL*, int*, void*);
   std::vector<std::unique_ptr<ssl::context>> contexts_;
   std::vector<certificate_info> info_;
   std::unordered_map<std::string, std::size_t> exact_;
   std::unordered_map<std::string, std::size_t> wildcard_;  ///< "example.com" for "*.example.com"
   const local_responder* responder_ = nullptr;  ///< has the ACME TLS-ALPN-01 challenges (may be null)
+  std::vector<std::shared_ptr<staple_slot>> staples_;  ///< OCSP responses of the certificates that have one
 };
 
 /**
  * Loads (and for `self_signed`, makes or reuses under `state_dir/tls`) the certificates of a
  * listener. Returns null and appends to `problems` when a file is missing, unreadable, not PEM,
  * expired, or a key does not match its certificate; warnings are appended too. `responder`, when
- * given, is asked for ACME TLS-ALPN-01 challenges (a ClientHello offering `acme-tls/1`).
+ * given, is asked for ACME TLS-ALPN-01 challenges (a ClientHello offering `acme-tls/1`);
+ * `staples`, when given, staples OCSP responses for the certificates that name a responder.
  */
 std::shared_ptr<server_contexts> load_server_contexts(const listener_tls_config& tls, const std::string& state_dir,
                                                       std::vector<problem>& problems,
-                                                      const local_responder* responder = nullptr);
+                                                      const local_responder* responder = nullptr,
+                                                      ocsp_staples* staples = nullptr);
 
 /** The client-hello callback of every listener context (ACME TLS-ALPN-01). */
 int on_client_hello(SSL* ssl, int* alert, void* arg);

@@ -11,8 +11,9 @@ build_pkgs=(g++ cmake ninja-build ccache pkg-config
             python3 ca-certificates dpkg-dev)
 # dpkg-dev (above: dpkg-shlibdeps, so that `cpack -G DEB` after the quick start lists the libraries
 # kinfra needs) and lintian: the Debian package and its test.
-# pebble (with pebble-challtestsrv): a real ACME CA and its DNS for the automatic-HTTPS tests.
-test_pkgs=(libgtest-dev googletest curl openssl procps chromium fonts-noto-color-emoji lintian pebble)
+# pebble (with pebble-challtestsrv): a real ACME CA and its DNS for the automatic-HTTPS tests;
+# python3-cryptography for the OCSP responder the stapling test runs.
+test_pkgs=(libgtest-dev googletest curl openssl procps chromium fonts-noto-color-emoji lintian pebble python3-cryptography)
 bench_pkgs=(wrk nginx haproxy valgrind util-linux)
 hardening_pkgs=(clang libclang-rt-14-dev)
 

@@ -247,6 +247,12 @@
           failing = true;
         }
       }
+      if (c.ocsp) {
+        // OCSP stapling: what the responder said, or why there is no answer to staple.
+        if (c.ocsp.status) source += " · OCSP " + c.ocsp.status;
+        if (c.ocsp.last_error) source += " · OCSP fetch failed: " + c.ocsp.last_error;
+        if (c.ocsp.status === "revoked") failing = true;
+      }
       return row([cell((c.names || []).join(", "), "mono"), cell(c.issuer),
                   cell(when, "mono" + (soon ? " failing" : ""), c.not_after),
                   cell(source, (c.source === "file" ? "mono" : "") + (failing ? " failing" : ""),

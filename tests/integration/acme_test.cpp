@@ -28,7 +28,8 @@ bool have(const char* program) { return kt::run_shell(std::string("command -v ")
 /** pebble and its DNS, for one test. */
 class pebble_ca {
  public:
-  pebble_ca() {
+  /** `ocsp_url`: the OCSP responder its certificates name (none when empty). */
+  explicit pebble_ca(const std::string& ocsp_url = "") {
     // Pebble's own API is HTTPS: a certificate for 127.0.0.1 the test (and kinfra's ca_file) trusts.
     kinfra::proxy::tls::make_certificate({"127.0.0.1", "localhost"}, dir_.path() + "/api.crt", dir_.path() + "/api.key");
     std::ofstream(dir_.path() + "/pebble.json")
@@ -39,7 +40,7 @@ class pebble_ca {
                             {"privateKey", dir_.path() + "/api.key"},
                             {"httpPort", http_port},
                             {"tlsPort", tls_port},
-                            {"ocspResponderURL", ""},
+                            {"ocspResponderURL", ocsp_url},
                             {"externalAccountBindingRequired", false}}}}
                .dump();
     dns_ = std::make_unique<kt::child_process>(
@@ -66,6 +67,11 @@ class pebble_ca {
   /** Pebble's root (changes with each pebble): what a client trusts to verify kinfra. */
   std::string root() const { return dir_.path() + "/root.pem"; }
   std::string log() const { return pebble_->log() + dns_->log(); }
+  /** GETs `path` of pebble's management API into `file`. */
+  bool fetch(const std::string& path, const std::string& file) const {
+    return kt::run_shell("curl -sf --cacert '" + api_cert() + "' https://127.0.0.1:" + std::to_string(management_port) +
+                         path + " -o '" + file + "'") == 0;
+  }
 
   const std::uint16_t http_port = kt::free_port();  ///< where pebble's VA asks for HTTP-01 answers
   const std::uint16_t tls_port = kt::free_port();   ///< where it makes TLS-ALPN-01 handshakes
@@ -107,10 +113,12 @@ int curl_status(const std::string& name, std::uint16_t port, const std::string& 
                        out);
 }
 
-#define NEED_PEBBLE()                                                                               \
+#define NEED_PEBBLE_PROGRAMS()                                                                       \
   if (!have("pebble") || !have("pebble-challtestsrv") || !have("curl"))                            \
-    GTEST_SKIP() << "pebble, pebble-challtestsrv and curl are needed (scripts/install-deps.sh --test)"; \
-  pebble_ca ca;                                                                                     \
+    GTEST_SKIP() << "pebble, pebble-challtestsrv and curl are needed (scripts/install-deps.sh --test)"
+#define NEED_PEBBLE()    \
+  NEED_PEBBLE_PROGRAMS(); \
+  pebble_ca ca;          \
   ASSERT_TRUE(ca.ready()) << ca.log()
 
 }  // namespace
@@ -272,6 +280,75 @@ TEST(Acme, StoppingKinfraDoesNotWaitForACaThatStalls) {
   EXPECT_EQ(k.stop(20s), 0) << k.log();
   EXPECT_LT(std::chrono::steady_clock::now() - before, 5s) << "the stop waited for the CA";
   ::close(fd);
+}
+
+/** What `openssl s_client -status` says about the stapled OCSP response for `name`. */
+std::string stapled(const std::string& name, std::uint16_t port) {
+  std::string out;
+  kt::run_shell("echo | timeout 10 openssl s_client -connect 127.0.0.1:" + std::to_string(port) + " -servername " + name +
+                    " -status 2>&1 | grep -E 'OCSP response:|OCSP Response Status|Cert Status'",
+                &out);
+  return out;
+}
+
+TEST(Acme, TheCertificatesOcspResponseIsStapledAndAResponderThatIsDownBlocksNothing) {
+  NEED_PEBBLE_PROGRAMS();
+  const std::uint16_t responder_port = kt::free_port();
+  pebble_ca ca("http://127.0.0.1:" + std::to_string(responder_port) + "/");
+  ASSERT_TRUE(ca.ready()) << ca.log();
+  kt::temp_dir dir;
+  ASSERT_TRUE(ca.fetch("/intermediates/0", dir.path() + "/issuer.pem"));
+  ASSERT_TRUE(ca.fetch("/intermediate-keys/0", dir.path() + "/issuer.key"));
+  kt::test_upstream up;
+  const std::string state = dir.path() + "/state";
+  auto responder = std::make_unique<kt::child_process>(
+      std::vector<std::string>{"python3", std::string(KINFRA_SOURCE_DIR) + "/tests/helper/ocsp_responder.py",
+                               std::to_string(responder_port), dir.path() + "/issuer.pem", dir.path() + "/issuer.key",
+                               state + "/acme/certificates/a.example.com.pem", "good"},
+      std::vector<std::string>{}, dir.path() + "/responder.log");
+  ASSERT_TRUE(kt::wait_until([&] {  // (any answer: it listens)
+    return kt::run_shell("curl -s -o /dev/null http://127.0.0.1:" + std::to_string(responder_port) + "/") == 0;
+  }, 20s)) << responder->log();
+  const std::string routes = acme_routes(ca, state, up.url());
+  {
+    kt::kinfra_process k(routes, false);
+    ASSERT_TRUE(kt::wait_until([&] { return certificate(k).value("source", "") == "ACME"; }, 30s)) << k.log();
+    ASSERT_TRUE(kt::wait_until([&] {
+      auto c = certificate(k);
+      return c["ocsp"].is_object() && c["ocsp"].value("status", "") == "good";
+    }, 20s)) << k.log() << responder->log() << certificate(k).dump();
+    auto ocsp = certificate(k)["ocsp"];
+    EXPECT_EQ(ocsp["url"], "http://127.0.0.1:" + std::to_string(responder_port) + "/");
+    EXPECT_EQ(ocsp["last_error"], "");
+    EXPECT_FALSE(ocsp["next_update"].is_null());
+    const std::string s = stapled("a.example.com", k.port(1));
+    EXPECT_NE(s.find("OCSP Response Status: successful"), std::string::npos) << s;
+    EXPECT_NE(s.find("Cert Status: good"), std::string::npos) << s;
+    EXPECT_NE(k.log().find("ocsp: stapling the responder's answer for a.example.com: good"), std::string::npos)
+        << k.log();
+  }
+  // The responder is gone. After a restart the answer kept in state_dir is stapled at once.
+  responder.reset();
+  {
+    kt::kinfra_process k(routes, false);
+    ASSERT_TRUE(kt::wait_until([&] { return certificate(k)["ocsp"].value("status", "") == "good"; }, 20s)) << k.log();
+    const std::string s = stapled("a.example.com", k.port(1));
+    EXPECT_NE(s.find("Cert Status: good"), std::string::npos) << s;
+    EXPECT_NE(k.log().find("ocsp: stapling the kept answer"), std::string::npos) << k.log();
+  }
+  // Without it, kinfra starts, serves, says why there is no staple, and never waits for one.
+  fs::remove_all(state + "/ocsp");
+  kt::kinfra_process k(routes, false);
+  ASSERT_TRUE(kt::wait_until([&] {
+    auto c = certificate(k);
+    return c["ocsp"].is_object() && !c["ocsp"].value("last_error", "").empty();
+  }, 20s)) << k.log();
+  EXPECT_FALSE(certificate(k)["ocsp"]["next_fetch"].is_null());
+  std::string out;
+  EXPECT_EQ(curl_status("a.example.com", k.port(1), ca.root(), &out), 0) << out;
+  EXPECT_EQ(out, "200");
+  const std::string none = stapled("a.example.com", k.port(1));
+  EXPECT_NE(none.find("no response sent"), std::string::npos) << none;
 }
 
 TEST(Acme, ACaThatRateLimitsIsNotAskedAgainBeforeItsRetryAfter) {
