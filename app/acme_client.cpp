@@ -227,7 +227,8 @@ client::client(const acme_config& cfg, std::string state_dir, acme_challenges& c
                std::function<void(const std::string&)> log, const std::atomic<bool>& stop)
     : cfg_(cfg), state_dir_(std::move(state_dir)), challenges_(challenges), log_(std::move(log)), stop_(stop) {}
 
-bool client::obtain(const std::function<bool()>& still_needed, const std::vector<std::string>& challenge_order) {
+bool client::obtain(const std::function<bool()>& still_needed, const std::vector<std::string>& challenge_order,
+                    const std::string& replaces) {
   fs::create_directories(state_dir_ + "/acme/certificates");
   ::chmod((state_dir_ + "/acme").c_str(), 0700);
   lock_file lock(state_dir_ + "/acme/.lock", stop_);
@@ -236,7 +237,15 @@ bool client::obtain(const std::function<bool()>& still_needed, const std::vector
   s.login();
   json ids = json::array();
   for (const auto& n : cfg_.names) ids.push_back({{"type", "dns"}, {"value", n}});
-  auto created = s.post(s.directory().value("newOrder", ""), json({{"identifiers", ids}}).dump());
+  json new_order = {{"identifiers", ids}};
+  if (!replaces.empty()) new_order["replaces"] = replaces;
+  auto created = s.post(s.directory().value("newOrder", ""), new_order.dump());
+  if (!replaces.empty() && created.status != 201) {
+    // (A CA that will not take `replaces` — already replaced, unknown — still takes the order.)
+    log_("the CA refused the order as a replacement (" + problem_of(created) + "); ordering anew");
+    new_order.erase("replaces");
+    created = s.post(s.directory().value("newOrder", ""), new_order.dump());
+  }
   json order = body_of(created, "the order");
   const std::string order_url = created.header("location");
   if (order_url.empty() || !order["authorizations"].is_array()) throw std::runtime_error("the CA's order has no authorizations");

@@ -30,9 +30,11 @@ class client {
    * is held (another kinfra may have just written one): false ends here. Throws
    * std::runtime_error with what the CA said (or what failed).
    * @param challenge_order the challenge types to use ("http-01", "tls-alpn-01"), preferred first
+   * @param replaces the ARI id of the certificate this one replaces (RFC 9773 §5), or ""
    * @return whether a certificate was written
    */
-  bool obtain(const std::function<bool()>& still_needed, const std::vector<std::string>& challenge_order);
+  bool obtain(const std::function<bool()>& still_needed, const std::vector<std::string>& challenge_order,
+              const std::string& replaces = "");
 
  private:
   struct impl;

@@ -6,8 +6,11 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <ctime>
+#include <random>
 #include <set>
 
+#include "app/acme_ari.hpp"
 #include "app/acme_client.hpp"
 #include "app/acme_http.hpp"
 #include "common/status_board.hpp"
@@ -52,6 +55,15 @@ std::vector<std::string> challenge_order(const acme_config& acme, const config& 
   if (!plain) return {"tls-alpn-01"};
   if (failures % 2 == 1) return {"tls-alpn-01", "http-01"};
   return {"http-01", "tls-alpn-01"};
+}
+
+std::string utc_text(std::chrono::system_clock::time_point t) {
+  const std::time_t tt = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
+  return buf;
 }
 
 }  // namespace
@@ -100,6 +112,50 @@ void acme_manager::run() {
   }
 }
 
+std::optional<std::chrono::system_clock::time_point> acme_manager::due(const acme_config& acme,
+                                                                       const std::string& state_dir,
+                                                                       const name_state& st) const {
+  auto local = renewal_time(acme, state_dir);
+  if (!local || !st.ari_time) return local;
+  auto cert = proxy::tls::read_first_cert(acme.cert_file(state_dir));
+  if (!cert || acme::ari_cert_id(cert.get()) != st.ari_cert) return local;  // (about another certificate)
+  return st.ari_time;
+}
+
+void acme_manager::check_renewal_info(const acme_config& acme, const std::string& state_dir, name_state& st) {
+  if (clock::now() < st.ari_check || !renewal_time(acme, state_dir)) return;
+  auto cert = proxy::tls::read_first_cert(acme.cert_file(state_dir));
+  if (!cert) return;
+  const std::string id = acme::ari_cert_id(cert.get());
+  try {
+    auto info = acme::fetch_renewal_info(acme.directory, acme.ca_file, cert.get(), stopping_);
+    st.ari_check = clock::now() + info.ask_again;
+    if (!info.window) {
+      st.ari_time.reset();
+      return;
+    }
+    if (st.ari_cert == id && st.ari_start == info.window->start && st.ari_end == info.window->end) return;
+    // RFC 9773 §4.2: a moment chosen at random in the window (clients do not all come at once).
+    std::uniform_real_distribution<double> share(0.0, 1.0);
+    std::random_device seed;
+    std::mt19937_64 rng(seed());
+    const auto span = info.window->end - info.window->start;
+    st.ari_cert = id;
+    st.ari_start = info.window->start;
+    st.ari_end = info.window->end;
+    st.ari_time = info.window->start + std::chrono::duration_cast<std::chrono::system_clock::duration>(span * share(rng));
+    spdlog::info("acme: the CA suggests renewing the certificate for {} between {} and {}{}; kinfra renews at {}",
+                 acme.names.front(), utc_text(*st.ari_start), utc_text(*st.ari_end),
+                 info.window->explanation.empty() ? "" : " (" + info.window->explanation + ")",
+                 utc_text(*st.ari_time));
+  } catch (const acme::stopped&) {
+  } catch (const std::exception& e) {
+    st.ari_check = clock::now() + 1h;
+    spdlog::warn("acme: no renewal information for {} from the CA ({}); renewing at two thirds of its lifetime",
+                 acme.names.front(), e.what());
+  }
+}
+
 clock::time_point acme_manager::round() {
   auto cfg = current_();
   auto next = clock::now() + 1min;  // names added by a reload are noticed within a minute (or at wake())
@@ -112,11 +168,17 @@ clock::time_point acme_manager::round() {
     const std::string key = acme.names.front();
     if (!seen.insert(key).second) continue;
     auto& st = states_[key];
-    auto renew = renewal_time(acme, cfg->state_dir);
+    check_renewal_info(acme, cfg->state_dir, st);
+    if (stopping_.load()) return next;
+    auto renew = due(acme, cfg->state_dir, st);
     const auto now_sys = std::chrono::system_clock::now();
     acme_status status;
     status.names = acme.names;
     status.directory = acme.directory;
+    if (st.ari_time) {
+      status.window_start = st.ari_start;
+      status.window_end = st.ari_end;
+    }
     auto counts = [&] {
       status.obtained_total = st.obtained_total;
       status.failed_total = st.failed_total;
@@ -139,16 +201,17 @@ clock::time_point acme_manager::round() {
                           stopping_);
       const bool wrote = client.obtain(
           [&] {
-            auto r = renewal_time(acme, cfg->state_dir);
+            auto r = due(acme, cfg->state_dir, st);
             return !r || *r <= std::chrono::system_clock::now();
           },
-          challenge_order(acme, *cfg, st.failures));
+          challenge_order(acme, *cfg, st.failures), st.ari_time ? st.ari_cert : "");
       st.failures = 0;
       st.retry_at = {};
       if (wrote) ++st.obtained_total;
       counts();
       changed = true;  // (written by us or by another kinfra: either way it is loaded now)
       status.last_success = now_sys;
+      st.ari_check = {};  // (the new certificate's window is asked for at the next round)
       if (auto again = renewal_time(acme, cfg->state_dir)) status.next_renewal = *again;
     } catch (const acme::stopped&) {
       return next;

@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -54,10 +55,19 @@ class acme_manager {
     unsigned failures = 0;
     std::uint64_t obtained_total = 0, failed_total = 0;
     std::chrono::steady_clock::time_point retry_at{};
+    // ACME Renewal Information, when the CA offers it: the moment chosen in its window.
+    std::chrono::steady_clock::time_point ari_check{};  ///< when to ask the CA again
+    std::string ari_cert;                               ///< the certificate (ARI id) it is about
+    std::optional<std::chrono::system_clock::time_point> ari_start, ari_end, ari_time;
   };
   void run();
   /** One round over every ACME listener; returns when to look again. */
   std::chrono::steady_clock::time_point round();
+  /** When the stored certificate is due: the CA's ARI moment for it, else two thirds of its lifetime. */
+  std::optional<std::chrono::system_clock::time_point> due(const acme_config& acme, const std::string& state_dir,
+                                                            const name_state& st) const;
+  /** Asks the CA for the stored certificate's renewal window, when it is time to (acme::stopped passes). */
+  void check_renewal_info(const acme_config& acme, const std::string& state_dir, name_state& st);
 
   std::function<std::shared_ptr<const config>()> current_;
   status_board& board_;

@@ -127,6 +127,8 @@ struct acme_status {
   std::vector<std::string> names;
   std::string directory;
   std::optional<std::chrono::system_clock::time_point> next_renewal;
+  /** The CA's suggested renewal window (ACME Renewal Information), when it offers one. */
+  std::optional<std::chrono::system_clock::time_point> window_start, window_end;
   std::optional<std::chrono::system_clock::time_point> last_success;
   std::string last_error;  ///< of the last attempt; empty when it worked
   /** When a failed attempt is tried again (after the backoff, or the CA's Retry-After). */

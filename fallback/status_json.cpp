@@ -90,6 +90,9 @@ json acme_json(const acme_status& a) {
   j["next_renewal"] = a.next_renewal ? json(format_utc(*a.next_renewal)) : json(nullptr);
   j["last_success"] = a.last_success ? json(format_utc(*a.last_success)) : json(nullptr);
   j["next_attempt"] = a.next_attempt ? json(format_utc(*a.next_attempt)) : json(nullptr);
+  j["renewal_window"] = a.window_start && a.window_end
+                            ? json({{"start", format_utc(*a.window_start)}, {"end", format_utc(*a.window_end)}})
+                            : json(nullptr);
   return j;
 }
 

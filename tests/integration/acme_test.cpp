@@ -64,6 +64,7 @@ class pebble_ca {
   bool ready() const { return ready_; }
   std::string directory() const { return "https://127.0.0.1:" + std::to_string(api_port) + "/dir"; }
   std::string api_cert() const { return dir_.path() + "/api.crt"; }
+  std::string api_key() const { return dir_.path() + "/api.key"; }
   /** Pebble's root (changes with each pebble): what a client trusts to verify kinfra. */
   std::string root() const { return dir_.path() + "/root.pem"; }
   std::string log() const { return pebble_->log() + dns_->log(); }
@@ -87,11 +88,11 @@ class pebble_ca {
 };
 
 std::string acme_routes(const pebble_ca& ca, const std::string& state, const std::string& upstream, bool plain = true,
-                        std::uint16_t tls_port = 0) {
+                        std::uint16_t tls_port = 0, const std::string& directory = "") {
   std::string yaml = "listen:\n";
   if (plain) yaml += "  - 127.0.0.1:" + std::to_string(ca.http_port) + "\n";
   return yaml + "  - address: 127.0.0.1:" + std::to_string(tls_port) + "\n    tls:\n      acme: { email: ops@example.com, names: [a.example.com, "
-                "b.example.com], directory: \"" + ca.directory() + "\", ca_file: " + ca.api_cert() + " }\n"
+                "b.example.com], directory: \"" + (directory.empty() ? ca.directory() : directory) + "\", ca_file: " + ca.api_cert() + " }\n"
                 "state_dir: " + state + "\nadmin_listen: 127.0.0.1:0\nroutes: [{ path: /, service: web }]\n"
                 "services:\n  web: { url: \"" + upstream + "\", health: off }\n";
 }
@@ -227,6 +228,43 @@ TEST(Acme, RenewsWhenTheRemainingLifetimeIsShort) {
     return c.value("source", "") == "ACME" && c.value("fingerprint", "") != first;
   }, 30s)) << k.log();
   EXPECT_NE(k.log().find("renewing the certificate"), std::string::npos) << k.log();
+  std::string out;
+  EXPECT_EQ(curl_status("a.example.com", k.port(1), ca.root(), &out), 0) << out;
+}
+
+TEST(Acme, RenewsInsideTheWindowTheCaSuggestsByRenewalInformation) {
+  NEED_PEBBLE();
+  kt::test_upstream up;
+  kt::temp_dir state;
+  // Pebble 2.4 has no ARI: a directory in front of it adds renewalInfo (everything else is pebble's).
+  const std::uint16_t port = kt::free_port();
+  kt::child_process ari({"python3", std::string(KINFRA_SOURCE_DIR) + "/tests/helper/ari_directory.py",
+                         std::to_string(port), ca.api_cert(), ca.api_key(), ca.directory(),
+                         state.path() + "/acme/certificates/a.example.com.pem"},
+                        {}, state.path() + "/ari.log");
+  const std::string directory = "https://127.0.0.1:" + std::to_string(port) + "/dir";
+  ASSERT_TRUE(kt::wait_until([&] {
+    return kt::run_shell("curl -sf --cacert '" + ca.api_cert() + "' " + directory + " -o /dev/null") == 0;
+  }, 20s)) << ari.log();
+  const std::string routes = acme_routes(ca, state.path(), up.url(), true, 0, directory);
+  std::string first;
+  {
+    kt::kinfra_process k(routes, false);
+    ASSERT_TRUE(kt::wait_until([&] { return certificate(k).value("source", "") == "ACME"; }, 30s)) << k.log();
+    first = certificate(k)["fingerprint"];
+  }
+  // At the next start kinfra asks about its certificate; the CA's window is already over: renewed now
+  // (two thirds of pebble's five years are far away).
+  kt::kinfra_process k(routes, false);
+  ASSERT_TRUE(kt::wait_until([&] {
+    auto c = certificate(k);
+    return c.value("source", "") == "ACME" && c.value("fingerprint", "") != first;
+  }, 30s)) << k.log() << ari.log();
+  EXPECT_NE(k.log().find("the CA suggests renewing the certificate for a.example.com between"), std::string::npos)
+      << k.log();
+  EXPECT_NE(k.log().find("https://ca.example/incident"), std::string::npos) << k.log();
+  EXPECT_EQ(k.log().find("refused the order as a replacement"), std::string::npos) << k.log();
+  EXPECT_EQ(ari.log().find("unknown certificate"), std::string::npos) << "the ARI id kinfra sent: " << ari.log();
   std::string out;
   EXPECT_EQ(curl_status("a.example.com", k.port(1), ca.root(), &out), 0) << out;
 }
