@@ -234,30 +234,30 @@
                   cell((l.protocols || []).join(", "), "mono"), cell(note, "muted")]);
     }), "No listeners.");
     fillTable("certificates-table", (status.certificates || []).map((c) => {
-      const soon = typeof c.days_left === "number" && c.days_left < 14;
+      // (A temporary certificate is short-lived on purpose: its expiry is not a warning.)
+      const temporary = String(c.source || "").startsWith("temporary");
+      const soon = typeof c.days_left === "number" && c.days_left < 14 && !temporary;
       const when = String(c.not_after || "").slice(0, 10) + " (" + c.days_left + (c.days_left === 1 ? " day)" : " days)");
-      let source = c.source === "file" ? c.file : c.source;
-      let failing = false;
+      const details = [];  // [text, failing]: lines under the source
       if (c.acme) {
         // ACME: when it renews, and why the last attempt failed (the CA's words), if it did.
-        if (c.acme.next_renewal) source += " · renews " + String(c.acme.next_renewal).slice(0, 10);
+        if (c.acme.next_renewal) details.push(["renews " + String(c.acme.next_renewal).slice(0, 10), false]);
         if (c.acme.last_error) {
-          source += " · last attempt failed: " + c.acme.last_error;
-          if (c.acme.next_attempt) source += " · next attempt " + String(c.acme.next_attempt).slice(0, 16).replace("T", " ");
-          failing = true;
+          details.push(["last attempt failed: " + c.acme.last_error, true]);
+          if (c.acme.next_attempt)
+            details.push(["next attempt " + String(c.acme.next_attempt).slice(0, 16).replace("T", " ") + " UTC", false]);
         }
       }
       if (c.ocsp) {
         // OCSP stapling: what the responder said, or why there is no answer to staple.
-        if (c.ocsp.status) source += " · OCSP " + c.ocsp.status;
-        if (c.ocsp.last_error) source += " · OCSP fetch failed: " + c.ocsp.last_error;
-        if (c.ocsp.status === "revoked") failing = true;
+        if (c.ocsp.status) details.push(["OCSP " + c.ocsp.status, c.ocsp.status === "revoked"]);
+        if (c.ocsp.last_error) details.push(["OCSP fetch failed: " + c.ocsp.last_error, !c.ocsp.status]);
       }
+      const source = cell(c.source === "file" ? c.file : c.source, c.source === "file" ? "mono" : "",
+                          c.file + "\nSHA-256 " + c.fingerprint);
+      for (const [text, failing] of details) source.appendChild(el("div", "detail" + (failing ? " failing" : ""), text));
       return row([cell((c.names || []).join(", "), "mono"), cell(c.issuer),
-                  cell(when, "mono" + (soon ? " failing" : ""), c.not_after),
-                  cell(source, (c.source === "file" ? "mono" : "") + (failing ? " failing" : ""),
-                       c.file + "\nSHA-256 " + c.fingerprint),
-                  cell(c.listener, "mono")]);
+                  cell(when, "mono" + (soon ? " failing" : ""), c.not_after), source, cell(c.listener, "mono")]);
     }), "No HTTPS listener: no certificates in use.");
   }
 

@@ -1,6 +1,7 @@
 // The dashboard's Routes, Listeners and Certificates in a real browser, for a known routes.yaml:
 // a plain listener, a development HTTPS listener (certificate signed by kinfra's local CA) and a
-// redirecting one; routes with a host, strip_prefix, and a stopped service; per-route traffic.
+// redirecting one; routes with a host, strip_prefix, and a stopped service; per-route traffic; an
+// ACME listener whose CA cannot be reached (its temporary certificate, the CA's error, the next try).
 //
 // Run by ctest with KINFRA_BINARY, KINFRA_TEST_SERVICE and KINFRA_ARTIFACTS set.
 import fs from 'node:fs';
@@ -11,6 +12,7 @@ import { artifacts, fail, freePort, serviceBin, startKinfra, waitFor, closeAll, 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kinfra-topology-'));
 const apiPort = await freePort();
 const docsPort = await freePort();
+const noCaPort = await freePort();  // nothing listens there: every ACME attempt fails at once
 fs.writeFileSync(path.join(dir, 'routes.yaml'), `
 listen:
   - 127.0.0.1:0
@@ -19,6 +21,8 @@ listen:
   - address: 127.0.0.1:0
     redirect_to_https: true
     plain_paths: [/__status__]
+  - address: 127.0.0.1:0
+    tls: { acme: { names: [shop.example.com], directory: "https://127.0.0.1:${noCaPort}/dir" } }
 state_dir: ${dir}/state
 admin_listen: off
 workers: 1
@@ -43,7 +47,7 @@ let exitCode = 0;
 try {
   let ready;
   ({ kinfra, ready } = await startKinfra(dir));
-  const [plain, https, redirect] = ready.listen;
+  const [plain, https, redirect, acme] = ready.listen;
   const base = 'http://' + plain;
   browser = await launchBrowser();
   const page = await browser.newPage({ viewport: { width: 1280, height: 1100 } });
@@ -84,13 +88,30 @@ try {
 
   // Certificates: the development certificate, its names (with localhost and the loopback IPs),
   // its issuer (the local CA), when it expires, on which listener.
-  const certs = await rows('certificates-table');
-  if (certs.length !== 1) fail('certificates: ' + JSON.stringify(certs));
+  let certs = await rows('certificates-table');
+  if (certs.length !== 2) fail('certificates: ' + JSON.stringify(certs));
   const [names, issuer, expires, source, listener] = certs[0];
   for (const n of ['app.test', 'localhost', '127.0.0.1', '::1']) if (!names.includes(n)) fail(`no ${n} in ${names}`);
   if (!issuer.startsWith('kinfra local CA')) fail('issuer: ' + issuer);
   if (!/^\d{4}-\d{2}-\d{2} \(36\d days\)$/.test(expires)) fail('expiry: ' + expires);
   if (source !== 'local CA' || listener !== https) fail('source/listener: ' + source + ' ' + listener);
+
+  // The ACME listener: its temporary certificate, why the CA gave none (in red), when it tries again.
+  await waitFor('the ACME error on the dashboard', async () => {
+    certs = await rows('certificates-table');
+    return certs[1]?.[3].includes('last attempt failed');
+  }, 15000);
+  const [acmeNames, , , acmeSource, acmeListener] = certs[1];
+  if (acmeNames !== 'shop.example.com' || acmeListener !== acme) fail('ACME row: ' + JSON.stringify(certs[1]));
+  if (!acmeSource.startsWith('temporary (waiting for ACME)') || !acmeSource.includes('cannot connect') ||
+      !/next attempt \d{4}-\d{2}-\d{2} \d{2}:\d{2}/.test(acmeSource))
+    fail('ACME source: ' + acmeSource);
+  const acmeLines = await page.locator('#certificates-table tbody tr').nth(1).locator('td').nth(3).locator('.detail')
+    .evaluateAll((ds) => ds.map((d) => [d.textContent, d.className]));
+  const error = acmeLines.find(([text]) => text.startsWith('last attempt failed'));
+  if (!error || !error[1].includes('failing')) fail('the ACME error is not marked as failing: ' + JSON.stringify(acmeLines));
+  const expiry = page.locator('#certificates-table tbody tr').nth(1).locator('td').nth(2);
+  if ((await expiry.getAttribute('class')).includes('failing')) fail('the temporary certificate\'s expiry is shown as a warning');
 
   // Text only: a route path cannot inject markup (everything above came through textContent).
   if (await page.locator('#routes-table script, #routes-table img').count()) fail('markup in the routes table');
