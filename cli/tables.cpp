@@ -59,6 +59,28 @@ std::string share_text(const json& j) {
   return buf;
 }
 
+/** ACME and OCSP in a few words: when it renews or why it could not, what the responder said. */
+std::string certificate_note(const json& c) {
+  std::vector<std::string> parts;
+  if (c.contains("acme") && c["acme"].is_object()) {
+    const auto& a = c["acme"];
+    if (!a.value("last_error", "").empty()) {
+      std::string next = a.contains("next_attempt") && a["next_attempt"].is_string() ? a["next_attempt"].get<std::string>() : "";
+      parts.push_back("ACME failed: " + a.value("last_error", "") + (next.empty() ? "" : " (next attempt " + next + ")"));
+    } else if (a.contains("next_renewal") && a["next_renewal"].is_string()) {
+      parts.push_back("renews " + a["next_renewal"].get<std::string>().substr(0, 10));
+    }
+  }
+  if (c.contains("ocsp") && c["ocsp"].is_object()) {
+    const auto& o = c["ocsp"];
+    if (!o.value("status", "").empty()) parts.push_back("OCSP " + o.value("status", ""));
+    if (!o.value("last_error", "").empty()) parts.push_back("OCSP fetch failed: " + o.value("last_error", ""));
+  }
+  std::string out;
+  for (const auto& p : parts) out += (out.empty() ? "" : "; ") + p;
+  return out;
+}
+
 }  // namespace
 
 std::string format_status_table(const std::string& status_json) {
@@ -107,10 +129,10 @@ std::string format_routes_table(const std::string& status_json) {
   rows.clear();
   for (const auto& c : doc.value("certificates", json::array()))
     rows.push_back({str(c, "listener"), joined(c.value("names", json::array())), str(c, "issuer"), str(c, "not_after"),
-                    str(c, "days_left"), str(c, "source")});
+                    str(c, "days_left"), str(c, "source"), certificate_note(c)});
   if (!rows.empty()) {
     out += "\nCERTIFICATES\n";
-    out += aligned({"LISTENER", "NAMES", "ISSUER", "NOT AFTER", "DAYS", "SOURCE"}, rows);
+    out += aligned({"LISTENER", "NAMES", "ISSUER", "NOT AFTER", "DAYS", "SOURCE", "NOTE"}, rows);
   }
   return out;
 }

@@ -283,6 +283,9 @@ TEST(Acme, ACaThatCannotValidateLeavesKinfraServingAndSaysWhy) {
   EXPECT_EQ(cert["source"], "temporary (waiting for ACME)");
   EXPECT_NE(cert["acme"]["last_error"].get<std::string>().find("could not validate"), std::string::npos) << cert.dump();
   EXPECT_GE(cert["acme"]["failures"].get<int>(), 1);
+  // `kinfra routes` says it too.
+  auto routes = kt::run_kinfra({"routes", "--url", "http://127.0.0.1:" + std::to_string(k.admin_port())});
+  EXPECT_NE(routes.out.find("ACME failed: "), std::string::npos) << routes.out << routes.err;
   EXPECT_NE(k.log().find("acme: no certificate for a.example.com"), std::string::npos) << k.log();
   EXPECT_EQ(kt::http_get(k.admin_port(), "/metrics").body.find("kinfra_acme_certificates_total{name=\"a.example.com\",result=\"failure\"} 0"),
             std::string::npos);
