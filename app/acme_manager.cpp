@@ -70,7 +70,10 @@ std::string utc_text(std::chrono::system_clock::time_point t) {
 
 acme_manager::acme_manager(std::function<std::shared_ptr<const config>()> current, status_board& board,
                            std::function<std::string()> reload_certificates)
-    : current_(std::move(current)), board_(board), reload_certificates_(std::move(reload_certificates)) {}
+    : current_(std::move(current)),
+      board_(board),
+      reload_certificates_(std::move(reload_certificates)),
+      loop_([this] { return round(); }) {}
 
 acme_manager::~acme_manager() { stop(); }
 
@@ -82,35 +85,9 @@ double acme_manager::renew_at() {
   return 2.0 / 3.0;
 }
 
-void acme_manager::start() { thread_ = std::thread([this] { run(); }); }
-
-void acme_manager::stop() {
-  stopping_.store(true);
-  {
-    std::lock_guard lock(mutex_);
-    stop_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
-
-void acme_manager::wake() {
-  {
-    std::lock_guard lock(mutex_);
-    woken_ = true;
-  }
-  cv_.notify_all();
-}
-
-void acme_manager::run() {
-  for (;;) {
-    auto next = round();
-    std::unique_lock lock(mutex_);
-    cv_.wait_until(lock, next, [this] { return stop_ || woken_; });
-    if (stop_) return;
-    woken_ = false;
-  }
-}
+void acme_manager::start() { loop_.start(); }
+void acme_manager::stop() { loop_.stop(); }
+void acme_manager::wake() { loop_.wake(); }
 
 std::optional<std::chrono::system_clock::time_point> acme_manager::due(const acme_config& acme,
                                                                        const std::string& state_dir,
@@ -128,7 +105,7 @@ void acme_manager::check_renewal_info(const acme_config& acme, const std::string
   if (!cert) return;
   const std::string id = acme::ari_cert_id(cert.get());
   try {
-    auto info = acme::fetch_renewal_info(acme.directory, acme.ca_file, cert.get(), stopping_);
+    auto info = acme::fetch_renewal_info(acme.directory, acme.ca_file, cert.get(), loop_.stopping());
     st.ari_check = clock::now() + info.ask_again;
     if (!info.window) {
       st.ari_time.reset();
@@ -169,7 +146,7 @@ clock::time_point acme_manager::round() {
     if (!seen.insert(key).second) continue;
     auto& st = states_[key];
     check_renewal_info(acme, cfg->state_dir, st);
-    if (stopping_.load()) return next;
+    if (loop_.stopping().load()) return next;
     auto renew = due(acme, cfg->state_dir, st);
     const auto now_sys = std::chrono::system_clock::now();
     acme_status status;
@@ -194,11 +171,11 @@ clock::time_point acme_manager::round() {
       next = std::min(next, st.retry_at);
       continue;
     }
-    if (stopping_.load()) return next;
+    if (loop_.stopping().load()) return next;
     try {
       spdlog::info("acme: {} for {}", renew ? "renewing the certificate" : "getting a certificate", key);
       acme::client client(acme, cfg->state_dir, challenges_, [](const std::string& line) { spdlog::info("acme: {}", line); },
-                          stopping_);
+                          loop_.stopping());
       const bool wrote = client.obtain(
           [&] {
             auto r = due(acme, cfg->state_dir, st);
@@ -236,7 +213,7 @@ clock::time_point acme_manager::round() {
     }
     board_.set_config_status([&](config_status& c) { c.acme[key] = status; });
   }
-  if (changed && !stopping_.load()) {
+  if (changed && !loop_.stopping().load()) {
     // Into the listeners, from the configuration in force (routes.yaml on disk may be mid-edit).
     std::string error = reload_certificates_();
     if (!error.empty()) {
@@ -248,7 +225,7 @@ clock::time_point acme_manager::round() {
     } else {
       pending_load_ = false;
     }
-  } else if (pending_load_ && !stopping_.load()) {
+  } else if (pending_load_ && !loop_.stopping().load()) {
     pending_load_ = !reload_certificates_().empty();
   }
   return next;

@@ -7,15 +7,13 @@
  */
 
 #include <atomic>
-#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 
+#include "app/background_loop.hpp"
 #include "common/acme_challenges.hpp"
 #include "common/config.hpp"
 
@@ -60,7 +58,6 @@ class acme_manager {
     std::string ari_cert;                               ///< the certificate (ARI id) it is about
     std::optional<std::chrono::system_clock::time_point> ari_start, ari_end, ari_time;
   };
-  void run();
   /** One round over every ACME listener; returns when to look again. */
   std::chrono::steady_clock::time_point round();
   /** When the stored certificate is due: the CA's ARI moment for it, else two thirds of its lifetime. */
@@ -75,12 +72,7 @@ class acme_manager {
   bool pending_load_ = false;  ///< a written certificate is not loaded yet (the ACME thread only)
   acme_challenges challenges_;
   std::map<std::string, name_state> states_;  ///< by first name (the ACME thread only)
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  bool stop_ = false;
-  bool woken_ = false;
-  std::atomic<bool> stopping_{false};
-  std::thread thread_;
+  background_loop loop_;                      ///< (last: its thread uses everything above)
 };
 
 }  // namespace kinfra::app

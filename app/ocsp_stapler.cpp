@@ -147,43 +147,21 @@ std::string utc(std::time_t t) {
 }  // namespace
 
 ocsp_stapler::ocsp_stapler(proxy::tls::ocsp_staples& staples, status_board& board, std::function<std::string()> state_dir)
-    : staples_(staples), board_(board), state_dir_(std::move(state_dir)) {}
+    : staples_(staples), board_(board), state_dir_(std::move(state_dir)), loop_([this] { return round(); }) {}
 
 ocsp_stapler::~ocsp_stapler() { stop(); }
 
 void ocsp_stapler::start() {
   staples_.on_new_certificate([this] { wake(); });
-  thread_ = std::thread([this] { run(); });
+  loop_.start();
 }
 
 void ocsp_stapler::stop() {
-  stopping_.store(true);
-  {
-    std::lock_guard lock(mutex_);
-    stop_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
   staples_.on_new_certificate(nullptr);
+  loop_.stop();
 }
 
-void ocsp_stapler::wake() {
-  {
-    std::lock_guard lock(mutex_);
-    woken_ = true;
-  }
-  cv_.notify_all();
-}
-
-void ocsp_stapler::run() {
-  for (;;) {
-    auto next = round();
-    std::unique_lock lock(mutex_);
-    cv_.wait_until(lock, next, [this] { return stop_ || woken_; });
-    if (stop_) return;
-    woken_ = false;
-  }
-}
+void ocsp_stapler::wake() { loop_.wake(); }
 
 clock::time_point ocsp_stapler::round() {
   auto next = clock::now() + 10min;
@@ -210,10 +188,10 @@ clock::time_point ocsp_stapler::round() {
       next = std::min(next, st.due);
       continue;
     }
-    if (stopping_.load()) return next;
+    if (loop_.stopping().load()) return next;
     ocsp_status status;
     try {
-      auto got = std::make_shared<const staple>(fetch(s, stopping_));
+      auto got = std::make_shared<const staple>(fetch(s, loop_.stopping()));
       staples_.publish(s.fingerprint, got);
       try {
         std::filesystem::create_directories(dir + "/ocsp");

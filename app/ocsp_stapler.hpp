@@ -8,14 +8,12 @@
  * responder is down. One thread of its own: a handshake never waits for a fetch.
  */
 
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <string>
-#include <thread>
+
+#include "app/background_loop.hpp"
 
 namespace kinfra {
 class status_board;
@@ -45,7 +43,6 @@ class ocsp_stapler {
     std::chrono::steady_clock::time_point due{};  ///< when to fetch next
     unsigned failures = 0;
   };
-  void run();
   /** Fetches what is due; returns when to look again. */
   std::chrono::steady_clock::time_point round();
 
@@ -53,12 +50,7 @@ class ocsp_stapler {
   status_board& board_;
   std::function<std::string()> state_dir_;
   std::map<std::string, fetch_state> states_;  ///< by fingerprint (the thread only)
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  bool stop_ = false;
-  bool woken_ = false;
-  std::atomic<bool> stopping_{false};
-  std::thread thread_;
+  background_loop loop_;                       ///< (last: its thread uses everything above)
 };
 
 }  // namespace kinfra::app
