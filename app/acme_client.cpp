@@ -240,8 +240,11 @@ bool client::obtain(const std::function<bool()>& still_needed, const std::vector
   json new_order = {{"identifiers", ids}};
   if (!replaces.empty()) new_order["replaces"] = replaces;
   auto created = s.post(s.directory().value("newOrder", ""), new_order.dump());
-  if (!replaces.empty() && created.status != 201) {
-    // (A CA that will not take `replaces` — already replaced, unknown — still takes the order.)
+  const std::string refusal = created.status == 201 ? "" : problem_of(created);
+  if (!replaces.empty() && (created.status == 409 || refusal.find("alreadyReplaced") != std::string::npos ||
+                            (created.status == 400 && refusal.find("eplace") != std::string::npos))) {
+    // (A CA that will not take `replaces` — already replaced, or not understood — still takes the
+    // order; any other refusal, a rate limit above all, is not followed by a second request.)
     log_("the CA refused the order as a replacement (" + problem_of(created) + "); ordering anew");
     new_order.erase("replaces");
     created = s.post(s.directory().value("newOrder", ""), new_order.dump());

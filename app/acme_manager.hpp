@@ -19,6 +19,7 @@
 
 namespace kinfra {
 class status_board;
+struct acme_status;
 }
 
 namespace kinfra::app {
@@ -58,6 +59,12 @@ class acme_manager {
     std::string ari_cert;                               ///< the certificate (ARI id) it is about
     std::optional<std::chrono::system_clock::time_point> ari_start, ari_end, ari_time;
   };
+  /**
+   * Gets (or renews) the certificate of `acme` now; on failure sets when to try again. Returns
+   * whether a certificate is there to load. Throws acme::stopped.
+   */
+  bool attempt(const acme_config& acme, const config& cfg, name_state& st, acme_status& status, bool renewing);
+  static void counts(acme_status& status, const name_state& st);
   /** One round over every ACME listener; returns when to look again. */
   std::chrono::steady_clock::time_point round();
   /** When the stored certificate is due: the CA's ARI moment for it, else two thirds of its lifetime. */

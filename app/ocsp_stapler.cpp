@@ -112,7 +112,9 @@ std::shared_ptr<const staple> read_cache(const std::string& path, const proxy::t
   std::string der((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   certid_ptr id(OCSP_cert_to_id(nullptr, s.leaf.get(), s.issuer.get()));
   try {
-    return id ? std::make_shared<const staple>(check_response(der, id.get(), s.issuer.get())) : nullptr;
+    if (!id) return nullptr;
+    auto kept = std::make_shared<const staple>(check_response(der, id.get(), s.issuer.get()));
+    return kept->status == "good" ? kept : nullptr;
   } catch (const std::exception&) {
     return nullptr;  // expired, or not this certificate's: fetched anew
   }
@@ -163,6 +165,64 @@ void ocsp_stapler::stop() {
 
 void ocsp_stapler::wake() { loop_.wake(); }
 
+void ocsp_stapler::restore(const proxy::tls::ocsp_staples::subject& s, fetch_state& st, const std::string& dir) {
+  auto kept = read_cache(cache_path(dir, s.fingerprint), s);
+  if (!kept) return;
+  staples_.publish(s.fingerprint, kept);
+  spdlog::info("ocsp: stapling the kept answer for {}: good (valid until {})", name_of(s.leaf.get()), utc(kept->next_update));
+  st.due = clock::now() + std::chrono::seconds(refresh_wait(*kept));
+  ocsp_status status;
+  set_times(status, *kept);
+  status.next_fetch = sys_clock::now() + std::chrono::duration_cast<sys_clock::duration>(st.due - clock::now());
+  board_.set_config_status([&](config_status& c) { c.ocsp[s.fingerprint] = status; });
+}
+
+void ocsp_stapler::refresh(const proxy::tls::ocsp_staples::subject& s, fetch_state& st, const std::string& dir) {
+  ocsp_status status;
+  const std::string name = name_of(s.leaf.get());
+  try {
+    auto got = std::make_shared<const staple>(fetch(s, loop_.stopping()));
+    // (A responder may not know a certificate for minutes after it was issued: a failed fetch.)
+    if (got->status == "unknown") throw std::runtime_error("the responder does not know this certificate (yet)");
+    st.due = clock::now() + std::chrono::seconds(refresh_wait(*got));
+    st.failures = 0;
+    set_times(status, *got);
+    if (got->status == "revoked") {
+      // Stapled by no one: no earlier "good" either.
+      staples_.publish(s.fingerprint, nullptr);
+      std::error_code ec;
+      std::filesystem::remove(cache_path(dir, s.fingerprint), ec);
+      status.last_error = "the responder says this certificate is revoked: replace it";
+      spdlog::error("ocsp: the responder says the certificate for {} is REVOKED: nothing is stapled; replace it", name);
+    } else {
+      staples_.publish(s.fingerprint, got);
+      try {
+        std::filesystem::create_directories(dir + "/ocsp");
+        proxy::tls::write_file_atomically(cache_path(dir, s.fingerprint), got->der, 0644);
+      } catch (const std::exception& e) {
+        spdlog::warn("ocsp: cannot keep the answer in {}/ocsp: {}", dir, e.what());
+      }
+      spdlog::info("ocsp: stapling the responder's answer for {}: good (valid until {})", name, utc(got->next_update));
+    }
+  } catch (const acme::stopped&) {
+    throw;
+  } catch (const std::exception& e) {
+    ++st.failures;
+    const auto backoff = std::min<clock::duration>(60s * (1u << std::min(st.failures - 1, 6u)), 1h);
+    st.due = clock::now() + backoff;
+    status.last_error = e.what();
+    auto held = s.current;
+    if (!held) held = read_cache(cache_path(dir, s.fingerprint), s);
+    if (held && held->next_update > std::time(nullptr)) set_times(status, *held);
+    spdlog::warn("ocsp: no answer for {} from {} ({}); trying again in {} s{}", name, s.url, e.what(),
+                 std::chrono::duration_cast<std::chrono::seconds>(backoff).count(),
+                 status.status.empty() ? "" : "; the answer already held is stapled meanwhile");
+  }
+  status.failures = st.failures;
+  status.next_fetch = sys_clock::now() + std::chrono::duration_cast<sys_clock::duration>(st.due - clock::now());
+  board_.set_config_status([&](config_status& c) { c.ocsp[s.fingerprint] = status; });
+}
+
 clock::time_point ocsp_stapler::round() {
   auto next = clock::now() + 10min;
   std::set<std::string> in_use;
@@ -171,61 +231,17 @@ clock::time_point ocsp_stapler::round() {
     const bool first = !states_.count(s.fingerprint);
     auto& st = states_[s.fingerprint];
     const std::string dir = state_dir_();
-    if (first && !s.current) {
-      // After a restart: the kept response is stapled at once; fetched again when half used.
-      if (auto kept = read_cache(cache_path(dir, s.fingerprint), s)) {
-        staples_.publish(s.fingerprint, kept);
-        spdlog::info("ocsp: stapling the kept answer for {}: {} (valid until {})", name_of(s.leaf.get()), kept->status,
-                     utc(kept->next_update));
-        st.due = clock::now() + std::chrono::seconds(refresh_wait(*kept));
-        ocsp_status status;
-        set_times(status, *kept);
-        status.next_fetch = sys_clock::now() + std::chrono::duration_cast<sys_clock::duration>(st.due - clock::now());
-        board_.set_config_status([&](config_status& c) { c.ocsp[s.fingerprint] = status; });
-      }
-    }
-    if (clock::now() < st.due) {
-      next = std::min(next, st.due);
-      continue;
-    }
-    if (loop_.stopping().load()) return next;
-    ocsp_status status;
-    try {
-      auto got = std::make_shared<const staple>(fetch(s, loop_.stopping()));
-      staples_.publish(s.fingerprint, got);
+    // After a restart: the kept answer is stapled at once, and fetched again when half used.
+    if (first && !s.current) restore(s, st, dir);
+    if (clock::now() >= st.due) {
+      if (loop_.stopping().load()) return next;
       try {
-        std::filesystem::create_directories(dir + "/ocsp");
-        proxy::tls::write_file_atomically(cache_path(dir, s.fingerprint), got->der, 0644);
-      } catch (const std::exception& e) {
-        spdlog::warn("ocsp: cannot keep the answer in {}/ocsp: {}", dir, e.what());
+        refresh(s, st, dir);
+      } catch (const acme::stopped&) {
+        return next;
       }
-      st.due = clock::now() + std::chrono::seconds(refresh_wait(*got));
-      st.failures = 0;
-      set_times(status, *got);
-      const std::string until = utc(got->next_update);
-      if (got->status == "good")
-        spdlog::info("ocsp: stapling the responder's answer for {}: good (valid until {})", name_of(s.leaf.get()), until);
-      else
-        spdlog::error("ocsp: the responder says the certificate for {} is {} (stapled; valid until {})",
-                      name_of(s.leaf.get()), got->status, until);
-    } catch (const acme::stopped&) {
-      return next;
-    } catch (const std::exception& e) {
-      ++st.failures;
-      const auto backoff = std::min<clock::duration>(60s * (1u << std::min(st.failures - 1, 6u)), 1h);
-      st.due = clock::now() + backoff;
-      status.last_error = e.what();
-      auto held = s.current;
-      if (!held) held = read_cache(cache_path(dir, s.fingerprint), s);
-      if (held && held->next_update > std::time(nullptr)) set_times(status, *held);
-      spdlog::warn("ocsp: no answer for {} from {} ({}); trying again in {} s{}", name_of(s.leaf.get()), s.url, e.what(),
-                   std::chrono::duration_cast<std::chrono::seconds>(backoff).count(),
-                   status.status.empty() ? "" : "; the answer already held is stapled meanwhile");
     }
-    status.failures = st.failures;
-    status.next_fetch = sys_clock::now() + std::chrono::duration_cast<sys_clock::duration>(st.due - clock::now());
     next = std::min(next, st.due);
-    board_.set_config_status([&](config_status& c) { c.ocsp[s.fingerprint] = status; });
   }
   // Certificates no listener serves any more are forgotten.
   for (auto it = states_.begin(); it != states_.end();) it = in_use.count(it->first) ? std::next(it) : states_.erase(it);

@@ -14,13 +14,12 @@
 #include <string>
 
 #include "app/background_loop.hpp"
+#include "proxy/ocsp_staples.hpp"
 
 namespace kinfra {
 class status_board;
 }
-namespace kinfra::proxy::tls {
-class ocsp_staples;
-}
+
 
 namespace kinfra::app {
 
@@ -43,6 +42,10 @@ class ocsp_stapler {
     std::chrono::steady_clock::time_point due{};  ///< when to fetch next
     unsigned failures = 0;
   };
+  /** Staples the answer kept in state_dir for `s`, when there is a good one. */
+  void restore(const proxy::tls::ocsp_staples::subject& s, fetch_state& st, const std::string& dir);
+  /** Fetches, checks, staples (or not) and keeps the answer for `s`; says how it went on the board. */
+  void refresh(const proxy::tls::ocsp_staples::subject& s, fetch_state& st, const std::string& dir);
   /** Fetches what is due; returns when to look again. */
   std::chrono::steady_clock::time_point round();
 

@@ -113,6 +113,15 @@ class config_builder {
         r_.error(n.IsSequence() ? n[i] : n,
                  "redirect_to_https needs a listener with tls: (or https_port: saying where HTTPS is served)");
     }
+    // (Once every listener is read: the plain one may come after the TLS one.)
+    const bool plain = std::any_of(cfg.listen.begin(), cfg.listen.end(), [](const listener_config& l) { return !l.tls; });
+    for (std::size_t i = 0; i < cfg.listen.size(); ++i) {
+      const auto& l = cfg.listen[i];
+      if (plain || !l.tls || !l.tls->acme || l.tls->acme->challenge_type != acme_config::challenge::http01) continue;
+      const YAML::Node item = n.IsSequence() ? n[i] : n;
+      r_.error(item.IsMap() && item["tls"] && item["tls"]["acme"] ? item["tls"]["acme"]["challenge"] : item,
+               "acme challenge http-01 needs a plain HTTP listener (the CA asks on port 80); add one, or use tls-alpn-01");
+    }
   }
 
   /** A listener: `0.0.0.0:9100`, or a mapping with `address:` and `tls:` or `redirect_to_https:`. */
@@ -182,10 +191,6 @@ class config_builder {
         if (std::find(other.tls->acme->names.begin(), other.tls->acme->names.end(), n) != other.tls->acme->names.end())
           return r_.error(at, "acme name " + n + " is also in another listener's acme names; give both the same list");
     }
-    const bool plain = std::any_of(cfg.listen.begin(), cfg.listen.end(), [](const listener_config& l) { return !l.tls; });
-    if (acme.challenge_type == acme_config::challenge::http01 && !plain)
-      r_.error(at["challenge"], "acme challenge http-01 needs a plain HTTP listener (the CA asks on port 80); "
-                                "add one, or use tls-alpn-01");
   }
 
   /**

@@ -82,8 +82,11 @@ bool use_acme_challenge(SSL* ssl, const local_responder& responder) {
   auto ctx = responder.acme_tls_alpn_context(name);
   if (!ctx) return false;
   // (SSL_set_SSL_CTX takes its own reference: the context outlives this handshake even when the
-  // challenge is withdrawn meanwhile.)
-  return SSL_set_SSL_CTX(ssl, ctx.get()) != nullptr;
+  // challenge is withdrawn meanwhile. Options come from the listener's context, set when the
+  // connection was made: no session ticket for a validation is asked for here.)
+  if (!SSL_set_SSL_CTX(ssl, ctx.get())) return false;
+  SSL_set_options(ssl, SSL_OP_NO_TICKET);
+  return true;
 }
 
 bool is_acme_challenge(SSL* ssl) {
@@ -97,9 +100,7 @@ std::shared_ptr<SSL_CTX> make_acme_challenge_context(X509* cert, EVP_PKEY* key) 
   std::shared_ptr<SSL_CTX> ctx(SSL_CTX_new(TLS_server_method()), SSL_CTX_free);
   if (!ctx) throw std::runtime_error("cannot make a TLS context: " + openssl_error());
   SSL_CTX* c = ctx.get();
-  SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);  // RFC 8737 §4
-  SSL_CTX_set_options(c, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET);
-  SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
+  // (Protocol versions and options are the listener's: TLS 1.2 and up, as RFC 8737 §4 asks.)
   SSL_CTX_set_alpn_select_cb(c, select_acme, nullptr);
   SSL_CTX_set_tlsext_servername_callback(c, keep_context);
   if (SSL_CTX_use_certificate(c, cert) != 1 || SSL_CTX_use_PrivateKey(c, key) != 1 || SSL_CTX_check_private_key(c) != 1)

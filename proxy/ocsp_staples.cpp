@@ -15,7 +15,7 @@ std::shared_ptr<X509> share(X509* x) {
 
 /** The status callback: the slot's response when it is still valid, else none. */
 int staple_response(SSL* ssl, void* arg) {
-  auto s = static_cast<const staple_slot*>(arg)->get();
+  const staple* s = static_cast<const staple_slot*>(arg)->get();
   if (!s || s->der.empty() || s->next_update <= std::time(nullptr)) return SSL_TLSEXT_ERR_NOACK;
   auto* copy = static_cast<unsigned char*>(OPENSSL_malloc(s->der.size()));  // OpenSSL frees it
   if (!copy) return SSL_TLSEXT_ERR_NOACK;

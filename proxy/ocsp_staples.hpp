@@ -9,6 +9,7 @@
 
 #include <openssl/ssl.h>
 
+#include <atomic>
 #include <ctime>
 #include <functional>
 #include <map>
@@ -27,14 +28,28 @@ struct staple {
   std::string status;           ///< "good", "revoked" or "unknown"
 };
 
-/** One certificate's current response, read by its handshakes. */
+/**
+ * One certificate's current response, read by its handshakes with one lock-free atomic load. The
+ * last responses it pointed at are kept (fetches are at least a minute apart: a replaced one is
+ * freed a quarter of an hour later at the earliest, long after any handshake copied it), so a
+ * handshake never reads one being freed and never takes a lock.
+ */
 class staple_slot {
  public:
-  std::shared_ptr<const staple> get() const { return std::atomic_load(&current_); }
-  void set(std::shared_ptr<const staple> s) { std::atomic_store(&current_, std::move(s)); }
+  /** The current response, or null. Valid as long as the slot. */
+  const staple* get() const { return current_.load(std::memory_order_acquire); }
+  /** (The fetcher's thread and the loading thread; never a handshake.) */
+  void set(std::shared_ptr<const staple> s) {
+    std::lock_guard lock(writer_);
+    if (s) held_.push_back(s);
+    if (held_.size() > 16) held_.erase(held_.begin());
+    current_.store(s.get(), std::memory_order_release);
+  }
 
  private:
-  std::shared_ptr<const staple> current_;
+  std::atomic<const staple*> current_{nullptr};
+  std::mutex writer_;
+  std::vector<std::shared_ptr<const staple>> held_;  ///< every response it pointed at
 };
 
 class ocsp_staples {

@@ -199,9 +199,16 @@ std::unique_ptr<ssl::context> load_pair(const std::string& cert_path, const std:
     ERR_clear_error();
     return fail("tls key: the key in " + key_path + " does not match the certificate in " + cert_path);
   }
-  info.ocsp_url = ocsp_url_of(leaf);
-  if (staples && chain.size() > 1 && X509_check_issued(chain[1].get(), leaf) == X509_V_OK)
-    slot = staples->attach(c, leaf, chain[1].get(), info.fingerprint);
+  if (std::string url = ocsp_url_of(leaf); staples && !url.empty()) {
+    if (chain.size() > 1 && X509_check_issued(chain[1].get(), leaf) == X509_V_OK) {
+      slot = staples->attach(c, leaf, chain[1].get(), info.fingerprint);
+      info.ocsp_url = url;
+    } else {
+      problems.push_back({mark, "tls cert: the certificate in " + cert_path + " names an OCSP responder but its "
+                                "issuer is not next in the file: it is served without OCSP stapling (put the chain "
+                                "after the certificate)", true});
+    }
+  }
   ERR_clear_error();
   return ctx;
 }

@@ -3,7 +3,7 @@
 GET /dir is the CA's own directory plus `renewalInfo` pointing here; GET /renewal-info/ID answers
 for the certificate in LEAF_PEM only (404 for any other ID): the first certificate asked about
 gets a window that is already over (renew now), every later one a window a month ahead.
-HTTPS on 127.0.0.1:PORT with CERT/KEY (the CA's own API certificate); stops by itself after 120 s.
+HTTPS on 127.0.0.1:PORT with CERT/KEY (the CA's own API certificate); stops by itself after 300 s.
 
 usage: ari_directory.py PORT CERT KEY CA_DIRECTORY_URL LEAF_PEM
 """
@@ -83,5 +83,5 @@ server = http.server.ThreadingHTTPServer(("127.0.0.1", int(PORT)), Handler)
 context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 context.load_cert_chain(CERT, KEY)
 server.socket = context.wrap_socket(server.socket, server_side=True)
-threading.Timer(120, server.shutdown).start()
+threading.Timer(300, server.shutdown).start()
 server.serve_forever()

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """An ACME CA that is rate limiting everyone: its directory and nonces work, and every new account
 is refused with 429 rateLimited and a Retry-After (an HTTP-date two hours ahead). HTTPS on
-127.0.0.1:PORT with the given certificate; stops by itself after 120 s.
+127.0.0.1:PORT with the given certificate; stops by itself after 300 s.
 
 usage: busy_ca.py PORT CERT KEY
 """
@@ -55,5 +55,5 @@ server = http.server.ThreadingHTTPServer(("127.0.0.1", PORT), Handler)
 context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 context.load_cert_chain(CERT, KEY)
 server.socket = context.wrap_socket(server.socket, server_side=True)
-threading.Timer(120, server.shutdown).start()
+threading.Timer(300, server.shutdown).start()
 server.serve_forever()

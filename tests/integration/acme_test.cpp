@@ -150,9 +150,11 @@ TEST(Acme, GetsACertificateByHttp01ServesItBySniAndReusesItAfterARestart) {
               std::string::npos)
         << metrics;
     // The account key and the certificate's key are kept private.
-    for (const auto& e : fs::directory_iterator(state.path() + "/acme"))
-      if (e.path().extension() == ".key")
+    for (const auto& e : fs::directory_iterator(state.path() + "/acme")) {
+      if (e.path().extension() == ".key") {
         EXPECT_EQ(fs::status(e.path()).permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
+      }
+    }
     EXPECT_EQ(fs::status(state.path() + "/acme/certificates/a.example.com.pem").permissions() & fs::perms::all,
               fs::perms::owner_read | fs::perms::owner_write);
   }
@@ -332,24 +334,48 @@ std::string stapled(const std::string& name, std::uint16_t port) {
   return out;
 }
 
-TEST(Acme, TheCertificatesOcspResponseIsStapledAndAResponderThatIsDownBlocksNothing) {
-  NEED_PEBBLE_PROGRAMS();
+bool have_python_cryptography() { return kt::run_shell("python3 -c 'import cryptography' 2>/dev/null") == 0; }
+
+/** Pebble whose certificates name an OCSP responder, and that responder (tests/helper/ocsp_responder.py). */
+struct ocsp_setup {
   const std::uint16_t responder_port = kt::free_port();
-  pebble_ca ca("http://127.0.0.1:" + std::to_string(responder_port) + "/");
-  ASSERT_TRUE(ca.ready()) << ca.log();
+  pebble_ca ca{"http://127.0.0.1:" + std::to_string(responder_port) + "/"};
   kt::temp_dir dir;
-  ASSERT_TRUE(ca.fetch("/intermediates/0", dir.path() + "/issuer.pem"));
-  ASSERT_TRUE(ca.fetch("/intermediate-keys/0", dir.path() + "/issuer.key"));
-  kt::test_upstream up;
   const std::string state = dir.path() + "/state";
-  auto responder = std::make_unique<kt::child_process>(
-      std::vector<std::string>{"python3", std::string(KINFRA_SOURCE_DIR) + "/tests/helper/ocsp_responder.py",
-                               std::to_string(responder_port), dir.path() + "/issuer.pem", dir.path() + "/issuer.key",
-                               state + "/acme/certificates/a.example.com.pem", "good"},
-      std::vector<std::string>{}, dir.path() + "/responder.log");
-  ASSERT_TRUE(kt::wait_until([&] {  // (any answer: it listens)
-    return kt::run_shell("curl -s -o /dev/null http://127.0.0.1:" + std::to_string(responder_port) + "/") == 0;
-  }, 20s)) << responder->log();
+  std::unique_ptr<kt::child_process> responder;
+
+  /** Starts the responder answering `mode` (good, revoked, unknown, stranger); false when it does not listen. */
+  bool start(const std::string& mode) {
+    set_mode(mode);
+    if (!ca.fetch("/intermediates/0", dir.path() + "/issuer.pem") ||
+        !ca.fetch("/intermediate-keys/0", dir.path() + "/issuer.key"))
+      return false;
+    responder = std::make_unique<kt::child_process>(
+        std::vector<std::string>{"python3", std::string(KINFRA_SOURCE_DIR) + "/tests/helper/ocsp_responder.py",
+                                 std::to_string(responder_port), dir.path() + "/issuer.pem", dir.path() + "/issuer.key",
+                                 state + "/acme/certificates/a.example.com.pem", dir.path() + "/mode"},
+        std::vector<std::string>{}, dir.path() + "/responder.log");
+    return kt::wait_until([&] {  // (any answer: it listens)
+      return kt::run_shell("curl -s -o /dev/null http://127.0.0.1:" + std::to_string(responder_port) + "/") == 0;
+    }, 20s);
+  }
+  void set_mode(const std::string& mode) { std::ofstream(dir.path() + "/mode") << mode; }
+};
+
+#define NEED_OCSP_SETUP(setup)                                                                                  \
+  NEED_PEBBLE_PROGRAMS();                                                                                       \
+  if (!have_python_cryptography()) GTEST_SKIP() << "python3-cryptography is needed (scripts/install-deps.sh --test)"; \
+  ocsp_setup setup;                                                                                             \
+  ASSERT_TRUE(setup.ca.ready()) << setup.ca.log()
+
+TEST(Acme, TheCertificatesOcspResponseIsStapledAndAResponderThatIsDownBlocksNothing) {
+  NEED_OCSP_SETUP(o);
+  auto& ca = o.ca;
+  const std::string& state = o.state;
+  const std::uint16_t responder_port = o.responder_port;
+  ASSERT_TRUE(o.start("good")) << (o.responder ? o.responder->log() : "");
+  auto& responder = o.responder;
+  kt::test_upstream up;
   const std::string routes = acme_routes(ca, state, up.url());
   {
     kt::kinfra_process k(routes, false);
@@ -390,6 +416,41 @@ TEST(Acme, TheCertificatesOcspResponseIsStapledAndAResponderThatIsDownBlocksNoth
   EXPECT_EQ(out, "200");
   const std::string none = stapled("a.example.com", k.port(1));
   EXPECT_NE(none.find("no response sent"), std::string::npos) << none;
+}
+
+TEST(Acme, OcspAnswersThatAreNotGoodOrNotFromTheIssuerAreNotStapled) {
+  NEED_OCSP_SETUP(o);
+  ASSERT_TRUE(o.start("stranger")) << (o.responder ? o.responder->log() : "");
+  kt::test_upstream up;
+  const std::string routes = acme_routes(o.ca, o.state, up.url());
+  auto ocsp_of = [](const kt::kinfra_process& k) { return certificate(k)["ocsp"]; };
+  auto wait_error = [&](const kt::kinfra_process& k) {
+    return kt::wait_until([&] {
+      auto c = ocsp_of(k);
+      return c.is_object() && !c.value("last_error", "").empty();
+    }, 30s);
+  };
+  for (const std::string mode : {"stranger", "unknown", "revoked"}) {
+    o.set_mode(mode);
+    fs::remove_all(o.state + "/ocsp");
+    kt::kinfra_process k(routes, false);
+    ASSERT_TRUE(wait_error(k)) << mode << "\n" << k.log() << o.responder->log();
+    const std::string error = ocsp_of(k).value("last_error", "");
+    const std::string s = stapled("a.example.com", k.port(1));
+    EXPECT_NE(s.find("no response sent"), std::string::npos) << mode << ": " << s;
+    if (mode == "stranger") {
+      EXPECT_NE(error.find("not signed by the certificate's issuer"), std::string::npos) << error;
+    }
+    if (mode == "unknown") {
+      EXPECT_NE(error.find("does not know this certificate"), std::string::npos) << error;
+    }
+    if (mode == "revoked") {
+      EXPECT_NE(error.find("revoked"), std::string::npos) << error;
+      EXPECT_EQ(ocsp_of(k).value("status", ""), "revoked");
+      EXPECT_NE(k.log().find("is REVOKED"), std::string::npos) << k.log();
+    }
+    EXPECT_FALSE(fs::exists(o.state + "/ocsp")) << mode << ": nothing is kept";
+  }
 }
 
 TEST(Acme, ACaThatRateLimitsIsNotAskedAgainBeforeItsRetryAfter) {
@@ -445,6 +506,11 @@ TEST(AcmeConfig, NamesACaCannotIssueForAndOverlappingListenersAreRefused) {
   EXPECT_EQ(http01.exit_code, 1);
   EXPECT_NE(http01.err.find("needs a plain HTTP listener"), std::string::npos) << http01.err;
   EXPECT_EQ(check("[a.example.com], challenge: tls-alpn-01").exit_code, 0);
+  // The plain listener may come after the TLS one.
+  auto later = kt::run_kinfra({"check", dir.write("later.yaml", "listen:\n  - address: 127.0.0.1:0\n    tls: { acme: { names: "
+                                                                 "[a.example.com], challenge: http-01 } }\n  - 127.0.0.1:0\n"
+                                                                 "routes: []\nservices: {}\n")});
+  EXPECT_EQ(later.exit_code, 0) << later.err;
   auto unknown = check("[a.example.com], challenge: dns-01");
   EXPECT_EQ(unknown.exit_code, 1);
   EXPECT_NE(unknown.err.find("acme challenge must be"), std::string::npos) << unknown.err;
