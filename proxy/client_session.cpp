@@ -292,8 +292,19 @@ net::awaitable<client_session::outcome> client_session::handle_request() {
   }
   x.target_route = r;
   route_ = r;
-  if (const auto& flag = gen_->services[r->service_index].accepting;
-      flag && !flag->load(std::memory_order_relaxed)) {
+  bool accepting = true;
+  if (const auto& svc = gen_->services[r->service_index]; svc.accepting && !svc.accepting->load(std::memory_order_relaxed)) {
+    accepting = false;
+    // Expected back soon (starting, restarting, crashed with a restart coming): wait for it.
+    // (A browser loading a page of a service that reports start-up steps sees them at once.)
+    if (svc.hold.enabled && svc.traffic && svc.traffic->holdable.load(std::memory_order_acquire) &&
+        !(req.navigation && svc.traffic->long_start.load(std::memory_order_relaxed))) {
+      const auto held = co_await hold(svc);
+      if (held == hold_queue::waiter::outcome::gone) co_return outcome::abort;
+      accepting = held == hold_queue::waiter::outcome::ready;
+    }
+  }
+  if (!accepting) {
     // Not healthy (starting, crashed, stopped, in maintenance): the fallback page says so,
     // instead of a connection error.
     const outcome after = x.framing == body_framing::none ? outcome::keep_alive : outcome::linger;
@@ -451,6 +462,7 @@ net::awaitable<client_session::outcome> client_session::forward(exchange& x) {
   using namespace net::experimental::awaitable_operators;
   const auto& cfg = this->cfg();
   bool retried = false;
+  bool held_after_refusal = false;
   for (;;) {
     std::string detail;
     if (!x.up) {
@@ -459,6 +471,18 @@ net::awaitable<client_session::outcome> client_session::forward(exchange& x) {
         // until its health check passes again.
         if (status_board* board = w_.board(); board && *failure == 502 && x.refused)
           board->report_refused(x.target_route->service);
+        // Nothing was sent: the request may wait for the service to be back (it crashed a moment
+        // ago, or is restarting), once.
+        const auto& svc = gen_->services[x.target_route->service_index];
+        if (*failure == 502 && x.refused && !held_after_refusal && svc.hold.enabled && svc.traffic) {
+          held_after_refusal = true;
+          const auto held = co_await hold(svc, true);
+          if (held == hold_queue::waiter::outcome::gone) co_return outcome::abort;
+          if (held == hold_queue::waiter::outcome::ready) {
+            x.refused = false;
+            continue;
+          }
+        }
         co_return co_await respond_error(*failure, detail,
                                          x.framing == body_framing::none ? outcome::keep_alive : outcome::linger, &x);
       }
@@ -518,6 +542,20 @@ net::awaitable<client_session::outcome> client_session::forward(exchange& x) {
         x.fresh_only = true;
         res_.reset();
         continue;
+      }
+      // A new connection closed without an answer: the process most likely just died (kill -9).
+      // An idempotent request waits for it to be back, once, and goes again.
+      const auto& svc = gen_->services[x.target_route->service_index];
+      if (can_retry && !held_after_refusal && svc.hold.enabled && svc.traffic) {
+        held_after_refusal = true;
+        retried = true;
+        if (status_board* board = w_.board()) board->report_refused(x.target_route->service);
+        const auto held = co_await hold(svc, true);
+        if (held == hold_queue::waiter::outcome::gone) co_return outcome::abort;
+        if (held == hold_queue::waiter::outcome::ready) {
+          res_.reset();
+          continue;
+        }
       }
       co_return co_await respond_error(502, "The service closed the connection without answering.",
                                        outcome::keep_alive, &x);
@@ -617,7 +655,8 @@ net::awaitable<client_session::outcome> client_session::relay_response(exchange&
               504, "The service did not answer within " + describe_ms(cfg.timeouts.upstream_response) + ".",
               x.body_done ? outcome::close : outcome::linger, &x);
         }
-        if (!got_any && reused && x.body_done && !x.body_failed) co_return outcome::retry;
+        // (forward decides whether it goes again: on a kept-alive connection, or after a hold)
+        if (!got_any && x.body_done && !x.body_failed) co_return outcome::retry;
         abandon_body(x);
         co_return co_await respond_error(502, "The service closed the connection without answering.",
                                          x.body_done ? outcome::close : outcome::linger, &x);

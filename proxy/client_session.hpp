@@ -90,6 +90,13 @@ class client_session final : public timed {
 
   /** Reads the next request header; returns how to end the connection when there is none. */
   net::awaitable<std::optional<outcome>> read_request_header();
+  /**
+   * Holds the request (nothing read beyond its header, nothing sent upstream) until `svc` accepts
+   * again (`ready`), its hold timeout passes or the queue is full (`waiting`), or the client hangs
+   * up (`gone`). `after_refusal`: its targets refused the connection although it counted as
+   * accepting; ready once it accepts again. Defined in client_hold.cpp.
+   */
+  net::awaitable<hold_queue::waiter::outcome> hold(const service_state& svc, bool after_refusal = false);
   /** The TLS handshake of an HTTPS listener; an outcome when the connection must end instead. */
   net::awaitable<std::optional<outcome>> accept_tls();
   /** On a redirecting listener: 308 to the same URL on https://. */

@@ -57,7 +57,10 @@ std::shared_ptr<generation> worker::make_generation(std::shared_ptr<const config
   gen->services = targets.services;
   gen->log = targets.log;
   for (auto& svc : gen->services) {
-    if (board_) svc.accepting = board_->accepting_flag(svc.name);
+    if (board_) {
+      svc.accepting = board_->accepting_flag(svc.name);
+      svc.traffic = board_->traffic(svc.name);
+    }
   }
   return gen;
 }
@@ -141,6 +144,7 @@ void worker::stop() {
     for (auto& l : listeners_) l->acceptor.close(ignored);
     sweeper_.cancel();
     for (auto& t : timed_) t.close_now();
+    held_.drop_all();
     for (auto& t : gen_->targets) t.idle.clear();
   });
 }
