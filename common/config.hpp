@@ -87,7 +87,7 @@ struct stop_config {
 /**
  * `hold:` of a service: while it is not accepting but expected back (starting, restarting,
  * backing off after a crash, failing its checks while alive), a request waits for it instead of
- * getting the fallback page at once — before its body is read, so any method is safe.
+ * getting the fallback page at once — before its body is read, so any method can wait.
  */
 struct hold_config {
   bool enabled = true;                        ///< `hold: off` turns it off

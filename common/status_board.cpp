@@ -175,8 +175,9 @@ void status_board::publish_locked(std::shared_ptr<board_snapshot> next) {
       const bool accepting = accepts_traffic(st);
       auto& f = *it->second;
       f.holdable.store(!accepting && st.expected_back && !st.maintenance.on, std::memory_order_release);
-      f.long_start.store(std::any_of(st.steps.begin(), st.steps.end(),
-                                     [](const step_entry& e) { return e.status != step_status::completed; }),
+      f.long_start.store(st.state == service_state::starting &&
+                             std::any_of(st.steps.begin(), st.steps.end(),
+                                         [](const step_entry& e) { return e.status != step_status::completed; }),
                          std::memory_order_release);
       if (accepting && !f.accepting.load(std::memory_order_relaxed)) f.epoch.fetch_add(1, std::memory_order_acq_rel);
       f.accepting.store(accepting, std::memory_order_release);

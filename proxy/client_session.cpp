@@ -292,6 +292,9 @@ net::awaitable<client_session::outcome> client_session::handle_request() {
   }
   x.target_route = r;
   route_ = r;
+  x.max_body = r->max_body_bytes;
+  if (x.framing == body_framing::length && x.body_length > x.max_body)
+    co_return co_await respond_error(413, "The request body is larger than this route accepts.", outcome::linger, &x);
   bool accepting = true;
   if (const auto& svc = gen_->services[r->service_index]; svc.accepting && !svc.accepting->load(std::memory_order_relaxed)) {
     accepting = false;
@@ -299,7 +302,7 @@ net::awaitable<client_session::outcome> client_session::handle_request() {
     // (A browser loading a page of a service that reports start-up steps sees them at once.)
     if (svc.hold.enabled && svc.traffic && svc.traffic->holdable.load(std::memory_order_acquire) &&
         !(req.navigation && svc.traffic->long_start.load(std::memory_order_relaxed))) {
-      const auto held = co_await hold(svc);
+      const auto held = co_await hold(svc, x);
       if (held == hold_queue::waiter::outcome::gone) co_return outcome::abort;
       accepting = held == hold_queue::waiter::outcome::ready;
     }
@@ -319,9 +322,6 @@ net::awaitable<client_session::outcome> client_session::handle_request() {
     }
     co_return co_await respond_error(503, "The service is not available right now.", after, &x);
   }
-  x.max_body = r->max_body_bytes;
-  if (x.framing == body_framing::length && x.body_length > x.max_body)
-    co_return co_await respond_error(413, "The request body is larger than this route accepts.", outcome::linger, &x);
   x.upgrade = req_->upgrade();
   x.retryable = is_idempotent(req.method);
 
@@ -462,24 +462,18 @@ net::awaitable<client_session::outcome> client_session::forward(exchange& x) {
   using namespace net::experimental::awaitable_operators;
   const auto& cfg = this->cfg();
   bool retried = false;
-  bool held_after_refusal = false;
   for (;;) {
     std::string detail;
     if (!x.up) {
       if (auto failure = co_await connect_upstream(x, detail)) {
         // Passive check: no target took the connection, so the service stops getting traffic
-        // until its health check passes again.
-        if (status_board* board = w_.board(); board && *failure == 502 && x.refused)
-          board->report_refused(x.target_route->service);
-        // Nothing was sent: the request may wait for the service to be back (it crashed a moment
-        // ago, or is restarting), once.
-        const auto& svc = gen_->services[x.target_route->service_index];
-        if (*failure == 502 && x.refused && !held_after_refusal && svc.hold.enabled && svc.traffic) {
-          held_after_refusal = true;
-          const auto held = co_await hold(svc, true);
+        // until its health check passes again. Nothing was sent: the request may wait for it.
+        if (*failure == 502 && x.refused) {
+          const auto held = co_await hold_after_failure(x, true);
           if (held == hold_queue::waiter::outcome::gone) co_return outcome::abort;
           if (held == hold_queue::waiter::outcome::ready) {
             x.refused = false;
+            x.fresh_only = true;
             continue;
           }
         }
@@ -491,7 +485,8 @@ net::awaitable<client_session::outcome> client_session::forward(exchange& x) {
     upstream_ = gen_->targets[x.up->target].name;
     // The header goes out together with the body when the body is already here in full.
     const bool body_here = x.framing == body_framing::length && in_.size() >= x.body_length;
-    const bool can_retry = x.retryable && (x.framing == body_framing::none || body_here) && !retried;
+    // (Only without a body: the body leaves the buffer as it is sent, so it could not go again.)
+    const bool can_retry = x.retryable && x.framing == body_framing::none && !retried;
     arm(cfg.timeouts.body, phase::response_header);
     boost::system::error_code ec;
     {
@@ -543,16 +538,14 @@ net::awaitable<client_session::outcome> client_session::forward(exchange& x) {
         res_.reset();
         continue;
       }
-      // A new connection closed without an answer: the process most likely just died (kill -9).
-      // An idempotent request waits for it to be back, once, and goes again.
-      const auto& svc = gen_->services[x.target_route->service_index];
-      if (can_retry && !held_after_refusal && svc.hold.enabled && svc.traffic) {
-        held_after_refusal = true;
+      // A new connection closed without an answer: if the process just died (kill -9), an
+      // idempotent request without a body waits for it to be back, once, and goes again.
+      if (can_retry) {
         retried = true;
-        if (status_board* board = w_.board()) board->report_refused(x.target_route->service);
-        const auto held = co_await hold(svc, true);
+        const auto held = co_await hold_after_failure(x, false);
         if (held == hold_queue::waiter::outcome::gone) co_return outcome::abort;
         if (held == hold_queue::waiter::outcome::ready) {
+          x.fresh_only = true;
           res_.reset();
           continue;
         }

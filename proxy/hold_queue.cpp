@@ -21,11 +21,11 @@ void hold_queue::add(waiter& w) {
   }
 }
 
-void hold_queue::drop_all() {
+void hold_queue::end_all(waiter::outcome how) {
   while (!waiters_.empty()) {
     waiter& w = waiters_.front();
     waiters_.pop_front();
-    w.result = waiter::outcome::gone;
+    w.result = how;
     w.timer->cancel();
   }
 }
@@ -41,9 +41,16 @@ void hold_queue::tick() {
     std::vector<pollfd> fds;
     for (auto it = waiters_.begin(); it != waiters_.end();) {
       waiter& w = *it;
-      if (w.flags->accepting.load(std::memory_order_acquire) && w.flags->epoch.load(std::memory_order_acquire) != w.epoch) {
+      const bool accepting = w.flags->accepting.load(std::memory_order_acquire);
+      if (accepting && w.flags->epoch.load(std::memory_order_acquire) != w.epoch) {
         it = waiters_.erase(it);
         w.result = waiter::outcome::ready;
+        w.timer->cancel();
+        continue;
+      }
+      if (!accepting && !w.flags->holdable.load(std::memory_order_acquire)) {
+        // Stopped on purpose, given up on, in maintenance, removed: the page now, not at the timeout.
+        it = waiters_.erase(it);
         w.timer->cancel();
         continue;
       }

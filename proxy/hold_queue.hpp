@@ -2,8 +2,9 @@
 /**
  * @file Requests held on one worker: each waits (a coroutine parked on its own timer, no thread)
  * for its service to accept traffic again. One ticker per worker, running only while something
- * waits, looks at the services' flags every 10 ms and at the clients every 100 ms (a client that
- * hung up is dropped); the waiter's timer is its hold timeout.
+ * waits, looks at the services' flags every 10 ms — ready once it accepts; over at once once it is
+ * no longer expected back (stopped on purpose, given up on) — and at the clients every 100 ms (a
+ * client that hung up, or half-closed, is dropped); the waiter's timer is its hold timeout.
  */
 
 #include <boost/asio/io_context.hpp>
@@ -30,8 +31,11 @@ class hold_queue {
 
   /** Starts watching `w` (the worker's thread). */
   void add(waiter& w);
-  /** Ends every wait now, as if the clients had gone (the worker stops). */
-  void drop_all();
+  /**
+   * Ends every wait now with `how`: `gone` when the worker stops (the connections close),
+   * `waiting` when it drains (each gets the fallback page, then the connection closes).
+   */
+  void end_all(waiter::outcome how);
 
  private:
   void tick();

@@ -144,7 +144,7 @@ void worker::stop() {
     for (auto& l : listeners_) l->acceptor.close(ignored);
     sweeper_.cancel();
     for (auto& t : timed_) t.close_now();
-    held_.drop_all();
+    held_.end_all(hold_queue::waiter::outcome::gone);
     for (auto& t : gen_->targets) t.idle.clear();
   });
 }
@@ -159,6 +159,8 @@ void worker::drain() {
     std::vector<timed*> all;
     for (auto& t : timed_) all.push_back(&t);
     for (auto* t : all) t->on_drain();
+    // Held requests get the fallback page now (and their connection closes), not at shutdown.
+    held_.end_all(hold_queue::waiter::outcome::waiting);
   });
 }
 

@@ -86,6 +86,8 @@ struct service_state {
   /** Its flags on the board: may a request wait for it, how many do (null: no board, never). */
   std::shared_ptr<traffic_flags> traffic;
   hold_config hold;
+  /** kinfra runs and checks it: a refused or dropped connection is noticed and it comes back. */
+  bool comes_back = false;
   service_stats* stats = nullptr;  ///< its /metrics counters (null without a registry)
   /** kinfra's own pages while it is stopped or in maintenance: not the service's errors. */
   route_stats* fallback_stats = nullptr;

@@ -157,6 +157,7 @@ void service_runner::spawn() {
     board_.modify(cfg_.name, [&](service_status& st) { st.last_exit_code = 127; st.last_signal.reset(); });
     exit_info info{false, false};
     auto d = decide_restart(cfg_.restart, info, attempts_);
+    if (!d.restart) want_running_ = false;  // (nothing brings it back: requests are not held for it)
     set_state(service_state::error, *err, std::string("Unhealthy"));
     if (d.restart) {
       ++attempts_;
@@ -377,6 +378,8 @@ void service_runner::stop(std::function<void()> done) {
   ++continuation_;
   restarting_ = false;
   stop_then(std::move(done));
+  // (Already stopping for a restart: requests stop waiting for it now, not when it has exited.)
+  board_.modify(cfg_.name, [](service_status& st) { st.expected_back = false; });
 }
 
 void service_runner::stop_then(std::function<void()> done) {

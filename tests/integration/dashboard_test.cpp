@@ -297,7 +297,7 @@ TEST(Dashboard, KillingAServiceUnderLoadNeverShowsAConnectionError) {
       if (!c || !keep_alive) c = kt::connect_to(k.port());
       c->send("GET /page HTTP/1.1\r\nHost: x\r\n\r\n");
       kt::response res;
-      bool got = c->read_response(res, false, 5s);
+      bool got = c->read_response(res, false, 15s);
       if (got && res.status == 200) ++answers;
       else if (got && (res.status == 503 || res.status == 502)) ++pages;  // kinfra's page about the service
       else {

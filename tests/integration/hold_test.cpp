@@ -199,3 +199,59 @@ TEST(Hold, ABrowserSeesTheLoadingPageAtOnceWhenTheServiceReportsStartUpSteps) {
   script->send("GET /api/items HTTP/1.1\r\nHost: t\r\nAccept: application/json\r\n\r\n");
   EXPECT_TRUE(kt::wait_until([&] { return kt::get_status(k.port())["services"]["api"].value("held_requests", -1) == 1; }));
 }
+
+TEST(Hold, AHeldRequestGetsThePageAtOnceWhenTheServiceIsStoppedOrKinfraStops) {
+  const auto port = kt::free_port();
+  kt::kinfra_process k(api_routes(port, "    hold: { timeout: 60s }\n", {"--listen-after", "60000"}));
+  ASSERT_TRUE(kt::wait_until([&] { return kt::state_of(k.port(), "api") == "starting"; })) << k.log();
+  auto held = [&] { return kt::get_status(k.port())["services"]["api"].value("held_requests", -1); };
+  // Stopped on purpose while a request waits: it gets the page now, not after 60 s.
+  auto waiting = kt::connect_to(k.port());
+  waiting->send("GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+  ASSERT_TRUE(kt::wait_until([&] { return held() == 1; }));
+  ASSERT_EQ(kt::http_request(k.port(), "POST", "/__action__/stop/api").status, 200);
+  kt::response res;
+  ASSERT_TRUE(waiting->read_response(res, false, 10s)) << "no answer when the service was stopped";
+  EXPECT_EQ(res.status, 503);
+  // kinfra stops (SIGTERM) while a request waits: the page, then the connection closes.
+  ASSERT_EQ(kt::http_request(k.port(), "POST", "/__action__/start/api").status, 200);
+  ASSERT_TRUE(kt::wait_until([&] { return kt::state_of(k.port(), "api") == "starting"; }));
+  auto during_stop = kt::connect_to(k.port());
+  during_stop->send("GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+  ASSERT_TRUE(kt::wait_until([&] { return held() == 1; }));
+  ::kill(k.pid(), SIGTERM);
+  kt::response last;
+  ASSERT_TRUE(during_stop->read_response(last, false, 10s)) << "no answer when kinfra stopped";
+  EXPECT_EQ(last.status, 503);
+  EXPECT_EQ(last.headers.get("Connection"), "close");
+}
+
+TEST(Hold, ARequestWithABodyThatTheServiceDropsIsNotSentAgainWithoutItsBody) {
+  // A service that takes the first request and closes without answering (alive: its own doing),
+  // and answers the next ones.
+  std::atomic<int> seen{0};
+  kt::test_upstream up([&](kt::socket_conn& c) {
+    kt::request r;
+    if (!c.read_request(r)) return;
+    if (seen++ == 0) return;  // closes
+    c.send("HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(r.body.size()) + "\r\n\r\n" + r.body);
+  });
+  kt::kinfra_process k("routes:\n  - { path: /, service: api }\nservices:\n  api: { url: \"" + up.url() + "\" }\n");
+  auto c = kt::connect_to(k.port());
+  c->send("PUT /die HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello"
+          "GET /next HTTP/1.1\r\nHost: t\r\n\r\n");
+  kt::response first, second;
+  ASSERT_TRUE(c->read_response(first, false, 10s));
+  EXPECT_EQ(first.status, 502) << "not sent again (its body is gone)";
+  ASSERT_TRUE(c->read_response(second, false, 10s));
+  EXPECT_EQ(second.status, 200) << "the pipelined request is its own request";
+  EXPECT_EQ(second.body, "");
+}
+
+TEST(Hold, AServiceKinfraOnlyWatchesIsNotWaitedForWhenItRefuses) {
+  kt::kinfra_process k("routes:\n  - { path: /, service: ext }\nservices:\n  ext: { url: \"http://127.0.0.1:" +
+                       std::to_string(kt::free_port()) + "\", health: off }\n");
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(kt::http_get(k.port(), "/").status, 502);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s) << "nothing brings it back: no hold";
+}
