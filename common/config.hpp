@@ -84,6 +84,17 @@ struct stop_config {
   std::chrono::milliseconds timeout = 10s;  ///< then SIGKILL
 };
 
+/**
+ * `hold:` of a service: while it is not accepting but expected back (starting, restarting,
+ * backing off after a crash, failing its checks while alive), a request waits for it instead of
+ * getting the fallback page at once — before its body is read, so any method can wait.
+ */
+struct hold_config {
+  bool enabled = true;                        ///< `hold: off` turns it off
+  std::chrono::milliseconds timeout = 5s;     ///< then the fallback page
+  unsigned max_requests = 1000;               ///< waiting at once (all workers); more get the page at once
+};
+
 /** A `depends_on` entry. */
 struct dependency {
   std::string service;
@@ -177,6 +188,7 @@ struct service_config {
   health_config health;
   restart_config restart;
   stop_config stop;
+  hold_config hold;
   std::vector<dependency> depends_on;
   std::size_t log_lines = 1000;          ///< lines kept in the service's log ring
   bool autostart = true;                 ///< false: started only when asked (dashboard, CLI, API)

@@ -91,7 +91,7 @@ class service_reader {
   void read(const YAML::Node& n, service_config& svc) {
     const std::string what = "service '" + svc.name + "'";
     if (!r_.check_map(n, what,
-                      {"url", "targets", "command", "cwd", "env", "port", "health", "restart", "stop", "depends_on",
+                      {"url", "targets", "command", "cwd", "env", "port", "health", "restart", "stop", "hold", "depends_on",
                        "log_lines", "fallback", "tls", "autostart"}))
       return;
     read_targets(n, svc, what);
@@ -100,6 +100,7 @@ class service_reader {
     if (auto h = n["health"]) read_health(h, svc, what);
     if (auto rs = n["restart"]) read_restart(rs, svc, what);
     if (auto st = n["stop"]) read_stop(st, svc, what);
+    if (auto h = n["hold"]) read_hold(h, svc, what);
     if (auto d = n["depends_on"]) read_depends_on(d, svc, what);
     if (auto f = n["fallback"]) read_fallback(f, svc, what);
     if (auto l = n["log_lines"]) {
@@ -340,6 +341,21 @@ class service_reader {
       }
     }
     r_.positive_duration(st, "timeout", w + ".timeout", svc.stop.timeout);
+  }
+
+  void read_hold(const YAML::Node& h, service_config& svc, const std::string& what) {
+    const std::string w = what + " hold";
+    if (h.IsScalar()) {
+      // `hold: off` (or on, for the defaults)
+      if (auto b = r_.boolean(h, w)) svc.hold.enabled = *b;
+      return;
+    }
+    if (!r_.check_map(h, w, {"timeout", "max_requests"})) return;
+    r_.positive_duration(h, "timeout", w + ".timeout", svc.hold.timeout);
+    if (svc.hold.timeout > std::chrono::minutes(5)) r_.error(h["timeout"], w + ".timeout must be at most 5m");
+    if (auto m = h["max_requests"]) {
+      if (auto v = r_.integer(m, w + ".max_requests", 1, 1000000)) svc.hold.max_requests = static_cast<unsigned>(*v);
+    }
   }
 
   void read_depends_on(const YAML::Node& d, service_config& svc, const std::string& what) {

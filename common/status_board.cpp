@@ -100,7 +100,7 @@ service_status status_board::fresh_status(const service_config& svc) {
   return st;
 }
 
-status_board::status_board(const config& cfg) : never_(std::make_shared<std::atomic<bool>>(false)) {
+status_board::status_board(const config& cfg) : never_(std::make_shared<traffic_flags>()) {
   auto first = std::make_shared<board_snapshot>();
   first->config.path = cfg.source_path;
   first->config.loaded_at = std::chrono::system_clock::now();
@@ -126,7 +126,7 @@ void status_board::reconfigure(const config& cfg) {
   auto next = std::make_shared<board_snapshot>();
   next->config = current_->config;
   next->config.routes = std::make_shared<const std::vector<route_config>>(cfg.routes);
-  std::map<std::string, std::shared_ptr<std::atomic<bool>>, std::less<>> flags;
+  std::map<std::string, std::shared_ptr<traffic_flags>, std::less<>> flags;
   for (const auto& svc : cfg.services) {
     const service_status* before = current_->find(svc.name);
     service_status st = before ? *before : fresh_status(svc);
@@ -138,7 +138,7 @@ void status_board::reconfigure(const config& cfg) {
     }
     next->services.push_back(std::move(st));
     auto it = flags_.find(svc.name);
-    flags.emplace(svc.name, it != flags_.end() ? it->second : std::make_shared<std::atomic<bool>>(false));
+    flags.emplace(svc.name, it != flags_.end() ? it->second : std::make_shared<traffic_flags>());
   }
   // A removed service's flag keeps its last value: requests that the previous configuration
   // already routed there finish as they would have.
@@ -171,8 +171,17 @@ std::shared_ptr<const board_snapshot> status_board::snapshot() const {
 void status_board::publish_locked(std::shared_ptr<board_snapshot> next) {
   next->version = version_.load(std::memory_order_relaxed) + 1;
   for (const auto& st : next->services) {
-    if (auto it = flags_.find(st.name); it != flags_.end())
-      it->second->store(accepts_traffic(st), std::memory_order_release);
+    if (auto it = flags_.find(st.name); it != flags_.end()) {
+      const bool accepting = accepts_traffic(st);
+      auto& f = *it->second;
+      f.holdable.store(!accepting && st.expected_back && !st.maintenance.on, std::memory_order_release);
+      f.long_start.store(st.state == service_state::starting &&
+                             std::any_of(st.steps.begin(), st.steps.end(),
+                                         [](const step_entry& e) { return e.status != step_status::completed; }),
+                         std::memory_order_release);
+      if (accepting && !f.accepting.load(std::memory_order_relaxed)) f.epoch.fetch_add(1, std::memory_order_acq_rel);
+      f.accepting.store(accepting, std::memory_order_release);
+    }
   }
   current_ = std::move(next);
   version_.fetch_add(1, std::memory_order_acq_rel);
@@ -269,6 +278,11 @@ std::pair<std::uint64_t, std::uint64_t> status_board::health_checks(std::string_
 }
 
 std::shared_ptr<const std::atomic<bool>> status_board::accepting_flag(std::string_view name) const {
+  auto t = traffic(name);
+  return std::shared_ptr<const std::atomic<bool>>(t, &t->accepting);
+}
+
+std::shared_ptr<traffic_flags> status_board::traffic(std::string_view name) const {
   std::lock_guard lock(mutex_);
   auto it = flags_.find(name);
   return it != flags_.end() ? it->second : never_;

@@ -87,7 +87,27 @@ struct service_status {
   std::optional<int> last_signal;
   std::vector<step_entry> steps;
   maintenance_info maintenance;  ///< while on, visitors get the maintenance page and no traffic flows
+  /**
+   * Not accepting now, but kinfra expects it back on its own (starting, restarting, a restart
+   * scheduled after a crash, failing its checks while wanted): requests may wait for it (hold).
+   * Never for a service stopped on purpose, given up on, or in maintenance.
+   */
+  bool expected_back = false;
   std::chrono::system_clock::time_point changed_at;
+};
+
+/**
+ * What the proxy reads about a service on every request, without a lock: may it get traffic now,
+ * may a request wait for it, and how many wait (all workers together).
+ */
+struct traffic_flags {
+  std::atomic<bool> accepting{false};
+  std::atomic<bool> holdable{false};
+  /** Expected back, after steps it reports (a build…): longer than a hold, a browser gets the loading page. */
+  std::atomic<bool> long_start{false};
+  std::atomic<int> held{0};
+  /** Counts the times `accepting` turned true: "accepting again", after a refused connection. */
+  std::atomic<std::uint32_t> epoch{0};
 };
 
 /** An address kinfra listens on, as the proxy opened it. */
@@ -231,6 +251,8 @@ class status_board {
    * exists) across reconfigurations; for an unknown name, a flag that is always false.
    */
   std::shared_ptr<const std::atomic<bool>> accepting_flag(std::string_view name) const;
+  /** All of a service's traffic flags (accepting, holdable, held), kept like accepting_flag. */
+  std::shared_ptr<traffic_flags> traffic(std::string_view name) const;
 
   /**
    * The proxy could not connect to any target of this service (passive check): the supervisor is
@@ -266,8 +288,8 @@ class status_board {
   mutable std::mutex mutex_;  // guards current_ (copy and swap), flags_ and writers
   std::shared_ptr<const board_snapshot> current_;
   /** By name; a flag outlives its service in the generations that still hold it. */
-  std::map<std::string, std::shared_ptr<std::atomic<bool>>, std::less<>> flags_;
-  std::shared_ptr<std::atomic<bool>> never_;  ///< for unknown names
+  std::map<std::string, std::shared_ptr<traffic_flags>, std::less<>> flags_;
+  std::shared_ptr<traffic_flags> never_;  ///< for unknown names
   std::atomic<std::uint64_t> version_{0};
   mutable std::mutex logs_mutex_;
   std::map<std::string, ring, std::less<>> rings_;

@@ -32,6 +32,8 @@ json service_fields(const status_board& board, const service_status& s,
   j["managed"] = s.managed;
   j["restarts"] = s.restarts;
   j["health_detail"] = s.health_detail;
+  // Requests waiting for it to be back (hold), on every worker.
+  j["held_requests"] = board.traffic(s.name)->held.load(std::memory_order_relaxed);
   if (s.last_exit_code) j["last_exit_code"] = *s.last_exit_code;
   if (s.last_signal) j["last_signal"] = *s.last_signal;
   json steps = json::array();

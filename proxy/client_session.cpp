@@ -292,8 +292,22 @@ net::awaitable<client_session::outcome> client_session::handle_request() {
   }
   x.target_route = r;
   route_ = r;
-  if (const auto& flag = gen_->services[r->service_index].accepting;
-      flag && !flag->load(std::memory_order_relaxed)) {
+  x.max_body = r->max_body_bytes;
+  if (x.framing == body_framing::length && x.body_length > x.max_body)
+    co_return co_await respond_error(413, "The request body is larger than this route accepts.", outcome::linger, &x);
+  bool accepting = true;
+  if (const auto& svc = gen_->services[r->service_index]; svc.accepting && !svc.accepting->load(std::memory_order_relaxed)) {
+    accepting = false;
+    // Expected back soon (starting, restarting, crashed with a restart coming): wait for it.
+    // (A browser loading a page of a service that reports start-up steps sees them at once.)
+    if (svc.hold.enabled && svc.traffic && svc.traffic->holdable.load(std::memory_order_acquire) &&
+        !(req.navigation && svc.traffic->long_start.load(std::memory_order_relaxed))) {
+      const auto held = co_await hold(svc, x);
+      if (held == hold_queue::waiter::outcome::gone) co_return outcome::abort;
+      accepting = held == hold_queue::waiter::outcome::ready;
+    }
+  }
+  if (!accepting) {
     // Not healthy (starting, crashed, stopped, in maintenance): the fallback page says so,
     // instead of a connection error.
     const outcome after = x.framing == body_framing::none ? outcome::keep_alive : outcome::linger;
@@ -308,9 +322,6 @@ net::awaitable<client_session::outcome> client_session::handle_request() {
     }
     co_return co_await respond_error(503, "The service is not available right now.", after, &x);
   }
-  x.max_body = r->max_body_bytes;
-  if (x.framing == body_framing::length && x.body_length > x.max_body)
-    co_return co_await respond_error(413, "The request body is larger than this route accepts.", outcome::linger, &x);
   x.upgrade = req_->upgrade();
   x.retryable = is_idempotent(req.method);
 
@@ -456,9 +467,16 @@ net::awaitable<client_session::outcome> client_session::forward(exchange& x) {
     if (!x.up) {
       if (auto failure = co_await connect_upstream(x, detail)) {
         // Passive check: no target took the connection, so the service stops getting traffic
-        // until its health check passes again.
-        if (status_board* board = w_.board(); board && *failure == 502 && x.refused)
-          board->report_refused(x.target_route->service);
+        // until its health check passes again. Nothing was sent: the request may wait for it.
+        if (*failure == 502 && x.refused) {
+          const auto held = co_await hold_after_failure(x, true);
+          if (held == hold_queue::waiter::outcome::gone) co_return outcome::abort;
+          if (held == hold_queue::waiter::outcome::ready) {
+            x.refused = false;
+            x.fresh_only = true;
+            continue;
+          }
+        }
         co_return co_await respond_error(*failure, detail,
                                          x.framing == body_framing::none ? outcome::keep_alive : outcome::linger, &x);
       }
@@ -467,7 +485,8 @@ net::awaitable<client_session::outcome> client_session::forward(exchange& x) {
     upstream_ = gen_->targets[x.up->target].name;
     // The header goes out together with the body when the body is already here in full.
     const bool body_here = x.framing == body_framing::length && in_.size() >= x.body_length;
-    const bool can_retry = x.retryable && (x.framing == body_framing::none || body_here) && !retried;
+    // (Only without a body: the body leaves the buffer as it is sent, so it could not go again.)
+    const bool can_retry = x.retryable && x.framing == body_framing::none && !retried;
     arm(cfg.timeouts.body, phase::response_header);
     boost::system::error_code ec;
     {
@@ -518,6 +537,18 @@ net::awaitable<client_session::outcome> client_session::forward(exchange& x) {
         x.fresh_only = true;
         res_.reset();
         continue;
+      }
+      // A new connection closed without an answer: if the process just died (kill -9), an
+      // idempotent request without a body waits for it to be back, once, and goes again.
+      if (can_retry) {
+        retried = true;
+        const auto held = co_await hold_after_failure(x, false);
+        if (held == hold_queue::waiter::outcome::gone) co_return outcome::abort;
+        if (held == hold_queue::waiter::outcome::ready) {
+          x.fresh_only = true;
+          res_.reset();
+          continue;
+        }
       }
       co_return co_await respond_error(502, "The service closed the connection without answering.",
                                        outcome::keep_alive, &x);
@@ -617,7 +648,8 @@ net::awaitable<client_session::outcome> client_session::relay_response(exchange&
               504, "The service did not answer within " + describe_ms(cfg.timeouts.upstream_response) + ".",
               x.body_done ? outcome::close : outcome::linger, &x);
         }
-        if (!got_any && reused && x.body_done && !x.body_failed) co_return outcome::retry;
+        // (forward decides whether it goes again: on a kept-alive connection, or after a hold)
+        if (!got_any && x.body_done && !x.body_failed) co_return outcome::retry;
         abandon_body(x);
         co_return co_await respond_error(502, "The service closed the connection without answering.",
                                          x.body_done ? outcome::close : outcome::linger, &x);

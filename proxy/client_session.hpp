@@ -60,6 +60,9 @@ class client_session final : public timed {
   /** The state of one request/response exchange. */
   struct exchange {
     const route* target_route = nullptr;
+    /** The end of this request's hold: one timeout for every wait of the request. */
+    std::optional<std::chrono::steady_clock::time_point> hold_until;
+    bool held_after_failure = false;  ///< waited once after a refused or dropped connection
     body_framing framing = body_framing::none;
     std::uint64_t body_length = 0;
     std::uint64_t max_body = 0;
@@ -90,6 +93,20 @@ class client_session final : public timed {
 
   /** Reads the next request header; returns how to end the connection when there is none. */
   net::awaitable<std::optional<outcome>> read_request_header();
+  /**
+   * Holds the request (nothing read beyond its header, nothing sent upstream) until `svc` accepts
+   * again (`ready`), the request's hold time is over, the queue is full or the service is no
+   * longer expected back (`waiting`), or the client hangs up (`gone`). With `after_epoch`, ready
+   * only once it accepts with another epoch (it counted as accepting when its connection failed).
+   * Defined in client_hold.cpp.
+   */
+  net::awaitable<hold_queue::waiter::outcome> hold(const service_state& svc, exchange& x,
+                                                   std::optional<std::uint32_t> after_epoch = std::nullopt);
+  /**
+   * After a refused connection (`refused`) or a new one closed without an answer: tells the
+   * supervisor (refused), and when the service is one kinfra brings back, waits for it once.
+   */
+  net::awaitable<hold_queue::waiter::outcome> hold_after_failure(exchange& x, bool refused);
   /** The TLS handshake of an HTTPS listener; an outcome when the connection must end instead. */
   net::awaitable<std::optional<outcome>> accept_tls();
   /** On a redirecting listener: 308 to the same URL on https://. */

@@ -96,7 +96,7 @@ void request_head::clear() {
   version = 11;
   host.clear();
   host_fields = content_length_fields = transfer_encoding_fields = chunked_tokens = 0;
-  content_length_list = chunked_last = other_coding = empty_coding = has_expect = accept_json = false;
+  content_length_list = chunked_last = other_coding = empty_coding = has_expect = accept_json = navigation = false;
   expect.clear();
   origin.clear();
   authorization.clear();
@@ -199,6 +199,10 @@ void request_parser::on_field_impl(http::field name, bsv name_string, bsv value,
       return;  // the proxy answers 100-continue itself
     case http::field::accept:
       head_.accept_json = accept_prefers_json(value);
+      if (value.find("text/html") != std::string_view::npos) head_.navigation = true;
+      break;
+    case http::field::sec_fetch_mode:
+      if (value == "navigate") head_.navigation = true;
       break;
     case http::field::origin:
       head_.origin.assign(value.data(), value.size());

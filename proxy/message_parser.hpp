@@ -43,6 +43,7 @@ struct request_head {
   bool has_expect = false;
   std::string expect;
   bool accept_json = false;          ///< Accept names JSON before HTML
+  bool navigation = false;           ///< a browser loading a page (Sec-Fetch-Mode: navigate, or Accept: text/html)
   std::string origin;                ///< the Origin value (admin actions check it)
   std::string authorization;         ///< the Authorization value (admin actions check it)
   std::string fetch_site;            ///< Sec-Fetch-Site (admin actions check it)

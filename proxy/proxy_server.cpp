@@ -31,6 +31,9 @@ resolved_targets resolve_targets(const config& cfg, metrics_registry* metrics) {
   for (std::size_t s = 0; s < cfg.services.size(); ++s) {
     const auto& svc = cfg.services[s];
     out.services[s].name = svc.name;
+    out.services[s].hold = svc.hold;
+    out.services[s].comes_back = svc.managed() && svc.health.probe != health_config::kind::none &&
+                                 (svc.health.probe != health_config::kind::automatic || svc.probe_address());
     if (metrics) {
       out.services[s].stats = &metrics->service(svc.name);
       out.services[s].fallback_stats = &metrics->route(metrics_registry::fallback_route, svc.name);

@@ -57,7 +57,10 @@ std::shared_ptr<generation> worker::make_generation(std::shared_ptr<const config
   gen->services = targets.services;
   gen->log = targets.log;
   for (auto& svc : gen->services) {
-    if (board_) svc.accepting = board_->accepting_flag(svc.name);
+    if (board_) {
+      svc.accepting = board_->accepting_flag(svc.name);
+      svc.traffic = board_->traffic(svc.name);
+    }
   }
   return gen;
 }
@@ -141,6 +144,7 @@ void worker::stop() {
     for (auto& l : listeners_) l->acceptor.close(ignored);
     sweeper_.cancel();
     for (auto& t : timed_) t.close_now();
+    held_.end_all(hold_queue::waiter::outcome::gone);
     for (auto& t : gen_->targets) t.idle.clear();
   });
 }
@@ -155,6 +159,8 @@ void worker::drain() {
     std::vector<timed*> all;
     for (auto& t : timed_) all.push_back(&t);
     for (auto* t : all) t->on_drain();
+    // Held requests get the fallback page now (and their connection closes), not at shutdown.
+    held_.end_all(hold_queue::waiter::outcome::waiting);
   });
 }
 

@@ -22,6 +22,7 @@
 #include "common/config.hpp"
 #include "common/local_responder.hpp"
 #include "common/status_board.hpp"
+#include "proxy/hold_queue.hpp"
 #include "proxy/router.hpp"
 #include "proxy/stream.hpp"
 #include "proxy/tls.hpp"
@@ -82,6 +83,11 @@ struct service_state {
   std::size_t next = 0;
   /** The StatusBoard's "may it get traffic" flag (null: no board, always yes). */
   std::shared_ptr<const std::atomic<bool>> accepting;
+  /** Its flags on the board: may a request wait for it, how many do (null: no board, never). */
+  std::shared_ptr<traffic_flags> traffic;
+  hold_config hold;
+  /** kinfra runs and checks it: a refused or dropped connection is noticed and it comes back. */
+  bool comes_back = false;
   service_stats* stats = nullptr;  ///< its /metrics counters (null without a registry)
   /** kinfra's own pages while it is stopped or in maintenance: not the service's errors. */
   route_stats* fallback_stats = nullptr;
@@ -197,6 +203,8 @@ class worker {
   void put_idle(generation& gen, std::unique_ptr<upstream_connection> conn);
 
   void track(timed& t) { timed_.push_back(t); }
+  /** Requests waiting for their service to accept again (client_session::hold). */
+  hold_queue& held() { return held_; }
 
  private:
   /** A listening socket; never moves, so its accept loop can hold it. */
@@ -226,6 +234,7 @@ class worker {
   std::size_t listener_count_ = 0;  ///< ids handed out by add_listener (its caller's thread)
   boost::intrusive::list<timed, boost::intrusive::constant_time_size<false>> timed_;
   net::steady_timer sweeper_;
+  hold_queue held_{ioc_};
   std::thread thread_;
   bool stopping_ = false;
 };

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The hardening checks (docs/TESTING.md), run by .ci/run after scripts/test.sh:
 #   asan  the whole test suite built with AddressSanitizer + UndefinedBehaviorSanitizer
-#   tsan  the proxy, StatusBoard, supervisor, reload, TLS and ACME tests built with ThreadSanitizer
+#   tsan  the proxy, StatusBoard, supervisor, reload, TLS, ACME and hold tests built with ThreadSanitizer
 #   fuzz  each libFuzzer target (clang) for FUZZ_SECONDS (default 60) from its seed corpus
 #
 #   scripts/hardening.sh              all three
@@ -42,7 +42,7 @@ for step in "${steps[@]}"; do
     tsan)
       echo "== TSan: proxy, StatusBoard, metrics, access log, embedding API, supervisor, reload, TLS, admin surface"
       build build/tsan -DKINFRA_SANITIZE=thread
-      ctest --test-dir build/tsan -R '^(StatusBoard|Metrics|AccessLog|Embed|Proxy|Supervisor|Reload|Shutdown|Tls|DevTls|Acme|AdminSecurity|AdminOffWorker)' -j"$JOBS" \
+      ctest --test-dir build/tsan -R '^(StatusBoard|Metrics|AccessLog|Embed|Proxy|Supervisor|Reload|Shutdown|Tls|DevTls|Acme|AdminSecurity|AdminOffWorker|Hold)' -j"$JOBS" \
         --output-on-failure --timeout 300
       ;;
     fuzz)

@@ -66,8 +66,12 @@ std::chrono::milliseconds service_runner::probe_interval() const {
 void service_runner::set_state(service_state s, std::string message, std::optional<std::string> health) {
   bool changed = s != state_;
   state_ = s;
+  // Expected back on its own: wanted (or being restarted) and not running now. Requests may wait.
+  // (A watched service is not: kinfra does not bring it back.)
+  const bool expected_back = cfg_.managed() && s != service_state::running && (want_running_ || restarting_);
   board_.modify(cfg_.name, [&](service_status& st) {
     st.state = s;
+    st.expected_back = expected_back;
     st.status_message = std::move(message);
     if (health) st.health = *health;
     // A stopped service has no current check result: the last one would read as now.
@@ -94,6 +98,7 @@ bool service_runner::dependencies_met(std::string* waiting_for) const {
 
 void service_runner::start() {
   want_running_ = true;
+  restarting_ = false;
   attempts_ = 0;
   restart_timer_.cancel();
   if (!cfg_.managed()) {
@@ -152,6 +157,7 @@ void service_runner::spawn() {
     board_.modify(cfg_.name, [&](service_status& st) { st.last_exit_code = 127; st.last_signal.reset(); });
     exit_info info{false, false};
     auto d = decide_restart(cfg_.restart, info, attempts_);
+    if (!d.restart) want_running_ = false;  // (nothing brings it back: requests are not held for it)
     set_state(service_state::error, *err, std::string("Unhealthy"));
     if (d.restart) {
       ++attempts_;
@@ -370,7 +376,10 @@ void service_runner::stop(std::function<void()> done) {
   // A stop from outside (the dashboard, a reload removing it, shutdown) cancels a pending
   // "start again once stopped".
   ++continuation_;
+  restarting_ = false;
   stop_then(std::move(done));
+  // (Already stopping for a restart: requests stop waiting for it now, not when it has exited.)
+  board_.modify(cfg_.name, [](service_status& st) { st.expected_back = false; });
 }
 
 void service_runner::stop_then(std::function<void()> done) {
@@ -435,6 +444,7 @@ void service_runner::finish_stop() {
 void service_runner::restart() {
   if (!cfg_.managed()) return;
   const auto ticket = ++continuation_;
+  restarting_ = true;  // (requests wait for it while it stops and starts again)
   stop_then([this, alive = alive_, ticket] {
     if (!*alive || ticket != continuation_) return;
     ++restarts_;
@@ -458,6 +468,7 @@ void service_runner::reconfigure(const service_config& next) {
     // Run → watch or watch → run: what runs stops under the entry it was started with, then
     // the new kind starts.
     const auto ticket = ++continuation_;
+    restarting_ = true;
     stop_then([this, alive = alive_, ticket, next] {
       if (!*alive || ticket != continuation_) return;
       cfg_ = next;

@@ -103,6 +103,7 @@ class service_runner {
 
   service_state state_ = service_state::stopped;
   bool want_running_ = false;
+  bool restarting_ = false;  ///< restart(): stopping now, to start again (requests wait)
   bool waiting_for_dependencies_ = false;
   bool stopping_ = false;
   pid_t pid_ = 0;

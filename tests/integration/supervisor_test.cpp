@@ -65,7 +65,7 @@ TEST(Supervisor, StartsAServiceInItsOwnGroupWithPortAndRoutesToItOnceHealthy) {
 TEST(Supervisor, AServiceThatIsStillStartingGets503WithRetryAfter) {
   auto port = kt::free_port();
   kt::kinfra_process k(routes_to("slow") + "services:\n" +
-                       service("slow", {"--listen-after", "1500"}, port, "    health: { http: /health }\n"));
+                       service("slow", {"--listen-after", "1500"}, port, "    health: { http: /health }\n    hold: off\n"));
   ASSERT_TRUE(reaches(k.port(), "slow", "starting", 3s));
   auto status = kt::get_status(k.port(), "slow");
   EXPECT_EQ(status["status_message"], "Starting server process...");
@@ -82,7 +82,7 @@ TEST(Supervisor, KillMinus9IsAnErrorAndTheServiceComesBackByItself) {
   kt::kinfra_process k(routes_to("api") + "services:\n" +
                        service("api", {}, port,
                                "    health: { http: /health, interval: 200ms }\n"
-                               "    restart: { policy: on-failure, backoff: 1s }\n"));
+                               "    restart: { policy: on-failure, backoff: 1s }\n    hold: off\n"));
   ASSERT_TRUE(reaches(k.port(), "api", "running"));
   pid_t first = pid_of(k.port(), "api");
   ASSERT_EQ(::kill(first, SIGKILL), 0);
