@@ -107,7 +107,14 @@ void service_runner::start() {
     else run_probe_now();
     return;
   }
-  if (pid_ || stopping_) return;
+  if (stopping_) {
+    // Asked to start while it is still stopping: it starts once it has stopped.
+    stop_waiters_.push_back([this, alive = alive_] {
+      if (*alive && want_running_ && !pid_ && !stopping_) start();
+    });
+    return;
+  }
+  if (pid_) return;
   dependencies_changed();
   if (!pid_ && !waiting_for_dependencies_) spawn();
 }

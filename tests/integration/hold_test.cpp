@@ -213,7 +213,8 @@ TEST(Hold, AHeldRequestGetsThePageAtOnceWhenTheServiceIsStoppedOrKinfraStops) {
   kt::response res;
   ASSERT_TRUE(waiting->read_response(res, false, 10s)) << "no answer when the service was stopped";
   EXPECT_EQ(res.status, 503);
-  // kinfra stops (SIGTERM) while a request waits: the page, then the connection closes.
+  // kinfra stops (SIGTERM) while a request waits: the page, then the connection closes. (A start
+  // asked for while it is still stopping happens once it has stopped.)
   ASSERT_EQ(kt::http_request(k.port(), "POST", "/__action__/start/api").status, 200);
   ASSERT_TRUE(kt::wait_until([&] { return kt::state_of(k.port(), "api") == "starting"; }));
   auto during_stop = kt::connect_to(k.port());
