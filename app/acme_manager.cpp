@@ -63,12 +63,7 @@ std::vector<std::string> challenge_order(const acme_config& acme, const config& 
 }
 
 std::string utc_text(std::chrono::system_clock::time_point t) {
-  const std::time_t tt = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
-  return buf;
+  return proxy::tls::format_time(std::chrono::system_clock::to_time_t(t));
 }
 
 }  // namespace

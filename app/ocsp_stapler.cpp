@@ -138,13 +138,7 @@ void set_times(ocsp_status& status, const staple& s) {
   status.next_update = sys_clock::from_time_t(s.next_update);
 }
 
-std::string utc(std::time_t t) {
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC", &tm);
-  return buf;
-}
+std::string utc(std::time_t t) { return proxy::tls::format_time(t); }
 
 }  // namespace
 

@@ -30,12 +30,24 @@ std::string openssl_error() {
 
 int no_password(char*, int, int, void*) { return 0; }
 
-std::string format_time(const ASN1_TIME* t) {
-  std::tm tm{};
-  if (!ASN1_TIME_to_tm(t, &tm)) return "?";
+namespace {
+std::string format_tm(const std::tm& tm) {
   char buf[64];
   std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC", &tm);
   return buf;
+}
+}  // namespace
+
+std::string format_time(const ASN1_TIME* t) {
+  std::tm tm{};
+  if (!ASN1_TIME_to_tm(t, &tm)) return "?";
+  return format_tm(tm);
+}
+
+std::string format_time(std::time_t t) {
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  return format_tm(tm);
 }
 
 std::time_t to_time_t(const ASN1_TIME* t) {

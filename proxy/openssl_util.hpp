@@ -36,6 +36,7 @@ int no_password(char*, int, int, void*);
 
 /** "2027-11-27 17:00 UTC". */
 std::string format_time(const ASN1_TIME* t);
+std::string format_time(std::time_t t);
 /** The same instant as a time_t (0 when it cannot be read). */
 std::time_t to_time_t(const ASN1_TIME* t);
 
