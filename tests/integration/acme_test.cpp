@@ -179,13 +179,18 @@ TEST(Acme, GetsACertificateByHttp01ServesItBySniAndReusesItAfterARestart) {
   EXPECT_NE(out.find("rsaEncryption"), std::string::npos) << out;
 }
 
-/** The ALPN protocol the listener chose for a ClientHello offering only `acme-tls/1` for `name`, and the subject. */
-std::string alpn_handshake(const std::string& name, std::uint16_t port) {
+/** The lines of `openssl s_client` (with `flags`, for `name`) that match the regular expression `lines`. */
+std::string s_client(const std::string& name, std::uint16_t port, const std::string& flags, const std::string& lines) {
   std::string out;
   kt::run_shell("echo | timeout 10 openssl s_client -connect 127.0.0.1:" + std::to_string(port) + " -servername " + name +
-                    " -alpn acme-tls/1 2>&1 | grep -E '^(ALPN protocol|No ALPN)|^subject='",
+                    " " + flags + " 2>&1 | grep -E '" + lines + "'",
                 &out);
   return out;
+}
+
+/** The ALPN protocol the listener chose for a ClientHello offering only `acme-tls/1` for `name`, and the subject. */
+std::string alpn_handshake(const std::string& name, std::uint16_t port) {
+  return s_client(name, port, "-alpn acme-tls/1", "^(ALPN protocol|No ALPN)|^subject=");
 }
 
 TEST(Acme, ALoneTlsListenerGetsItsCertificateByTlsAlpn01) {
@@ -327,11 +332,7 @@ TEST(Acme, StoppingKinfraDoesNotWaitForACaThatStalls) {
 
 /** What `openssl s_client -status` says about the stapled OCSP response for `name`. */
 std::string stapled(const std::string& name, std::uint16_t port) {
-  std::string out;
-  kt::run_shell("echo | timeout 10 openssl s_client -connect 127.0.0.1:" + std::to_string(port) + " -servername " + name +
-                    " -status 2>&1 | grep -E 'OCSP response:|OCSP Response Status|Cert Status'",
-                &out);
-  return out;
+  return s_client(name, port, "-status", "OCSP response:|OCSP Response Status|Cert Status");
 }
 
 bool have_python_cryptography() { return kt::run_shell("python3 -c 'import cryptography' 2>/dev/null") == 0; }
