@@ -82,6 +82,11 @@ struct restart_config {
 struct stop_config {
   int signal = 15;  ///< sent to the process group (SIGTERM)
   std::chrono::milliseconds timeout = 10s;  ///< then SIGKILL
+  /**
+   * Start-first restarts: how long the previous instance keeps the requests (and WebSocket
+   * tunnels) it has in flight after the new one took over, before it gets its stop signal.
+   */
+  std::chrono::milliseconds drain = 10s;
 };
 
 /**
@@ -185,6 +190,12 @@ struct service_config {
   std::string cwd;                       ///< absolute; defaults to the folder of routes.yaml
   std::map<std::string, std::string> env;  ///< ${VAR} already expanded from kinfra's environment
   std::optional<std::uint16_t> port;     ///< passed as PORT; implies target http://127.0.0.1:PORT
+  /**
+   * `port: auto`: kinfra picks a free port for each process it starts and passes it as PORT;
+   * restarts are start-first (the new process on a new port takes over once healthy).
+   */
+  bool port_auto = false;
+  unsigned instances = 1;                ///< `instances: N`: processes run at once (INSTANCE=0..N-1)
   health_config health;
   restart_config restart;
   stop_config stop;
@@ -197,6 +208,8 @@ struct service_config {
 
   /** True when kinfra runs this service (it has a command). */
   bool managed() const { return !command.empty(); }
+  /** Its processes get their ports from kinfra (`port: auto`): the proxy follows them. */
+  bool dynamic_port() const { return port_auto && managed(); }
   /** The address health checks go to, if any: the port, the monitor URL, or the first target. */
   std::optional<host_port> probe_address() const;
 };

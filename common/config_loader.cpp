@@ -489,7 +489,7 @@ class config_builder {
             r_.error(s, "route points to unknown service '" + *name + "'" +
                             (known.empty() ? " (no services are defined)" : " (known: " + known + ")"));
             ok = false;
-          } else if (svc->targets.empty()) {
+          } else if (svc->targets.empty() && !svc->dynamic_port()) {
             r_.error(s, "route points to service '" + *name + "', which has no http:// url or port to forward to" +
                             std::string(svc->monitor ? " (a tcp:// service is only monitored)" : ""));
             ok = false;

@@ -91,12 +91,13 @@ class service_reader {
   void read(const YAML::Node& n, service_config& svc) {
     const std::string what = "service '" + svc.name + "'";
     if (!r_.check_map(n, what,
-                      {"url", "targets", "command", "cwd", "env", "port", "health", "restart", "stop", "hold", "depends_on",
+                      {"url", "targets", "command", "cwd", "env", "port", "instances", "health", "restart", "stop", "hold", "depends_on",
                        "log_lines", "fallback", "tls", "autostart"}))
       return;
     read_targets(n, svc, what);
     if (auto t = n["tls"]) read_upstream_tls(t, svc, what);
     read_command(n, svc, what);
+    if (auto i = n["instances"]) read_instances(i, n, svc, what);
     if (auto h = n["health"]) read_health(h, svc, what);
     if (auto rs = n["restart"]) read_restart(rs, svc, what);
     if (auto st = n["stop"]) read_stop(st, svc, what);
@@ -111,7 +112,7 @@ class service_reader {
       if (!svc.autostart && n["command"].IsDefined() == false)
         r_.error(a, what + " autostart: false needs a command (kinfra only starts what it runs)");
     }
-    if (svc.targets.empty() && !svc.monitor && svc.command.empty())
+    if (svc.targets.empty() && !svc.monitor && svc.command.empty() && !svc.port_auto)
       r_.error(n, what + " needs a url, targets or a port (and optionally a command)");
   }
 
@@ -139,7 +140,11 @@ class service_reader {
       else if (!t.IsSequence() || t.size() == 0) r_.error(t, what + " targets must be a non-empty list of URLs");
       else for (const auto& item : t) add_target(item);
     }
-    if (auto p = n["port"]) {
+    if (auto p = n["port"]; p && p.IsScalar() && p.Scalar() == "auto") {
+      svc.port_auto = true;
+      if (n["url"] || n["targets"]) r_.error(p, what + " has both port: auto and url/targets; use one of them");
+      if (!n["command"]) r_.error(p, what + " port: auto needs a command (kinfra picks the port of what it runs)");
+    } else if (p) {
       if (auto v = r_.integer(p, what + " port", 1, 65535)) {
         svc.port = static_cast<std::uint16_t>(*v);
         if (n["url"] || n["targets"]) {
@@ -278,7 +283,7 @@ class service_reader {
     if (auto v = h["fall"]) {
       if (auto i = r_.integer(v, w + ".fall", 1, 100)) hc.fall = static_cast<unsigned>(*i);
     }
-    bool has_address = svc.port || svc.monitor || !svc.targets.empty();
+    bool has_address = svc.port || svc.port_auto || svc.monitor || !svc.targets.empty();
     if (hc.probe != health_config::kind::automatic && !has_address)
       r_.error(h, w + " needs a port or url to probe");
   }
@@ -333,7 +338,7 @@ class service_reader {
   void read_stop(const YAML::Node& st, service_config& svc, const std::string& what) {
     const std::string w = what + " stop";
     if (!svc.managed()) r_.error(st, w + ": the service has no command, kinfra does not run it");
-    if (!r_.check_map(st, w, {"signal", "timeout"})) return;
+    if (!r_.check_map(st, w, {"signal", "timeout", "drain"})) return;
     if (auto s = st["signal"]) {
       if (auto name = r_.string(s, w + ".signal")) {
         if (auto sig = parse_signal(*name)) svc.stop.signal = *sig;
@@ -341,6 +346,18 @@ class service_reader {
       }
     }
     r_.positive_duration(st, "timeout", w + ".timeout", svc.stop.timeout);
+    if (st["drain"]) r_.positive_duration(st, "drain", w + ".drain", svc.stop.drain);
+  }
+
+  void read_instances(const YAML::Node& i, const YAML::Node& n, service_config& svc, const std::string& what) {
+    auto v = r_.integer(i, what + " instances", 1, 64);
+    if (!v) return;
+    svc.instances = static_cast<unsigned>(*v);
+    if (!svc.managed()) return r_.error(i, what + " instances: the service has no command, kinfra does not run it");
+    // Each instance listens on a port of its own: a fixed port or URL would be one for all.
+    if (svc.instances > 1 && (svc.port || n["url"] || n["targets"]))
+      r_.error(i, what + " instances: " + std::to_string(svc.instances) +
+                      " needs port: auto (each instance gets a port of its own), not a fixed port or url");
   }
 
   void read_hold(const YAML::Node& h, service_config& svc, const std::string& what) {

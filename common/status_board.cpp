@@ -37,6 +37,24 @@ std::string_view to_string(certificate_status::origin o) {
   return "unknown";
 }
 
+std::string_view to_string(instance_status::role r) {
+  switch (r) {
+    case instance_status::role::serving: return "serving";
+    case instance_status::role::starting: return "starting";
+    case instance_status::role::draining: return "draining";
+  }
+  return "serving";
+}
+
+std::string_view to_string(restart_report::result r) {
+  switch (r) {
+    case restart_report::result::in_progress: return "in progress";
+    case restart_report::result::done: return "done";
+    case restart_report::result::failed: return "failed";
+  }
+  return "done";
+}
+
 std::optional<service_state> parse_service_state(std::string_view s) {
   for (auto st : {service_state::stopped, service_state::starting, service_state::running, service_state::unhealthy,
                   service_state::stopping, service_state::error})
@@ -97,6 +115,7 @@ service_status status_board::fresh_status(const service_config& svc) {
   st.status_message = !svc.managed() ? "Checking..." : svc.autostart ? "Not started" : "Not started (autostart: false)";
   st.health = svc.managed() ? "Stopped" : "Starting";
   st.changed_at = std::chrono::system_clock::now();
+  st.routes_to_instances = svc.dynamic_port();
   return st;
 }
 
@@ -134,6 +153,7 @@ void status_board::reconfigure(const config& cfg) {
       // What the new entry says about itself wins; the life of the service carries over.
       service_status fresh = fresh_status(svc);
       st.port = fresh.port;
+      st.routes_to_instances = fresh.routes_to_instances;
       if (st.managed != fresh.managed) st = fresh;
     }
     next->services.push_back(std::move(st));
@@ -179,12 +199,33 @@ void status_board::publish_locked(std::shared_ptr<board_snapshot> next) {
                              std::any_of(st.steps.begin(), st.steps.end(),
                                          [](const step_entry& e) { return e.status != step_status::completed; }),
                          std::memory_order_release);
+      if (st.routes_to_instances) publish_routable(st, f);
       if (accepting && !f.accepting.load(std::memory_order_relaxed)) f.epoch.fetch_add(1, std::memory_order_acq_rel);
       f.accepting.store(accepting, std::memory_order_release);
     }
   }
   current_ = std::move(next);
   version_.fetch_add(1, std::memory_order_acq_rel);
+}
+
+void status_board::publish_routable(const service_status& st, traffic_flags& f) {
+  // Healthy serving instances, in instance order: published (before `accepting`) when they change.
+  auto routable = [](const instance_status& i) {
+    return i.part == instance_status::role::serving && i.state == service_state::running && i.port && i.in_flight;
+  };
+  auto now = f.routable();
+  std::size_t count = 0;
+  bool same = true;
+  for (const auto& i : st.instances) {
+    if (!routable(i)) continue;
+    same = same && now && count < now->size() && (*now)[count].uid == i.uid && (*now)[count].port == *i.port;
+    ++count;
+  }
+  if (same && now && now->size() == count) return;
+  auto next = std::make_shared<std::vector<instance_endpoint>>();
+  for (const auto& i : st.instances)
+    if (routable(i)) next->push_back({i.uid, *i.port, i.index, i.in_flight});
+  f.set_routable(std::move(next));
 }
 
 void status_board::modify(std::string_view name, const std::function<void(service_status&)>& fn) {
@@ -288,18 +329,18 @@ std::shared_ptr<traffic_flags> status_board::traffic(std::string_view name) cons
   return it != flags_.end() ? it->second : never_;
 }
 
-void status_board::report_refused(const std::string& name) {
+void status_board::report_refused(const std::string& name, std::uint16_t port) {
   // The supervisor decides (on its thread, within moments): a service it checks is marked
   // unhealthy until a check passes; one with `health: off` keeps its traffic.
-  std::function<void(const std::string&)> handler;
+  std::function<void(const std::string&, std::uint16_t)> handler;
   {
     std::lock_guard lock(handler_mutex_);
     handler = refused_handler_;
   }
-  if (handler) handler(name);
+  if (handler) handler(name, port);
 }
 
-void status_board::on_refused(std::function<void(const std::string&)> handler) {
+void status_board::on_refused(std::function<void(const std::string&, std::uint16_t)> handler) {
   std::lock_guard lock(handler_mutex_);
   refused_handler_ = std::move(handler);
 }

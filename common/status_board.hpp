@@ -71,6 +71,37 @@ struct maintenance_info {
   std::optional<std::chrono::system_clock::time_point> since;
 };
 
+/** One process of a service (`instances: N`, or the new one of a start-first restart). */
+struct instance_status {
+  std::uint64_t uid = 0;  ///< unique for kinfra's life: this process slot, never reused
+  unsigned index = 0;     ///< INSTANCE, 0…N-1
+  /** serving: one of the N; starting: the new one of a start-first restart; draining: the one it replaced. */
+  enum class role { serving, starting, draining } part = role::serving;
+  service_state state = service_state::stopped;
+  std::string status_message;
+  std::optional<std::uint16_t> port;
+  std::optional<pid_t> pid;
+  std::optional<std::chrono::system_clock::time_point> started_at;
+  std::string health = "Stopped";
+  std::string health_detail;
+  unsigned restarts = 0;
+  std::optional<int> last_exit_code;
+  std::optional<int> last_signal;
+  bool expected_back = false;
+  /** Requests (and tunnels) the proxy has in flight to it, all workers together (`port: auto` only). */
+  std::shared_ptr<std::atomic<int>> in_flight;
+};
+std::string_view to_string(instance_status::role r);
+
+/** How the last start-first restart of a service went (for the dashboard, CLI and API). */
+struct restart_report {
+  enum class result { in_progress, done, failed } outcome = result::in_progress;
+  std::string message;             ///< "restart failed, previous instance kept: …"
+  std::vector<std::string> lines;  ///< the failed process's last log lines
+  std::chrono::system_clock::time_point at;
+};
+std::string_view to_string(restart_report::result r);
+
 /** One service at one moment. */
 struct service_status {
   std::string name;
@@ -94,6 +125,19 @@ struct service_status {
    */
   bool expected_back = false;
   std::chrono::system_clock::time_point changed_at;
+  /** Its processes, by instance then age (empty until first started; one for a plain service). */
+  std::vector<instance_status> instances;
+  /** `port: auto`: the proxy sends traffic to the healthy serving instances, at their ports. */
+  bool routes_to_instances = false;
+  std::optional<restart_report> last_restart;
+};
+
+/** Where the proxy may send a `port: auto` service's requests: one healthy serving instance. */
+struct instance_endpoint {
+  std::uint64_t uid = 0;
+  std::uint16_t port = 0;
+  unsigned index = 0;
+  std::shared_ptr<std::atomic<int>> in_flight;
 };
 
 /**
@@ -108,6 +152,26 @@ struct traffic_flags {
   std::atomic<int> held{0};
   /** Counts the times `accepting` turned true: "accepting again", after a refused connection. */
   std::atomic<std::uint32_t> epoch{0};
+
+  /** Changes whenever `routable()` does; the proxy compares it once per request. */
+  std::atomic<std::uint64_t> instances_version{0};
+  /** The instances a `port: auto` service's requests may go to now (a copy, taken under a short lock). */
+  std::shared_ptr<const std::vector<instance_endpoint>> routable() const {
+    std::lock_guard lock(instances_mutex);
+    return instances;
+  }
+  /** Replaces the routable instances (the board, when a service's instances change). */
+  void set_routable(std::shared_ptr<const std::vector<instance_endpoint>> next) {
+    {
+      std::lock_guard lock(instances_mutex);
+      instances = std::move(next);
+    }
+    instances_version.fetch_add(1, std::memory_order_acq_rel);
+  }
+
+ private:
+  mutable std::mutex instances_mutex;
+  std::shared_ptr<const std::vector<instance_endpoint>> instances;
 };
 
 /** An address kinfra listens on, as the proxy opened it. */
@@ -258,10 +322,10 @@ class status_board {
    * The proxy could not connect to any target of this service (passive check): the supervisor is
    * told at once, marks it unhealthy (so traffic stops) and checks it again right away.
    */
-  void report_refused(const std::string& name);
+  void report_refused(const std::string& name, std::uint16_t port = 0);
 
-  /** Called (from a proxy thread) on each `report_refused`; set once by the supervisor. */
-  void on_refused(std::function<void(const std::string&)> handler);
+  /** Called (from a proxy thread) on each `report_refused` (port 0: any); set once by the supervisor. */
+  void on_refused(std::function<void(const std::string&, std::uint16_t)> handler);
 
   /** Counts one health check of `name` (for /metrics). */
   void record_health_check(std::string_view name, bool ok);
@@ -284,6 +348,8 @@ class status_board {
   void publish_locked(std::shared_ptr<board_snapshot> next);
   int index_locked(std::string_view name) const;
   static service_status fresh_status(const service_config& svc);
+  /** Publishes the routable instances of a `port: auto` service when they changed (under mutex_). */
+  static void publish_routable(const service_status& st, traffic_flags& f);
 
   mutable std::mutex mutex_;  // guards current_ (copy and swap), flags_ and writers
   std::shared_ptr<const board_snapshot> current_;
@@ -296,7 +362,7 @@ class status_board {
   /** Health checks (passed, failed) by name; kept across reloads like the logs. */
   std::map<std::string, std::pair<std::uint64_t, std::uint64_t>, std::less<>> checks_;
   std::mutex handler_mutex_;
-  std::function<void(const std::string&)> refused_handler_;
+  std::function<void(const std::string&, std::uint16_t)> refused_handler_;
 };
 
 /** Whether a service in this state lets the proxy send it traffic. */

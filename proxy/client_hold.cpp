@@ -69,7 +69,8 @@ net::awaitable<hold_queue::waiter::outcome> client_session::hold_after_failure(e
   const auto& svc = gen_->services[x.target_route->service_index];
   // (Read before the supervisor is told: its verdict may come at once.)
   const std::uint32_t epoch = svc.traffic ? svc.traffic->epoch.load(std::memory_order_acquire) : 0;
-  if (status_board* board = w_.board(); board && refused) board->report_refused(x.target_route->service);
+  // (`port: auto` instances were reported one by one, as each refused.)
+  if (status_board* board = w_.board(); board && refused && !svc.dynamic) board->report_refused(x.target_route->service);
   if (x.held_after_failure || !svc.hold.enabled || !svc.traffic || !svc.comes_back || w_.draining())
     co_return result::waiting;
   x.held_after_failure = true;

@@ -57,6 +57,27 @@ class client_session final : public timed {
   /** What happens to the client connection after a request. */
   enum class outcome { keep_alive, close, linger, abort, retry };
 
+  /** A request counted in flight to a `port: auto` instance, for as long as it lasts (tunnels too). */
+  class flight {
+   public:
+    flight() = default;
+    flight(const flight&) = delete;
+    flight& operator=(const flight&) = delete;
+    ~flight() { land(); }
+    void board(const std::shared_ptr<std::atomic<int>>& counter) {
+      land();
+      counter_ = counter;
+      if (counter_) counter_->fetch_add(1, std::memory_order_acq_rel);
+    }
+    void land() {
+      if (counter_) counter_->fetch_sub(1, std::memory_order_acq_rel);
+      counter_.reset();
+    }
+
+   private:
+    std::shared_ptr<std::atomic<int>> counter_;
+  };
+
   /** The state of one request/response exchange. */
   struct exchange {
     const route* target_route = nullptr;
@@ -83,6 +104,7 @@ class client_session final : public timed {
     bool body_too_large = false;
     bool body_malformed = false;
     std::unique_ptr<upstream_connection> up;
+    flight in_flight;  ///< counts it on its `port: auto` instance
 
     /** The request body relay stopped for a reason the response side must answer. */
     bool body_stopped() const { return client_gone || body_too_large || body_malformed; }

@@ -33,7 +33,18 @@ resolved_targets resolve_targets(const config& cfg, metrics_registry* metrics) {
     out.services[s].name = svc.name;
     out.services[s].hold = svc.hold;
     out.services[s].comes_back = svc.managed() && svc.health.probe != health_config::kind::none &&
-                                 (svc.health.probe != health_config::kind::automatic || svc.probe_address());
+                                 (svc.health.probe != health_config::kind::automatic || svc.probe_address() ||
+                                  svc.port_auto);
+    out.services[s].dynamic = svc.dynamic_port();
+    if (svc.dynamic_port()) {
+      // One slot per instance, and one more for a start-first restart's new process.
+      for (unsigned i = 0; i <= svc.instances; ++i) {
+        target_state t;
+        t.name = "http://127.0.0.1 (port: auto)";
+        out.services[s].targets.push_back(out.targets.size());
+        out.targets.push_back(std::move(t));
+      }
+    }
     if (metrics) {
       out.services[s].stats = &metrics->service(svc.name);
       out.services[s].fallback_stats = &metrics->route(metrics_registry::fallback_route, svc.name);

@@ -1,5 +1,7 @@
 #include "proxy/worker.hpp"
 
+#include <algorithm>
+
 #include <sys/socket.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -104,7 +106,7 @@ void worker::reconfigure(std::shared_ptr<const config> cfg, std::shared_ptr<cons
     std::vector<bool> taken(gen_->targets.size(), false);
     for (std::size_t j = 0; j < next->targets.size(); ++j) {
       auto& target = next->targets[j];
-      if (target.tls) continue;
+      if (target.tls || !target.resolved) continue;  // (`port: auto` slots fill themselves)
       for (std::size_t i = 0; i < gen_->targets.size(); ++i) {
         auto& old = gen_->targets[i];
         if (taken[i] || old.name != target.name || old.tls || old.endpoint != target.endpoint) continue;
@@ -240,10 +242,52 @@ std::unique_ptr<upstream_connection> worker::take_idle(generation& gen, std::siz
 
 void worker::put_idle(generation& gen, std::unique_ptr<upstream_connection> conn) {
   if (&gen != gen_.get()) return;  // a reload happened meanwhile: closed by its destructor
-  auto& pool = gen.targets[conn->target].idle;
-  if (stopping_ || pool.size() >= gen.cfg->upstream.max_idle_per_target) return;
+  auto& t = gen.targets[conn->target];
+  auto& pool = t.idle;
+  if (stopping_ || pool.size() >= gen.cfg->upstream.max_idle_per_target || conn->instance != t.instance) return;
   conn->idle_since = now_ms();
   pool.push_back(std::move(conn));
+}
+
+void worker::follow_instances(generation& gen, service_state& svc) {
+  const auto version = svc.traffic->instances_version.load(std::memory_order_acquire);
+  if (version == svc.seen) return;
+  svc.seen = version;
+  auto routable = svc.traffic->routable();
+  static const std::vector<instance_endpoint> none;
+  const auto& list = routable ? *routable : none;
+  auto listed = [&](const target_state& t) {
+    return std::any_of(list.begin(), list.end(), [&](const instance_endpoint& e) {
+      return e.uid == t.instance && t.endpoint.port() == e.port;
+    });
+  };
+  // Slots of instances that left are emptied (their idle connections close)...
+  for (std::size_t ti : svc.targets) {
+    auto& t = gen.targets[ti];
+    if (t.instance && !listed(t)) {
+      t.instance = 0;
+      t.resolved = false;
+      t.idle.clear();
+      t.in_flight.reset();
+      t.down_until = 0;
+    }
+  }
+  // ...and the new ones take free slots.
+  for (const auto& e : list) {
+    bool placed = false;
+    for (std::size_t ti : svc.targets) placed = placed || (gen.targets[ti].instance == e.uid);
+    for (std::size_t ti : svc.targets) {
+      auto& t = gen.targets[ti];
+      if (placed || t.instance) continue;
+      t.instance = e.uid;
+      t.in_flight = e.in_flight;
+      t.endpoint = tcp::endpoint(net::ip::address_v4::loopback(), e.port);
+      t.resolved = true;
+      t.authority = "127.0.0.1:" + std::to_string(e.port);
+      t.name = "http://" + t.authority;
+      placed = true;
+    }
+  }
 }
 
 }  // namespace kinfra::proxy

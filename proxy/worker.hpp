@@ -44,6 +44,7 @@ struct upstream_connection {
   stream io;
   boost::beast::flat_buffer buffer;  ///< bytes read from the upstream and not yet relayed
   std::size_t target = 0;            ///< index into worker::targets_
+  std::uint64_t instance = 0;        ///< `port: auto`: the process it reaches (its target's then)
   std::int64_t idle_since = 0;
   unsigned uses = 0;                 ///< requests sent on it before the current one
 };
@@ -59,6 +60,9 @@ struct target_state {
   std::shared_ptr<net::ssl::context> tls;  ///< for https:// targets: how to open TLS
   std::string tls_name;             ///< SNI and the name its certificate must carry
   bool tls_verify = true;
+  /** `port: auto`: the process this slot reaches now (0: none), and its requests in flight. */
+  std::uint64_t instance = 0;
+  std::shared_ptr<std::atomic<int>> in_flight;
 };
 
 /** What a listening socket is for, and how its connections start. */
@@ -88,6 +92,12 @@ struct service_state {
   hold_config hold;
   /** kinfra runs and checks it: a refused or dropped connection is noticed and it comes back. */
   bool comes_back = false;
+  /**
+   * `port: auto`: its targets are slots that follow the board's routable instances (picked by
+   * fewest requests in flight); `seen` is the instances_version they were last set from.
+   */
+  bool dynamic = false;
+  std::uint64_t seen = ~std::uint64_t{0};
   service_stats* stats = nullptr;  ///< its /metrics counters (null without a registry)
   /** kinfra's own pages while it is stopped or in maintenance: not the service's errors. */
   route_stats* fallback_stats = nullptr;
@@ -203,6 +213,8 @@ class worker {
   void put_idle(generation& gen, std::unique_ptr<upstream_connection> conn);
 
   void track(timed& t) { timed_.push_back(t); }
+  /** `port: auto`: points `svc`'s slots at the instances the board says are routable now. */
+  void follow_instances(generation& gen, service_state& svc);
   /** Requests waiting for their service to accept again (client_session::hold). */
   hold_queue& held() { return held_; }
 

@@ -2,11 +2,16 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <variant>
 
@@ -93,6 +98,32 @@ std::variant<pid_t, std::string> spawn_process(const spawn_options& opts) {
 
 void signal_group(pid_t pid, int sig) {
   if (pid > 0) ::kill(-pid, sig);
+}
+
+}  // namespace kinfra::supervisor
+
+namespace kinfra::supervisor {
+
+std::optional<std::uint16_t> pick_free_port() {
+  // 20000–32767: under Linux's default ephemeral range (32768–60999), where bind(0) and outgoing
+  // connections take their ports. A random start keeps two kinfras from trying the same ports.
+  constexpr unsigned first = 20000, count = 12768;
+  static std::atomic<unsigned> seed{static_cast<unsigned>(::getpid()) * 2654435761u ^
+                                    static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count())};
+  const unsigned start = seed.fetch_add(7919) % count;
+  for (unsigned i = 0; i < count; ++i) {
+    const auto port = static_cast<std::uint16_t>(first + (start + i) % count);
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return std::nullopt;
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_ANY);  // free on every address, loopback included
+    const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    ::close(fd);
+    if (ok) return port;
+  }
+  return std::nullopt;
 }
 
 }  // namespace kinfra::supervisor

@@ -4,6 +4,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -36,6 +37,12 @@ struct exit_status {
  * @return the pid, or an error message ("Failed to start: No such file or directory").
  */
 std::variant<pid_t, std::string> spawn_process(const spawn_options& opts);
+
+/**
+ * A TCP port that nothing listens on now (`port: auto`), below the kernel's ephemeral range so that
+ * outgoing connections do not take it meanwhile. nullopt when none is free.
+ */
+std::optional<std::uint16_t> pick_free_port();
 
 /** Sends `sig` to the whole process group led by `pid`. */
 void signal_group(pid_t pid, int sig);

@@ -24,6 +24,8 @@ using clock = std::chrono::steady_clock;
 constexpr std::chrono::milliseconds starting_probe_interval = 250ms;
 // After a stop signal, how often to look whether the whole process group is gone.
 constexpr std::chrono::milliseconds group_poll = 50ms;
+// Output lines a runner keeps for itself (shown when a start-first restart fails).
+constexpr std::size_t tail_lines = 10;
 
 bool group_alive(pid_t group) { return group > 0 && ::kill(-group, 0) == 0; }
 
@@ -66,10 +68,11 @@ std::chrono::milliseconds service_runner::probe_interval() const {
 void service_runner::set_state(service_state s, std::string message, std::optional<std::string> health) {
   bool changed = s != state_;
   state_ = s;
+  message_ = message;
   // Expected back on its own: wanted (or being restarted) and not running now. Requests may wait.
   // (A watched service is not: kinfra does not bring it back.)
   const bool expected_back = cfg_.managed() && s != service_state::running && (want_running_ || restarting_);
-  board_.modify(cfg_.name, [&](service_status& st) {
+  hooks_.modify([&](instance_status& st) {
     st.state = s;
     st.expected_back = expected_back;
     st.status_message = std::move(message);
@@ -123,9 +126,7 @@ void service_runner::dependencies_changed() {
   if (!cfg_.managed() || !want_running_ || pid_ || stopping_) return;
   std::string waiting_for;
   if (!dependencies_met(&waiting_for)) {
-    auto snap = board_.snapshot();
-    const service_status* me = snap->find(cfg_.name);
-    if (!waiting_for_dependencies_ || (me && me->status_message != "Waiting for " + waiting_for)) {
+    if (!waiting_for_dependencies_ || message_ != "Waiting for " + waiting_for) {
       waiting_for_dependencies_ = true;
       set_state(service_state::starting, "Waiting for " + waiting_for, std::string("Starting"));
     }
@@ -144,6 +145,18 @@ void service_runner::spawn() {
     set_state(service_state::error, std::string("Failed to start: ") + std::strerror(errno), std::string("Unhealthy"));
     return;
   }
+  if (cfg_.port_auto) {
+    // `port: auto`: a port of its own for each process (a restart's new one runs beside the old).
+    auto port = pick_free_port();
+    if (!port) {
+      ::close(out_pipe[0]), ::close(out_pipe[1]), ::close(err_pipe[0]), ::close(err_pipe[1]);
+      set_state(service_state::error, "Failed to start: no free port for port: auto", std::string("Unhealthy"));
+      return;
+    }
+    cfg_.port = *port;
+    cfg_.targets = {upstream_url{"http", {"127.0.0.1", *port}, "http://127.0.0.1:" + std::to_string(*port)}};
+    hooks_.modify([&](instance_status& st) { st.port = *port; });
+  }
   spawn_options opts;
   opts.argv = cfg_.command_is_shell ? std::vector<std::string>{"/bin/sh", "-c", cfg_.command.front()} : cfg_.command;
   opts.cwd = cfg_.cwd;
@@ -161,7 +174,7 @@ void service_runner::spawn() {
     board_.append_log(cfg_.name, {std::chrono::system_clock::now(), {}, log_level::error, *err, 0});
     // A command that cannot start is a failure like any other: the restart policy decides.
     pid_ = 0;
-    board_.modify(cfg_.name, [&](service_status& st) { st.last_exit_code = 127; st.last_signal.reset(); });
+    hooks_.modify([&](instance_status& st) { st.last_exit_code = 127; st.last_signal.reset(); });
     exit_info info{false, false};
     auto d = decide_restart(cfg_.restart, info, attempts_);
     if (!d.restart) want_running_ = false;  // (nothing brings it back: requests are not held for it)
@@ -194,7 +207,7 @@ void service_runner::spawn() {
   read_output(err_, err_lines_, err_buf_, true);
 
   const auto now = std::chrono::system_clock::now();
-  board_.modify(cfg_.name, [&](service_status& st) {
+  hooks_.modify([&](instance_status& st) {
     st.pid = pid_;
     st.started_at = now;
     st.health_detail.clear();
@@ -231,7 +244,10 @@ void service_runner::take_line(std::string_view raw, bool is_stderr) {
   e.message = sanitize_log_line(raw);
   e.level = detect_log_level(e.message, log_level::info);
   (void)is_stderr;
+  if (!hooks_.log_tag.empty()) e.message.insert(0, hooks_.log_tag);
   if (auto console = spdlog::get("services")) console->info("{:<12}| {}", cfg_.name, e.message);
+  tail_.push_back(e.message);
+  if (tail_.size() > tail_lines) tail_.pop_front();
   // The level is shown beside the line: a leading "INFO " is not said twice.
   if (auto rest = strip_level_prefix(e.message, e.level); rest.size() != e.message.size()) e.message = std::string(rest);
   board_.append_log(cfg_.name, std::move(e));
@@ -282,7 +298,7 @@ void service_runner::mark_healthy() {
 
 void service_runner::on_probe(bool ok, const std::string& detail) {
   if (stopping_ || (cfg_.managed() && !pid_)) return;
-  board_.modify(cfg_.name, [&](service_status& st) { st.health_detail = detail; });
+  hooks_.modify([&](instance_status& st) { st.health_detail = detail; });
   board_.record_health_check(cfg_.name, ok);
   const auto& h = cfg_.health;
   if (ok) {
@@ -332,7 +348,7 @@ void service_runner::on_exit(int wait_status) {
     spdlog::info("service {}: stopped (pid {})", cfg_.name, was);
   else if (stopping_) spdlog::info("service {}: stopped (pid {}: {})", cfg_.name, was, how);
   else spdlog::warn("service {}: pid {} ended unexpectedly: {}", cfg_.name, was, how);
-  board_.modify(cfg_.name, [&](service_status& st) {
+  hooks_.modify([&](instance_status& st) {
     st.last_exit_code = code;
     st.last_signal = sig;
     st.pid.reset();
@@ -353,7 +369,7 @@ void service_runner::on_exit(int wait_status) {
   auto d = decide_restart(cfg_.restart, info, attempts_);
   if (d.restart) {
     set_state(service_state::error, how, std::string("Unhealthy"));
-    board_.modify(cfg_.name, [&](service_status& st) {
+    hooks_.modify([&](instance_status& st) {
       st.health_detail = "restarting in " + format_duration(d.delay) + " (attempt " + std::to_string(attempts_ + 1) +
                          (cfg_.restart.max_attempts ? " of " + std::to_string(cfg_.restart.max_attempts) : "") + ")";
     });
@@ -369,7 +385,7 @@ void service_runner::on_exit(int wait_status) {
   if (d.gave_up) {
     want_running_ = false;
     set_state(service_state::error, how, std::string("Unhealthy"));
-    board_.modify(cfg_.name, [&](service_status& st) {
+    hooks_.modify([&](instance_status& st) {
       st.health_detail = "gave up after " + std::to_string(attempts_) + " restarts; start it again to retry";
     });
     return;
@@ -386,7 +402,7 @@ void service_runner::stop(std::function<void()> done) {
   restarting_ = false;
   stop_then(std::move(done));
   // (Already stopping for a restart: requests stop waiting for it now, not when it has exited.)
-  board_.modify(cfg_.name, [](service_status& st) { st.expected_back = false; });
+  hooks_.modify([](instance_status& st) { st.expected_back = false; });
 }
 
 void service_runner::stop_then(std::function<void()> done) {
@@ -461,7 +477,7 @@ void service_runner::restart() {
 
 bool service_runner::same_process(const service_config& a, const service_config& b) {
   return a.command == b.command && a.command_is_shell == b.command_is_shell && a.cwd == b.cwd && a.env == b.env &&
-         a.port == b.port;
+         a.port_auto == b.port_auto && (a.port_auto || a.port == b.port);
 }
 
 void service_runner::reconfigure(const service_config& next) {
@@ -484,8 +500,14 @@ void service_runner::reconfigure(const service_config& next) {
     return;
   }
   const bool process_changed = !same_process(cfg_, next);
-  const bool address_changed = cfg_.probe_address() != next.probe_address();
-  cfg_ = next;  // health, restart, stop and dependency settings apply from now on
+  service_config applied = next;
+  if (cfg_.port_auto && next.port_auto) {
+    // The port it was given stays its own.
+    applied.port = cfg_.port;
+    applied.targets = cfg_.targets;
+  }
+  const bool address_changed = cfg_.probe_address() != applied.probe_address();
+  cfg_ = std::move(applied);  // health, restart, stop and dependency settings apply from now on
   if (!was_wanted) return;
   if (cfg_.managed() && process_changed) {
     spdlog::info("service {}: command, cwd, env or port changed: restarting", cfg_.name);

@@ -13,6 +13,7 @@
 
 #include <array>
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -35,6 +36,10 @@ struct runner_hooks {
   std::function<void(pid_t)> spawned;
   /** This service's state changed (others may be waiting for it). */
   std::function<void()> state_changed;
+  /** Writes this process's entry on the board (its instance of the service). */
+  std::function<void(const std::function<void(instance_status&)>&)> modify;
+  /** Put before each output line ("[1] " when a service runs several instances). */
+  std::string log_tag;
 };
 
 class service_runner {
@@ -74,8 +79,15 @@ class service_runner {
 
   service_state state() const { return state_; }
   pid_t pid() const { return pid_; }
+  /** Times it was started again (by its restart policy or on request). */
+  unsigned restarts() const { return restarts_; }
   bool managed() const { return cfg_.managed(); }
   const std::string& name() const { return cfg_.name; }
+  const service_config& config() const { return cfg_; }
+  /** Wants it running (started, not stopped since). */
+  bool wanted() const { return want_running_; }
+  /** Its last output lines, oldest first. */
+  const std::deque<std::string>& tail() const { return tail_; }
   /** Started with kinfra (or when added by a reload); false for `autostart: false`. */
   bool autostart() const { return cfg_.autostart || !cfg_.managed(); }
 
@@ -102,6 +114,8 @@ class service_runner {
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  ///< guards callbacks after destruction
 
   service_state state_ = service_state::stopped;
+  std::string message_;  ///< the status message last set
+  std::deque<std::string> tail_;  ///< its last output lines
   bool want_running_ = false;
   bool restarting_ = false;  ///< restart(): stopping now, to start again (requests wait)
   bool waiting_for_dependencies_ = false;

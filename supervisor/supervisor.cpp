@@ -21,7 +21,7 @@
 #include <mutex>
 #include <thread>
 
-#include "supervisor/service_runner.hpp"
+#include "supervisor/service_group.hpp"
 
 namespace kinfra::supervisor {
 namespace {
@@ -65,10 +65,10 @@ struct supervisor::impl {
   net::signal_set sigchld{ioc, SIGCHLD};
   net::steady_timer reap_timer{ioc};
   // Control thread only from start() on.
-  std::vector<std::unique_ptr<service_runner>> runners;  ///< in the order of `cfg`
+  std::vector<std::unique_ptr<service_group>> runners;  ///< in the order of `cfg`
   /** Runners of services removed by a reload: stopping or stopped, kept until shutdown. */
-  std::vector<std::unique_ptr<service_runner>> retired;
-  std::map<pid_t, service_runner*> pids;
+  std::vector<std::unique_ptr<service_group>> retired;
+  std::map<pid_t, service_group*> pids;
   std::thread thread;
   bool started = false;
   bool shut_down = false;
@@ -77,16 +77,16 @@ struct supervisor::impl {
 
   impl(std::shared_ptr<const config> c, status_board& b) : cfg(std::move(c)), board(b) {}
 
-  std::unique_ptr<service_runner> make_runner(const service_config& svc) {
+  std::unique_ptr<service_group> make_runner(const service_config& svc) {
     runner_hooks hooks;
     hooks.dependency_met = [this](const std::string& name, dependency::condition until) {
       return dependency_met(name, until);
     };
     // Exits are routed to the runner that spawned the process, whatever a reload did since.
-    auto self = std::make_shared<service_runner*>(nullptr);
+    auto self = std::make_shared<service_group*>(nullptr);
     hooks.spawned = [this, self](pid_t pid) { pids[pid] = *self; };
     hooks.state_changed = [this] { net::post(ioc, [this] { notify_dependents(); }); };
-    auto runner = std::make_unique<service_runner>(ioc, svc, board, std::move(hooks));
+    auto runner = std::make_unique<service_group>(ioc, svc, board, std::move(hooks));
     *self = runner.get();
     return runner;
   }
@@ -96,7 +96,7 @@ struct supervisor::impl {
     return cfg;
   }
 
-  service_runner* find(std::string_view name) {
+  service_group* find(std::string_view name) {
     for (auto& r : runners)
       if (r && r->name() == name) return r.get();
     return nullptr;
@@ -109,9 +109,9 @@ struct supervisor::impl {
       if (pid <= 0) break;  // 0: none exited; -1: no children (ECHILD) or EINTR
       auto it = pids.find(pid);
       if (it == pids.end()) continue;  // an orphan handed to us as subreaper: reaped, nothing more
-      service_runner* runner = it->second;
+      service_group* group = it->second;
       pids.erase(it);
-      runner->on_exit(status);
+      group->on_exit(pid, status);
     }
   }
 
@@ -137,13 +137,13 @@ struct supervisor::impl {
   }
 
   bool dependency_met(const std::string& name, dependency::condition until) {
-    service_runner* r = find(name);
+    service_group* r = find(name);
     if (!r) return false;
     auto s = r->state();
     if (until == dependency::condition::healthy) return s == service_state::running;
     // "started": its process exists (a service still waiting for its own dependencies is
     // "starting" too, but has not started anything); a watched service counts once checked.
-    if (r->managed() && r->pid() == 0) return false;
+    if (r->managed() && !r->has_process()) return false;
     return s == service_state::starting || s == service_state::running || s == service_state::unhealthy;
   }
 
@@ -180,9 +180,9 @@ supervisor::supervisor(std::shared_ptr<const config> cfg, status_board& board)
   auto& d = *impl_;
   for (const auto& svc : d.cfg->services) d.runners.push_back(d.make_runner(svc));
   // A refused connection seen by the proxy (any thread) is handled on the control thread.
-  d.board.on_refused([&d](const std::string& name) {
-    net::post(d.ioc, [&d, name] {
-      if (auto* r = d.find(name)) r->on_refused();
+  d.board.on_refused([&d](const std::string& name, std::uint16_t port) {
+    net::post(d.ioc, [&d, name, port] {
+      if (auto* r = d.find(name)) r->on_refused(port);
     });
   });
 }
@@ -191,12 +191,12 @@ void supervisor::reconfigure(std::shared_ptr<const config> next) {
   auto& d = *impl_;
   auto apply = [&d, next] {
     // First the new list, complete (no runner calls yet: they may look others up by name)...
-    std::vector<std::unique_ptr<service_runner>> runners;
-    std::vector<std::pair<service_runner*, const service_config*>> kept;
-    std::vector<service_runner*> added;
+    std::vector<std::unique_ptr<service_group>> runners;
+    std::vector<std::pair<service_group*, const service_config*>> kept;
+    std::vector<service_group*> added;
     for (const auto& svc : next->services) {
       auto it = std::find_if(d.runners.begin(), d.runners.end(),
-                             [&](const std::unique_ptr<service_runner>& r) { return r && r->name() == svc.name; });
+                             [&](const std::unique_ptr<service_group>& r) { return r && r->name() == svc.name; });
       if (it != d.runners.end()) {
         runners.push_back(std::move(*it));
         kept.emplace_back(runners.back().get(), &svc);
@@ -205,7 +205,7 @@ void supervisor::reconfigure(std::shared_ptr<const config> next) {
         added.push_back(runners.back().get());
       }
     }
-    std::vector<service_runner*> removed;
+    std::vector<service_group*> removed;
     for (auto& old : d.runners) {
       if (!old) continue;
       removed.push_back(old.get());
@@ -315,7 +315,7 @@ void supervisor::shutdown() {
   d.retired.clear();
 }
 
-control_result supervisor::act(std::string_view service, void (service_runner::*action)()) {
+control_result supervisor::act(std::string_view service, void (service_group::*action)()) {
   auto& d = *impl_;
   auto cfg = d.current();
   const service_config* svc = cfg->find_service(std::string(service));
@@ -328,12 +328,12 @@ control_result supervisor::act(std::string_view service, void (service_runner::*
   return control_result::accepted;
 }
 
-control_result supervisor::start(std::string_view service) { return act(service, &service_runner::start); }
+control_result supervisor::start(std::string_view service) { return act(service, &service_group::start); }
 
 control_result supervisor::stop(std::string_view service) {
-  return act(service, static_cast<void (service_runner::*)()>(&service_runner::stop_now));
+  return act(service, static_cast<void (service_group::*)()>(&service_group::stop_now));
 }
 
-control_result supervisor::restart(std::string_view service) { return act(service, &service_runner::restart); }
+control_result supervisor::restart(std::string_view service) { return act(service, &service_group::restart); }
 
 }  // namespace kinfra::supervisor

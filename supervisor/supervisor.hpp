@@ -16,7 +16,7 @@
 
 namespace kinfra::supervisor {
 
-class service_runner;
+class service_group;
 
 class supervisor final : public service_control {
  public:
@@ -57,7 +57,7 @@ class supervisor final : public service_control {
   control_result restart(std::string_view service) override;
 
  private:
-  control_result act(std::string_view service, void (service_runner::*action)());
+  control_result act(std::string_view service, void (service_group::*action)());
   struct impl;
   std::unique_ptr<impl> impl_;
 };

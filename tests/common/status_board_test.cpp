@@ -115,7 +115,7 @@ TEST(StatusBoard, ReportsRefusedConnectionsToTheSupervisor) {
   auto cfg = two_services();
   kinfra::status_board board(*cfg);
   std::string reported;
-  board.on_refused([&](const std::string& name) { reported = name; });
+  board.on_refused([&](const std::string& name, std::uint16_t) { reported = name; });
   board.report_refused("db");
   EXPECT_EQ(reported, "db");
   board.on_refused(nullptr);

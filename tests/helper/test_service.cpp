@@ -21,6 +21,8 @@
 //   --print-env VAR        print "VAR=value" from the environment
 //   --print-cwd            print "cwd=/the/working/directory"
 //   --close-on-usr1        stop listening on SIGUSR1 (connections are refused, the process lives)
+// Paths: /health (see above), /whoami ("pid N instance I"), /slow/MS (answers after MS ms),
+// anything else "hello from NAME".
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -89,6 +91,11 @@ void serve(int client) {
   if (path == "/health") {
     status = unhealthy ? 503 : health_status;
     body = status < 400 ? "ok\n" : "not ok\n";
+  } else if (path == "/whoami") {
+    const char* instance = std::getenv("INSTANCE");
+    body = "pid " + std::to_string(getpid()) + " instance " + (instance ? instance : "-") + "\n";
+  } else if (path.rfind("/slow/", 0) == 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::atol(path.c_str() + 6)));
   }
   std::string res = "HTTP/1.1 " + std::to_string(status) + " X\r\nContent-Type: text/plain\r\nContent-Length: " +
                     std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;

@@ -1,0 +1,112 @@
+#pragma once
+/**
+ * @file A service as the supervisor runs it: its `instances: N` processes, each one a
+ * service_runner (a process and its restarts), and start-first restarts for `port: auto`
+ * services — a new process on a new port takes over once healthy, the one it replaces finishes
+ * its requests in flight (`stop.drain`) and stops. Control thread only, like the runners.
+ */
+
+#include <sys/types.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/config.hpp"
+#include "common/status_board.hpp"
+#include "supervisor/service_runner.hpp"
+
+namespace kinfra::supervisor {
+
+class service_group {
+ public:
+  /** `hooks` as for a runner (`modify` and `log_tag` are the group's own). */
+  service_group(net::io_context& ioc, const service_config& cfg, status_board& board, runner_hooks hooks);
+  service_group(const service_group&) = delete;
+  service_group& operator=(const service_group&) = delete;
+  ~service_group();
+
+  /** Wants every instance running. */
+  void start();
+  /** Stops every process (a restart in progress ends); `done` once all have stopped. */
+  void stop(std::function<void()> done = {});
+  void stop_now() { stop(); }
+  void kill_now();
+  /**
+   * `port: auto` with an instance running: start-first, one instance at a time. Otherwise each
+   * instance stops and starts again (requests wait meanwhile, see `hold`).
+   */
+  void restart();
+  /** A reloaded entry: a changed process restarts (start-first when it can), the rest applies in place. */
+  void reconfigure(const service_config& next);
+  /** A reaped exit: handled by the instance that had `pid`; false when none had it. */
+  bool on_exit(pid_t pid, int wait_status);
+  /** The proxy could not connect to `port` (0: to the service). */
+  void on_refused(std::uint16_t port);
+  void dependencies_changed();
+
+  /** The service's state as its serving instances make it (any running: running). */
+  service_state state() const;
+  /** Some process of it exists now. */
+  bool has_process() const;
+  bool managed() const { return cfg_.managed(); }
+  const std::string& name() const { return cfg_.name; }
+  bool autostart() const { return cfg_.autostart || !cfg_.managed(); }
+
+ private:
+  struct member {
+    std::unique_ptr<service_runner> runner;
+    std::uint64_t uid = 0;
+    unsigned index = 0;
+    instance_status::role part = instance_status::role::serving;
+    std::shared_ptr<std::atomic<int>> in_flight = std::make_shared<std::atomic<int>>(0);
+  };
+  /** Where a start-first restart is. */
+  enum class rollout_phase {
+    idle,
+    starting_new,  ///< the new process of instance `roll_index_` is starting
+    draining_old,  ///< it took over; the previous one finishes its requests in flight
+    stopping_old,  ///< the previous one got its stop signal
+  };
+
+  member& add_member(unsigned index, instance_status::role part, const service_config& cfg);
+  member* find(std::uint64_t uid);
+  member* serving(unsigned index);
+  void remove_member(std::uint64_t uid);
+  service_config instance_config(const service_config& base, unsigned index) const;
+  void member_changed(std::uint64_t uid);
+  void aggregate(service_status& st) const;
+  void rebuild_members();
+
+  void roll_one();
+  void switch_over();
+  void wait_for_drain();
+  void fail_rollout(const std::string& reason);
+  void finish_rollout();
+  void event(log_level level, const std::string& message);
+  void report(restart_report::result r, std::string message, std::vector<std::string> lines = {});
+
+  net::io_context& ioc_;
+  service_config cfg_;
+  status_board& board_;
+  runner_hooks hooks_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  std::vector<member> members_;
+  unsigned restarts_before_ = 0;  ///< restarts of processes no longer here (start-first ones count too)
+
+  rollout_phase phase_ = rollout_phase::idle;
+  unsigned roll_index_ = 0;
+  std::uint64_t new_uid_ = 0, old_uid_ = 0;
+  bool roll_again_ = false;  ///< asked again (or reconfigured) meanwhile: one more once it is done
+  std::uint64_t stop_ticket_ = 0;  ///< a later stop cancels an earlier "then start"
+  std::chrono::steady_clock::time_point phase_deadline_{};
+  net::steady_timer roll_timer_;
+};
+
+}  // namespace kinfra::supervisor

@@ -1,0 +1,231 @@
+// service_group: restarts and reloads — start-first for `port: auto`, one instance at a time.
+#include <boost/asio/post.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "common/units.hpp"
+#include "supervisor/service_group.hpp"
+
+namespace kinfra::supervisor {
+namespace {
+
+using namespace std::chrono_literals;
+using clock = std::chrono::steady_clock;
+
+constexpr auto drain_poll = 50ms;
+
+std::string describe_pid(const service_runner& r) {
+  std::string s = r.pid() ? "pid " + std::to_string(r.pid()) : "no process";
+  if (r.config().port) s += ", port " + std::to_string(*r.config().port);
+  return s;
+}
+
+}  // namespace
+
+void service_group::event(log_level level, const std::string& message) {
+  if (level == log_level::error) spdlog::error("service {}: {}", cfg_.name, message);
+  else if (level == log_level::warn) spdlog::warn("service {}: {}", cfg_.name, message);
+  else spdlog::info("service {}: {}", cfg_.name, message);
+  board_.append_log(cfg_.name, {std::chrono::system_clock::now(), {}, level, "[kinfra] " + message, 0});
+}
+
+void service_group::report(restart_report::result r, std::string message, std::vector<std::string> lines) {
+  board_.modify(cfg_.name, [&](service_status& st) {
+    st.last_restart = restart_report{r, std::move(message), std::move(lines), std::chrono::system_clock::now()};
+    aggregate(st);
+  });
+}
+
+void service_group::restart() {
+  if (!cfg_.managed()) return;
+  const bool any_running = std::any_of(members_.begin(), members_.end(), [](const member& m) {
+    return m.part == instance_status::role::serving && m.runner->state() == service_state::running;
+  });
+  if (phase_ != rollout_phase::idle) {
+    roll_again_ = true;  // once this one is done (it may be running an older entry)
+    return;
+  }
+  if (!cfg_.dynamic_port() || !any_running) {
+    // Stop-first: requests wait for it while it comes back (hold).
+    for (auto& m : members_)
+      if (m.part == instance_status::role::serving) m.runner->restart();
+    return;
+  }
+  roll_index_ = 0;
+  event(log_level::info, "restart started (start-first, " + std::to_string(std::max(1u, cfg_.instances)) +
+                             (cfg_.instances > 1 ? " instances, one at a time)" : " instance)"));
+  report(restart_report::result::in_progress, "restart in progress");
+  roll_one();
+}
+
+void service_group::roll_one() {
+  const unsigned n = std::max(1u, cfg_.instances);
+  if (roll_index_ >= n) return finish_rollout();
+  member* old = serving(roll_index_);
+  if (!old || old->runner->state() != service_state::running) {
+    // Not serving now (crashed, backing off): nothing to keep, it restarts in place.
+    if (old) old->runner->restart();
+    ++roll_index_;
+    return roll_one();
+  }
+  old_uid_ = old->uid;
+  service_config c = instance_config(cfg_, roll_index_);
+  c.restart.when = restart_config::policy::never;  // a new process that fails is not tried again
+  member& fresh = add_member(roll_index_, instance_status::role::starting, c);
+  new_uid_ = fresh.uid;
+  phase_ = rollout_phase::starting_new;
+  fresh.runner->start();
+  event(log_level::info, "restart: new process of instance " + std::to_string(roll_index_) + " started (" +
+                             describe_pid(*fresh.runner) + "), waiting until it is healthy");
+  // It gets its start period and the failed checks that would make it unhealthy, then it has failed.
+  const auto& h = cfg_.health;
+  auto limit = h.probe == health_config::kind::none ? 5s : h.start_period + h.interval * h.fall + h.timeout;
+  phase_deadline_ = clock::now() + limit;
+  roll_timer_.expires_at(phase_deadline_);
+  roll_timer_.async_wait([this, uid = new_uid_, limit, alive = alive_](const boost::system::error_code& ec) {
+    if (ec || !*alive || phase_ != rollout_phase::starting_new || uid != new_uid_) return;
+    fail_rollout("it did not become healthy within " + format_duration(limit));
+  });
+  // (It may have failed at once: no command, no port.)
+  if (fresh.runner->state() == service_state::error) member_changed(new_uid_);
+}
+
+void service_group::switch_over() {
+  member* fresh = find(new_uid_);
+  member* old = find(old_uid_);
+  if (!fresh) return fail_rollout("it is gone");
+  roll_timer_.cancel();
+  fresh->part = instance_status::role::serving;
+  // Its restart policy is the service's from now on; the old one is not brought back if it ends.
+  fresh->runner->reconfigure(instance_config(cfg_, fresh->index));
+  if (old) {
+    old->part = instance_status::role::draining;
+    service_config c = old->runner->config();
+    c.restart.when = restart_config::policy::never;
+    old->runner->reconfigure(c);
+  }
+  ++restarts_before_;
+  // One change on the board: the proxy sees the new one in and the old one out at once.
+  const std::uint64_t fresh_uid = new_uid_, old_uid = old_uid_;
+  board_.modify(cfg_.name, [&](service_status& st) {
+    for (auto& i : st.instances) {
+      if (i.uid == fresh_uid) i.part = instance_status::role::serving;
+      if (i.uid == old_uid) i.part = instance_status::role::draining;
+    }
+    aggregate(st);
+  });
+  event(log_level::info, "restart: switched to the new process of instance " + std::to_string(fresh->index) + " (" +
+                             describe_pid(*fresh->runner) + ")" +
+                             (old ? "; the previous one (" + describe_pid(*old->runner) + ") finishes its requests" : ""));
+  if (!old) {
+    ++roll_index_;
+    phase_ = rollout_phase::idle;
+    return roll_one();
+  }
+  phase_ = rollout_phase::draining_old;
+  phase_deadline_ = clock::now() + cfg_.stop.drain;
+  roll_timer_.expires_after(drain_poll);
+  roll_timer_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
+    if (!ec && *alive) wait_for_drain();
+  });
+}
+
+void service_group::wait_for_drain() {
+  if (phase_ != rollout_phase::draining_old) return;
+  member* old = find(old_uid_);
+  const int left = old ? old->in_flight->load(std::memory_order_acquire) : 0;
+  if (old && left > 0 && clock::now() < phase_deadline_) {
+    roll_timer_.expires_after(drain_poll);
+    roll_timer_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
+      if (!ec && *alive) wait_for_drain();
+    });
+    return;
+  }
+  if (left > 0)
+    event(log_level::warn, "restart: " + std::to_string(left) + " request(s) or tunnel(s) still open on the previous process after stop.drain (" +
+                               format_duration(cfg_.stop.drain) + "); stopping it anyway");
+  if (!old) {
+    ++roll_index_;
+    phase_ = rollout_phase::idle;
+    return roll_one();
+  }
+  phase_ = rollout_phase::stopping_old;
+  const std::string what = describe_pid(*old->runner);
+  old->runner->stop_then([this, uid = old_uid_, what, alive = alive_] {
+    net::post(ioc_, [this, uid, what, alive] {
+      if (!*alive) return;
+      remove_member(uid);
+      if (phase_ != rollout_phase::stopping_old || uid != old_uid_) return;
+      event(log_level::info, "restart: the previous process (" + what + ") stopped");
+      ++roll_index_;
+      phase_ = rollout_phase::idle;
+      roll_one();
+    });
+  });
+}
+
+void service_group::fail_rollout(const std::string& reason) {
+  roll_timer_.cancel();
+  member* fresh = find(new_uid_);
+  std::vector<std::string> lines;
+  if (fresh) lines.assign(fresh->runner->tail().begin(), fresh->runner->tail().end());
+  const std::string message = "restart failed, previous instance kept: the new process " + reason;
+  event(log_level::error, message);
+  for (const auto& l : lines) spdlog::error("service {}:   | {}", cfg_.name, l);
+  phase_ = rollout_phase::idle;
+  roll_again_ = false;
+  report(restart_report::result::failed, message, std::move(lines));
+  if (fresh) {
+    fresh->runner->stop_then([this, uid = new_uid_, alive = alive_] {
+      net::post(ioc_, [this, uid, alive] {
+        if (*alive) remove_member(uid);
+      });
+    });
+  }
+}
+
+void service_group::finish_rollout() {
+  phase_ = rollout_phase::idle;
+  event(log_level::info, "restart done");
+  report(restart_report::result::done, "restart done");
+  if (roll_again_) {
+    roll_again_ = false;
+    restart();
+  }
+}
+
+void service_group::reconfigure(const service_config& next) {
+  const bool shape_changed = next.instances != cfg_.instances || next.dynamic_port() != cfg_.dynamic_port() ||
+                             next.managed() != cfg_.managed();
+  if (shape_changed) {
+    // Another number of instances or another kind of service: all of it stops, then starts anew.
+    const bool wanted = !cfg_.managed() || std::any_of(members_.begin(), members_.end(), [](const member& m) {
+      return m.runner->wanted() || m.runner->pid() != 0;
+    });
+    const auto ticket = stop_ticket_ + 1;
+    stop([this, next, wanted, ticket, alive = alive_] {
+      net::post(ioc_, [this, next, wanted, ticket, alive] {
+        if (!*alive || ticket != stop_ticket_) return;
+        cfg_ = next;
+        rebuild_members();
+        if (wanted) start();
+      });
+    });
+    return;
+  }
+  const bool process_changed = !service_runner::same_process(cfg_, next);
+  cfg_ = next;
+  const bool running = std::any_of(members_.begin(), members_.end(), [](const member& m) {
+    return m.part == instance_status::role::serving && m.runner->state() == service_state::running;
+  });
+  if (cfg_.dynamic_port() && process_changed && (running || phase_ != rollout_phase::idle)) {
+    spdlog::info("service {}: command, cwd or env changed: restarting start-first", cfg_.name);
+    restart();
+    return;
+  }
+  for (auto& m : members_)
+    if (m.part == instance_status::role::serving) m.runner->reconfigure(instance_config(cfg_, m.index));
+}
+
+}  // namespace kinfra::supervisor
