@@ -339,12 +339,17 @@ int action_command(const client_options& o, const std::string& verb, const std::
     };
     // The service before the action: only what happens after it counts (a poll may come before
     // kinfra's control thread took the action).
-    std::string state_before, pid_before, restarts_before;
+    std::string state_before, pid_before, restarts_before, rollout_before;
+    // A start-first restart (`port: auto`) says how it went in last_restart, once it is over.
+    auto rollout = [](const json& svc) -> json {
+      return svc.contains("last_restart") && svc["last_restart"].is_object() ? svc["last_restart"] : json(nullptr);
+    };
     if (wait)
       if (auto before = service_status()) {
         state_before = str(*before, "state");
         pid_before = str(*before, "pid");
         restarts_before = str(*before, "restarts", "0");
+        if (auto r = rollout(*before); r.is_object()) rollout_before = str(r, "id", "");
       }
     reply r = s.request(http::verb::post, "/__action__/" + verb + "/" + percent_encode(name));
     if (r.status != 200) {
@@ -365,10 +370,28 @@ int action_command(const client_options& o, const std::string& verb, const std::
       if (auto svc = service_status()) {
         last_state = str(*svc, "state");
         message = str(*svc, "status_message", "");
+        bool rolling = false;
+        if (auto roll = rollout(*svc); verb == "restart" && roll.is_object() && str(roll, "id", "") != rollout_before) {
+          const std::string result = str(roll, "result", "");
+          if (result == "done") {
+            std::cout << name << ": restarted start-first (pid " << str(*svc, "pid") << ")\n";
+            return exit_ok;
+          }
+          if (result == "failed") {
+            std::cerr << "kinfra: " << name << ": " << str(roll, "message", "restart failed") << "\n";
+            if (roll.contains("lines") && roll["lines"].is_array() && !roll["lines"].empty()) {
+              std::cerr << "its last lines:\n";
+              for (const auto& l : roll["lines"]) std::cerr << "  | " << (l.is_string() ? l.get<std::string>() : "") << "\n";
+            }
+            return exit_failed;
+          }
+          rolling = true;  // in progress: the first new pid is not the end of it
+          message = str(roll, "message", message.c_str());
+        }
         const std::string pid = str(*svc, "pid");
         const bool new_process = pid != pid_before || str(*svc, "restarts", "0") != restarts_before;
         if (last_state != state_before || new_process) changed = true;
-        const bool reached = last_state == goal && (verb != "restart" || new_process);
+        const bool reached = !rolling && last_state == goal && (verb != "restart" || new_process);
         if (reached) {
           std::cout << name << ": " << last_state << (pid != "-" ? " (pid " + pid + ")" : "") << "\n";
           return exit_ok;

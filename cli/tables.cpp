@@ -94,8 +94,22 @@ std::string format_status_table(const std::string& status_json) {
     if (s.contains("maintenance") && s["maintenance"].value("on", false)) state += " (maintenance)";
     rows.push_back({name, state, str(s, "health_status"), str(s, "pid"), str(s, "uptime"),
                     str(s, "restarts", "0"), str(s, "port"), rps, errors, str(s, "status_message", "")});
+    // Several processes (instances: N, or a start-first restart under way): one row each, NAME/INSTANCE.
+    const json instances = s.contains("instances") && s["instances"].is_array() ? s["instances"] : json::array();
+    if (instances.size() < 2) continue;
+    for (const auto& i : instances) {
+      const std::string role = str(i, "role", "serving");
+      std::string note = role == "starting" ? "new process (start-first restart)"
+                         : role == "draining" ? "replaced; finishing " + str(i, "in_flight", "0") + " request(s)"
+                                              : str(i, "health_detail", "");
+      rows.push_back({name + "/" + str(i, "instance"), str(i, "state"), str(i, "health_status"), str(i, "pid"),
+                      str(i, "uptime"), str(i, "restarts", "0"), str(i, "port"), "", "", note});
+    }
   }
   std::string out = aligned(head, rows);
+  for (const auto& [name, s] : doc["services"].items())
+    if (s.contains("last_restart") && s["last_restart"].is_object() && str(s["last_restart"], "result") == "failed")
+      out += "\n" + name + ": " + str(s["last_restart"], "message") + " (" + str(s["last_restart"], "at") + ")\n";
   if (doc.contains("config") && doc["config"].contains("errors") && !doc["config"]["errors"].empty()) {
     out += "\nroutes.yaml was not reloaded; the configuration in force stays:\n";
     for (const auto& e : doc["config"]["errors"]) out += "  " + e.get<std::string>() + "\n";

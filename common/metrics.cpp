@@ -230,6 +230,28 @@ std::string metrics_registry::render(const status_board* board) const {
       w.sample("kinfra_service_start_time_seconds", label("service", s.name),
                s.started_at && s.pid ? unix_seconds(*s.started_at) : 0.0);
 
+    // Per process of a service (instances: N): the serving ones, by INSTANCE.
+    auto each_instance = [&](const char* name, auto value) {
+      for (const auto& s : snap->services)
+        for (const auto& i : s.instances)
+          if (i.part == instance_status::role::serving)
+            w.sample(name, label("service", s.name) + "," + label("instance", std::to_string(i.index)), value(i));
+    };
+    w.family("kinfra_instance_up", "gauge", "1 when the instance is running and healthy.");
+    each_instance("kinfra_instance_up",
+                  [](const instance_status& i) { return std::uint64_t{i.state == service_state::running ? 1u : 0u}; });
+    w.family("kinfra_instance_restarts_total", "counter", "Times kinfra started the instance again after it ended.");
+    each_instance("kinfra_instance_restarts_total", [](const instance_status& i) { return std::uint64_t{i.restarts}; });
+    w.family("kinfra_instance_start_time_seconds", "gauge", "When the instance's process started (0: not running).");
+    each_instance("kinfra_instance_start_time_seconds", [&](const instance_status& i) {
+      return i.started_at && i.pid ? unix_seconds(*i.started_at) : 0.0;
+    });
+    w.family("kinfra_instance_requests_in_flight", "gauge",
+             "Requests and tunnels the proxy has open to the instance now (port: auto services).");
+    each_instance("kinfra_instance_requests_in_flight", [](const instance_status& i) {
+      return std::uint64_t(i.in_flight ? std::max(0, i.in_flight->load(std::memory_order_relaxed)) : 0);
+    });
+
     w.family("kinfra_config_errors", "gauge", "Errors of the last attempt to load routes.yaml (0: it is in force).");
     w.sample("kinfra_config_errors", "", std::uint64_t{snap->config.errors.size()});
     w.family("kinfra_config_last_load_timestamp_seconds", "gauge",

@@ -96,6 +96,7 @@ std::string_view to_string(instance_status::role r);
 /** How the last start-first restart of a service went (for the dashboard, CLI and API). */
 struct restart_report {
   enum class result { in_progress, done, failed } outcome = result::in_progress;
+  std::uint64_t id = 0;            ///< counts the service's start-first restarts (1, 2, …)
   std::string message;             ///< "restart failed, previous instance kept: …"
   std::vector<std::string> lines;  ///< the failed process's last log lines
   std::chrono::system_clock::time_point at;

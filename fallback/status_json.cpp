@@ -19,6 +19,36 @@ void put_traffic(json& j, const service_rate& r) {
   j["error_rate"] = r.error_rate ? json(*r.error_rate) : json(nullptr);
 }
 
+/** Each process of the service: its N instances, and a start-first restart's new and old one. */
+json instances_json(const service_status& s, std::chrono::system_clock::time_point now) {
+  json out = json::array();
+  for (const auto& i : s.instances) {
+    json j;
+    j["instance"] = i.index;
+    j["role"] = std::string(to_string(i.part));
+    j["state"] = std::string(to_string(i.state));
+    j["pid"] = i.pid ? std::to_string(*i.pid) : "-";
+    j["port"] = i.port ? std::to_string(*i.port) : "-";
+    j["uptime"] = i.started_at && i.pid
+                      ? format_uptime(std::chrono::duration_cast<std::chrono::seconds>(now - *i.started_at))
+                      : "-";
+    j["health_status"] = i.health;
+    j["health_detail"] = i.health_detail;
+    j["restarts"] = i.restarts;
+    j["in_flight"] = i.in_flight ? i.in_flight->load(std::memory_order_relaxed) : 0;
+    if (i.last_exit_code) j["last_exit_code"] = *i.last_exit_code;
+    if (i.last_signal) j["last_signal"] = *i.last_signal;
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
+json restart_json(const std::optional<restart_report>& r) {
+  if (!r) return nullptr;
+  return {{"id", r->id}, {"result", std::string(to_string(r->outcome))}, {"message", r->message}, {"lines", r->lines},
+          {"at", format_utc(r->at)}};
+}
+
 json service_fields(const status_board& board, const service_status& s,
                     std::chrono::system_clock::time_point now, bool with_logs, const service_rates* rates) {
   json j;
@@ -36,6 +66,9 @@ json service_fields(const status_board& board, const service_status& s,
   j["held_requests"] = board.traffic(s.name)->held.load(std::memory_order_relaxed);
   if (s.last_exit_code) j["last_exit_code"] = *s.last_exit_code;
   if (s.last_signal) j["last_signal"] = *s.last_signal;
+  j["instances"] = instances_json(s, now);
+  // The last start-first restart: in progress, done, or failed with the previous process kept.
+  j["last_restart"] = restart_json(s.last_restart);
   json steps = json::array();
   for (const auto& step : s.steps) steps.push_back({{"text", step.text}, {"status", std::string(to_string(step.status))}});
   j["steps"] = steps;

@@ -103,6 +103,7 @@ class service_group {
   rollout_phase phase_ = rollout_phase::idle;
   unsigned roll_index_ = 0;
   std::uint64_t new_uid_ = 0, old_uid_ = 0;
+  std::uint64_t rollout_id_ = 0;  ///< the current (or last) start-first restart's number
   bool roll_again_ = false;  ///< asked again (or reconfigured) meanwhile: one more once it is done
   std::uint64_t stop_ticket_ = 0;  ///< a later stop cancels an earlier "then start"
   std::chrono::steady_clock::time_point phase_deadline_{};

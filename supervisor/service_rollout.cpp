@@ -32,7 +32,7 @@ void service_group::event(log_level level, const std::string& message) {
 
 void service_group::report(restart_report::result r, std::string message, std::vector<std::string> lines) {
   board_.modify(cfg_.name, [&](service_status& st) {
-    st.last_restart = restart_report{r, std::move(message), std::move(lines), std::chrono::system_clock::now()};
+    st.last_restart = restart_report{r, rollout_id_, std::move(message), std::move(lines), std::chrono::system_clock::now()};
     aggregate(st);
   });
 }
@@ -53,6 +53,7 @@ void service_group::restart() {
     return;
   }
   roll_index_ = 0;
+  ++rollout_id_;
   event(log_level::info, "restart started (start-first, " + std::to_string(std::max(1u, cfg_.instances)) +
                              (cfg_.instances > 1 ? " instances, one at a time)" : " instance)"));
   report(restart_report::result::in_progress, "restart in progress");

@@ -95,6 +95,9 @@
     setText(card.querySelector(".errors"), er === null || er === undefined ? "–" : (er * 100).toFixed(1) + "%");
     card.classList.toggle("failing", typeof er === "number" && er > 0.05);
 
+    updateInstances(part(card, "table", "instances"), s.instances || []);
+    updateRestartReport(part(card, "div", "restart-report"), s.last_restart);
+
     const steps = card.querySelector(".steps");
     const stepsKey = JSON.stringify(s.steps || []);
     if (steps.dataset.key !== stepsKey) {
@@ -137,6 +140,53 @@
     setText(stop, down ? "▶ Start" : "⏹ Stop");
     restart.onclick = () => act("restart", name);
     stop.onclick = () => act(stop.dataset.action, name);
+  }
+
+  // A part of the card made on first use, after the facts (cards also come from the server's page).
+  function part(card, tag, cls) {
+    let node = card.querySelector("." + cls);
+    if (!node) {
+      node = el(tag, cls);
+      node.hidden = true;
+      const steps = card.querySelector(".steps");
+      card.insertBefore(node, steps);
+    }
+    return node;
+  }
+
+  // One row per process when there are several (instances: N, or a start-first restart under way).
+  const roles = { starting: "new (starting)", draining: "replaced (draining)" };
+  function updateInstances(table, list) {
+    const key = JSON.stringify(list.map((i) => [i.instance, i.role, i.state, i.pid, i.port, i.uptime, i.in_flight]));
+    if (table.dataset.key === key) return;
+    table.dataset.key = key;
+    table.hidden = list.length < 2;
+    const head = el("tr");
+    for (const h of ["#", "State", "PID", "Port", "Uptime", ""]) head.appendChild(el("th", "", h));
+    const rows = list.map((i) => {
+      const tr = el("tr", "instance state-" + i.state);
+      tr.dataset.instance = String(i.instance);
+      tr.appendChild(el("td", "", String(i.instance)));
+      tr.appendChild(el("td", "", (icons[i.state] || "⚪") + " " + i.state));
+      tr.appendChild(el("td", "pid", i.pid));
+      tr.appendChild(el("td", "", i.port));
+      tr.appendChild(el("td", "", i.uptime));
+      tr.appendChild(el("td", "role", roles[i.role] || ""));
+      return tr;
+    });
+    table.replaceChildren(head, ...rows);
+  }
+
+  function updateRestartReport(box, r) {
+    const failed = !!(r && r.result === "failed");
+    const key = failed ? r.at + r.message : "";
+    if (box.dataset.key === key) return;
+    box.dataset.key = key;
+    box.hidden = !failed;
+    if (!failed) return box.replaceChildren();
+    const lines = el("pre", "restart-lines", (r.lines || []).join("\n"));
+    lines.hidden = !(r.lines && r.lines.length);
+    box.replaceChildren(el("p", "restart-failed", "⚠ " + r.message), lines);
   }
 
   function render(status) {

@@ -657,3 +657,37 @@ TEST(RoutesConfig, MetricsPathCanMoveOrGoAway) {
   auto bad = load(std::string("metrics_path: metrics\n") + minimal);
   EXPECT_TRUE(has_error(bad, 1, "metrics_path must be a path")) << errors_of(bad);
 }
+
+TEST(RoutesConfig, PortAutoAndInstances) {
+  auto ok = load(R"(
+listen: 127.0.0.1:9100
+routes:
+  - { path: /, service: api }
+services:
+  api: { command: "./api", port: auto, instances: 3, stop: { drain: 30s } }
+  worker: { command: "./worker", instances: 2 }
+)");
+  ASSERT_TRUE(ok.ok()) << errors_of(ok);
+  const auto& api = ok.cfg->services[0];
+  EXPECT_TRUE(api.port_auto);
+  EXPECT_FALSE(api.port);
+  EXPECT_EQ(api.instances, 3u);
+  EXPECT_EQ(api.stop.drain, std::chrono::seconds(30));
+  EXPECT_EQ(ok.cfg->services[1].instances, 2u);
+
+  auto bad = load(R"(
+listen: 127.0.0.1:9100
+routes:
+  - { path: /, service: a }
+services:
+  a: { command: "./a", port: 8000, instances: 2 }
+  b: { url: "http://127.0.0.1:8001", port: auto }
+  c: { command: "./c", port: auto, instances: 0 }
+  d: { url: "http://127.0.0.1:8002", instances: 2 }
+)");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_TRUE(has_error(bad, 6, "needs port: auto")) << errors_of(bad);
+  EXPECT_TRUE(has_error(bad, 7, "port: auto")) << errors_of(bad);
+  EXPECT_TRUE(has_error(bad, 8, "instances")) << errors_of(bad);
+  EXPECT_TRUE(has_error(bad, 9, "no command")) << errors_of(bad);
+}

@@ -22,7 +22,7 @@
 //   --print-cwd            print "cwd=/the/working/directory"
 //   --close-on-usr1        stop listening on SIGUSR1 (connections are refused, the process lives)
 // Paths: /health (see above), /whoami ("pid N instance I"), /slow/MS (answers after MS ms),
-// anything else "hello from NAME".
+// /echo-tunnel (101, then echoes raw bytes; header X-Pid), anything else "hello from NAME".
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -86,6 +86,15 @@ void serve(int client) {
   }
   std::string path = req.substr(req.find(' ') + 1);
   path = path.substr(0, path.find(' '));
+  if (path == "/echo-tunnel") {
+    // An upgraded connection that echoes raw bytes, saying which process it reached.
+    std::string head = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\nX-Pid: " +
+                       std::to_string(getpid()) + "\r\n\r\n";
+    send(client, head.data(), head.size(), MSG_NOSIGNAL);
+    for (ssize_t n; (n = recv(client, buf, sizeof buf, 0)) > 0;) send(client, buf, static_cast<std::size_t>(n), MSG_NOSIGNAL);
+    close(client);
+    return;
+  }
   int status = 200;
   std::string body = "hello from " + name + "\n";
   if (path == "/health") {

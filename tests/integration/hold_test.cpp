@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "http_test.hpp"
+#include "steady_load.hpp"
 
 namespace {
 
@@ -29,65 +30,7 @@ pid_t pid_of(std::uint16_t port) {
   return pid == "-" ? 0 : static_cast<pid_t>(std::stoi(pid));
 }
 
-/**
- * Keep-alive clients sending GETs (and, with `posts`, POSTs with a body) until stopped; counts
- * the answers. (A POST in flight when its process dies cannot be sent again safely: the kill
- * tests send GETs.)
- */
-class steady_load {
- public:
-  steady_load(std::uint16_t port, int clients, bool posts = false) : posts_(posts) {
-    for (int c = 0; c < clients; ++c) threads_.emplace_back([this, port, c] { run(port, c); });
-  }
-  ~steady_load() { stop(); }
-  void stop() {
-    stop_ = true;
-    for (auto& t : threads_)
-      if (t.joinable()) t.join();
-  }
-  int ok() const { return ok_; }
-  /** Everything that was not 200 from the service, one line each. */
-  std::string failures() const {
-    std::lock_guard lock(mutex_);
-    return failures_;
-  }
-
- private:
-  void run(std::uint16_t port, int c) {
-    std::unique_ptr<kt::socket_conn> conn;
-    for (unsigned i = 0; !stop_; ++i) {
-      if (!conn) conn = kt::connect_to(port);
-      const bool post = posts_ && (i + c) % 3 == 0;
-      conn->send(post ? "POST /items HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello"
-                      : "GET /items HTTP/1.1\r\nHost: t\r\n\r\n");
-      kt::response res;
-      if (!conn->read_response(res, false, 15s)) {
-        note("no answer (connection closed or reset)");
-        conn.reset();
-        continue;
-      }
-      if (res.status == 200 && res.body == "hello from api\n") ++ok_;
-      else note(std::to_string(res.status) + (post ? " POST " : " GET ") + why(res.body));
-      if (res.headers.get("Connection") == "close") conn.reset();
-    }
-  }
-  /** The sentence of kinfra's error page that says what happened. */
-  static std::string why(const std::string& body) {
-    auto at = body.find("The ");
-    return at == std::string::npos ? body.substr(0, 80) : body.substr(at, body.find('<', at) - at);
-  }
-  void note(const std::string& what) {
-    std::lock_guard lock(mutex_);
-    failures_ += what + "\n";
-  }
-
-  const bool posts_;
-  std::atomic<bool> stop_{false};
-  std::atomic<int> ok_{0};
-  mutable std::mutex mutex_;
-  std::string failures_;
-  std::vector<std::thread> threads_;
-};
+using kt::steady_load;
 
 }  // namespace
 
