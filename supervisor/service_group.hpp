@@ -84,6 +84,8 @@ class service_group {
   void aggregate(service_status& st) const;
   void rebuild_members();
 
+  /** `instances:` changed alone: starts the missing instances, stops those beyond `to`. */
+  void scale(unsigned to);
   void roll_one();
   void switch_over();
   void wait_for_drain();

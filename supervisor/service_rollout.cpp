@@ -196,7 +196,46 @@ void service_group::finish_rollout() {
   }
 }
 
+void service_group::scale(unsigned to) {
+  const bool wanted = std::any_of(members_.begin(), members_.end(), [](const member& m) {
+    return m.part == instance_status::role::serving && m.runner->wanted();
+  });
+  for (unsigned i = 0; i < to; ++i) {
+    if (serving(i)) continue;
+    member& m = add_member(i, instance_status::role::serving, instance_config(cfg_, i));
+    if (wanted) m.runner->start();
+  }
+  // Instances beyond the new count leave the traffic at once, then stop like a replaced process.
+  std::vector<std::uint64_t> gone;
+  for (auto& m : members_)
+    if (m.index >= to) gone.push_back(m.uid);
+  for (auto uid : gone) {
+    member* m = find(uid);
+    m->part = instance_status::role::draining;
+    board_.modify(cfg_.name, [&](service_status& st) {
+      for (auto& i : st.instances)
+        if (i.uid == uid) i.part = instance_status::role::draining;
+      aggregate(st);
+    });
+    m->runner->stop_then([this, uid, alive = alive_] {
+      net::post(ioc_, [this, uid, alive] {
+        if (*alive) remove_member(uid);
+      });
+    });
+  }
+  event(log_level::info, "scaled to " + std::to_string(to) + (to == 1 ? " instance" : " instances"));
+}
+
 void service_group::reconfigure(const service_config& next) {
+  if (next.instances != cfg_.instances && next.dynamic_port() && cfg_.dynamic_port() && phase_ == rollout_phase::idle &&
+      service_runner::same_process(cfg_, next)) {
+    // Only the number of instances changed: the others keep running.
+    cfg_ = next;
+    for (auto& m : members_)
+      if (m.part == instance_status::role::serving && m.index < cfg_.instances)
+        m.runner->reconfigure(instance_config(cfg_, m.index));
+    return scale(cfg_.instances);
+  }
   const bool shape_changed = next.instances != cfg_.instances || next.dynamic_port() != cfg_.dynamic_port() ||
                              next.managed() != cfg_.managed();
   if (shape_changed) {

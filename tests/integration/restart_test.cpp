@@ -258,3 +258,32 @@ TEST(Instances, EachGetsItsOwnPortAndInstanceAndShowsInStatusCliAndMetrics) {
   EXPECT_EQ(k.stop(), 0);
   for (pid_t p : after) EXPECT_FALSE(kt::process_alive(p)) << "no process left behind";
 }
+
+TEST(Instances, AReloadThatChangesOnlyTheirNumberKeepsTheOthersRunning) {
+  kt::kinfra_process k(auto_routes("", {}));
+  ASSERT_TRUE(kt::wait_until([&] { return kt::state_of(k.port(), "api") == "running"; })) << k.log();
+  const pid_t first = pid_of(k);
+  kt::steady_load load(k.port(), 4);
+  ASSERT_TRUE(kt::wait_until([&] { return load.ok() > 20; })) << load.failures();
+  auto running = [&](std::size_t n) {
+    auto svc = api_status(k);
+    std::size_t up = 0;
+    for (const auto& i : svc["instances"]) up += i["state"] == "running" && i["role"] == "serving";
+    return svc["instances"].size() == n && up == n;
+  };
+  k.dir().write("routes.yaml", listen_header + auto_routes("    instances: 3\n", {}));
+  ASSERT_EQ(kt::http_request(k.port(), "POST", "/__action__/reload").status, 200);
+  ASSERT_TRUE(kt::wait_until([&] { return running(3); })) << api_status(k).dump();
+  EXPECT_EQ(pid_of(k), first);
+  const auto three = pids_of(k);
+  k.dir().write("routes.yaml", listen_header + auto_routes("    instances: 2\n", {}));
+  ASSERT_EQ(kt::http_request(k.port(), "POST", "/__action__/reload").status, 200);
+  ASSERT_TRUE(kt::wait_until([&] { return running(2); })) << api_status(k).dump();
+  EXPECT_EQ(pid_of(k), first);
+  for (pid_t p : three)
+    if (!pids_of(k).count(p)) EXPECT_TRUE(kt::wait_until([&] { return !kt::process_alive(p); }));
+  const int ok = load.ok();
+  ASSERT_TRUE(kt::wait_until([&] { return load.ok() > ok + 20; })) << load.failures();
+  load.stop();
+  EXPECT_EQ(load.failures(), "");
+}
