@@ -181,7 +181,9 @@ struct service_manager::impl {
         }
         YAML::Node n(YAML::NodeType::Map);
         for (const auto& a : s.command) n["command"].push_back(a);
-        if (s.port) n["port"] = *s.port;
+        if (s.port_auto) n["port"] = "auto";
+        else if (s.port) n["port"] = *s.port;
+        if (s.instances != 1) n["instances"] = s.instances;
         if (!s.url.empty()) n["url"] = s.url;
         if (!s.cwd.empty()) n["cwd"] = s.cwd;
         for (const auto& [k, v] : s.env) n["env"][k] = v;
@@ -514,6 +516,19 @@ std::vector<service_info> service_manager::status() const {
     i.health = s.health;
     i.restarts = s.restarts;
     for (const auto& st : s.steps) i.steps.push_back({st.text, to_public(st.status)});
+    for (const auto& p : s.instances) {
+      instance_info ii;
+      ii.index = p.index;
+      ii.role = std::string(to_string(p.part));
+      ii.state = to_public(p.state);
+      if (p.pid) ii.pid = static_cast<int>(*p.pid);
+      ii.port = p.port;
+      i.instances.push_back(std::move(ii));
+    }
+    if (s.last_restart) {
+      i.last_restart = std::string(to_string(s.last_restart->outcome));
+      i.last_restart_message = s.last_restart->message;
+    }
     out.push_back(std::move(i));
   }
   return out;

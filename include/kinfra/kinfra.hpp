@@ -76,6 +76,18 @@ struct service {
   std::map<std::string, std::string> env{};
   std::string health_path{};            ///< an HTTP path that answers 2xx when ready; empty: TCP check
   bool autostart = true;              ///< false: stays stopped until start(name)
+  /** kinfra picks a free port for each process (PORT) instead of `port`; restarts are start-first. */
+  bool port_auto = false;
+  unsigned instances = 1;             ///< processes run at once (INSTANCE=0…N-1); more than 1 needs port_auto
+};
+
+/** One process of a service (several with `instances`, or during a start-first restart). */
+struct instance_info {
+  unsigned index = 0;         ///< its INSTANCE
+  std::string role{};         ///< "serving", "starting" (a restart's new process), "draining" (the one it replaces)
+  kinfra::state state = kinfra::state::stopped;
+  std::optional<int> pid{};
+  std::optional<std::uint16_t> port{};
 };
 
 /** A route, as one entry of routes.yaml's `routes:`. */
@@ -138,6 +150,10 @@ struct service_info {
   std::string health{};  ///< "Healthy", "Unhealthy", "Starting", "Stopped", "Not checked"
   unsigned restarts = 0;
   std::vector<progress_step> steps{};
+  std::vector<instance_info> instances{};
+  /** The last start-first restart: "" (none), "in progress", "done" or "failed", and what it said. */
+  std::string last_restart{};
+  std::string last_restart_message{};
 };
 
 class service_manager {

@@ -135,6 +135,37 @@ TEST(Embed, RestartStopAndStartReachTheProcesses) {
   EXPECT_FALSE(kt::process_alive(last)) << "shutdown stops the services";
 }
 
+TEST(Embed, RestartOfAPortAutoServiceIsStartFirstAndRollsItsInstances) {
+  kinfra::service_manager m(test_options());
+  m.add_service({.name = "api",
+                 .command = {kt::test_service_binary(), "--name", "api"},
+                 .path_prefix = "/",
+                 .health_path = "/health",
+                 .port_auto = true,
+                 .instances = 2});
+  m.start();
+  auto both_running = [&] {
+    auto i = info(m, "api");
+    return i && i->instances.size() == 2 && i->instances[0].state == kinfra::state::running &&
+           i->instances[1].state == kinfra::state::running;
+  };
+  ASSERT_TRUE(kt::wait_until(both_running, 15s));
+  const auto before = info(m, "api")->instances;
+  ASSERT_TRUE(before[0].port && before[1].port);
+  EXPECT_NE(*before[0].port, *before[1].port);
+  ASSERT_TRUE(m.restart("api"));
+  ASSERT_TRUE(kt::wait_until([&] { return info(m, "api")->last_restart == "done"; }, 15s))
+      << info(m, "api")->last_restart_message;
+  ASSERT_TRUE(both_running());
+  const auto after = info(m, "api")->instances;
+  for (std::size_t n = 0; n < 2; ++n) {
+    EXPECT_NE(after[n].pid, before[n].pid);
+    EXPECT_FALSE(kt::process_alive(*before[n].pid));
+  }
+  EXPECT_EQ(kt::http_get(port_of(m.listen_addresses().at(0)), "/").status, 200);
+  m.shutdown();
+}
+
 TEST(Embed, ServicesAndRoutesAddedWhileRunningAreUsedAtOnce) {
   kt::test_upstream upstream;
   kinfra::service_manager m(test_options());
