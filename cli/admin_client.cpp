@@ -340,6 +340,7 @@ int action_command(const client_options& o, const std::string& verb, const std::
     // The service before the action: only what happens after it counts (a poll may come before
     // kinfra's control thread took the action).
     std::string state_before, pid_before, restarts_before, rollout_before;
+    bool rolling_before = false;  // one was under way: ours comes after it
     // A start-first restart (`port: auto`) says how it went in last_restart, once it is over.
     auto rollout = [](const json& svc) -> json {
       return svc.contains("last_restart") && svc["last_restart"].is_object() ? svc["last_restart"] : json(nullptr);
@@ -349,7 +350,10 @@ int action_command(const client_options& o, const std::string& verb, const std::
         state_before = str(*before, "state");
         pid_before = str(*before, "pid");
         restarts_before = str(*before, "restarts", "0");
-        if (auto r = rollout(*before); r.is_object()) rollout_before = str(r, "id", "");
+        if (auto r = rollout(*before); r.is_object()) {
+          rollout_before = str(r, "id", "");
+          rolling_before = str(r, "result", "") == "in progress";
+        }
       }
     reply r = s.request(http::verb::post, "/__action__/" + verb + "/" + percent_encode(name));
     if (r.status != 200) {
@@ -371,7 +375,15 @@ int action_command(const client_options& o, const std::string& verb, const std::
         last_state = str(*svc, "state");
         message = str(*svc, "status_message", "");
         bool rolling = false;
-        if (auto roll = rollout(*svc); verb == "restart" && roll.is_object() && str(roll, "id", "") != rollout_before) {
+        auto roll = rollout(*svc);
+        if (verb == "restart" && rolling_before && roll.is_object() && str(roll, "id", "") == rollout_before) {
+          // The restart under way when we asked: ours follows it (unless it failed).
+          rolling = true;
+          if (str(roll, "result", "") == "failed") {
+            std::cerr << "kinfra: " << name << ": " << str(roll, "message", "restart failed") << "\n";
+            return exit_failed;
+          }
+        } else if (verb == "restart" && roll.is_object() && str(roll, "id", "") != rollout_before) {
           const std::string result = str(roll, "result", "");
           if (result == "done") {
             std::cout << name << ": restarted start-first (pid " << str(*svc, "pid") << ")\n";

@@ -357,7 +357,6 @@ net::awaitable<std::optional<unsigned>> client_session::connect_upstream(exchang
     detail = "The service has no address to forward to.";
     co_return 502;
   }
-  if (svc.dynamic && svc.traffic) w_.follow_instances(*gen_, svc);
   // Round-robin order, live targets first; targets marked down are still tried last.
   std::array<std::size_t, 66> order_buf;
   std::vector<std::size_t> order_vec;
@@ -366,29 +365,24 @@ net::awaitable<std::optional<unsigned>> client_session::connect_upstream(exchang
     order_vec.resize(n);
     order = order_vec.data();
   }
-  std::size_t start = svc.next++;
   std::int64_t now = now_ms();
   std::size_t count = 0;
-  for (int pass = 0; pass < 2; ++pass) {
-    for (std::size_t i = 0; i < n; ++i) {
-      std::size_t ti = svc.targets[(start + i) % n];
-      const auto& t = gen_->targets[ti];
-      if (svc.dynamic && !t.instance) continue;  // an empty `port: auto` slot
-      bool down = t.down_until > now;
-      if (down == (pass == 1)) order[count++] = ti;
-    }
-  }
   if (svc.dynamic) {
-    // Fewest requests in flight first (all workers count), round-robin among equals.
-    auto load = [&](std::size_t ti) {
-      const auto& t = gen_->targets[ti];
-      return (t.down_until > now ? 1 << 30 : 0) + (t.in_flight ? t.in_flight->load(std::memory_order_relaxed) : 0);
-    };
-    std::stable_sort(order, order + count, [&](std::size_t a, std::size_t b) { return load(a) < load(b); });
+    // `port: auto`: the healthy instances, fewest requests in flight first.
+    if (svc.traffic) w_.follow_instances(*gen_, svc);
+    count = w_.order_instances(*gen_, svc, order, now);
     if (count == 0) {
       detail = "No instance of the service is ready to take requests.";
-      x.refused = true;
       co_return 502;
+    }
+  } else {
+    std::size_t start = svc.next++;
+    for (int pass = 0; pass < 2; ++pass) {
+      for (std::size_t i = 0; i < n; ++i) {
+        std::size_t ti = svc.targets[(start + i) % n];
+        bool down = gen_->targets[ti].down_until > now;
+        if (down == (pass == 1)) order[count++] = ti;
+      }
     }
   }
 
@@ -413,7 +407,9 @@ net::awaitable<std::optional<unsigned>> client_session::connect_upstream(exchang
     auto conn = std::make_unique<upstream_connection>(w_.context().get_executor());
     conn->target = ti;
     conn->instance = t.instance;
-    const auto in_flight = t.in_flight;  // (the slot may move to another instance meanwhile)
+    // Counted before the connect: a drain that looks meanwhile sees it (the slot may also move
+    // to another instance while this one connects; what follows checks `conn->instance`).
+    x.in_flight.board(t.in_flight);
     active_up_ = conn.get();
     arm(cfg.timeouts.connect, phase::connect);
     auto [ec] = co_await conn->io.socket().async_connect(t.endpoint, tok);
@@ -433,13 +429,13 @@ net::awaitable<std::optional<unsigned>> client_session::connect_upstream(exchang
           if (timed_out_) any_timeout = true;
           if (svc.stats) svc.stats->connect_error(w_.index());
           spdlog::warn("upstream {}: {}", t.name, detail);
+          x.in_flight.land();
           continue;
         }
       }
-      t.down_until = 0;
+      if (t.instance == conn->instance) t.down_until = 0;
       x.up = std::move(conn);
       active_up_ = x.up.get();
-      x.in_flight.board(in_flight);
       co_return std::nullopt;
     }
     if (timed_out_) {
@@ -449,9 +445,11 @@ net::awaitable<std::optional<unsigned>> client_session::connect_upstream(exchang
       detail = "The service at " + t.name + " is not accepting connections (" + ec.message() + ").";
       x.refused = true;
       // One instance of several: the supervisor checks that one now (the others take the request).
-      if (svc.dynamic && w_.board() && t.instance) w_.board()->report_refused(svc.name, t.endpoint.port());
+      if (svc.dynamic && w_.board() && t.instance == conn->instance)
+        w_.board()->report_refused(svc.name, t.endpoint.port());
     }
-    t.down_until = now_ms() + passive_down_ms;
+    x.in_flight.land();
+    if (t.instance == conn->instance) t.down_until = now_ms() + passive_down_ms;
     if (svc.stats) svc.stats->connect_error(w_.index());
     spdlog::debug("upstream {}: {}", t.name, detail);
   }
@@ -506,6 +504,7 @@ net::awaitable<client_session::outcome> client_session::forward(exchange& x) {
     const bool reused = x.up->uses > 0;
     upstream_ = gen_->targets[x.up->target].name;
     const std::size_t used_target = x.up->target;
+    const std::uint64_t used_instance = x.up->instance;
     // The header goes out together with the body when the body is already here in full.
     const bool body_here = x.framing == body_framing::length && in_.size() >= x.body_length;
     // (Only without a body: the body leaves the buffer as it is sent, so it could not go again.)
@@ -564,7 +563,7 @@ net::awaitable<client_session::outcome> client_session::forward(exchange& x) {
       // `port: auto`: another instance may take it at once (this one is passed over for a while).
       if (can_retry && gen_->services[x.target_route->service_index].dynamic) {
         retried = true;
-        gen_->targets[used_target].down_until = now_ms() + passive_down_ms;
+        if (auto& t = gen_->targets[used_target]; t.instance == used_instance) t.down_until = now_ms() + passive_down_ms;
         x.fresh_only = true;
         res_.reset();
         continue;

@@ -221,6 +221,9 @@ void worker::sweep() {
         t.on_deadline();
       }
     }
+    // Idle connections to a replaced `port: auto` process close now, not after idle_timeout.
+    for (auto& svc : gen_->services)
+      if (svc.dynamic && svc.traffic) follow_instances(*gen_, svc);
     const std::int64_t idle_limit = now - gen_->cfg->upstream.idle_timeout.count();
     for (auto& target : gen_->targets) {
       // Oldest first: they sit at the front of the pool.
@@ -248,6 +251,11 @@ void worker::put_idle(generation& gen, std::unique_ptr<upstream_connection> conn
   conn->idle_since = now_ms();
   pool.push_back(std::move(conn));
 }
+
+namespace {
+// Room for "http://127.0.0.1:65535" and more: a `port: auto` slot's texts never reallocate.
+constexpr std::size_t slot_text_capacity = 48;
+}  // namespace
 
 void worker::follow_instances(generation& gen, service_state& svc) {
   const auto version = svc.traffic->instances_version.load(std::memory_order_acquire);
@@ -283,11 +291,36 @@ void worker::follow_instances(generation& gen, service_state& svc) {
       t.in_flight = e.in_flight;
       t.endpoint = tcp::endpoint(net::ip::address_v4::loopback(), e.port);
       t.resolved = true;
-      t.authority = "127.0.0.1:" + std::to_string(e.port);
-      t.name = "http://" + t.authority;
+      // Written in place, never reallocated once reserved: a request that ended on this slot's
+      // previous instance may still hold a view of the name (for its access log line).
+      t.authority.reserve(slot_text_capacity);
+      t.name.reserve(slot_text_capacity);
+      t.authority.assign("127.0.0.1:").append(std::to_string(e.port));
+      t.name.assign("http://").append(t.authority);
       placed = true;
     }
   }
+}
+
+std::size_t worker::order_instances(generation& gen, service_state& svc, std::size_t* order, std::int64_t now) {
+  std::size_t count = 0;
+  for (std::size_t ti : svc.targets)
+    if (gen.targets[ti].instance) order[count++] = ti;
+  if (count == 0) return 0;
+  std::rotate(order, order + svc.next++ % count, order + count);
+  auto load = [&](std::size_t ti) {
+    const auto& t = gen.targets[ti];
+    return (t.down_until > now ? 1 << 30 : 0) + (t.in_flight ? t.in_flight->load(std::memory_order_relaxed) : 0);
+  };
+  // Insertion sort (a few slots; stable, and no allocation on the request path).
+  for (std::size_t i = 1; i < count; ++i) {
+    const std::size_t ti = order[i];
+    const int key = load(ti);
+    std::size_t j = i;
+    for (; j > 0 && load(order[j - 1]) > key; --j) order[j] = order[j - 1];
+    order[j] = ti;
+  }
+  return count;
 }
 
 }  // namespace kinfra::proxy

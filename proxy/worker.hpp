@@ -215,6 +215,12 @@ class worker {
   void track(timed& t) { timed_.push_back(t); }
   /** `port: auto`: points `svc`'s slots at the instances the board says are routable now. */
   void follow_instances(generation& gen, service_state& svc);
+  /**
+   * `port: auto`: writes the filled slots of `svc` to `order` (room for all its targets), fewest
+   * requests in flight first, those passed over for a refusal last, round-robin among equals.
+   * @return how many
+   */
+  std::size_t order_instances(generation& gen, service_state& svc, std::size_t* order, std::int64_t now);
   /** Requests waiting for their service to accept again (client_session::hold). */
   hold_queue& held() { return held_; }
 

@@ -46,6 +46,11 @@ service_config service_group::instance_config(const service_config& base, unsign
 }
 
 void service_group::rebuild_members() {
+  for (auto& m : members_) {
+    restarts_before_ += m.runner->restarts();
+    if (m.runner->pid()) m.runner->kill_now();  // (a reshape stopped them all; nothing is expected here)
+  }
+  drains_.clear();
   members_.clear();
   const unsigned n = cfg_.managed() ? std::max(1u, cfg_.instances) : 1u;
   for (unsigned i = 0; i < n; ++i) add_member(i, instance_status::role::serving, instance_config(cfg_, i));
@@ -73,6 +78,7 @@ service_group::member& service_group::add_member(unsigned index, instance_status
   };
   auto in_flight = m.in_flight;
   h.modify = [this, uid, index, part, in_flight](const std::function<void(instance_status&)>& fn) {
+    if (retired_) return;  // (a service of the same name may be back: this is not its process)
     board_.modify(cfg_.name, [&](service_status& st) {
       auto it = std::find_if(st.instances.begin(), st.instances.end(),
                              [&](const instance_status& i) { return i.uid == uid; });
@@ -89,11 +95,15 @@ service_group::member& service_group::add_member(unsigned index, instance_status
                                                   }),
                                  std::move(fresh));
       }
+      const auto state = it->state;
+      const auto message = it->status_message;
+      const auto health = it->health;
       fn(*it);
-      aggregate(st);
+      // A check's detail alone leaves what a service pushed (update_service_status) as it is.
+      aggregate(st, it->state != state || it->status_message != message || it->health != health);
     });
   };
-  if (cfg_.instances > 1 || part != instance_status::role::serving) h.log_tag = "[" + std::to_string(index) + "] ";
+  if (cfg_.instances > 1) h.log_tag = "[" + std::to_string(index) + "] ";
   m.runner = std::make_unique<service_runner>(ioc_, cfg, board_, std::move(h));
   members_.push_back(std::move(m));
   return members_.back();
@@ -116,13 +126,14 @@ void service_group::remove_member(std::uint64_t uid) {
   if (it == members_.end()) return;
   restarts_before_ += it->runner->restarts();
   members_.erase(it);
+  if (retired_) return;
   board_.modify(cfg_.name, [&](service_status& st) {
     std::erase_if(st.instances, [&](const instance_status& i) { return i.uid == uid; });
     aggregate(st);
   });
 }
 
-void service_group::aggregate(service_status& st) const {
+void service_group::aggregate(service_status& st, bool lifecycle) const {
   const instance_status* rep = nullptr;
   unsigned running = 0, serving = 0, restarts = restarts_before_;
   bool expected_back = false;
@@ -136,9 +147,6 @@ void service_group::aggregate(service_status& st) const {
   }
   st.restarts = restarts;
   if (!rep) return;
-  st.state = rep->state;
-  st.status_message = rep->status_message;
-  st.health = rep->health;
   st.health_detail = rep->health_detail;
   st.pid = rep->pid;
   st.started_at = rep->started_at;
@@ -146,6 +154,10 @@ void service_group::aggregate(service_status& st) const {
   st.last_exit_code = rep->last_exit_code;
   st.last_signal = rep->last_signal;
   st.expected_back = expected_back;
+  if (!lifecycle) return;
+  st.state = rep->state;
+  st.status_message = rep->status_message;
+  st.health = rep->health;
   const unsigned n = std::max(1u, cfg_.instances);
   if (n > 1 && running > 0)
     st.status_message = running == n ? "Service is running (" + std::to_string(n) + " instances)"
@@ -168,17 +180,26 @@ bool service_group::has_process() const {
 }
 
 void service_group::start() {
+  if (reshape_to_) {
+    reshape_start_ = true;  // once the reshape has stopped everything
+    return;
+  }
   for (auto& m : members_)
     if (m.part == instance_status::role::serving) m.runner->start();
 }
 
 void service_group::stop(std::function<void()> done) {
-  ++stop_ticket_;
+  if (reshape_to_) reshape_start_ = false;
   if (phase_ != rollout_phase::idle) {
     roll_timer_.cancel();
     phase_ = rollout_phase::idle;
     roll_again_ = false;
     report(restart_report::result::failed, "restart stopped: the service was stopped");
+  }
+  drains_.clear();  // (their members stop below, with everything else)
+  if (members_.empty()) {
+    if (done) done();
+    return;
   }
   auto remaining = std::make_shared<std::size_t>(members_.size());
   auto shared_done = std::make_shared<std::function<void()>>(std::move(done));
@@ -189,7 +210,6 @@ void service_group::stop(std::function<void()> done) {
   std::vector<std::uint64_t> extra;
   for (auto& m : members_)
     if (m.part != instance_status::role::serving) extra.push_back(m.uid);
-  if (members_.empty()) return one_stopped();
   for (auto& m : members_) m.runner->stop(one_stopped);
   for (auto uid : extra) {
     if (auto* m = find(uid)) {
@@ -208,7 +228,7 @@ void service_group::kill_now() {
 
 void service_group::dependencies_changed() {
   for (auto& m : members_)
-    if (m.part == instance_status::role::serving) m.runner->dependencies_changed();
+    if (m.part != instance_status::role::draining) m.runner->dependencies_changed();
 }
 
 bool service_group::on_exit(pid_t pid, int wait_status) {
@@ -229,9 +249,17 @@ void service_group::on_refused(std::uint16_t port) {
 
 void service_group::member_changed(std::uint64_t uid) {
   if (hooks_.state_changed) hooks_.state_changed();
-  if (phase_ != rollout_phase::starting_new || uid != new_uid_) return;
+  if (uid != new_uid_ || phase_ == rollout_phase::idle) return;
   member* m = find(uid);
   if (!m) return;
+  if (phase_ == rollout_phase::draining_old) {
+    // It took over, then failed while the previous one was still there: that one serves again.
+    const auto st = m->runner->state();
+    if (st == service_state::error || st == service_state::stopped || st == service_state::unhealthy)
+      take_back(st == service_state::unhealthy ? "failed its health check right after it took over"
+                                               : "exited right after it took over");
+    return;
+  }
   switch (m->runner->state()) {
     case service_state::running:
       // Without checks, "running" comes at once: it must also stay up for a moment.

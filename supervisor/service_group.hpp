@@ -14,6 +14,8 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -38,6 +40,8 @@ class service_group {
   void stop(std::function<void()> done = {});
   void stop_now() { stop(); }
   void kill_now();
+  /** Its service left routes.yaml: what it still does (stopping) no longer shows on the board. */
+  void retire() { retired_ = true; }
   /**
    * `port: auto` with an instance running: start-first, one instance at a time. Otherwise each
    * instance stops and starts again (requests wait meanwhile, see `hold`).
@@ -71,8 +75,7 @@ class service_group {
   enum class rollout_phase {
     idle,
     starting_new,  ///< the new process of instance `roll_index_` is starting
-    draining_old,  ///< it took over; the previous one finishes its requests in flight
-    stopping_old,  ///< the previous one got its stop signal
+    draining_old,  ///< it took over; the previous one finishes its requests in flight, then stops
   };
 
   member& add_member(unsigned index, instance_status::role part, const service_config& cfg);
@@ -81,8 +84,23 @@ class service_group {
   void remove_member(std::uint64_t uid);
   service_config instance_config(const service_config& base, unsigned index) const;
   void member_changed(std::uint64_t uid);
-  void aggregate(service_status& st) const;
+  /** The service's fields from its serving instances; `lifecycle`: also state, message and health. */
+  void aggregate(service_status& st, bool lifecycle = true) const;
   void rebuild_members();
+  /** Marks members serving / draining on the board, in one change (the proxy sees it at once). */
+  void publish_parts();
+  /**
+   * Takes `uid` out of the traffic (already draining), waits until its requests and tunnels in
+   * flight are done (at most stop.drain), stops it and removes it; then `after(its description)`.
+   */
+  void drain_then_stop(std::uint64_t uid, std::function<void(const std::string&)> after);
+  void poll_drain(std::uint64_t uid, std::chrono::steady_clock::time_point deadline,
+                  std::function<void(const std::string&)> after);
+  /** Another shape (instances with another port kind, run ↔ watch): all stop, then start anew. */
+  void begin_reshape(const service_config& next);
+  void finish_reshape();
+  /** The new process of a restart failed after it took over: the previous one serves again. */
+  void take_back(const std::string& reason);
 
   /** `instances:` changed alone: starts the missing instances, stops those beyond `to`. */
   void scale(unsigned to);
@@ -101,13 +119,21 @@ class service_group {
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::vector<member> members_;
   unsigned restarts_before_ = 0;  ///< restarts of processes no longer here (start-first ones count too)
+  bool retired_ = false;
+  /** Draining members' timers, by uid (a stop cancels them). */
+  std::map<std::uint64_t, std::shared_ptr<net::steady_timer>> drains_;
+
+  /** A reshape in progress: the entry it goes to (later reloads replace it), and start it after? */
+  std::optional<service_config> reshape_to_;
+  bool reshape_start_ = false;
 
   rollout_phase phase_ = rollout_phase::idle;
   unsigned roll_index_ = 0;
   std::uint64_t new_uid_ = 0, old_uid_ = 0;
   std::uint64_t rollout_id_ = 0;  ///< the current (or last) start-first restart's number
+  std::uint64_t config_generation_ = 0;   ///< counts reloads that changed the process
+  std::uint64_t rollout_generation_ = 0;  ///< the one the current restart deploys
   bool roll_again_ = false;  ///< asked again (or reconfigured) meanwhile: one more once it is done
-  std::uint64_t stop_ticket_ = 0;  ///< a later stop cancels an earlier "then start"
   std::chrono::steady_clock::time_point phase_deadline_{};
   net::steady_timer roll_timer_;
 };

@@ -15,6 +15,18 @@ using clock = std::chrono::steady_clock;
 
 constexpr auto drain_poll = 50ms;
 
+/** `next`'s settings with the process `running` was started with (command, cwd, env, port). */
+service_config with_process_of(service_config next, const service_config& running) {
+  next.command = running.command;
+  next.command_is_shell = running.command_is_shell;
+  next.cwd = running.cwd;
+  next.env = running.env;
+  next.port = running.port;
+  next.port_auto = running.port_auto;
+  next.targets = running.targets;
+  return next;
+}
+
 std::string describe_pid(const service_runner& r) {
   std::string s = r.pid() ? "pid " + std::to_string(r.pid()) : "no process";
   if (r.config().port) s += ", port " + std::to_string(*r.config().port);
@@ -27,10 +39,12 @@ void service_group::event(log_level level, const std::string& message) {
   if (level == log_level::error) spdlog::error("service {}: {}", cfg_.name, message);
   else if (level == log_level::warn) spdlog::warn("service {}: {}", cfg_.name, message);
   else spdlog::info("service {}: {}", cfg_.name, message);
+  if (retired_) return;
   board_.append_log(cfg_.name, {std::chrono::system_clock::now(), {}, level, "[kinfra] " + message, 0});
 }
 
 void service_group::report(restart_report::result r, std::string message, std::vector<std::string> lines) {
+  if (retired_) return;
   board_.modify(cfg_.name, [&](service_status& st) {
     st.last_restart = restart_report{r, rollout_id_, std::move(message), std::move(lines), std::chrono::system_clock::now()};
     aggregate(st);
@@ -39,13 +53,17 @@ void service_group::report(restart_report::result r, std::string message, std::v
 
 void service_group::restart() {
   if (!cfg_.managed()) return;
-  const bool any_running = std::any_of(members_.begin(), members_.end(), [](const member& m) {
-    return m.part == instance_status::role::serving && m.runner->state() == service_state::running;
-  });
+  if (reshape_to_) {
+    reshape_start_ = true;  // it starts anew once the reshape has stopped everything
+    return;
+  }
   if (phase_ != rollout_phase::idle) {
     roll_again_ = true;  // once this one is done (it may be running an older entry)
     return;
   }
+  const bool any_running = std::any_of(members_.begin(), members_.end(), [](const member& m) {
+    return m.part == instance_status::role::serving && m.runner->state() == service_state::running;
+  });
   if (!cfg_.dynamic_port() || !any_running) {
     // Stop-first: requests wait for it while it comes back (hold).
     for (auto& m : members_)
@@ -54,6 +72,7 @@ void service_group::restart() {
   }
   roll_index_ = 0;
   ++rollout_id_;
+  rollout_generation_ = config_generation_;
   event(log_level::info, "restart started (start-first, " + std::to_string(std::max(1u, cfg_.instances)) +
                              (cfg_.instances > 1 ? " instances, one at a time)" : " instance)"));
   report(restart_report::result::in_progress, "restart in progress");
@@ -82,8 +101,7 @@ void service_group::roll_one() {
   // It gets its start period and the failed checks that would make it unhealthy, then it has failed.
   const auto& h = cfg_.health;
   auto limit = h.probe == health_config::kind::none ? 5s : h.start_period + h.interval * h.fall + h.timeout;
-  phase_deadline_ = clock::now() + limit;
-  roll_timer_.expires_at(phase_deadline_);
+  roll_timer_.expires_after(limit);
   roll_timer_.async_wait([this, uid = new_uid_, limit, alive = alive_](const boost::system::error_code& ec) {
     if (ec || !*alive || phase_ != rollout_phase::starting_new || uid != new_uid_) return;
     fail_rollout("it did not become healthy within " + format_duration(limit));
@@ -92,30 +110,31 @@ void service_group::roll_one() {
   if (fresh.runner->state() == service_state::error) member_changed(new_uid_);
 }
 
+void service_group::publish_parts() {
+  if (retired_) return;
+  board_.modify(cfg_.name, [&](service_status& st) {
+    for (auto& i : st.instances)
+      if (const member* m = find(i.uid)) i.part = m->part;
+    aggregate(st);
+  });
+}
+
 void service_group::switch_over() {
   member* fresh = find(new_uid_);
   member* old = find(old_uid_);
-  if (!fresh) return fail_rollout("it is gone");
+  if (!fresh) return fail_rollout("is gone");
   roll_timer_.cancel();
   fresh->part = instance_status::role::serving;
-  // Its restart policy is the service's from now on; the old one is not brought back if it ends.
-  fresh->runner->reconfigure(instance_config(cfg_, fresh->index));
+  // The service's settings (its restart policy…) from now on, with the process it runs.
+  fresh->runner->reconfigure(with_process_of(instance_config(cfg_, fresh->index), fresh->runner->config()));
   if (old) {
     old->part = instance_status::role::draining;
     service_config c = old->runner->config();
-    c.restart.when = restart_config::policy::never;
+    c.restart.when = restart_config::policy::never;  // not brought back if it ends now
     old->runner->reconfigure(c);
   }
   ++restarts_before_;
-  // One change on the board: the proxy sees the new one in and the old one out at once.
-  const std::uint64_t fresh_uid = new_uid_, old_uid = old_uid_;
-  board_.modify(cfg_.name, [&](service_status& st) {
-    for (auto& i : st.instances) {
-      if (i.uid == fresh_uid) i.part = instance_status::role::serving;
-      if (i.uid == old_uid) i.part = instance_status::role::draining;
-    }
-    aggregate(st);
-  });
+  publish_parts();  // one change: the proxy sees the new one in and the old one out at once
   event(log_level::info, "restart: switched to the new process of instance " + std::to_string(fresh->index) + " (" +
                              describe_pid(*fresh->runner) + ")" +
                              (old ? "; the previous one (" + describe_pid(*old->runner) + ") finishes its requests" : ""));
@@ -125,45 +144,65 @@ void service_group::switch_over() {
     return roll_one();
   }
   phase_ = rollout_phase::draining_old;
-  phase_deadline_ = clock::now() + cfg_.stop.drain;
-  roll_timer_.expires_after(drain_poll);
-  roll_timer_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
-    if (!ec && *alive) wait_for_drain();
+  drain_then_stop(old_uid_, [this, uid = old_uid_](const std::string& what) {
+    if (phase_ != rollout_phase::draining_old || uid != old_uid_) return;
+    event(log_level::info, "restart: the previous process (" + what + ") stopped");
+    ++roll_index_;
+    phase_ = rollout_phase::idle;
+    roll_one();
   });
 }
 
-void service_group::wait_for_drain() {
-  if (phase_ != rollout_phase::draining_old) return;
-  member* old = find(old_uid_);
-  const int left = old ? old->in_flight->load(std::memory_order_acquire) : 0;
-  if (old && left > 0 && clock::now() < phase_deadline_) {
-    roll_timer_.expires_after(drain_poll);
-    roll_timer_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
-      if (!ec && *alive) wait_for_drain();
+void service_group::drain_then_stop(std::uint64_t uid, std::function<void(const std::string&)> after) {
+  auto timer = std::make_shared<net::steady_timer>(ioc_);
+  drains_[uid] = timer;
+  const auto deadline = clock::now() + cfg_.stop.drain;
+  // (A first look after a moment: a worker that picked it just before the switch counts it by then.)
+  timer->expires_after(drain_poll);
+  timer->async_wait([this, uid, deadline, after, alive = alive_](const boost::system::error_code& ec) {
+    if (!ec && *alive) poll_drain(uid, deadline, after);
+  });
+}
+
+void service_group::poll_drain(std::uint64_t uid, clock::time_point deadline,
+                               std::function<void(const std::string&)> after) {
+  member* m = find(uid);
+  auto it = drains_.find(uid);
+  if (!m || it == drains_.end()) return;  // stopped meanwhile, with the rest of the service
+  const int left = m->in_flight->load(std::memory_order_acquire);
+  const bool up = m->runner->pid() != 0;
+  if (left > 0 && up && clock::now() < deadline) {
+    it->second->expires_after(drain_poll);
+    it->second->async_wait([this, uid, deadline, after, alive = alive_](const boost::system::error_code& ec) {
+      if (!ec && *alive) poll_drain(uid, deadline, after);
     });
     return;
   }
-  if (left > 0)
-    event(log_level::warn, "restart: " + std::to_string(left) + " request(s) or tunnel(s) still open on the previous process after stop.drain (" +
-                               format_duration(cfg_.stop.drain) + "); stopping it anyway");
-  if (!old) {
-    ++roll_index_;
-    phase_ = rollout_phase::idle;
-    return roll_one();
-  }
-  phase_ = rollout_phase::stopping_old;
-  const std::string what = describe_pid(*old->runner);
-  old->runner->stop_then([this, uid = old_uid_, what, alive = alive_] {
-    net::post(ioc_, [this, uid, what, alive] {
+  if (left > 0 && up)
+    event(log_level::warn, std::to_string(left) + " request(s) or tunnel(s) still open on " + describe_pid(*m->runner) +
+                               " after stop.drain (" + format_duration(cfg_.stop.drain) + "); stopping it anyway");
+  drains_.erase(it);
+  const std::string what = describe_pid(*m->runner);
+  m->runner->stop_then([this, uid, what, after, alive = alive_] {
+    net::post(ioc_, [this, uid, what, after, alive] {
       if (!*alive) return;
       remove_member(uid);
-      if (phase_ != rollout_phase::stopping_old || uid != old_uid_) return;
-      event(log_level::info, "restart: the previous process (" + what + ") stopped");
-      ++roll_index_;
-      phase_ = rollout_phase::idle;
-      roll_one();
+      if (after) after(what);
     });
   });
+}
+
+void service_group::take_back(const std::string& reason) {
+  member* old = find(old_uid_);
+  member* fresh = find(new_uid_);
+  if (!old || !drains_.count(old_uid_) || old->runner->state() != service_state::running)
+    return;  // nothing to go back to: its own restart policy brings the new one back
+  drains_.erase(old_uid_);
+  old->part = instance_status::role::serving;
+  old->runner->reconfigure(with_process_of(instance_config(cfg_, old->index), old->runner->config()));
+  if (fresh) fresh->part = instance_status::role::draining;
+  publish_parts();
+  fail_rollout(reason);
 }
 
 void service_group::fail_rollout(const std::string& reason) {
@@ -175,6 +214,8 @@ void service_group::fail_rollout(const std::string& reason) {
   event(log_level::error, message);
   for (const auto& l : lines) spdlog::error("service {}:   | {}", cfg_.name, l);
   phase_ = rollout_phase::idle;
+  // A reload that changed the process meanwhile still has to be tried; another restart does not.
+  const bool newer = config_generation_ != rollout_generation_;
   roll_again_ = false;
   report(restart_report::result::failed, message, std::move(lines));
   if (fresh) {
@@ -184,10 +225,13 @@ void service_group::fail_rollout(const std::string& reason) {
       });
     });
   }
+  new_uid_ = 0;
+  if (newer) restart();
 }
 
 void service_group::finish_rollout() {
   phase_ = rollout_phase::idle;
+  new_uid_ = 0;
   event(log_level::info, "restart done");
   report(restart_report::result::done, "restart done");
   if (roll_again_) {
@@ -205,28 +249,49 @@ void service_group::scale(unsigned to) {
     member& m = add_member(i, instance_status::role::serving, instance_config(cfg_, i));
     if (wanted) m.runner->start();
   }
-  // Instances beyond the new count leave the traffic at once, then stop like a replaced process.
+  // Instances beyond the new count leave the traffic at once, finish what they have, then stop.
   std::vector<std::uint64_t> gone;
   for (auto& m : members_)
-    if (m.index >= to) gone.push_back(m.uid);
+    if (m.index >= to && m.part == instance_status::role::serving) gone.push_back(m.uid);
   for (auto uid : gone) {
     member* m = find(uid);
     m->part = instance_status::role::draining;
-    board_.modify(cfg_.name, [&](service_status& st) {
-      for (auto& i : st.instances)
-        if (i.uid == uid) i.part = instance_status::role::draining;
-      aggregate(st);
-    });
-    m->runner->stop_then([this, uid, alive = alive_] {
-      net::post(ioc_, [this, uid, alive] {
-        if (*alive) remove_member(uid);
-      });
-    });
+    service_config c = m->runner->config();
+    c.restart.when = restart_config::policy::never;
+    m->runner->reconfigure(c);
   }
+  publish_parts();
+  for (auto uid : gone) drain_then_stop(uid, {});
   event(log_level::info, "scaled to " + std::to_string(to) + (to == 1 ? " instance" : " instances"));
 }
 
+void service_group::begin_reshape(const service_config& next) {
+  const bool wanted = !cfg_.managed() || std::any_of(members_.begin(), members_.end(), [](const member& m) {
+    return m.runner->wanted() || m.runner->pid() != 0;
+  });
+  stop([this, alive = alive_] {
+    net::post(ioc_, [this, alive] {
+      if (*alive) finish_reshape();
+    });
+  });
+  // (After stop(), which would count as "stop it" otherwise; its completion is posted.)
+  reshape_to_ = next;
+  reshape_start_ = wanted;
+}
+
+void service_group::finish_reshape() {
+  if (!reshape_to_) return;
+  cfg_ = *reshape_to_;
+  reshape_to_.reset();
+  rebuild_members();
+  if (reshape_start_) start();
+}
+
 void service_group::reconfigure(const service_config& next) {
+  if (reshape_to_) {
+    reshape_to_ = next;  // the latest entry is the one it becomes
+    return;
+  }
   if (next.instances != cfg_.instances && next.dynamic_port() && cfg_.dynamic_port() && phase_ == rollout_phase::idle &&
       service_runner::same_process(cfg_, next)) {
     // Only the number of instances changed: the others keep running.
@@ -238,28 +303,18 @@ void service_group::reconfigure(const service_config& next) {
   }
   const bool shape_changed = next.instances != cfg_.instances || next.dynamic_port() != cfg_.dynamic_port() ||
                              next.managed() != cfg_.managed();
-  if (shape_changed) {
-    // Another number of instances or another kind of service: all of it stops, then starts anew.
-    const bool wanted = !cfg_.managed() || std::any_of(members_.begin(), members_.end(), [](const member& m) {
-      return m.runner->wanted() || m.runner->pid() != 0;
-    });
-    const auto ticket = stop_ticket_ + 1;
-    stop([this, next, wanted, ticket, alive = alive_] {
-      net::post(ioc_, [this, next, wanted, ticket, alive] {
-        if (!*alive || ticket != stop_ticket_) return;
-        cfg_ = next;
-        rebuild_members();
-        if (wanted) start();
-      });
-    });
-    return;
-  }
+  if (shape_changed) return begin_reshape(next);
   const bool process_changed = !service_runner::same_process(cfg_, next);
   cfg_ = next;
   const bool running = std::any_of(members_.begin(), members_.end(), [](const member& m) {
     return m.part == instance_status::role::serving && m.runner->state() == service_state::running;
   });
   if (cfg_.dynamic_port() && process_changed && (running || phase_ != rollout_phase::idle)) {
+    // The new settings apply to the running processes now; the new process comes start-first.
+    for (auto& m : members_)
+      if (m.part == instance_status::role::serving)
+        m.runner->reconfigure(with_process_of(instance_config(cfg_, m.index), m.runner->config()));
+    ++config_generation_;
     spdlog::info("service {}: command, cwd or env changed: restarting start-first", cfg_.name);
     restart();
     return;

@@ -219,6 +219,7 @@ void supervisor::reconfigure(std::shared_ptr<const config> next) {
     // ...then what each runner does about it.
     for (auto* r : removed) {
       spdlog::info("service {}: removed from routes.yaml, stopping it", r->name());
+      r->retire();
       r->stop();
     }
     for (auto [r, svc] : kept) r->reconfigure(*svc);

@@ -15,7 +15,7 @@ routes:
   - { path: /, service: api }
 services:
   api:
-    command: ["${serviceBin}", "--name", "api", "--listen-after", "600"]
+    command: ["${serviceBin}", "--name", "api", "--listen-after", "2500"]
     port: auto
     instances: 3
     health: { http: /health, interval: 100ms }
@@ -38,7 +38,7 @@ try {
   const rows = card.locator('.instances tr.instance');
   const pids = async () => (await rows.locator('td.pid').allTextContents()).filter((p) => p !== '-');
   await waitFor('three running instances on the card', async () =>
-    (await rows.count()) === 3 && (await card.locator('.instances tr.state-running').count()) === 3, 20000);
+    (await rows.count()) === 3 && (await card.locator('.instances tr.state-running').count()) === 3, 30000);
   const before = await pids();
   if (new Set(before).size !== 3) fail('three distinct pids expected: ' + before);
   const ports = await rows.locator('td:nth-child(4)').allTextContents();
@@ -46,6 +46,7 @@ try {
   await page.screenshot({ path: path.join(artifacts, 'dashboard-instances.png'), fullPage: true });
 
   await card.locator('button.restart').click();
+  // (Each new process takes 2.5 s to listen: longer than the dashboard's 2 s poll.)
   await waitFor('a new process beside the one it replaces', async () =>
     (await card.locator('.instances td.role').allTextContents()).some((r) => r.startsWith('new')), 10000);
   await page.screenshot({ path: path.join(artifacts, 'dashboard-instances-rolling.png'), fullPage: true });
@@ -57,7 +58,7 @@ try {
     const now = await pids();
     return now.length === 3 && (await rows.count()) === 3 && now.every((p) => !before.includes(p)) &&
       (await card.locator('.instances tr.state-running').count()) === 3;
-  }, 30000);
+  }, 60000);
   await waitFor('the restart to be over', async () =>
     !(await card.locator('.message').textContent()).includes('Restarting'), 10000);
   if (!(await card.locator('.logs').textContent()).includes('restart done')) fail('no "restart done" in the card\'s log');

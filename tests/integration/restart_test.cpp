@@ -228,7 +228,8 @@ TEST(Instances, KillMinus9OfOneOfTwoUnderLoadIsNotNoticed) {
 }
 
 TEST(Instances, EachGetsItsOwnPortAndInstanceAndShowsInStatusCliAndMetrics) {
-  kt::kinfra_process k(auto_routes("    instances: 3\n", {}));
+  // (One worker: its round-robin among equally idle instances visits each in turn.)
+  kt::kinfra_process k("workers: 1\n" + auto_routes("    instances: 3\n", {}));
   ASSERT_TRUE(kt::wait_until([&] { return api_status(k)["status_message"] == "Service is running (3 instances)"; }))
       << api_status(k).dump();
   std::set<std::string> ports, answers;
@@ -276,9 +277,22 @@ TEST(Instances, AReloadThatChangesOnlyTheirNumberKeepsTheOthersRunning) {
   ASSERT_TRUE(kt::wait_until([&] { return running(3); })) << api_status(k).dump();
   EXPECT_EQ(pid_of(k), first);
   const auto three = pids_of(k);
+  // Three slow requests, one on each instance (the fewest in flight first): the one on the
+  // instance that goes finishes first.
+  std::vector<kt::response> slow(3);
+  std::vector<std::thread> clients;
+  for (auto& r : slow) clients.emplace_back([&k, &r] { r = kt::http_get(k.port(), "/slow/1000"); });
+  ASSERT_TRUE(kt::wait_until([&] {
+    int busy = 0;
+    const auto svc = api_status(k);
+    for (const auto& i : svc["instances"]) busy += i.value("in_flight", 0) > 0;
+    return busy == 3;
+  })) << api_status(k).dump();
   k.dir().write("routes.yaml", listen_header + auto_routes("    instances: 2\n", {}));
   ASSERT_EQ(kt::http_request(k.port(), "POST", "/__action__/reload").status, 200);
   ASSERT_TRUE(kt::wait_until([&] { return running(2); })) << api_status(k).dump();
+  for (auto& c : clients) c.join();
+  for (const auto& r : slow) EXPECT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(pid_of(k), first);
   for (pid_t p : three)
     if (!pids_of(k).count(p)) EXPECT_TRUE(kt::wait_until([&] { return !kt::process_alive(p); }));
@@ -286,4 +300,32 @@ TEST(Instances, AReloadThatChangesOnlyTheirNumberKeepsTheOthersRunning) {
   ASSERT_TRUE(kt::wait_until([&] { return load.ok() > ok + 20; })) << load.failures();
   load.stop();
   EXPECT_EQ(load.failures(), "");
+}
+
+TEST(StartFirst, ANewProcessThatFailsRightAfterTakingOverHandsBackToThePreviousOne) {
+  kt::kinfra_process k(auto_routes("    stop: { drain: 20s }\n", {}));
+  ASSERT_TRUE(kt::wait_until([&] { return kt::state_of(k.port(), "api") == "running"; })) << k.log();
+  const pid_t old = pid_of(k);
+  // A tunnel keeps the previous process draining while the new one runs.
+  auto tunnel = kt::connect_to(k.port());
+  tunnel->send("GET /echo-tunnel HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n");
+  kt::response up;
+  ASSERT_TRUE(tunnel->read_response(up, true));
+  ASSERT_EQ(up.status, 101);
+  // The new version is healthy at first, then crashes.
+  const std::string at = restart_id(k);
+  k.dir().write("routes.yaml", listen_header + auto_routes("    stop: { drain: 20s }\n", {"--crash-after", "1500"}));
+  ASSERT_EQ(kt::http_request(k.port(), "POST", "/__action__/reload").status, 200);
+  ASSERT_TRUE(kt::wait_until([&] { return pid_of(k) != old && pid_of(k) != 0; })) << k.log();
+  ASSERT_EQ(wait_for_restart(k, at), "failed") << k.log();
+  auto svc = api_status(k);
+  EXPECT_NE(svc["last_restart"]["message"].get<std::string>().find("right after it took over"), std::string::npos)
+      << svc.dump();
+  EXPECT_EQ(pid_of(k), old) << "the previous process serves again";
+  EXPECT_EQ(svc["state"], "running");
+  EXPECT_NE(kt::http_get(k.port(), "/whoami").body.find("pid " + std::to_string(old)), std::string::npos);
+  ASSERT_TRUE(tunnel->send("ping"));
+  char buf[8];
+  EXPECT_EQ(tunnel->recv_some(buf, sizeof buf, 5s), 4);
+  EXPECT_EQ(pids_of(k).size(), 1u) << svc.dump();
 }
