@@ -10,6 +10,7 @@
 //   --crash-after MS       exit with --exit-code (default 1) after MS
 //   --exit-code N          the code for --crash-after, or exit at once when given alone
 //   --ignore-term          ignore SIGTERM (a stubborn service)
+//   --keep-alive           keep connections open between requests (default: close after each)
 //   --grandchild PIDFILE   start a child that sleeps (in the same process group) and write its pid
 //   --escape PIDFILE       start a child that leaves the process group (setsid) and write its pid
 //   --record FILE          append "NAME start PID" when starting and "NAME term PID" on SIGTERM
@@ -31,6 +32,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -47,6 +49,7 @@ std::string record_file;
 std::atomic<bool> unhealthy{false};
 std::atomic<int> listen_fd{-1};
 int health_status = 200;
+bool keep_alive = false;  // --keep-alive: answer several requests per connection
 
 void record(const std::string& what) {
   if (record_file.empty()) return;
@@ -73,42 +76,57 @@ void on_usr1(int) {
   if (fd >= 0) close(fd);
 }
 
+/** The Content-Length of a request head (0 when none). */
+std::size_t content_length(const std::string& head) {
+  std::string lower = head;
+  for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  auto at = lower.find("\r\ncontent-length:");
+  return at == std::string::npos ? 0 : static_cast<std::size_t>(std::atol(lower.c_str() + at + 17));
+}
+
 void serve(int client) {
-  std::string req;
+  std::string req;  // bytes read and not yet answered
   char buf[4096];
-  while (req.find("\r\n\r\n") == std::string::npos) {
-    ssize_t n = recv(client, buf, sizeof buf, 0);
-    if (n <= 0) {
+  for (;;) {
+    std::size_t end;
+    while ((end = req.find("\r\n\r\n")) == std::string::npos ||
+           req.size() < end + 4 + content_length(req.substr(0, end + 2))) {
+      ssize_t n = recv(client, buf, sizeof buf, 0);
+      if (n <= 0) {
+        close(client);
+        return;
+      }
+      req.append(buf, static_cast<std::size_t>(n));
+    }
+    const std::string head = req.substr(0, end + 2);
+    req.erase(0, end + 4 + content_length(head));
+    std::string path = head.substr(head.find(' ') + 1);
+    path = path.substr(0, path.find(' '));
+    if (path == "/echo-tunnel") {
+      // An upgraded connection that echoes raw bytes, saying which process it reached.
+      std::string res = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\nX-Pid: " +
+                        std::to_string(getpid()) + "\r\n\r\n";
+      send(client, res.data(), res.size(), MSG_NOSIGNAL);
+      for (ssize_t n; (n = recv(client, buf, sizeof buf, 0)) > 0;) send(client, buf, static_cast<std::size_t>(n), MSG_NOSIGNAL);
       close(client);
       return;
     }
-    req.append(buf, static_cast<std::size_t>(n));
+    int status = 200;
+    std::string body = "hello from " + name + "\n";
+    if (path == "/health") {
+      status = unhealthy ? 503 : health_status;
+      body = status < 400 ? "ok\n" : "not ok\n";
+    } else if (path == "/whoami") {
+      const char* instance = std::getenv("INSTANCE");
+      body = "pid " + std::to_string(getpid()) + " instance " + (instance ? instance : "-") + "\n";
+    } else if (path.rfind("/slow/", 0) == 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::atol(path.c_str() + 6)));
+    }
+    std::string res = "HTTP/1.1 " + std::to_string(status) + " X\r\nContent-Type: text/plain\r\nContent-Length: " +
+                      std::to_string(body.size()) + (keep_alive ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n") + body;
+    send(client, res.data(), res.size(), MSG_NOSIGNAL);
+    if (!keep_alive) break;
   }
-  std::string path = req.substr(req.find(' ') + 1);
-  path = path.substr(0, path.find(' '));
-  if (path == "/echo-tunnel") {
-    // An upgraded connection that echoes raw bytes, saying which process it reached.
-    std::string head = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\nX-Pid: " +
-                       std::to_string(getpid()) + "\r\n\r\n";
-    send(client, head.data(), head.size(), MSG_NOSIGNAL);
-    for (ssize_t n; (n = recv(client, buf, sizeof buf, 0)) > 0;) send(client, buf, static_cast<std::size_t>(n), MSG_NOSIGNAL);
-    close(client);
-    return;
-  }
-  int status = 200;
-  std::string body = "hello from " + name + "\n";
-  if (path == "/health") {
-    status = unhealthy ? 503 : health_status;
-    body = status < 400 ? "ok\n" : "not ok\n";
-  } else if (path == "/whoami") {
-    const char* instance = std::getenv("INSTANCE");
-    body = "pid " + std::to_string(getpid()) + " instance " + (instance ? instance : "-") + "\n";
-  } else if (path.rfind("/slow/", 0) == 0) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(std::atol(path.c_str() + 6)));
-  }
-  std::string res = "HTTP/1.1 " + std::to_string(status) + " X\r\nContent-Type: text/plain\r\nContent-Length: " +
-                    std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
-  send(client, res.data(), res.size(), MSG_NOSIGNAL);
   close(client);
 }
 
@@ -146,6 +164,7 @@ int main(int argc, char** argv) {
     else if (a == "--crash-after") crash_after = std::atol(next().c_str());
     else if (a == "--exit-code") { exit_code = std::atoi(next().c_str()); exit_code_given = true; }
     else if (a == "--ignore-term") ignore_term = true;
+    else if (a == "--keep-alive") keep_alive = true;
     else if (a == "--grandchild") grandchild = next();
     else if (a == "--escape") escape = next();
     else if (a == "--record") record_file = next();

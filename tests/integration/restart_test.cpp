@@ -329,3 +329,24 @@ TEST(StartFirst, ANewProcessThatFailsRightAfterTakingOverHandsBackToThePreviousO
   EXPECT_EQ(tunnel->recv_some(buf, sizeof buf, 5s), 4);
   EXPECT_EQ(pids_of(k).size(), 1u) << svc.dump();
 }
+
+TEST(StartFirst, RestartsUnderLoadWithKeepAliveUpstreamConnections) {
+  // The service keeps its connections open: pooled connections to a replaced process are not
+  // reused for new requests, and a request on one it closes goes again (GET) on a fresh one.
+  kt::kinfra_process k(auto_routes("    instances: 2\n", {"--keep-alive"}));
+  ASSERT_TRUE(kt::wait_until([&] { return api_status(k)["status_message"] == "Service is running (2 instances)"; }))
+      << k.log();
+  kt::steady_load load(k.port(), 4, /*posts=*/true);
+  ASSERT_TRUE(kt::wait_until([&] { return load.ok() > 50; })) << load.failures();
+  for (int round = 0; round < 3; ++round) {
+    const auto before = pids_of(k);
+    const std::string at = restart_id(k);
+    ASSERT_EQ(kt::http_request(k.port(), "POST", "/__action__/restart/api").status, 200);
+    ASSERT_EQ(wait_for_restart(k, at), "done") << k.log();
+    for (pid_t p : before) EXPECT_FALSE(kt::process_alive(p));
+    const int ok = load.ok();
+    ASSERT_TRUE(kt::wait_until([&] { return load.ok() > ok + 50; })) << load.failures();
+  }
+  load.stop();
+  EXPECT_EQ(load.failures(), "") << "ok: " << load.ok();
+}
