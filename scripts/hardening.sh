@@ -40,9 +40,9 @@ for step in "${steps[@]}"; do
       ctest --test-dir build/asan -E '^Browser\.' -j"$JOBS" --output-on-failure --timeout 300
       ;;
     tsan)
-      echo "== TSan: proxy, StatusBoard, metrics, access log, embedding API, supervisor, reload, TLS, admin surface"
+      echo "== TSan: proxy, StatusBoard, metrics, access log, embedding API, supervisor, reload, TLS, admin surface, hold, start-first restarts, instances"
       build build/tsan -DKINFRA_SANITIZE=thread
-      ctest --test-dir build/tsan -R '^(StatusBoard|Metrics|AccessLog|Embed|Proxy|Supervisor|Reload|Shutdown|Tls|DevTls|Acme|AdminSecurity|AdminOffWorker|Hold)' -j"$JOBS" \
+      ctest --test-dir build/tsan -R '^(StatusBoard|Metrics|AccessLog|Embed|Proxy|Supervisor|Reload|Shutdown|Tls|DevTls|Acme|AdminSecurity|AdminOffWorker|Hold|StartFirst|Instances)' -j"$JOBS" \
         --output-on-failure --timeout 300
       ;;
     fuzz)
