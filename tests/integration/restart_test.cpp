@@ -68,6 +68,16 @@ std::string wait_for_restart(const kt::kinfra_process& k, const std::string& bef
   return result;
 }
 
+/** An upgraded connection through kinfra to the service's echo tunnel; null unless it reached `pid`. */
+std::unique_ptr<kt::socket_conn> open_tunnel(const kt::kinfra_process& k, pid_t pid) {
+  auto tunnel = kt::connect_to(k.port());
+  tunnel->send("GET /echo-tunnel HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n");
+  kt::response up;
+  if (!tunnel->read_response(up, true) || up.status != 101 || up.headers.get("X-Pid") != std::to_string(pid))
+    return nullptr;
+  return tunnel;
+}
+
 }  // namespace
 
 TEST(StartFirst, FiveRestartsThroughTheApiTheCliAndAReloadAreNotNoticedUnderLoad) {
@@ -158,12 +168,8 @@ TEST(StartFirst, RequestsAndTunnelsInFlightFinishOnThePreviousProcess) {
   kt::kinfra_process k(auto_routes("    stop: { drain: 20s }\n", {}));
   ASSERT_TRUE(kt::wait_until([&] { return kt::state_of(k.port(), "api") == "running"; })) << k.log();
   const pid_t old = pid_of(k);
-  auto tunnel = kt::connect_to(k.port());
-  tunnel->send("GET /echo-tunnel HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n");
-  kt::response up;
-  ASSERT_TRUE(tunnel->read_response(up, true));
-  ASSERT_EQ(up.status, 101);
-  EXPECT_EQ(up.headers.get("X-Pid"), std::to_string(old));
+  auto tunnel = open_tunnel(k, old);
+  ASSERT_TRUE(tunnel);
   // A slow request in flight when the restart switches over.
   kt::response slow;
   std::thread slow_client([&] { slow = kt::http_get(k.port(), "/slow/1500"); });
@@ -191,11 +197,8 @@ TEST(StartFirst, ATunnelOpenLongerThanTheDrainEndsWithItsProcess) {
   kt::kinfra_process k(auto_routes("    stop: { drain: 500ms }\n", {}));
   ASSERT_TRUE(kt::wait_until([&] { return kt::state_of(k.port(), "api") == "running"; })) << k.log();
   const pid_t old = pid_of(k);
-  auto tunnel = kt::connect_to(k.port());
-  tunnel->send("GET /echo-tunnel HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n");
-  kt::response up;
-  ASSERT_TRUE(tunnel->read_response(up, true));
-  ASSERT_EQ(up.status, 101);
+  auto tunnel = open_tunnel(k, old);
+  ASSERT_TRUE(tunnel);
   const std::string at = restart_id(k);
   ASSERT_EQ(kt::http_request(k.port(), "POST", "/__action__/restart/api").status, 200);
   ASSERT_EQ(wait_for_restart(k, at), "done") << k.log();
@@ -307,11 +310,8 @@ TEST(StartFirst, ANewProcessThatFailsRightAfterTakingOverHandsBackToThePreviousO
   ASSERT_TRUE(kt::wait_until([&] { return kt::state_of(k.port(), "api") == "running"; })) << k.log();
   const pid_t old = pid_of(k);
   // A tunnel keeps the previous process draining while the new one runs.
-  auto tunnel = kt::connect_to(k.port());
-  tunnel->send("GET /echo-tunnel HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n");
-  kt::response up;
-  ASSERT_TRUE(tunnel->read_response(up, true));
-  ASSERT_EQ(up.status, 101);
+  auto tunnel = open_tunnel(k, old);
+  ASSERT_TRUE(tunnel);
   // The new version is healthy at first, then crashes.
   const std::string at = restart_id(k);
   k.dir().write("routes.yaml", listen_header + auto_routes("    stop: { drain: 20s }\n", {"--crash-after", "1500"}));
