@@ -343,7 +343,9 @@ net::awaitable<client_session::outcome> client_session::handle_request() {
   info.chunked = x.framing == body_framing::chunked;
   info.upgrade = x.upgrade;
   const auto& svc = gen_->services[r->service_index];
-  if (!svc.targets.empty()) info.fallback_host = gen_->targets[svc.targets.front()].authority;
+  // (An HTTP/1.0 request without Host; a `port: auto` service's port is not known yet.)
+  if (svc.dynamic) info.fallback_host = "127.0.0.1";
+  else if (!svc.targets.empty()) info.fallback_host = gen_->targets[svc.targets.front()].authority;
   write_request_line(req, upstream_target, line_out_);
   write_request_tail(req, info, tail_out_);
   co_return co_await forward(x);
@@ -372,7 +374,9 @@ net::awaitable<std::optional<unsigned>> client_session::connect_upstream(exchang
     if (svc.traffic) w_.follow_instances(*gen_, svc);
     count = w_.order_instances(*gen_, svc, order, now);
     if (count == 0) {
+      // (Its last instance just left: the request may wait for one, like after a refusal.)
       detail = "No instance of the service is ready to take requests.";
+      x.refused = true;
       co_return 502;
     }
   } else {

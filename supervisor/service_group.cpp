@@ -41,8 +41,14 @@ service_group::~service_group() { *alive_ = false; }
 
 service_config service_group::instance_config(const service_config& base, unsigned index) const {
   service_config c = base;
-  if (c.managed() && !c.env.count("INSTANCE")) c.env["INSTANCE"] = std::to_string(index);
+  if (c.managed() && (c.port_auto || c.instances > 1) && !c.env.count("INSTANCE"))
+    c.env["INSTANCE"] = std::to_string(index);
   return c;
+}
+
+void service_group::refresh(member& m) {
+  auto wanted = instance_config(cfg_, m.index);
+  if (!service_runner::same_process(m.runner->config(), wanted)) m.runner->reconfigure(wanted);
 }
 
 void service_group::rebuild_members() {
@@ -69,6 +75,7 @@ service_group::member& service_group::add_member(unsigned index, instance_status
   runner_hooks h;
   h.dependency_met = hooks_.dependency_met;
   h.spawned = hooks_.spawned;
+  h.retired = retired_;
   const std::uint64_t uid = m.uid;
   // (Posted: the group may act on the change, and must not do so inside the runner's call.)
   h.state_changed = [this, uid, alive = alive_] {
@@ -78,7 +85,7 @@ service_group::member& service_group::add_member(unsigned index, instance_status
   };
   auto in_flight = m.in_flight;
   h.modify = [this, uid, index, part, in_flight](const std::function<void(instance_status&)>& fn) {
-    if (retired_) return;  // (a service of the same name may be back: this is not its process)
+    if (*retired_) return;  // (a service of the same name may be back: this is not its process)
     board_.modify(cfg_.name, [&](service_status& st) {
       auto it = std::find_if(st.instances.begin(), st.instances.end(),
                              [&](const instance_status& i) { return i.uid == uid; });
@@ -124,9 +131,10 @@ service_group::member* service_group::serving(unsigned index) {
 void service_group::remove_member(std::uint64_t uid) {
   auto it = std::find_if(members_.begin(), members_.end(), [&](const member& m) { return m.uid == uid; });
   if (it == members_.end()) return;
+  if (it->runner->pid()) it->runner->kill_now();  // (never expected: nothing runs unsupervised)
   restarts_before_ += it->runner->restarts();
   members_.erase(it);
-  if (retired_) return;
+  if (*retired_) return;
   board_.modify(cfg_.name, [&](service_status& st) {
     std::erase_if(st.instances, [&](const instance_status& i) { return i.uid == uid; });
     aggregate(st);
@@ -184,8 +192,11 @@ void service_group::start() {
     reshape_start_ = true;  // once the reshape has stopped everything
     return;
   }
-  for (auto& m : members_)
-    if (m.part == instance_status::role::serving) m.runner->start();
+  for (auto& m : members_) {
+    if (m.part != instance_status::role::serving) continue;
+    if (!m.runner->wanted()) refresh(m);  // (a stopped one starts with what routes.yaml says now)
+    m.runner->start();
+  }
 }
 
 void service_group::stop(std::function<void()> done) {

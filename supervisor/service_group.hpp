@@ -41,7 +41,7 @@ class service_group {
   void stop_now() { stop(); }
   void kill_now();
   /** Its service left routes.yaml: what it still does (stopping) no longer shows on the board. */
-  void retire() { retired_ = true; }
+  void retire() { *retired_ = true; }
   /**
    * `port: auto` with an instance running: start-first, one instance at a time. Otherwise each
    * instance stops and starts again (requests wait meanwhile, see `hold`).
@@ -83,6 +83,8 @@ class service_group {
   member* serving(unsigned index);
   void remove_member(std::uint64_t uid);
   service_config instance_config(const service_config& base, unsigned index) const;
+  /** Gives a runner the service's entry when its process differs (before a start or stop-first restart). */
+  void refresh(member& m);
   void member_changed(std::uint64_t uid);
   /** The service's fields from its serving instances; `lifecycle`: also state, message and health. */
   void aggregate(service_status& st, bool lifecycle = true) const;
@@ -119,7 +121,8 @@ class service_group {
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::vector<member> members_;
   unsigned restarts_before_ = 0;  ///< restarts of processes no longer here (start-first ones count too)
-  bool retired_ = false;
+  std::shared_ptr<bool> retired_ = std::make_shared<bool>(false);
+  bool scale_pending_ = false;  ///< `instances` changed during a restart: applied once it is over
   /** Draining members' timers, by uid (a stop cancels them). */
   std::map<std::uint64_t, std::shared_ptr<net::steady_timer>> drains_;
 

@@ -39,12 +39,12 @@ void service_group::event(log_level level, const std::string& message) {
   if (level == log_level::error) spdlog::error("service {}: {}", cfg_.name, message);
   else if (level == log_level::warn) spdlog::warn("service {}: {}", cfg_.name, message);
   else spdlog::info("service {}: {}", cfg_.name, message);
-  if (retired_) return;
+  if (*retired_) return;
   board_.append_log(cfg_.name, {std::chrono::system_clock::now(), {}, level, "[kinfra] " + message, 0});
 }
 
 void service_group::report(restart_report::result r, std::string message, std::vector<std::string> lines) {
-  if (retired_) return;
+  if (*retired_) return;
   board_.modify(cfg_.name, [&](service_status& st) {
     st.last_restart = restart_report{r, rollout_id_, std::move(message), std::move(lines), std::chrono::system_clock::now()};
     aggregate(st);
@@ -66,8 +66,11 @@ void service_group::restart() {
   });
   if (!cfg_.dynamic_port() || !any_running) {
     // Stop-first: requests wait for it while it comes back (hold).
-    for (auto& m : members_)
-      if (m.part == instance_status::role::serving) m.runner->restart();
+    for (auto& m : members_) {
+      if (m.part != instance_status::role::serving) continue;
+      refresh(m);
+      m.runner->restart();
+    }
     return;
   }
   roll_index_ = 0;
@@ -85,7 +88,10 @@ void service_group::roll_one() {
   member* old = serving(roll_index_);
   if (!old || old->runner->state() != service_state::running) {
     // Not serving now (crashed, backing off): nothing to keep, it restarts in place.
-    if (old) old->runner->restart();
+    if (old) {
+      refresh(*old);
+      old->runner->restart();
+    }
     ++roll_index_;
     return roll_one();
   }
@@ -111,7 +117,7 @@ void service_group::roll_one() {
 }
 
 void service_group::publish_parts() {
-  if (retired_) return;
+  if (*retired_) return;
   board_.modify(cfg_.name, [&](service_status& st) {
     for (auto& i : st.instances)
       if (const member* m = find(i.uid)) i.part = m->part;
@@ -132,6 +138,8 @@ void service_group::switch_over() {
     service_config c = old->runner->config();
     c.restart.when = restart_config::policy::never;  // not brought back if it ends now
     old->runner->reconfigure(c);
+    // Crashed meanwhile (a restart pending): nothing to drain, and it must not come back.
+    if (old->runner->state() != service_state::running) old->runner->stop();
   }
   ++restarts_before_;
   publish_parts();  // one change: the proxy sees the new one in and the old one out at once
@@ -183,7 +191,8 @@ void service_group::poll_drain(std::uint64_t uid, clock::time_point deadline,
                                " after stop.drain (" + format_duration(cfg_.stop.drain) + "); stopping it anyway");
   drains_.erase(it);
   const std::string what = describe_pid(*m->runner);
-  m->runner->stop_then([this, uid, what, after, alive = alive_] {
+  // (stop(), not stop_then(): a restart it was in the middle of must not bring it back.)
+  m->runner->stop([this, uid, what, after, alive = alive_] {
     net::post(ioc_, [this, uid, what, after, alive] {
       if (!*alive) return;
       remove_member(uid);
@@ -219,13 +228,17 @@ void service_group::fail_rollout(const std::string& reason) {
   roll_again_ = false;
   report(restart_report::result::failed, message, std::move(lines));
   if (fresh) {
-    fresh->runner->stop_then([this, uid = new_uid_, alive = alive_] {
+    fresh->runner->stop([this, uid = new_uid_, alive = alive_] {
       net::post(ioc_, [this, uid, alive] {
         if (*alive) remove_member(uid);
       });
     });
   }
   new_uid_ = 0;
+  if (scale_pending_) {
+    scale_pending_ = false;
+    scale(std::max(1u, cfg_.instances));
+  }
   if (newer) restart();
 }
 
@@ -234,6 +247,10 @@ void service_group::finish_rollout() {
   new_uid_ = 0;
   event(log_level::info, "restart done");
   report(restart_report::result::done, "restart done");
+  if (scale_pending_) {
+    scale_pending_ = false;
+    scale(std::max(1u, cfg_.instances));
+  }
   if (roll_again_) {
     roll_again_ = false;
     restart();
@@ -292,35 +309,37 @@ void service_group::reconfigure(const service_config& next) {
     reshape_to_ = next;  // the latest entry is the one it becomes
     return;
   }
-  if (next.instances != cfg_.instances && next.dynamic_port() && cfg_.dynamic_port() && phase_ == rollout_phase::idle &&
-      service_runner::same_process(cfg_, next)) {
-    // Only the number of instances changed: the others keep running.
-    cfg_ = next;
-    for (auto& m : members_)
-      if (m.part == instance_status::role::serving && m.index < cfg_.instances)
-        m.runner->reconfigure(instance_config(cfg_, m.index));
-    return scale(cfg_.instances);
-  }
-  const bool shape_changed = next.instances != cfg_.instances || next.dynamic_port() != cfg_.dynamic_port() ||
-                             next.managed() != cfg_.managed();
-  if (shape_changed) return begin_reshape(next);
+  const bool dynamic = next.dynamic_port() && cfg_.dynamic_port();
   const bool process_changed = !service_runner::same_process(cfg_, next);
+  const bool count_changed = next.instances != cfg_.instances;
+  if (!dynamic && (count_changed || next.dynamic_port() != cfg_.dynamic_port() || next.managed() != cfg_.managed()))
+    return begin_reshape(next);  // another shape: all of it stops, then starts anew
   cfg_ = next;
-  const bool running = std::any_of(members_.begin(), members_.end(), [](const member& m) {
-    return m.part == instance_status::role::serving && m.runner->state() == service_state::running;
-  });
-  if (cfg_.dynamic_port() && process_changed && (running || phase_ != rollout_phase::idle)) {
-    // The new settings apply to the running processes now; the new process comes start-first.
+  if (!dynamic) {
     for (auto& m : members_)
-      if (m.part == instance_status::role::serving)
-        m.runner->reconfigure(with_process_of(instance_config(cfg_, m.index), m.runner->config()));
+      if (m.part == instance_status::role::serving) m.runner->reconfigure(instance_config(cfg_, m.index));
+    return;
+  }
+  // `port: auto`: a running process is only ever replaced start-first. The new settings apply to
+  // the processes now, with the process each runs.
+  for (auto& m : members_)
+    if (m.part == instance_status::role::serving && m.index < cfg_.instances)
+      m.runner->reconfigure(with_process_of(instance_config(cfg_, m.index), m.runner->config()));
+  const bool wanted = phase_ != rollout_phase::idle || std::any_of(members_.begin(), members_.end(), [](const member& m) {
+    return m.part == instance_status::role::serving && m.runner->wanted();
+  });
+  if (process_changed && !wanted) {
+    for (auto& m : members_)
+      if (m.part == instance_status::role::serving) refresh(m);  // (stopped: it starts with it later)
+  } else if (process_changed) {
     ++config_generation_;
     spdlog::info("service {}: command, cwd or env changed: restarting start-first", cfg_.name);
     restart();
-    return;
   }
-  for (auto& m : members_)
-    if (m.part == instance_status::role::serving) m.runner->reconfigure(instance_config(cfg_, m.index));
+  if (count_changed) {
+    if (phase_ == rollout_phase::idle) scale(std::max(1u, cfg_.instances));
+    else scale_pending_ = true;  // (the restart under way is over first)
+  }
 }
 
 }  // namespace kinfra::supervisor

@@ -171,7 +171,7 @@ void service_runner::spawn() {
     ::close(out_pipe[0]);
     ::close(err_pipe[0]);
     spdlog::error("service {}: {}", cfg_.name, *err);
-    board_.append_log(cfg_.name, {std::chrono::system_clock::now(), {}, log_level::error, *err, 0});
+    if (!retired()) board_.append_log(cfg_.name, {std::chrono::system_clock::now(), {}, log_level::error, *err, 0});
     // A command that cannot start is a failure like any other: the restart policy decides.
     pid_ = 0;
     hooks_.modify([&](instance_status& st) { st.last_exit_code = 127; st.last_signal.reset(); });
@@ -250,7 +250,7 @@ void service_runner::take_line(std::string_view raw, bool is_stderr) {
   if (tail_.size() > tail_lines) tail_.pop_front();
   // The level is shown beside the line: a leading "INFO " is not said twice.
   if (auto rest = strip_level_prefix(e.message, e.level); rest.size() != e.message.size()) e.message = std::string(rest);
-  board_.append_log(cfg_.name, std::move(e));
+  if (!retired()) board_.append_log(cfg_.name, std::move(e));
 }
 
 void service_runner::schedule_probe(std::chrono::milliseconds delay) {
@@ -299,7 +299,7 @@ void service_runner::mark_healthy() {
 void service_runner::on_probe(bool ok, const std::string& detail) {
   if (stopping_ || (cfg_.managed() && !pid_)) return;
   hooks_.modify([&](instance_status& st) { st.health_detail = detail; });
-  board_.record_health_check(cfg_.name, ok);
+  if (!retired()) board_.record_health_check(cfg_.name, ok);
   const auto& h = cfg_.health;
   if (ok) {
     ++probe_ok_;

@@ -40,6 +40,8 @@ struct runner_hooks {
   std::function<void(const std::function<void(instance_status&)>&)> modify;
   /** Put before each output line ("[1] " when a service runs several instances). */
   std::string log_tag;
+  /** Set when its service left routes.yaml: its log lines and checks no longer go to the board. */
+  std::shared_ptr<const bool> retired;
 };
 
 class service_runner {
@@ -105,6 +107,7 @@ class service_runner {
                    bool is_stderr);
   void take_line(std::string_view raw, bool is_stderr);
   bool probing() const;
+  bool retired() const { return hooks_.retired && *hooks_.retired; }
   std::chrono::milliseconds probe_interval() const;
 
   net::io_context& ioc_;

@@ -159,6 +159,16 @@ TEST(StartFirst, ANewVersionThatNeverGetsHealthyLeavesThePreviousOneServing) {
   EXPECT_EQ(pid_of(k), serving);
   auto table = kt::run_kinfra({"status", "--url", "http://127.0.0.1:" + std::to_string(k.admin_port())});
   EXPECT_NE(table.out.find("restart failed, previous instance kept"), std::string::npos) << table.out;
+  // A later reload that does not touch the process leaves the kept one serving.
+  const std::string failed_id = restart_id(k);
+  const auto reloads = kt::get_status(k.port())["config"]["reloads"].get<unsigned>();
+  std::string tuned = broken;
+  tuned.replace(tuned.find("interval: 100ms"), 15, "interval: 150ms");
+  k.dir().write("routes.yaml", listen_header + tuned);
+  ASSERT_EQ(kt::http_request(k.port(), "POST", "/__action__/reload").status, 200);
+  ASSERT_TRUE(kt::wait_until([&] { return kt::get_status(k.port())["config"]["reloads"].get<unsigned>() > reloads; }));
+  EXPECT_FALSE(kt::wait_until([&] { return pid_of(k) != serving; }, 1s)) << k.log();
+  EXPECT_EQ(restart_id(k), failed_id);
   load.stop();
   EXPECT_EQ(load.failures(), "");
   EXPECT_GT(load.ok(), 0);
@@ -349,4 +359,30 @@ TEST(StartFirst, RestartsUnderLoadWithKeepAliveUpstreamConnections) {
   }
   load.stop();
   EXPECT_EQ(load.failures(), "") << "ok: " << load.ok();
+}
+
+TEST(StartFirst, AReloadDuringARestartAppliesWithoutStoppingAnything) {
+  kt::kinfra_process k(auto_routes("", {}));
+  ASSERT_TRUE(kt::wait_until([&] { return kt::state_of(k.port(), "api") == "running"; })) << k.log();
+  const pid_t old = pid_of(k);
+  kt::steady_load load(k.port(), 4, /*posts=*/true);
+  ASSERT_TRUE(kt::wait_until([&] { return load.ok() > 20; })) << load.failures();
+  const std::string at = restart_id(k);
+  // A new version that takes 1.5 s to start, then, while it starts, a change of its checks only.
+  const std::string v2 = auto_routes("    env: { RELEASE: \"2\" }\n", {"--listen-after", "1500"});
+  k.dir().write("routes.yaml", listen_header + v2);
+  ASSERT_EQ(kt::http_request(k.port(), "POST", "/__action__/reload").status, 200);
+  ASSERT_TRUE(kt::wait_until([&] { return pids_of(k).size() == 2; })) << api_status(k).dump();
+  std::string tuned = v2;
+  tuned.replace(tuned.find("interval: 100ms"), 15, "interval: 120ms");
+  k.dir().write("routes.yaml", listen_header + tuned);
+  ASSERT_EQ(kt::http_request(k.port(), "POST", "/__action__/reload").status, 200);
+  EXPECT_TRUE(kt::process_alive(old));
+  ASSERT_EQ(wait_for_restart(k, at), "done") << k.log();
+  EXPECT_NE(pid_of(k), old);
+  EXPECT_EQ(api_status(k)["restarts"], 1) << "one restart, start-first";
+  const int ok = load.ok();
+  ASSERT_TRUE(kt::wait_until([&] { return load.ok() > ok + 20; })) << load.failures();
+  load.stop();
+  EXPECT_EQ(load.failures(), "");
 }
