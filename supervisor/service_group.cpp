@@ -275,8 +275,7 @@ void service_group::member_changed(std::uint64_t uid) {
     case service_state::running:
       // Without checks, "running" comes at once: it must also stay up for a moment.
       if (cfg_.health.probe == health_config::kind::none) {
-        phase_deadline_ = clock::now() + unchecked_grace;
-        roll_timer_.expires_at(phase_deadline_);
+        roll_timer_.expires_after(unchecked_grace);
         roll_timer_.async_wait([this, uid, alive = alive_](const boost::system::error_code& ec) {
           if (ec || !*alive || phase_ != rollout_phase::starting_new || uid != new_uid_) return;
           if (auto* n = find(uid); n && n->runner->state() == service_state::running) switch_over();

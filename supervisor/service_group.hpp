@@ -137,7 +137,6 @@ class service_group {
   std::uint64_t config_generation_ = 0;   ///< counts reloads that changed the process
   std::uint64_t rollout_generation_ = 0;  ///< the one the current restart deploys
   bool roll_again_ = false;  ///< asked again (or reconfigured) meanwhile: one more once it is done
-  std::chrono::steady_clock::time_point phase_deadline_{};
   net::steady_timer roll_timer_;
 };
 
