@@ -10,7 +10,6 @@ namespace kinfra::supervisor {
 namespace {
 
 using namespace std::chrono_literals;
-using clock = std::chrono::steady_clock;
 
 // A new process that does not check its health gets this long to show it stays up.
 constexpr auto unchecked_grace = 1s;
