@@ -245,7 +245,14 @@ int main(int argc, char** argv) {
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(fd, 64) != 0) {
+  // A port a test picked may be held for a moment by an outgoing connection of the suite's load
+  // tests (they share the ephemeral range): try again for a few seconds before giving up.
+  int bound = -1;
+  for (int tries = 0; (bound = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr)) != 0 && errno == EADDRINUSE &&
+                      tries < 100;
+       ++tries)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  if (bound != 0 || listen(fd, 64) != 0) {
     std::fprintf(stderr, "ERROR cannot listen on port %d: %s\n", port, std::strerror(errno));
     return 3;
   }
