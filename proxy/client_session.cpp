@@ -322,7 +322,7 @@ net::awaitable<client_session::outcome> client_session::handle_request() {
     }
     co_return co_await respond_error(503, "The service is not available right now.", after, &x);
   }
-  x.upgrade = req_->upgrade();
+  x.upgrade = req_->upgrade() && !req_head_.upgrade.empty();  // (an h2c upgrade is not one: see the parser)
   x.retryable = is_idempotent(req.method);
 
   // The target sent upstream: the client's own when it is canonical and no prefix is stripped.

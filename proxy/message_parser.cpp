@@ -78,6 +78,18 @@ void drop_connection_named(Head& head) {
   if (!head.connection_names.empty()) drop_named_fields(head.fields, head.connection_names);
 }
 
+/** An Upgrade value without its `h2c` tokens ("" when nothing else was asked for). */
+std::string without_h2c(const std::string& upgrade) {
+  if (upgrade.find_first_of("hH") == std::string::npos) return upgrade;  // the usual case: websocket
+  std::string kept;
+  for (auto token : http::token_list{upgrade}) {
+    if (beast::iequals(token, "h2c")) continue;
+    if (!kept.empty()) kept += ", ";
+    kept.append(token.data(), token.size());
+  }
+  return kept;
+}
+
 /** True when an Accept value prefers JSON to HTML. */
 bool accept_prefers_json(bsv accept) {
   std::string_view v(accept.data(), accept.size());
@@ -173,6 +185,8 @@ void request_parser::on_request_impl(http::verb method, bsv method_str, bsv targ
 void request_parser::on_field_impl(http::field name, bsv name_string, bsv value, boost::system::error_code&) {
   if (take_hop_by_hop(name, value, head_.connection_names, head_.upgrade)) return;
   switch (name) {
+    case http::field::http2_settings:
+      return;  // belongs to an h2c upgrade, which is never passed on (see on_header_impl)
     case http::field::host:
       ++head_.host_fields;
       head_.host.assign(value.data(), value.size());
@@ -235,7 +249,12 @@ void request_parser::on_field_impl(http::field name, bsv name_string, bsv value,
   append_field(head_.fields, name_string, value);
 }
 
-void request_parser::on_header_impl(boost::system::error_code&) { drop_connection_named(head_); }
+void request_parser::on_header_impl(boost::system::error_code&) {
+  drop_connection_named(head_);
+  // `Upgrade: h2c` is never passed on: an upstream that accepts it would take HTTP/2 past the
+  // proxy (h2c smuggling). Without it the request is served as plain HTTP/1.1.
+  if (!head_.upgrade.empty()) head_.upgrade = without_h2c(head_.upgrade);
+}
 
 // ---- response_parser ---------------------------------------------------------------------------
 

@@ -96,3 +96,29 @@ TEST(ProxyUpgrade, IdleTunnelIsClosedAfterTunnelIdle) {
   EXPECT_TRUE(c->wait_closed(std::chrono::seconds(5)));
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(2500));
 }
+
+TEST(ProxyUpgrade, AnH2cUpgradeIsNeverPassedOn) {
+  // h2c smuggling: an upstream that accepted the upgrade would take HTTP/2 past the proxy. The
+  // request is served as plain HTTP/1.1, without Upgrade: h2c or HTTP2-Settings, on the same
+  // connection (whether or not Connection names HTTP2-Settings).
+  kt::test_upstream up;
+  kt::kinfra_process k(kt::one_service(up.url()));
+  auto c = kt::connect_to(k.port());
+  for (const char* connection : {"Upgrade, HTTP2-Settings", "Upgrade"}) {
+    c->send(std::string("GET /h2c HTTP/1.1\r\nHost: x\r\nConnection: ") + connection +
+            "\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n");
+    kt::response res;
+    ASSERT_TRUE(c->read_response(res));
+    EXPECT_EQ(res.status, 200);
+    auto seen = kt::parse_echo(res.body);
+    EXPECT_EQ(seen.target, "/h2c");
+    EXPECT_FALSE(seen.headers.has("Upgrade")) << res.body;
+    EXPECT_FALSE(seen.headers.has("HTTP2-Settings")) << res.body;
+    EXPECT_EQ(seen.headers.get("Connection").find("pgrade"), std::string::npos) << res.body;
+  }
+  // Another protocol listed beside h2c is still asked for.
+  c->send("GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c, websocket\r\n\r\n");
+  kt::response res;
+  ASSERT_TRUE(c->read_response(res));
+  EXPECT_EQ(kt::parse_echo(res.body).headers.get("Upgrade"), "websocket") << res.body;
+}
