@@ -198,7 +198,7 @@ void format_combined(const access_entry& e, std::string& out) {
     append_quoted(out, e.method);
     out += ' ';
     append_quoted(out, e.target);
-    out += e.version == 10 ? " HTTP/1.0" : " HTTP/1.1";
+    out += e.version == 10 ? " HTTP/1.0" : e.version == 20 ? " HTTP/2.0" : " HTTP/1.1";
   }
   out += "\" ";
   append_number(out, logged_status(e));
@@ -226,7 +226,7 @@ void format_json(const access_entry& e, std::string& out) {
   append_field(out, "client", e.client_ip);
   append_field(out, "method", e.method);
   append_field(out, "target", e.target);
-  append_field(out, "protocol", e.version == 10 ? "HTTP/1.0" : "HTTP/1.1");
+  append_field(out, "protocol", e.version == 10 ? "HTTP/1.0" : e.version == 20 ? "HTTP/2.0" : "HTTP/1.1");
   append_field(out, "host", e.host);
   append_field(out, "status", logged_status(e));
   append_field(out, "body_bytes_sent", e.body_bytes_sent);

@@ -43,6 +43,7 @@ struct limits_config {
   std::uint64_t max_header_bytes = 32 * 1024;  ///< request line + header fields → 431 beyond
   std::uint64_t max_uri_bytes = 8 * 1024;      ///< request target → 414 beyond
   std::uint64_t max_body_bytes = unlimited_bytes;  ///< request body → 413 beyond
+  std::uint32_t max_concurrent_streams = 128;  ///< HTTP/2 streams open at once per connection
 };
 
 /** The keep-alive pool each worker keeps per upstream target. */
@@ -168,6 +169,10 @@ struct listener_config {
   std::optional<std::uint16_t> https_port;  ///< where redirects go (default: the first TLS listener)
   /** Path prefixes a redirecting listener still serves over plain HTTP (e.g. /__status__). */
   std::vector<std::string> plain_paths;
+  /** HTTP/2 by ALPN on a TLS listener (`h2`, then `http/1.1`). */
+  bool http2 = true;
+  /** Plain listener: HTTP/2 with prior knowledge (a connection that starts with the h2 preface). */
+  bool h2c = false;
   source_mark mark;
 };
 

@@ -132,7 +132,8 @@ class config_builder {
     YAML::Node address;
     address.reset(item);
     if (item.IsMap()) {
-      if (!r_.check_map(item, "listener", {"address", "tls", "redirect_to_https", "https_port", "plain_paths"})) return;
+      if (!r_.check_map(item, "listener", {"address", "tls", "redirect_to_https", "https_port", "plain_paths", "http2", "h2c"}))
+        return;
       address.reset(item["address"]);
       if (!address) return r_.error(item, "listener needs an address (e.g. address: 0.0.0.0:443)");
     }
@@ -171,6 +172,14 @@ class config_builder {
           }
         }
         if (!l.redirect_to_https) r_.error(pp, "plain_paths is only used with redirect_to_https: true");
+      }
+      if (auto v = item["http2"]) {
+        if (auto b = r_.boolean(v, "http2")) l.http2 = *b;
+        if (!l.tls) r_.error(v, "http2 is for listeners with tls: (plain HTTP/2 is h2c: true)");
+      }
+      if (auto v = item["h2c"]) {
+        if (auto b = r_.boolean(v, "h2c")) l.h2c = *b;
+        if (l.tls) r_.error(v, "h2c is for plain listeners (a TLS listener offers HTTP/2 by ALPN: http2: true)");
       }
     }
     cfg.listen.push_back(std::move(l));
@@ -318,7 +327,8 @@ class config_builder {
 
   void read_limits(const YAML::Node& n, limits_config& l) {
     if (!n) return;
-    if (!r_.check_map(n, "limits", {"max_header_bytes", "max_uri_bytes", "max_body_bytes"})) return;
+    if (!r_.check_map(n, "limits", {"max_header_bytes", "max_uri_bytes", "max_body_bytes", "max_concurrent_streams"}))
+      return;
     if (auto v = n["max_header_bytes"]) {
       if (auto s = r_.size(v, "limits.max_header_bytes", false)) {
         if (*s < 1024 || *s > 1024 * 1024) r_.error(v, "limits.max_header_bytes must be between 1KiB and 1MiB");
@@ -333,6 +343,9 @@ class config_builder {
     }
     if (auto v = n["max_body_bytes"]) {
       if (auto s = r_.size(v, "limits.max_body_bytes", true)) l.max_body_bytes = *s;
+    }
+    if (auto v = n["max_concurrent_streams"]) {
+      if (auto i = r_.integer(v, "limits.max_concurrent_streams", 1, 1000)) l.max_concurrent_streams = static_cast<std::uint32_t>(*i);
     }
   }
 

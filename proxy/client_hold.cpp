@@ -52,7 +52,7 @@ net::awaitable<hold_queue::waiter::outcome> client_session::hold(const service_s
   w.flags = &flags;
   // Not after a failure: any accepting will do (the epoch it had is one behind).
   w.epoch = after_epoch ? epoch : epoch - 1;
-  w.fd = client_.socket().native_handle();
+  w.fd = client_.native_fd();  // (-1 for an HTTP/2 stream: its hold ends by timeout or reset)
   w.timer = &timer;
   w_.held().add(w);
   co_await timer.async_wait(net::as_tuple(net::use_awaitable));

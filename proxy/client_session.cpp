@@ -20,6 +20,7 @@
 #include "common/access_log.hpp"
 #include "common/address.hpp"
 #include "proxy/acme_tls_alpn.hpp"
+#include "proxy/h2_connection.hpp"
 #include "proxy/uri_path.hpp"
 
 namespace kinfra::proxy {
@@ -80,9 +81,22 @@ client_session::client_session(worker& w, tcp::socket socket, std::shared_ptr<co
   in_.reserve(4096);
 }
 
-client_session::~client_session() { w_.connection_closed(); }
+client_session::client_session(worker& w, std::shared_ptr<h2_channel> channel,
+                               std::shared_ptr<const listener_info> listener, const client_address& peer)
+    : w_(w), client_(std::move(channel)), listener_(std::move(listener)), gen_(w.current()) {
+  w_.track(*this);
+  client_ip_ = peer.ip;
+  client_loopback_ = peer.loopback;
+  in_.reserve(1024);
+}
+
+client_session::~client_session() {
+  if (!client_.is_h2_stream()) w_.connection_closed();
+}
 
 void client_session::on_drain() {
+  if (h2_) return h2_->on_drain();
+  if (client_.is_h2_stream()) return;  // a request in progress: it finishes
   // Between requests (or before the first): nothing is lost by closing now. A request in
   // progress finishes, and its response closes the connection.
   if (phase_ == phase::idle || phase_ == phase::handshake) {
@@ -98,6 +112,7 @@ void client_session::arm(std::chrono::milliseconds d, phase p) {
 }
 
 void client_session::on_deadline() {
+  if (h2_) return h2_->on_deadline();
   timed_out_ = true;
   timed_out_in_ = phase_;
   client_.cancel();
@@ -105,18 +120,37 @@ void client_session::on_deadline() {
 }
 
 void client_session::close_now() {
+  if (h2_) h2_->close_now();
   closed_ = true;
   client_.close();
   if (active_up_) active_up_->io.close();
 }
 
 net::awaitable<void> client_session::run() {
+  if (client_.is_h2_stream()) {
+    // One request, then the stream ends (a response is never kept alive on a stream).
+    if (auto done = co_await read_request_header()) {
+      end_request();
+      co_await finish(*done);
+      co_return;
+    }
+    outcome o = co_await handle_request();
+    end_request();
+    co_await finish(o == outcome::abort ? o : outcome::close);
+    co_return;
+  }
   if (tls_) {
     if (auto done = co_await accept_tls()) {
       end_request();
       co_await finish(*done);
       co_return;
     }
+    const unsigned char* alpn = nullptr;
+    unsigned alpn_len = 0;
+    SSL_get0_alpn_selected(client_.tls().native_handle(), &alpn, &alpn_len);
+    if (alpn_len == 2 && std::memcmp(alpn, "h2", 2) == 0) co_return co_await serve_h2();
+  } else if (listener_->h2c && co_await sniff_h2c_preface()) {
+    co_return co_await serve_h2();
   }
   for (;;) {
     if (auto done = co_await read_request_header()) {
@@ -134,6 +168,30 @@ net::awaitable<void> client_session::run() {
       co_return;
     }
   }
+}
+
+net::awaitable<void> client_session::serve_h2() {
+  disarm();
+  phase_ = phase::h2;
+  h2_connection conn(w_, client_, in_, listener_, client_address{client_ip_, client_loopback_}, *this);
+  h2_ = &conn;
+  co_await conn.run();
+  h2_ = nullptr;
+  client_.close();
+}
+
+net::awaitable<bool> client_session::sniff_h2c_preface() {
+  static constexpr std::string_view preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+  arm(cfg().timeouts.header, phase::idle);
+  while (in_.size() < preface.size()) {
+    std::string_view have(static_cast<const char*>(in_.data().data()), in_.size());
+    if (preface.substr(0, have.size()) != have) co_return false;
+    auto [ec, n] = co_await client_.async_read_some(in_.prepare(read_size), tok);
+    if (ec) co_return false;  // (the read loop below sees the error again and ends quietly)
+    in_.commit(n);
+    client_.bytes_in += n;
+  }
+  co_return std::string_view(static_cast<const char*>(in_.data().data()), preface.size()) == preface;
 }
 
 net::awaitable<std::optional<client_session::outcome>> client_session::accept_tls() {
@@ -339,7 +397,7 @@ net::awaitable<client_session::outcome> client_session::handle_request() {
   }
   forward_info info;
   info.client_ip = client_ip_;
-  if (client_.is_tls()) info.proto = "https";
+  if (client_.secure()) info.proto = "https";
   info.chunked = x.framing == body_framing::chunked;
   info.upgrade = x.upgrade;
   const auto& svc = gen_->services[r->service_index];
@@ -714,7 +772,9 @@ net::awaitable<client_session::outcome> client_session::relay_response(exchange&
   bool client_keep = x.keep_alive && x.body_done && !w_.draining();
   if (x.http10 && (chunked || to_eof)) client_keep = false;
   response_head_info head;
-  head.chunked = !x.http10 && (chunked || to_eof || (x.head && upstream_chunked));
+  // (An HTTP/2 stream's end is its own: its body goes as it is, like HTTP/1.0's.)
+  const bool rechunk = !x.http10 && !client_.is_h2_stream();
+  head.chunked = rechunk && (chunked || to_eof || (x.head && upstream_chunked));
   head.close = !client_keep;
   head.keep_alive_10 = client_keep && x.http10;
   write_response_tail(res_head_, head, tail_out_);
@@ -742,8 +802,8 @@ net::awaitable<client_session::outcome> client_session::relay_response(exchange&
   if (!no_body) {
     if (length) st = co_await relay_length(up.io, up.buffer, client_, *length - first, timer);
     else if (chunked)
-      st = co_await relay_chunked<false>(*res_, up.io, up.buffer, client_, !x.http10, unlimited_bytes, timer);
-    else st = co_await relay_until_eof(up.io, up.buffer, client_, !x.http10, timer);
+      st = co_await relay_chunked<false>(*res_, up.io, up.buffer, client_, rechunk, unlimited_bytes, timer);
+    else st = co_await relay_until_eof(up.io, up.buffer, client_, rechunk, timer);
   }
   if (st != relay_status::done) {
     // Never present a cut body as complete: the client sees the connection close early.
@@ -813,7 +873,7 @@ void client_session::end_request() {
     if (parsed) {
       e.method = req_head_.method_string;
       e.target = req_head_.target;
-      e.version = req_head_.version;
+      e.version = client_.is_h2_stream() ? 20 : req_head_.version;
       e.host = req_head_.host;
       e.referer = req_head_.referer;
       e.user_agent = req_head_.user_agent;
@@ -831,12 +891,18 @@ void client_session::end_request() {
     e.body_bytes_sent = sent > head_out_ ? sent - head_out_ : 0;
     e.bytes_received = received;
     e.duration = std::chrono::duration_cast<std::chrono::microseconds>(took);
-    e.tls = client_.is_tls();
+    e.tls = client_.secure();
     log->write(e);
   }
 }
 
 net::awaitable<void> client_session::finish(outcome how) {
+  if (client_.is_h2_stream()) {
+    // The response is complete unless aborted; the connection resets the stream otherwise.
+    if (how != outcome::abort && !closed_) client_.shutdown_send();
+    client_.close();
+    co_return;
+  }
   if (how == outcome::abort || closed_ || !client_.is_open()) {
     client_.close();
     co_return;

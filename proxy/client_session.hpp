@@ -30,6 +30,9 @@ class client_session final : public timed {
  public:
   /** `listener`: how connections accepted there are served, as it was when this one came. */
   client_session(worker& w, tcp::socket socket, std::shared_ptr<const listener_info> listener);
+  /** One HTTP/2 stream (see h2_channel): serves its one request, then ends. */
+  client_session(worker& w, std::shared_ptr<h2_channel> channel, std::shared_ptr<const listener_info> listener,
+                 const client_address& peer);
   ~client_session() override;
 
   /** Serves requests until the client leaves, an error closes the connection, or the worker stops. */
@@ -52,6 +55,7 @@ class client_session final : public timed {
     response_body,    ///< either side stalled mid-body: close
     tunnel,           ///< upgraded connection idle: close
     linger,           ///< draining before close
+    h2,               ///< an HTTP/2 connection: its h2_connection keeps the time
   };
 
   /** What happens to the client connection after a request. */
@@ -129,6 +133,10 @@ class client_session final : public timed {
    * supervisor (refused), and when the service is one kinfra brings back, waits for it once.
    */
   net::awaitable<hold_queue::waiter::outcome> hold_after_failure(exchange& x, bool refused);
+  /** Serves the connection as HTTP/2 (ALPN h2, or the h2c preface already in in_). */
+  net::awaitable<void> serve_h2();
+  /** On an h2c listener: reads until the first bytes are, or cannot be, the HTTP/2 preface. */
+  net::awaitable<bool> sniff_h2c_preface();
   /** The TLS handshake of an HTTPS listener; an outcome when the connection must end instead. */
   net::awaitable<std::optional<outcome>> accept_tls();
   /** On a redirecting listener: 308 to the same URL on https://. */
@@ -194,6 +202,7 @@ class client_session final : public timed {
   std::uint64_t head_out_ = 0;      ///< bytes of response heads sent (the rest is body)
   std::chrono::steady_clock::time_point started_at_;
   upstream_connection* active_up_ = nullptr;  ///< for cancellation by the sweeper
+  class h2_connection* h2_ = nullptr;  ///< while this connection speaks HTTP/2
 };
 
 }  // namespace kinfra::proxy

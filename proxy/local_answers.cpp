@@ -66,7 +66,7 @@ net::awaitable<client_session::outcome> client_session::redirect_to_https(const 
   std::string host = host_;
   if (host.empty()) {
     boost::system::error_code ec;
-    auto local = client_.socket().local_endpoint(ec);
+    auto local = client_.local_endpoint(ec);
     host = ec ? "localhost" : local.address().to_string();
   }
   host = redirect_host(host, listener_->https_names);
@@ -113,7 +113,7 @@ net::awaitable<client_session::outcome> client_session::answer_locally(exchange&
     // As the CLI writes the address it connected to (an IPv4 client of a dual-stack socket
     // reached an IPv4 address).
     boost::system::error_code ec;
-    auto local = client_.socket().local_endpoint(ec);
+    auto local = client_.local_endpoint(ec);
     if (!ec) {
       auto a = local.address();
       if (a.is_v6() && a.to_v6().is_v4_mapped()) a = net::ip::make_address_v4(net::ip::v4_mapped, a.to_v6());
@@ -147,7 +147,7 @@ local_request client_session::describe_request(const exchange* x) const {
   local_request lr;
   lr.client_ip = client_ip_;
   lr.client_is_loopback = client_loopback_;
-  lr.tls = client_.is_tls();
+  lr.tls = client_.secure();
   if (req_ && req_->is_header_done()) {
     const auto& req = req_head_;
     lr.method = req.method_string;

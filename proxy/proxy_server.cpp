@@ -227,7 +227,11 @@ struct proxy_server::impl {
       for (const auto& l : next.listen) {
         open_listener_set set;
         set.configured = l.address;
-        if (l.tls) set.info.tls = load_certificates(next, l, responder, staples);
+        if (l.tls) {
+          set.info.tls = load_certificates(next, l, responder, staples);
+          set.info.tls->offer_h2(l.http2);
+        }
+        set.info.h2c = l.h2c;
         set.info.redirect_to_https = l.redirect_to_https;
         set.info.plain_paths = l.plain_paths;
         if (const auto* old = reuse(l.address, false)) set.bound = old->bound;
@@ -317,6 +321,7 @@ struct proxy_server::impl {
         l.plain_paths = set.info.plain_paths;
       }
       l.protocols = {"http/1.1"};
+      if ((set.info.tls && set.info.tls->offers_h2()) || set.info.h2c) l.protocols.insert(l.protocols.begin(), set.info.tls ? "h2" : "h2c");
       out.push_back(std::move(l));
       if (!set.info.tls) continue;
       for (const auto& c : set.info.tls->certificates()) {

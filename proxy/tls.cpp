@@ -100,19 +100,27 @@ std::vector<std::string> names_of(X509* x) {
 
 
 int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned inlen,
-                void*) {
-  // Only HTTP/1.1 is spoken; a client offering only h2 continues without ALPN.
+                void* arg) {
+  // The server's preference: h2 (when the listener offers it), then http/1.1. A client offering
+  // neither continues without ALPN (and speaks HTTP/1.1).
+  const auto* self = static_cast<const server_contexts*>(arg);
+  const bool h2 = self && self->offers_h2();
+  const unsigned char* http11 = nullptr;
   for (unsigned i = 0; i < inlen;) {
     unsigned len = in[i];
     if (i + 1 + len > inlen) break;
-    if (len == 8 && std::memcmp(in + i + 1, "http/1.1", 8) == 0) {
+    if (h2 && len == 2 && std::memcmp(in + i + 1, "h2", 2) == 0) {
       *out = in + i + 1;
-      *outlen = 8;
+      *outlen = 2;
       return SSL_TLSEXT_ERR_OK;
     }
+    if (!http11 && len == 8 && std::memcmp(in + i + 1, "http/1.1", 8) == 0) http11 = in + i + 1;
     i += 1 + len;
   }
-  return SSL_TLSEXT_ERR_NOACK;
+  if (!http11) return SSL_TLSEXT_ERR_NOACK;
+  *out = http11;
+  *outlen = 8;
+  return SSL_TLSEXT_ERR_OK;
 }
 
 /** The modern defaults every server context gets. */
@@ -317,6 +325,7 @@ std::shared_ptr<server_contexts> load_server_contexts(const listener_tls_config&
     SSL_CTX_set_tlsext_servername_callback(ctx->native_handle(), on_servername);
     SSL_CTX_set_tlsext_servername_arg(ctx->native_handle(), out.get());
     if (responder) SSL_CTX_set_client_hello_cb(ctx->native_handle(), on_client_hello, out.get());
+    SSL_CTX_set_alpn_select_cb(ctx->native_handle(), select_alpn, out.get());
   }
   return out;
 }

@@ -62,6 +62,9 @@ class server_contexts {
   /** Index of the certificate for `host_name` (exact, then wildcard), or 0, the default. */
   std::size_t select(std::string_view host_name) const;
   SSL_CTX* native(std::size_t i);
+  /** Whether ALPN offers `h2` (before `http/1.1`); set before the first handshake. */
+  void offer_h2(bool on) { h2_ = on; }
+  bool offers_h2() const { return h2_; }
 
  private:
   friend std::shared_ptr<server_contexts> load_server_contexts(const listener_tls_config&, const std::string&,
@@ -74,6 +77,7 @@ class server_contexts {
   std::unordered_map<std::string, std::size_t> wildcard_;  ///< "example.com" for "*.example.com"
   const local_responder* responder_ = nullptr;  ///< has the ACME TLS-ALPN-01 challenges (may be null)
   std::vector<std::shared_ptr<staple_slot>> staples_;  ///< OCSP responses of the certificates that have one
+  bool h2_ = true;
 };
 
 /**

@@ -78,6 +78,8 @@ struct listener_info {
    * loopback address the certificate lacks is sent to one of these instead (localhost first).
    */
   std::vector<std::string> https_names;
+  /** Plain listener: a connection starting with the HTTP/2 preface is served as HTTP/2 (h2c). */
+  bool h2c = false;
 };
 
 /** A service's targets as this worker sees them, with its round-robin position. */

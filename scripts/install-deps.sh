@@ -7,13 +7,15 @@
 set -euo pipefail
 
 build_pkgs=(g++ cmake ninja-build ccache pkg-config
-            libboost1.81-dev libssl-dev nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev libcli11-dev
+            libboost1.81-dev libssl-dev nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev libcli11-dev libnghttp2-dev
             python3 ca-certificates dpkg-dev)
 # dpkg-dev (above: dpkg-shlibdeps, so that `cpack -G DEB` after the quick start lists the libraries
 # kinfra needs) and lintian: the Debian package and its test.
 # pebble (with pebble-challtestsrv): a real ACME CA and its DNS for the automatic-HTTPS tests;
 # python3-cryptography for the OCSP responder the stapling test runs.
-test_pkgs=(libgtest-dev googletest curl openssl procps chromium fonts-noto-color-emoji lintian pebble python3-cryptography)
+# nghttp2-client (nghttp, h2load), python3-h2 and python3-grpcio: the HTTP/2 and gRPC tests.
+test_pkgs=(libgtest-dev googletest curl openssl procps chromium fonts-noto-color-emoji lintian pebble python3-cryptography
+           nghttp2-client python3-h2 python3-grpcio)
 bench_pkgs=(wrk nginx haproxy valgrind util-linux)
 hardening_pkgs=(clang libclang-rt-14-dev)
 

@@ -167,17 +167,22 @@ TEST_F(Tls, SpeaksOnlyTls12And13WithForwardSecrecy) {
   EXPECT_NE(out.find("alert protocol version"), std::string::npos) << out;
 }
 
-TEST_F(Tls, NegotiatesHttp11WithAlpn) {
+TEST_F(Tls, NegotiatesH2ThenHttp11WithAlpn) {
   kt::test_upstream up;
   kt::kinfra_process k(https_routes(up.url()), false);
   kt::tls_info info;
   auto c = kt::connect_tls(k.port(0), {.sni = "a.test", .alpn = "h2,http/1.1"}, info);
   ASSERT_TRUE(info.ok) << info.error;
+  EXPECT_EQ(info.alpn, "h2");
+  // The server's preference decides, whatever the client's order.
+  kt::connect_tls(k.port(0), {.sni = "a.test", .alpn = "http/1.1,h2"}, info);
+  EXPECT_EQ(info.alpn, "h2");
+  kt::connect_tls(k.port(0), {.sni = "a.test", .alpn = "http/1.1"}, info);
   EXPECT_EQ(info.alpn, "http/1.1");
-  // A client that offers only h2 gets no ALPN answer and can still speak HTTP/1.1.
-  auto res = tls_get(k.port(0), "/only-h2", {.sni = "a.test", .alpn = "h2"});
+  // A client that offers nothing kinfra speaks gets no ALPN answer and can still speak HTTP/1.1.
+  auto res = tls_get(k.port(0), "/only-other", {.sni = "a.test", .alpn = "spdy/3"});
   EXPECT_EQ(res.status, 200);
-  kt::connect_tls(k.port(0), {.sni = "a.test", .alpn = "h2"}, info);
+  kt::connect_tls(k.port(0), {.sni = "a.test", .alpn = "spdy/3"}, info);
   EXPECT_TRUE(info.ok);
   EXPECT_EQ(info.alpn, "");
 }

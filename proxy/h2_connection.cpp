@@ -1,0 +1,538 @@
+#include "proxy/h2_connection.hpp"
+
+#include <nghttp2/nghttp2.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstring>
+#include <optional>
+
+#include "proxy/client_session.hpp"
+#include "proxy/h2_translate.hpp"
+
+namespace kinfra::proxy {
+namespace {
+
+constexpr auto tok = net::as_tuple(net::use_awaitable);
+constexpr std::size_t read_size = 16 * 1024;
+constexpr std::size_t write_batch = 64 * 1024;
+constexpr std::int32_t stream_window = 256 * 1024;
+constexpr std::int32_t connection_window = 1024 * 1024;
+constexpr std::chrono::milliseconds closing_time{2000};
+// Between the shutdown notice and the final GOAWAY when draining: one round trip, generously.
+constexpr std::chrono::milliseconds notice_time{500};
+
+}  // namespace
+
+/** One request stream: its head while it arrives, then its channel and response translation. */
+struct h2_connection::stream_state {
+  stream_state(std::int32_t id, std::size_t max_header) : id(id), head(max_header) {}
+  enum class response_phase : std::uint8_t { head, body, done };
+
+  std::int32_t id;
+  h2_request_head head;
+  std::shared_ptr<h2_channel> chan;  ///< once the head is complete and a session serves it
+  bool chunked = false;              ///< the request body goes out in chunks (no Content-Length)
+  bool request_ended = false;        ///< END_STREAM came from the client
+  response_phase phase = response_phase::head;
+  response_head res_head;
+  std::optional<response_parser> parser;
+  h2_response_fields res;
+  std::string refusal;  ///< the body of a response the connection makes itself (400, 431)
+  std::size_t refusal_sent = 0;
+};
+
+bool h2_connection::bucket::take(std::int64_t now) {
+  if (last_ms != 0) tokens = std::min(burst, tokens + static_cast<double>(now - last_ms) * per_second / 1000.0);
+  last_ms = now;
+  if (tokens < 1) return false;
+  tokens -= 1;
+  return true;
+}
+
+struct h2_connection::callbacks {
+  static h2_connection& self(void* user) { return *static_cast<h2_connection*>(user); }
+
+  static int begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* user) {
+    auto& c = self(user);
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+    const auto& cfg = *c.w_.current()->cfg;
+    c.streams_.emplace(frame->hd.stream_id,
+                       std::make_unique<stream_state>(frame->hd.stream_id, cfg.limits.max_header_bytes));
+    return 0;
+  }
+
+  static int header(nghttp2_session*, const nghttp2_frame* frame, const std::uint8_t* name, std::size_t namelen,
+                    const std::uint8_t* value, std::size_t valuelen, std::uint8_t, void* user) {
+    auto& c = self(user);
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;  // (trailers)
+    if (auto* s = c.find(frame->hd.stream_id))
+      s->head.add({reinterpret_cast<const char*>(name), namelen}, {reinterpret_cast<const char*>(value), valuelen});
+    return 0;
+  }
+
+  static int frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* user) {
+    auto& c = self(user);
+    const bool end_stream = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+    switch (frame->hd.type) {
+      case NGHTTP2_HEADERS:
+        if (auto* s = c.find(frame->hd.stream_id)) {
+          if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) c.start_stream(*s, end_stream);
+          else if (end_stream) finish_request(*s);  // trailers: dropped (HTTP/1.1 chunked has none here)
+        }
+        break;
+      case NGHTTP2_DATA:
+        if (end_stream)
+          if (auto* s = c.find(frame->hd.stream_id)) finish_request(*s);
+        break;
+      default:
+        break;
+    }
+    return 0;
+  }
+
+  /**
+   * Every frame header, whatever its stream's state (frames on closed streams never reach
+   * frame_recv): the frames that cost work and carry no request are counted here.
+   */
+  static int begin_frame(nghttp2_session*, const nghttp2_frame_hd* hd, void* user) {
+    auto& c = self(user);
+    const bool ack = (hd->flags & NGHTTP2_FLAG_ACK) != 0;
+    switch (hd->type) {
+      case NGHTTP2_DATA:
+        if (hd->length == 0 && (hd->flags & NGHTTP2_FLAG_END_STREAM) == 0 && !c.control_.take(now_ms()))
+          c.calm_down("empty DATA flood");
+        break;
+      case NGHTTP2_RST_STREAM:
+        if (!c.resets_.take(now_ms())) c.calm_down("rapid reset");
+        break;
+      case NGHTTP2_SETTINGS:
+      case NGHTTP2_PING:
+        if (!ack && !c.control_.take(now_ms())) c.calm_down(hd->type == NGHTTP2_PING ? "PING flood" : "SETTINGS flood");
+        break;
+      case NGHTTP2_PRIORITY:
+      case NGHTTP2_WINDOW_UPDATE:
+        if (!c.control_.take(now_ms())) c.calm_down("control frame flood");
+        break;
+      default:
+        break;
+    }
+    return 0;
+  }
+
+  static void finish_request(stream_state& s) {
+    s.request_ended = true;
+    if (!s.chan) return;
+    if (s.chunked) s.chan->add_request("0\r\n\r\n", 5, 0);
+    s.chan->end_request();
+  }
+
+  static int data_chunk(nghttp2_session*, std::uint8_t, std::int32_t id, const std::uint8_t* data, std::size_t len,
+                        void* user) {
+    auto& c = self(user);
+    auto* s = c.find(id);
+    if (!s || !s->chan || s->chan->closed()) {
+      c.conn_consume_ += len;  // nobody reads it: the window opens again at once
+      return 0;
+    }
+    const char* bytes = reinterpret_cast<const char*>(data);
+    if (s->chunked) {
+      char size[24];
+      int n = std::snprintf(size, sizeof size, "%zx\r\n", len);
+      s->chan->add_request(size, static_cast<std::size_t>(n), 0);
+      s->chan->add_request(bytes, len, len);
+      s->chan->add_request("\r\n", 2, 0);
+    } else {
+      s->chan->add_request(bytes, len, len);
+    }
+    return 0;
+  }
+
+  static int stream_close(nghttp2_session*, std::int32_t id, std::uint32_t, void* user) {
+    auto& c = self(user);
+    auto it = c.streams_.find(id);
+    if (it == c.streams_.end()) return 0;
+    if (auto& ch = it->second->chan) {
+      c.conn_consume_ += ch->discard_request();
+      ch->reset();
+    }
+    c.streams_.erase(it);
+    c.update_deadline();
+    return 0;
+  }
+
+  static int frame_send(nghttp2_session* session, const nghttp2_frame* frame, void* user) {
+    auto& c = self(user);
+    if ((frame->hd.type != NGHTTP2_DATA && frame->hd.type != NGHTTP2_HEADERS) ||
+        (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) == 0)
+      return 0;
+    // The response is complete before the request: the rest of the request is not wanted
+    // (RFC 9113 §8.1).
+    if (auto* s = c.find(frame->hd.stream_id); s && !s->request_ended)
+      nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_NO_ERROR);
+    return 0;
+  }
+
+  static ssize_t read_body(nghttp2_session*, std::int32_t, std::uint8_t* buf, std::size_t length,
+                           std::uint32_t* flags, nghttp2_data_source* source, void*) {
+    auto& s = *static_cast<stream_state*>(source->ptr);
+    if (!s.refusal.empty()) {
+      const std::size_t n = std::min(length, s.refusal.size() - s.refusal_sent);
+      std::memcpy(buf, s.refusal.data() + s.refusal_sent, n);
+      s.refusal_sent += n;
+      if (s.refusal_sent == s.refusal.size()) *flags |= NGHTTP2_DATA_FLAG_EOF;
+      return static_cast<ssize_t>(n);
+    }
+    auto& ch = *s.chan;
+    if (ch.end() == h2_channel::response_end::aborted) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    auto& out = ch.response();
+    const std::size_t n = std::min(length, out.size());
+    std::memcpy(buf, out.data().data(), n);
+    ch.took_response(n);
+    if (out.size() == 0 && ch.end() == h2_channel::response_end::complete) {
+      *flags |= NGHTTP2_DATA_FLAG_EOF;
+      s.phase = stream_state::response_phase::done;
+    } else if (n == 0) {
+      return NGHTTP2_ERR_DEFERRED;
+    }
+    return static_cast<ssize_t>(n);
+  }
+};
+
+h2_connection::h2_connection(worker& w, stream& io, boost::beast::flat_buffer& already,
+                             std::shared_ptr<const listener_info> listener, client_address peer, timed& clock)
+    : w_(w), io_(io), in_(already), listener_(std::move(listener)), peer_(std::move(peer)), clock_(clock),
+      wake_(io.get_executor()) {
+  nghttp2_session_callbacks* cbs = nullptr;
+  nghttp2_session_callbacks_new(&cbs);
+  nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, &callbacks::begin_headers);
+  nghttp2_session_callbacks_set_on_header_callback(cbs, &callbacks::header);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, &callbacks::frame_recv);
+  nghttp2_session_callbacks_set_on_begin_frame_callback(cbs, &callbacks::begin_frame);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, &callbacks::data_chunk);
+  nghttp2_session_callbacks_set_on_stream_close_callback(cbs, &callbacks::stream_close);
+  nghttp2_session_callbacks_set_on_frame_send_callback(cbs, &callbacks::frame_send);
+  nghttp2_option* opt = nullptr;
+  nghttp2_option_new(&opt);
+  // The window opens again as the session reads the body, not as it arrives: bounded memory.
+  nghttp2_option_set_no_auto_window_update(opt, 1);
+  nghttp2_option_set_max_continuations(opt, 8);
+  const auto& cfg = *w_.current()->cfg;
+  nghttp2_option_set_max_settings(opt, 32);
+  nghttp2_session_server_new2(&session_, cbs, this, opt);
+  nghttp2_option_del(opt);
+  nghttp2_session_callbacks_del(cbs);
+  const nghttp2_settings_entry settings[] = {
+      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, cfg.limits.max_concurrent_streams},
+      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, static_cast<std::uint32_t>(stream_window)},
+      {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, static_cast<std::uint32_t>(cfg.limits.max_header_bytes)},
+      {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+  };
+  nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, std::size(settings));
+  nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0, connection_window);
+}
+
+h2_connection::~h2_connection() {
+  for (auto& [id, s] : streams_)
+    if (s->chan) s->chan->reset();
+  nghttp2_session_del(session_);
+}
+
+h2_connection::stream_state* h2_connection::find(std::int32_t id) {
+  auto it = streams_.find(id);
+  return it == streams_.end() ? nullptr : it->second.get();
+}
+
+net::awaitable<void> h2_connection::run() {
+  using namespace net::experimental::awaitable_operators;
+  update_deadline();
+  co_await (read_loop() && write_loop());
+  for (auto& [id, s] : streams_)
+    if (s->chan) s->chan->reset();
+  if (closing_ && io_.is_open() && !write_failed_) {
+    // The GOAWAY is out: half-close and read what the client still sends for a moment, so that
+    // unread bytes do not turn the close into a reset that could destroy the GOAWAY.
+    io_.shutdown_send();
+    clock_.deadline = now_ms() + closing_time.count();
+    std::size_t drained = 0;
+    while (drained < 1024 * 1024) {
+      auto [ec, n] = co_await io_.async_read_some(in_.prepare(read_size), tok);
+      if (ec) break;
+      drained += n;
+    }
+  }
+  clock_.deadline = 0;
+  io_.close();
+}
+
+net::awaitable<void> h2_connection::read_loop() {
+  for (;;) {
+    if (in_.size() > 0) {
+      const auto* data = static_cast<const std::uint8_t*>(in_.data().data());
+      const auto rv = nghttp2_session_mem_recv(session_, data, in_.size());
+      in_.consume(in_.size());
+      if (rv < 0) {
+        spdlog::debug("HTTP/2 connection from {} ended: {}", peer_.ip, nghttp2_strerror(static_cast<int>(rv)));
+        break;
+      }
+      update_deadline();
+      wake();
+    }
+    if (!nghttp2_session_want_read(session_) || (closing_ && streams_.empty())) break;
+    auto [ec, n] = co_await io_.async_read_some(in_.prepare(read_size), tok);
+    if (ec) break;
+    in_.commit(n);
+    io_.bytes_in += n;
+  }
+  reading_done_ = true;
+  wake();
+}
+
+net::awaitable<void> h2_connection::write_loop() {
+  for (;;) {
+    apply_touched();
+    out_.clear();
+    for (;;) {
+      const std::uint8_t* data = nullptr;
+      const auto n = nghttp2_session_mem_send(session_, &data);
+      if (n <= 0) break;
+      out_.insert(out_.end(), data, data + n);
+      if (out_.size() >= write_batch) break;
+    }
+    if (!out_.empty()) {
+      writing_ = true;
+      write_started_ = now_ms();
+      update_deadline();
+      auto [ec, n] = co_await net::async_write(io_, net::buffer(out_), tok);
+      writing_ = false;
+      io_.bytes_out += n;
+      update_deadline();
+      if (ec) {
+        write_failed_ = true;
+        break;
+      }
+      continue;
+    }
+    if (reading_done_) break;
+    if (!nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_)) break;
+    if (closing_ && streams_.empty()) break;
+    if (wake_pending_) {
+      wake_pending_ = false;
+      continue;
+    }
+    waiting_ = true;
+    wake_.expires_at(net::steady_timer::time_point::max());
+    co_await wake_.async_wait(tok);
+    waiting_ = false;
+    wake_pending_ = false;
+  }
+  // Nothing more will be written: the reader stops too.
+  reading_done_ = true;
+  io_.cancel();
+}
+
+void h2_connection::wake() {
+  wake_pending_ = true;
+  if (waiting_) wake_.cancel();
+}
+
+void h2_connection::touched(h2_channel& ch) {
+  if (!ch.queued) {
+    ch.queued = true;
+    touched_.push_back(ch.id());
+  }
+  wake();
+}
+
+void h2_connection::apply_touched() {
+  if (conn_consume_ > 0) {
+    nghttp2_session_consume_connection(session_, conn_consume_);
+    conn_consume_ = 0;
+  }
+  // (apply may add to the list: a write that was waiting for room goes on)
+  for (std::size_t i = 0; i < touched_.size(); ++i) {
+    if (auto* s = find(touched_[i])) {
+      s->chan->queued = false;
+      apply(*s);
+    }
+  }
+  touched_.clear();
+}
+
+void h2_connection::apply(stream_state& s) {
+  auto& ch = *s.chan;
+  if (std::size_t n = ch.take_consumed()) nghttp2_session_consume(session_, s.id, n);
+  if (ch.closed()) {
+    if (std::size_t n = ch.discard_request()) nghttp2_session_consume(session_, s.id, n);
+  }
+  if (s.phase == stream_state::response_phase::head) submit_response_head(s);
+  else if (s.phase == stream_state::response_phase::body) {
+    if (ch.end() == h2_channel::response_end::aborted) {
+      nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, s.id, NGHTTP2_INTERNAL_ERROR);
+      s.phase = stream_state::response_phase::done;
+    } else {
+      nghttp2_session_resume_data(session_, s.id);
+    }
+  }
+}
+
+void h2_connection::submit_response_head(stream_state& s) {
+  auto& ch = *s.chan;
+  auto& out = ch.response();
+  for (;;) {
+    if (!s.parser) {
+      s.parser.emplace(s.res_head);
+      s.parser->header_limit(64 * 1024);
+    }
+    boost::system::error_code ec;
+    std::size_t used = out.size() > 0 ? s.parser->put(out.data(), ec) : 0;
+    ch.took_response(used);
+    if (ec && ec != http::error::need_more) {
+      nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, s.id, NGHTTP2_INTERNAL_ERROR);
+      s.phase = stream_state::response_phase::done;
+      return;
+    }
+    if (!s.parser->is_header_done()) {
+      if (ch.end() != h2_channel::response_end::open) {
+        // The session ended without a response (the client went, or it aborted).
+        nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, s.id, NGHTTP2_INTERNAL_ERROR);
+        s.phase = stream_state::response_phase::done;
+      }
+      return;
+    }
+    s.res.assign(s.res_head);
+    std::vector<nghttp2_nv> nva;
+    nva.reserve(s.res.fields.size() + 1);
+    auto nv = [](std::string_view n, std::string_view v) {
+      return nghttp2_nv{reinterpret_cast<std::uint8_t*>(const_cast<char*>(n.data())),
+                        reinterpret_cast<std::uint8_t*>(const_cast<char*>(v.data())), n.size(), v.size(),
+                        NGHTTP2_NV_FLAG_NONE};
+    };
+    nva.push_back(nv(":status", s.res.status));
+    for (const auto& [n, v] : s.res.fields) nva.push_back(nv(n, v));
+    const unsigned status = s.res_head.status;
+    s.parser.reset();
+    if (status < 200) {
+      // An interim response (100 Continue): HEADERS without END_STREAM, then the final one.
+      if (status != 101) nghttp2_submit_headers(session_, NGHTTP2_FLAG_NONE, s.id, nullptr, nva.data(), nva.size(), nullptr);
+      continue;
+    }
+    if (ch.end() == h2_channel::response_end::complete && out.size() == 0) {
+      nghttp2_submit_response(session_, s.id, nva.data(), nva.size(), nullptr);
+      s.phase = stream_state::response_phase::done;
+    } else {
+      nghttp2_data_provider provider{};
+      provider.source.ptr = &s;
+      provider.read_callback = &callbacks::read_body;
+      nghttp2_submit_response(session_, s.id, nva.data(), nva.size(), &provider);
+      s.phase = stream_state::response_phase::body;
+    }
+    return;
+  }
+}
+
+void h2_connection::start_stream(stream_state& s, bool end_stream) {
+  s.request_ended = end_stream;
+  std::string head = s.head.finish(!end_stream);
+  if (head.empty()) return refuse_stream(s, s.head.status(), s.head.reason());
+  s.chunked = s.head.chunked();
+  ++streams_started_;
+  s.chan = std::make_shared<h2_channel>(io_.get_executor(), this, s.id);
+  s.chan->secure = io_.secure();
+  boost::system::error_code ec;
+  s.chan->local_endpoint = io_.local_endpoint(ec);
+  s.chan->add_request(head.data(), head.size(), 0);
+  if (end_stream) s.chan->end_request();
+  auto session = std::make_unique<client_session>(w_, s.chan, listener_, peer_);
+  auto* raw = session.get();
+  net::co_spawn(io_.get_executor(), raw->run(), [owner = std::move(session)](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      spdlog::error("HTTP/2 stream ended by an internal error: {}", ex.what());
+    }
+  });
+  update_deadline();
+}
+
+void h2_connection::refuse_stream(stream_state& s, unsigned status, const char* reason) {
+  // Made here, not by a session: the head could not become an HTTP/1.1 request at all.
+  s.refusal = std::to_string(status) + " " + reason + "\n";
+  const std::string code = std::to_string(status);
+  const std::string length = std::to_string(s.refusal.size());
+  auto nv = [](const char* n, const std::string& v) {
+    return nghttp2_nv{reinterpret_cast<std::uint8_t*>(const_cast<char*>(n)),
+                      reinterpret_cast<std::uint8_t*>(const_cast<char*>(v.data())), std::strlen(n), v.size(),
+                      NGHTTP2_NV_FLAG_NONE};
+  };
+  const std::string type = "text/plain; charset=utf-8";
+  nghttp2_nv nva[] = {nv(":status", code), nv("content-type", type), nv("content-length", length)};
+  nghttp2_data_provider provider{};
+  provider.source.ptr = &s;
+  provider.read_callback = &callbacks::read_body;
+  nghttp2_submit_response(session_, s.id, nva, std::size(nva), &provider);
+  s.phase = stream_state::response_phase::done;
+}
+
+void h2_connection::calm_down(const char* why) {
+  if (closing_) return;
+  spdlog::warn("HTTP/2 connection from {} closed: {} (GOAWAY ENHANCE_YOUR_CALM)", peer_.ip, why);
+  closing_ = true;
+  nghttp2_session_terminate_session(session_, NGHTTP2_ENHANCE_YOUR_CALM);
+  for (auto& [id, s] : streams_)
+    if (s->chan) s->chan->reset();
+  wake();
+}
+
+void h2_connection::on_drain() {
+  if (closing_ || draining_) return;
+  // Two steps (RFC 9113 §6.8): a GOAWAY that says "no new streams soon", then, a moment later,
+  // the final one with the last stream served; streams already on their way are not lost.
+  draining_ = true;
+  drain_started_ = now_ms();
+  nghttp2_submit_shutdown_notice(session_);
+  update_deadline();
+  wake();
+}
+
+void h2_connection::on_deadline() {
+  if (!writing_ && draining_ && !closing_) {
+    closing_ = true;
+    nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(session_),
+                          NGHTTP2_NO_ERROR, nullptr, 0);
+    update_deadline();
+    wake();
+    return;
+  }
+  if (writing_ || closing_) {
+    // A client that stopped reading, or a GOAWAY that could not be delivered in time.
+    io_.close();
+    return;
+  }
+  // Idle: say goodbye, then close.
+  closing_ = true;
+  nghttp2_session_terminate_session(session_, NGHTTP2_NO_ERROR);
+  update_deadline();
+  wake();
+}
+
+void h2_connection::close_now() { io_.close(); }
+
+void h2_connection::update_deadline() {
+  const auto& t = w_.current()->cfg->timeouts;
+  const std::int64_t now = now_ms();
+  if (writing_) clock_.deadline = write_started_ + t.body.count();
+  else if (draining_ && !closing_) clock_.deadline = drain_started_ + notice_time.count();
+  else if (closing_) clock_.deadline = streams_.empty() ? now + closing_time.count() : 0;
+  else if (streams_.empty()) clock_.deadline = now + (streams_started_ == 0 ? t.header : t.idle).count();
+  else clock_.deadline = 0;
+}
+
+}  // namespace kinfra::proxy

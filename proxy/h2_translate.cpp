@@ -1,0 +1,125 @@
+#include "proxy/h2_translate.hpp"
+
+#include <boost/beast/core/string.hpp>
+
+#include <algorithm>
+#include <cctype>
+
+namespace kinfra::proxy {
+namespace {
+
+/** Bytes that may not appear inside a request-line token (method, target): space and controls. */
+bool is_token_safe(std::string_view s) {
+  return !s.empty() && std::none_of(s.begin(), s.end(), [](char c) {
+    auto u = static_cast<unsigned char>(c);
+    return u <= 0x20 || u == 0x7f;
+  });
+}
+
+bool is_connection_specific(std::string_view name) {
+  return name == "connection" || name == "keep-alive" || name == "proxy-connection" ||
+         name == "transfer-encoding" || name == "upgrade";
+}
+
+}  // namespace
+
+bool has_line_break(std::string_view s) {
+  return s.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
+}
+
+bool h2_request_head::add(std::string_view name, std::string_view value) {
+  bytes_ += name.size() + value.size() + 32;
+  if (bytes_ > max_bytes_) refuse(431, "The request header fields are too large.");
+  if (status_ != 0) return false;
+  if (name.empty() || has_line_break(name) || has_line_break(value) || name.find(':', 1) != std::string_view::npos) {
+    refuse(400, "A header field is malformed.");
+    return false;
+  }
+  if (name.front() == ':') {
+    if (name == ":method") method_.assign(value);
+    else if (name == ":path") path_.assign(value);
+    else if (name == ":authority") authority_.assign(value);
+    else if (name != ":scheme") refuse(400, "The request has an unknown pseudo-header field.");
+    return status_ == 0;
+  }
+  if (name == "host") {
+    if (!host_.empty()) refuse(400, "The Host header field is repeated.");
+    host_.assign(value);
+    return status_ == 0;
+  }
+  if (name == "cookie") {
+    // RFC 9113 §8.2.3: HTTP/2 may split the cookie; HTTP/1.1 wants one field.
+    if (!cookie_.empty()) cookie_.append("; ");
+    cookie_.append(value);
+    return true;
+  }
+  if (is_connection_specific(name)) {
+    refuse(400, "Connection-specific header fields are not allowed in HTTP/2.");
+    return false;
+  }
+  if (name == "te" || name == "http2-settings") return true;  // (te: only "trailers", nghttp2 checked)
+  if (name == "content-length") has_length_ = true;
+  fields_.append(name);
+  fields_.append(": ", 2);
+  fields_.append(value);
+  fields_.append("\r\n", 2);
+  return true;
+}
+
+std::string h2_request_head::finish(bool has_body) {
+  if (status_ == 0 && method_ == "CONNECT") path_ = authority_;  // (answered 405 by the session)
+  if (status_ == 0 && (!is_token_safe(method_) || !is_token_safe(path_)))
+    refuse(400, "The request's :method or :path is missing or malformed.");
+  if (status_ == 0 && !authority_.empty() && !is_token_safe(authority_))
+    refuse(400, "The request's :authority is malformed.");
+  // RFC 9113 §8.3.1: a Host naming another authority than :authority makes the request malformed.
+  if (status_ == 0 && !authority_.empty() && !host_.empty() && !boost::beast::iequals(authority_, host_))
+    refuse(400, "The :authority and Host header fields name different hosts.");
+  if (status_ != 0) return {};
+  const std::string& host = authority_.empty() ? host_ : authority_;
+  chunked_ = has_body && !has_length_;
+  std::string out;
+  out.reserve(method_.size() + path_.size() + host.size() + fields_.size() + cookie_.size() + 64);
+  out.append(method_).append(" ", 1).append(path_).append(" HTTP/1.1\r\n", 11);
+  if (!host.empty()) out.append("host: ", 6).append(host).append("\r\n", 2);
+  out.append(fields_);
+  if (!cookie_.empty()) out.append("cookie: ", 8).append(cookie_).append("\r\n", 2);
+  if (chunked_) out.append("transfer-encoding: chunked\r\n");
+  out.append("\r\n", 2);
+  return out;
+}
+
+void h2_response_fields::assign(const response_head& head) {
+  status = std::to_string(head.status);
+  const bool no_length = head.status < 200 || head.status == 204;
+  storage.clear();
+  storage.reserve(head.fields.size());
+  std::vector<std::size_t> marks;  // name start, name end, value start, value end
+  std::string_view rest(head.fields);
+  while (!rest.empty()) {
+    const auto eol = rest.find("\r\n");
+    std::string_view line = rest.substr(0, eol);
+    rest.remove_prefix(eol == std::string_view::npos ? rest.size() : eol + 2);
+    const auto colon = line.find(':');
+    if (colon == std::string_view::npos || colon == 0) continue;
+    std::string_view name = line.substr(0, colon);
+    std::string_view value = line.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    const std::size_t at = storage.size();
+    for (char c : name) storage.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    std::string_view lower(storage.data() + at, name.size());
+    if (is_connection_specific(lower) || lower == "te" || (no_length && lower == "content-length")) {
+      storage.resize(at);
+      continue;
+    }
+    marks.insert(marks.end(), {at, storage.size()});
+    storage.append(value);
+    marks.push_back(storage.size());
+  }
+  fields.clear();
+  for (std::size_t i = 0; i + 2 < marks.size(); i += 3)
+    fields.emplace_back(std::string_view(storage.data() + marks[i], marks[i + 1] - marks[i]),
+                        std::string_view(storage.data() + marks[i + 1], marks[i + 2] - marks[i + 1]));
+}
+
+}  // namespace kinfra::proxy

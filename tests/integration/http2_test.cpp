@@ -1,0 +1,284 @@
+// HTTP/2 from clients: ALPN h2 on a TLS listener and prior-knowledge h2c on a plain one, through
+// the real executable, with curl, nghttp and a raw client (tests/helper/h2_client.py, python3-h2)
+// that also plays the known attacks. Each stream is served by the HTTP/1.1 pipeline and forwarded
+// over HTTP/1.1: the upstream here is the plain test_upstream.
+
+#include <gtest/gtest.h>
+
+#include <signal.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "http_test.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+
+bool have(const char* program) { return kt::run_shell(std::string("command -v ") + program + " >/dev/null") == 0; }
+
+bool have_python_h2() { return kt::run_shell("/usr/bin/python3 -c 'import h2, hpack, hyperframe' 2>/dev/null") == 0; }
+
+#define NEED(cond, what) \
+  if (!(cond)) GTEST_SKIP() << what << " is needed (scripts/install-deps.sh --test)"
+
+/** routes.yaml with an HTTPS listener (port 0) and an h2c one (port 1), everything to `url`. */
+std::string h2_routes(const std::string& url, const std::string& extra = "") {
+  return "listen:\n  - address: 127.0.0.1:0\n    tls: { self_signed: true }\n"
+         "  - address: 127.0.0.1:0\n    h2c: true\n" +
+         kt::one_service(url, extra);
+}
+
+/** Runs the raw client; its JSON (null when it printed none). */
+nlohmann::json h2_client(std::uint16_t port, const std::vector<std::string>& args, bool h2c = false) {
+  std::string cmd = std::string("/usr/bin/python3 ") + KINFRA_SOURCE_DIR + "/tests/helper/h2_client.py " +
+                    (h2c ? "--h2c " : "") + std::to_string(port);
+  for (const auto& a : args) cmd += " '" + a + "'";
+  std::string out;
+  kt::run_shell(cmd, &out);
+  auto nl = out.rfind('\n', out.size() - 2);
+  auto doc = nlohmann::json::parse(nl == std::string::npos ? out : out.substr(nl + 1), nullptr, false);
+  if (doc.is_discarded()) ADD_FAILURE() << "h2_client printed no JSON:\n" << out;
+  return doc.is_discarded() ? nlohmann::json() : doc;
+}
+
+std::string status_of(const nlohmann::json& response) {
+  for (const auto& h : response["headers"])
+    if (h[0] == ":status") return h[1];
+  return "";
+}
+
+/** curl over HTTP/2 (TLS, certificate not checked); "VERSION STATUS" then the body. */
+std::string curl(const std::string& args) {
+  std::string out;
+  kt::run_shell("curl -sk --max-time 20 -w '\\n%{http_version} %{http_code}' " + args, &out);
+  return out;
+}
+
+constexpr int enhance_your_calm = 0xb;
+constexpr int protocol_error = 0x1;
+
+TEST(Http2, CurlGetsAndPostsOverTlsAndH2cThroughTheHttp11Pipeline) {
+  NEED(have("curl"), "curl");
+  kt::test_upstream up;
+  kt::kinfra_process k(h2_routes(up.url(), "access_log: access.log\n"), false);
+  const std::string https = "https://127.0.0.1:" + std::to_string(k.port(0));
+  const std::string h2c = "http://127.0.0.1:" + std::to_string(k.port(1));
+
+  std::string out = curl("--http2 '" + https + "/a/b?c=d' -H 'X-Test: 1' -b 'a=1' -b 'b=2'");
+  EXPECT_TRUE(out.ends_with("\n2 200")) << out;
+  auto echo = kt::parse_echo(out.substr(0, out.rfind('\n')));
+  EXPECT_EQ(echo.method, "GET");
+  EXPECT_EQ(echo.target, "/a/b?c=d");
+  EXPECT_EQ(echo.headers.get("host"), "127.0.0.1:" + std::to_string(k.port(0)));
+  EXPECT_EQ(echo.headers.get("x-test"), "1");
+  EXPECT_EQ(echo.headers.get("x-forwarded-proto"), "https");
+
+  out = curl("--http2-prior-knowledge '" + h2c + "/plain'");
+  EXPECT_TRUE(out.ends_with("\n2 200")) << out;
+  EXPECT_EQ(kt::parse_echo(out.substr(0, out.rfind('\n'))).target, "/plain");
+
+  // A 5 MB upload, sent and echoed back whole (flow control both ways).
+  const std::string file = k.dir().path() + "/upload.bin";
+  kt::run_shell("head -c 5000000 /dev/urandom > " + file);
+  out = curl("--http2 -o " + k.dir().path() + "/echoed.bin --data-binary @" + file + " '" + https + "/upload'");
+  EXPECT_TRUE(out.ends_with("2 200")) << out;
+  std::string tail_cmp;
+  EXPECT_EQ(kt::run_shell("tail -c 5000000 " + k.dir().path() + "/echoed.bin | cmp - " + file, &tail_cmp), 0)
+      << tail_cmp;
+
+  // kinfra's own pages and errors over HTTP/2 too.
+  out = curl("--http2 '" + https + "/kinfra'");
+  EXPECT_TRUE(out.ends_with("\n2 200")) << out.substr(out.size() - 50);
+
+  // The access log says HTTP/2.0.
+  EXPECT_TRUE(kt::wait_until([&] {
+    std::ifstream log(k.dir().path() + "/access.log");
+    std::string all((std::istreambuf_iterator<char>(log)), {});
+    return all.find("\"GET /a/b?c=d HTTP/2.0\" 200") != std::string::npos;
+  }));
+}
+
+TEST(Http2, ManyStreamsOnOneConnectionAndASlowOneBlocksNoOther) {
+  NEED(have_python_h2(), "python3-h2");
+  kt::temp_dir flags;
+  const std::string flag = flags.path() + "/fast-arrived";
+  kt::test_upstream up([&](kt::socket_conn& c) {
+    kt::request r;
+    while (c.read_request(r)) {
+      if (r.target == "/slow")
+        kt::wait_until([&] { return std::filesystem::exists(flag); }, 10s);
+      const std::string body = "answer for " + r.target;
+      c.send("HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+    }
+  });
+  kt::kinfra_process k(h2_routes(up.url()), false);
+  auto doc = h2_client(k.port(0), {"slow-and-fast", flag});
+  ASSERT_EQ(doc["order"].size(), 2u) << doc.dump();
+  EXPECT_EQ(doc["order"][0], 3) << "the fast stream ends first: " << doc.dump();
+  EXPECT_EQ(doc["responses"]["1"]["body"], "answer for /slow");
+  EXPECT_EQ(doc["responses"]["3"]["body"], "answer for /fast");
+
+  doc = h2_client(k.port(0), {"many", "100"});
+  EXPECT_EQ(doc["ok"], 100) << doc.dump();
+  doc = h2_client(k.port(1), {"many", "50"}, true);
+  EXPECT_EQ(doc["ok"], 50) << doc.dump();
+}
+
+TEST(Http2, NghttpAndLargeBodiesBothWays) {
+  NEED(have("nghttp"), "nghttp2-client");
+  NEED(have_python_h2(), "python3-h2");
+  kt::test_upstream up;
+  kt::kinfra_process k(h2_routes(up.url()), false);
+  std::string out;
+  EXPECT_EQ(kt::run_shell("nghttp -ns -m 20 https://127.0.0.1:" + std::to_string(k.port(0)) + "/nghttp", &out), 0)
+      << out;
+  // 20 requests on one connection, all answered.
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n') >= 20, true) << out;
+  auto doc = h2_client(k.port(0), {"post", "/big", "3000000"});
+  EXPECT_EQ(status_of(doc["responses"]["1"]), "200") << doc.dump().substr(0, 500);
+  EXPECT_TRUE(doc["responses"]["1"]["body_ok"].get<bool>());
+  // A body without Content-Length reaches the service chunked, whole.
+  ASSERT_GE(up.request_count(), 1u);
+  const auto last = up.requests().back();
+  EXPECT_EQ(last.body.size(), 3000000u);
+  EXPECT_EQ(last.headers.get("transfer-encoding"), "chunked");
+}
+
+TEST(Http2, MalformedRequestsAreRefusedAndNeverForwarded) {
+  NEED(have_python_h2(), "python3-h2");
+  kt::test_upstream up;
+  kt::kinfra_process k(h2_routes(up.url(), "limits: { max_header_bytes: 4KiB }\n"), false);
+  const auto p = k.port(0);
+  // Connection-specific fields, an unknown pseudo-header, upper case, a field with a line break.
+  for (const auto& bad : {std::string("connection=keep-alive"), std::string("transfer-encoding=chunked"),
+                          std::string(":foo=bar"), std::string("X-Upper=1"), std::string("upgrade=h2c"),
+                          std::string("te=gzip")}) {
+    auto doc = h2_client(p, {"get", "/bad", bad});
+    EXPECT_EQ(doc["resets"]["1"], protocol_error) << bad << ": " << doc.dump();
+  }
+  // :authority and Host disagree: 400 from kinfra.
+  auto doc = h2_client(p, {"get", "/conflict", ":authority=a.test", "host=b.test"});
+  EXPECT_EQ(status_of(doc["responses"]["1"]), "400") << doc.dump();
+  // The same host in both is fine.
+  doc = h2_client(p, {"get", "/same", ":authority=a.test", "host=a.test"});
+  EXPECT_EQ(status_of(doc["responses"]["1"]), "200") << doc.dump();
+  // A header list over the limit: 431.
+  doc = h2_client(p, {"get", "/big-header", "x-big=" + std::string(6000, 'a')});
+  EXPECT_EQ(status_of(doc["responses"]["1"]), "431") << doc.dump().substr(0, 300);
+  for (const auto& r : up.requests()) {
+    EXPECT_TRUE(r.target == "/same") << "forwarded: " << r.target;
+  }
+  // And the connection-level service goes on for everyone else.
+  doc = h2_client(p, {"get", "/after"});
+  EXPECT_EQ(status_of(doc["responses"]["1"]), "200");
+}
+
+TEST(Http2, FloodsEndTheConnectionWithEnhanceYourCalmAndOthersAreServed) {
+  NEED(have_python_h2(), "python3-h2");
+  kt::test_upstream up;
+  kt::kinfra_process k(h2_routes(up.url()), false);
+  const auto p = k.port(0);
+  for (const auto& attack : {std::vector<std::string>{"rapid-reset", "2000"}, {"ping-flood", "5000"},
+                             {"settings-flood", "5000"}, {"empty-data-flood", "5000"}}) {
+    auto doc = h2_client(p, attack);
+    EXPECT_EQ(doc["goaway"], enhance_your_calm) << attack[0] << ": " << doc.dump().substr(0, 300);
+  }
+  // CONTINUATION flood (CVE-2024-27316): the connection ends (nghttp2 counts them).
+  auto doc = h2_client(p, {"continuation-flood", "1000"});
+  EXPECT_TRUE(!doc["goaway"].is_null() || doc["closed"].get<bool>()) << doc.dump().substr(0, 300);
+  EXPECT_TRUE(doc["responses"].empty());
+  // kinfra keeps serving.
+  doc = h2_client(p, {"get", "/still-here"});
+  EXPECT_EQ(status_of(doc["responses"]["1"]), "200");
+  EXPECT_LT(k.rss_kib(), 60 * 1024 * kt::memory_slack);
+}
+
+TEST(Http2, StreamsPastTheLimitAreRefusedAndAZeroWindowTimesOut) {
+  NEED(have_python_h2(), "python3-h2");
+  std::atomic<bool> release{false};
+  std::atomic<int> held{0};
+  kt::test_upstream up([&](kt::socket_conn& c) {
+    kt::request r;
+    while (c.read_request(r)) {
+      if (r.target == "/hold") ++held;
+      if (r.target == "/hold") kt::wait_until([&] { return release.load(); }, 10s);
+      std::string body(r.target == "/large" ? 1000000 : 10, 'x');
+      c.send("HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+    }
+  });
+  kt::kinfra_process k(h2_routes(up.url(), "limits: { max_concurrent_streams: 8 }\ntimeouts: { body: 1s }\n"),
+                       false);
+  const auto p = k.port(0);
+  // Past the limit the SETTINGS announced (and the client acknowledged): a protocol error
+  // (nghttp2 ends the connection); none of the streams past it reaches the service.
+  auto doc = h2_client(p, {"too-many-streams", "12", "8"});
+  EXPECT_EQ(doc["remote_settings"]["3"], 8) << doc.dump();
+  EXPECT_TRUE(doc["goaway"] == protocol_error || doc["resets"].size() >= 4u) << doc.dump();
+  release = true;
+  EXPECT_LE(held.load(), 8);
+
+  // A client that never opens its window: the stream is reset after timeouts.body.
+  doc = h2_client(p, {"zero-window", "/large"});
+  EXPECT_FALSE(doc["resets"]["1"].is_null()) << doc.dump().substr(0, 300);
+  doc = h2_client(p, {"get", "/after"});
+  EXPECT_EQ(status_of(doc["responses"]["1"]), "200");
+}
+
+TEST(Http2, AListenerWithoutH2cOrWithHttp2OffSpeaksHttp11) {
+  NEED(have("curl"), "curl");
+  kt::test_upstream up;
+  kt::kinfra_process k("listen:\n  - address: 127.0.0.1:0\n    tls: { self_signed: true }\n    http2: false\n"
+                       "  - 127.0.0.1:0\n" + kt::one_service(up.url()), false);
+  std::string out = curl("--http2 'https://127.0.0.1:" + std::to_string(k.port(0)) + "/x'");
+  EXPECT_TRUE(out.ends_with("\n1.1 200")) << out;
+  // The h2 preface to a plain listener without h2c: an HTTP/1.1 error, never forwarded.
+  out = curl("--http2-prior-knowledge 'http://127.0.0.1:" + std::to_string(k.port(1)) + "/x'");
+  EXPECT_FALSE(out.ends_with(" 200")) << out;
+  EXPECT_EQ(up.request_count(), 1u);
+}
+
+TEST(Http2, ShutdownSendsGoawayAndLetsAStreamInFlightFinish) {
+  NEED(have("nghttp"), "nghttp2-client");
+  std::atomic<bool> slow_seen{false};
+  std::atomic<bool> answer{false};
+  kt::test_upstream up([&](kt::socket_conn& c) {
+    kt::request r;
+    while (c.read_request(r)) {
+      if (r.target == "/slow") {
+        slow_seen = true;
+        kt::wait_until([&] { return answer.load(); }, 10s);
+      }
+      const std::string body = "answer for " + r.target;
+      c.send("HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+    }
+  });
+  kt::kinfra_process k(h2_routes(up.url()), false);
+  const auto port = k.port(0);
+  // Once the upstream holds /slow, kinfra is told to stop; once it no longer accepts connections,
+  // the upstream answers: the stream in flight still completes, over the same connection.
+  std::thread stopper([&] {
+    kt::wait_until([&] { return slow_seen.load(); }, 10s);
+    ::kill(k.pid(), SIGTERM);
+    kt::wait_until([&] {
+      try {
+        kt::connect_to(port);
+        return false;
+      } catch (...) {
+        return true;
+      }
+    });
+    answer = true;
+  });
+  std::string out;
+  const int code = kt::run_shell("nghttp -v https://127.0.0.1:" + std::to_string(port) + "/slow", &out);
+  stopper.join();
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("answer for /slow"), std::string::npos) << out;
+  EXPECT_NE(out.find("recv GOAWAY frame"), std::string::npos) << out;
+  EXPECT_EQ(k.wait_for_exit(15s), 0);
+}
+
+}  // namespace
