@@ -42,13 +42,13 @@ for step in "${steps[@]}"; do
     tsan)
       echo "== TSan: proxy, StatusBoard, metrics, access log, embedding API, supervisor, reload, TLS, admin surface, hold, start-first restarts, instances"
       build build/tsan -DKINFRA_SANITIZE=thread
-      ctest --test-dir build/tsan -R '^(StatusBoard|Metrics|AccessLog|Embed|Proxy|Supervisor|Reload|Shutdown|Tls|DevTls|Acme|AdminSecurity|AdminOffWorker|Hold|StartFirst|Instances)' -j"$JOBS" \
+      ctest --test-dir build/tsan -R '^(StatusBoard|Metrics|AccessLog|Embed|Proxy|Supervisor|Reload|Shutdown|Tls|DevTls|Http2|H2|Acme|AdminSecurity|AdminOffWorker|Hold|StartFirst|Instances)' -j"$JOBS" \
         --output-on-failure --timeout 300
       ;;
     fuzz)
       echo "== libFuzzer: ${FUZZ_SECONDS}s per target"
       CXX=clang++ CC=clang build build/fuzz -DKINFRA_FUZZ=ON -DKINFRA_BUILD_TESTS=OFF
-      for target in config request template log_line; do
+      for target in config request template log_line h2; do
         mkdir -p "build/fuzz/corpus-$target"
         # New inputs go to the first folder; the seeds in the repository stay as they are.
         "build/fuzz/tests/fuzz/fuzz_$target" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 \
