@@ -30,7 +30,7 @@ struct access_entry {
   std::string_view client_ip;
   std::string_view method;     ///< empty when the request line could not be read
   std::string_view target;
-  unsigned version = 11;       ///< 10 or 11
+  unsigned version = 11;       ///< 10, 11 or 20 (HTTP/2)
   std::string_view host;       ///< the Host header as sent
   std::string_view referer;
   std::string_view user_agent;

@@ -184,6 +184,9 @@ struct upstream_tls_config {
   source_mark mark;
 };
 
+/** How kinfra speaks to a service: HTTP/1.1 (the default), or HTTP/2 (gRPC) over TLS or plain. */
+enum class upstream_protocol : std::uint8_t { http1, h2, h2c };
+
 /** One `services:` entry. */
 struct service_config {
   std::string name;
@@ -201,6 +204,8 @@ struct service_config {
    */
   bool port_auto = false;
   unsigned instances = 1;                ///< `instances: N`: processes run at once (INSTANCE=0..N-1)
+  /** `protocol: h2|h2c`: requests go as HTTP/2 streams (gRPC), only from HTTP/2 clients. */
+  upstream_protocol protocol = upstream_protocol::http1;
   health_config health;
   restart_config restart;
   stop_config stop;

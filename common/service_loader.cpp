@@ -92,9 +92,10 @@ class service_reader {
     const std::string what = "service '" + svc.name + "'";
     if (!r_.check_map(n, what,
                       {"url", "targets", "command", "cwd", "env", "port", "instances", "health", "restart", "stop", "hold", "depends_on",
-                       "log_lines", "fallback", "tls", "autostart"}))
+                       "log_lines", "fallback", "tls", "autostart", "protocol"}))
       return;
     read_targets(n, svc, what);
+    if (auto p = n["protocol"]) read_protocol(p, n, svc, what);
     if (auto t = n["tls"]) read_upstream_tls(t, svc, what);
     read_command(n, svc, what);
     if (auto i = n["instances"]) read_instances(i, n, svc, what);
@@ -117,6 +118,23 @@ class service_reader {
   }
 
  private:
+  void read_protocol(const YAML::Node& p, const YAML::Node& n, service_config& svc, const std::string& what) {
+    auto s = r_.string(p, what + " protocol");
+    if (!s) return;
+    if (*s == "http1" || *s == "http/1.1") svc.protocol = upstream_protocol::http1;
+    else if (*s == "h2") svc.protocol = upstream_protocol::h2;
+    else if (*s == "h2c") svc.protocol = upstream_protocol::h2c;
+    else return r_.error(p, what + " protocol must be http1, h2 (HTTP/2 over TLS, https:// targets) or h2c (plain)");
+    if (svc.protocol == upstream_protocol::http1) return;
+    const std::string want = svc.protocol == upstream_protocol::h2 ? "https" : "http";
+    for (const auto& t : svc.targets)
+      if (t.scheme != want)
+        r_.error(p, what + " protocol " + *s + " needs " + want + ":// targets (" + t.text + " is not)");
+    if (auto h = n["health"]; h && h.IsMap() && h["http"])
+      r_.error(h["http"], what + " speaks HTTP/2 only: an http health check (HTTP/1.1) cannot reach it; "
+                                 "use health: { tcp: true } (the default with a port)");
+  }
+
   void read_targets(const YAML::Node& n, service_config& svc, const std::string& what) {
     auto add_target = [&](const YAML::Node& item) {
       auto s = r_.string(item, what + " url");

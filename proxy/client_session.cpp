@@ -350,6 +350,9 @@ net::awaitable<client_session::outcome> client_session::handle_request() {
   }
   x.target_route = r;
   route_ = r;
+  if (gen_->services[r->service_index].protocol != upstream_protocol::http1)
+    co_return co_await respond_error(505, "This service speaks HTTP/2 only (gRPC): connect to it with HTTP/2.",
+                                     x.framing == body_framing::none ? outcome::keep_alive : outcome::linger, &x);
   x.max_body = r->max_body_bytes;
   if (x.framing == body_framing::length && x.body_length > x.max_body)
     co_return co_await respond_error(413, "The request body is larger than this route accepts.", outcome::linger, &x);

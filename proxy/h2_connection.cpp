@@ -13,8 +13,13 @@
 #include <cstring>
 #include <optional>
 
+#include "common/access_log.hpp"
+#include "common/local_responder.hpp"
 #include "proxy/client_session.hpp"
+#include "proxy/h2_stream_state.hpp"
 #include "proxy/h2_translate.hpp"
+#include "proxy/h2_upstream.hpp"
+#include "proxy/uri_path.hpp"
 
 namespace kinfra::proxy {
 namespace {
@@ -30,24 +35,6 @@ constexpr std::chrono::milliseconds notice_time{500};
 
 }  // namespace
 
-/** One request stream: its head while it arrives, then its channel and response translation. */
-struct h2_connection::stream_state {
-  stream_state(std::int32_t id, std::size_t max_header) : id(id), head(max_header) {}
-  enum class response_phase : std::uint8_t { head, body, done };
-
-  std::int32_t id;
-  h2_request_head head;
-  std::shared_ptr<h2_channel> chan;  ///< once the head is complete and a session serves it
-  bool chunked = false;              ///< the request body goes out in chunks (no Content-Length)
-  bool request_ended = false;        ///< END_STREAM came from the client
-  response_phase phase = response_phase::head;
-  response_head res_head;
-  std::optional<response_parser> parser;
-  h2_response_fields res;
-  std::string refusal;  ///< the body of a response the connection makes itself (400, 431)
-  std::size_t refusal_sent = 0;
-};
-
 bool h2_connection::bucket::take(std::int64_t now) {
   if (last_ms != 0) tokens = std::min(burst, tokens + static_cast<double>(now - last_ms) * per_second / 1000.0);
   last_ms = now;
@@ -58,6 +45,38 @@ bool h2_connection::bucket::take(std::int64_t now) {
 
 struct h2_connection::callbacks {
   static h2_connection& self(void* user) { return *static_cast<h2_connection*>(user); }
+
+  /** The response body (and trailers) of a stream relayed from an HTTP/2 service. */
+  static ssize_t read_relayed(stream_state& s, std::uint8_t* buf, std::size_t length, std::uint32_t* flags) {
+    auto& r = *s.relay;
+    auto& body = r.response_body;
+    const std::size_t n = std::min(length, body.size());
+    std::memcpy(buf, body.data().data(), n);
+    body.consume(n);
+    if (n > 0 && r.up) r.up->consumed(r.up_id, n);
+    if (body.size() == 0 && r.response_end) {
+      *flags |= NGHTTP2_DATA_FLAG_EOF;
+      if (!r.response_trailers.empty() && r.client) {
+        *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+        std::vector<nghttp2_nv> nva;
+        for (const auto& [name, value] : r.response_trailers) nva.push_back(nv_of(name, value));
+        nghttp2_submit_trailer(r.client->session_, s.id, nva.data(), nva.size());
+      }
+      s.phase = stream_state::response_phase::done;
+      return static_cast<ssize_t>(n);
+    }
+    if (n == 0) {
+      r.client_deferred = true;
+      return NGHTTP2_ERR_DEFERRED;
+    }
+    return static_cast<ssize_t>(n);
+  }
+
+  static nghttp2_nv nv_of(std::string_view n, std::string_view v) {
+    return nghttp2_nv{reinterpret_cast<std::uint8_t*>(const_cast<char*>(n.data())),
+                      reinterpret_cast<std::uint8_t*>(const_cast<char*>(v.data())), n.size(), v.size(),
+                      NGHTTP2_NV_FLAG_NONE};
+  }
 
   static int begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* user) {
     auto& c = self(user);
@@ -71,7 +90,14 @@ struct h2_connection::callbacks {
   static int header(nghttp2_session*, const nghttp2_frame* frame, const std::uint8_t* name, std::size_t namelen,
                     const std::uint8_t* value, std::size_t valuelen, std::uint8_t, void* user) {
     auto& c = self(user);
-    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;  // (trailers)
+    if (frame->hd.type != NGHTTP2_HEADERS) return 0;
+    if (frame->headers.cat != NGHTTP2_HCAT_REQUEST) {
+      // Trailers: relayed to an HTTP/2 service (at most 64 fields), dropped for HTTP/1.1.
+      if (auto* s = c.find(frame->hd.stream_id); s && s->relay && s->relay->request_trailers.size() < 64)
+        s->relay->request_trailers.emplace_back(std::string(reinterpret_cast<const char*>(name), namelen),
+                                                std::string(reinterpret_cast<const char*>(value), valuelen));
+      return 0;
+    }
     if (auto* s = c.find(frame->hd.stream_id))
       s->head.add({reinterpret_cast<const char*>(name), namelen}, {reinterpret_cast<const char*>(value), valuelen});
     return 0;
@@ -128,6 +154,11 @@ struct h2_connection::callbacks {
 
   static void finish_request(stream_state& s) {
     s.request_ended = true;
+    if (s.relay) {
+      s.relay->request_end = true;
+      if (s.relay->up) s.relay->up->resume(s.relay->up_id);
+      return;
+    }
     if (!s.chan) return;
     if (s.chunked) s.chan->add_request("0\r\n\r\n", 5, 0);
     s.chan->end_request();
@@ -137,6 +168,15 @@ struct h2_connection::callbacks {
                         void* user) {
     auto& c = self(user);
     auto* s = c.find(id);
+    if (s && s->relay) {
+      auto& r = *s->relay;
+      auto dst = r.request_body.prepare(len);
+      std::memcpy(dst.data(), data, len);
+      r.request_body.commit(len);
+      r.bytes_in += len;
+      if (r.up) r.up->resume(r.up_id);
+      return 0;
+    }
     if (!s || !s->chan || s->chan->closed()) {
       c.conn_consume_ += len;  // nobody reads it: the window opens again at once
       return 0;
@@ -161,6 +201,12 @@ struct h2_connection::callbacks {
     if (auto& ch = it->second->chan) {
       c.conn_consume_ += ch->discard_request();
       ch->reset();
+    }
+    if (auto& r = it->second->relay) {
+      c.conn_consume_ += r->request_body.size();  // (never read: the window opens for the others)
+      r->client = nullptr;
+      if (r->up) r->up->reset(r->up_id, NGHTTP2_CANCEL);
+      c.log_relay(*it->second);
     }
     c.streams_.erase(it);
     c.update_deadline();
@@ -189,6 +235,7 @@ struct h2_connection::callbacks {
       if (s.refusal_sent == s.refusal.size()) *flags |= NGHTTP2_DATA_FLAG_EOF;
       return static_cast<ssize_t>(n);
     }
+    if (s.relay) return read_relayed(s, buf, length, flags);
     auto& ch = *s.chan;
     if (ch.end() == h2_channel::response_end::aborted) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     auto& out = ch.response();
@@ -239,6 +286,7 @@ h2_connection::h2_connection(worker& w, stream& io, boost::beast::flat_buffer& a
 }
 
 h2_connection::~h2_connection() {
+  detach_relays();
   for (auto& [id, s] : streams_)
     if (s->chan) s->chan->reset();
   nghttp2_session_del(session_);
@@ -253,6 +301,7 @@ net::awaitable<void> h2_connection::run() {
   using namespace net::experimental::awaitable_operators;
   update_deadline();
   co_await (read_loop() && write_loop());
+  detach_relays();
   for (auto& [id, s] : streams_)
     if (s->chan) s->chan->reset();
   if (closing_ && io_.is_open() && !write_failed_) {
@@ -441,6 +490,11 @@ void h2_connection::start_stream(stream_state& s, bool end_stream) {
   s.request_ended = end_stream;
   std::string head = s.head.finish(!end_stream);
   if (head.empty()) return refuse_stream(s, s.head.status(), s.head.reason());
+  if (const auto& gen = w_.current(); const route* r = relay_route(s, *gen)) {
+    s.gen = gen;
+    s.matched = r;
+    return start_relay(s, *r);
+  }
   s.chunked = s.head.chunked();
   ++streams_started_;
   s.chan = std::make_shared<h2_channel>(io_.get_executor(), this, s.id);
@@ -462,7 +516,7 @@ void h2_connection::start_stream(stream_state& s, bool end_stream) {
   update_deadline();
 }
 
-void h2_connection::refuse_stream(stream_state& s, unsigned status, const char* reason) {
+void h2_connection::refuse_stream(stream_state& s, unsigned status, const std::string& reason) {
   // Made here, not by a session: the head could not become an HTTP/1.1 request at all.
   s.refusal = std::to_string(status) + " " + reason + "\n";
   const std::string code = std::to_string(status);
@@ -486,6 +540,7 @@ void h2_connection::calm_down(const char* why) {
   spdlog::warn("HTTP/2 connection from {} closed: {} (GOAWAY ENHANCE_YOUR_CALM)", peer_.ip, why);
   closing_ = true;
   nghttp2_session_terminate_session(session_, NGHTTP2_ENHANCE_YOUR_CALM);
+  detach_relays();
   for (auto& [id, s] : streams_)
     if (s->chan) s->chan->reset();
   wake();
@@ -533,6 +588,54 @@ void h2_connection::update_deadline() {
   else if (closing_) clock_.deadline = streams_.empty() ? now + closing_time.count() : 0;
   else if (streams_.empty()) clock_.deadline = now + (streams_started_ == 0 ? t.header : t.idle).count();
   else clock_.deadline = 0;
+}
+
+void h2_connection::relay_response(std::int32_t id) {
+  auto* s = find(id);
+  if (!s || !s->relay || s->relay->response_started) return;
+  auto& r = *s->relay;
+  std::vector<nghttp2_nv> nva;
+  nva.reserve(r.response.size());
+  for (const auto& [name, value] : r.response) nva.push_back(callbacks::nv_of(name, value));
+  if (!r.response.empty() && r.response.front().first == ":status") r.status = std::atoi(r.response.front().second.c_str());
+  r.response_started = true;
+  if (r.response_end && r.response_body.size() == 0 && r.response_trailers.empty()) {
+    nghttp2_submit_response(session_, id, nva.data(), nva.size(), nullptr);
+    s->phase = stream_state::response_phase::done;
+  } else {
+    nghttp2_data_provider provider{};
+    provider.source.ptr = s;
+    provider.read_callback = &callbacks::read_body;
+    nghttp2_submit_response(session_, id, nva.data(), nva.size(), &provider);
+    s->phase = stream_state::response_phase::body;
+  }
+  wake();
+}
+
+void h2_connection::relay_resume(std::int32_t id) {
+  if (auto* s = find(id); s && s->relay && s->relay->response_started && s->relay->client_deferred) {
+    s->relay->client_deferred = false;
+    nghttp2_session_resume_data(session_, id);
+  }
+  wake();
+}
+
+void h2_connection::relay_reset(std::int32_t id, std::uint32_t code) {
+  nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, code);
+  wake();
+}
+
+void h2_connection::relay_consumed(std::int32_t id, std::size_t n) {
+  nghttp2_session_consume(session_, id, n);
+  wake();
+}
+
+void h2_connection::detach_relays() {
+  for (auto& [id, s] : streams_) {
+    if (!s->relay) continue;
+    s->relay->client = nullptr;
+    if (s->relay->up) s->relay->up->reset(s->relay->up_id, NGHTTP2_CANCEL);
+  }
 }
 
 }  // namespace kinfra::proxy

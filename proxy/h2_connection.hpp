@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "proxy/h2_channel.hpp"
+#include "proxy/h2_relay.hpp"
 #include "proxy/stream.hpp"
 #include "proxy/worker.hpp"
 
@@ -58,6 +59,18 @@ class h2_connection final : public h2_channel::owner {
   // h2_channel::owner
   void touched(h2_channel& ch) override;
 
+  // A stream forwarded as HTTP/2 (see h2_relay.hpp); the service's connection calls these.
+  /** The response head is in the relay: send it. */
+  void relay_response(std::int32_t id);
+  /** More response bytes, or its end (and trailers). */
+  void relay_resume(std::int32_t id);
+  /** The service reset its stream after the response started. */
+  void relay_reset(std::int32_t id, std::uint32_t code);
+  /** No response will come (no connection, refused, reset early): an error answer. */
+  void relay_failed(std::int32_t id, const std::string& why);
+  /** The service took `n` request bytes: the client's window opens by as much. */
+  void relay_consumed(std::int32_t id, std::size_t n);
+
   struct stream_state;
   struct callbacks;
 
@@ -77,7 +90,14 @@ class h2_connection final : public h2_channel::owner {
   void apply_touched();
   void apply(stream_state& s);
   void start_stream(stream_state& s, bool end_stream);
-  void refuse_stream(stream_state& s, unsigned status, const char* reason);
+  void refuse_stream(stream_state& s, unsigned status, const std::string& reason);
+  /** The route a stream takes when its service speaks HTTP/2 (`protocol: h2|h2c`), else null. */
+  const route* relay_route(const stream_state& s, const generation& gen) const;
+  void start_relay(stream_state& s, const route& r);
+  /** The relayed stream is over: counted in /metrics and written to the access log. */
+  void log_relay(const stream_state& s);
+  /** Every relay of this connection lets go of it (the connection ends). */
+  void detach_relays();
   void submit_response_head(stream_state& s);
   /** Ends the connection for misbehaving: GOAWAY ENHANCE_YOUR_CALM. */
   void calm_down(const char* why);

@@ -57,7 +57,11 @@ bool h2_request_head::add(std::string_view name, std::string_view value) {
     refuse(400, "Connection-specific header fields are not allowed in HTTP/2.");
     return false;
   }
-  if (name == "te" || name == "http2-settings") return true;  // (te: only "trailers", nghttp2 checked)
+  if (name == "te") {
+    te_trailers_ = true;  // (only "trailers" gets here: nghttp2 refuses any other value)
+    return true;
+  }
+  if (name == "http2-settings") return true;
   if (name == "content-length") has_length_ = true;
   fields_.append(name);
   fields_.append(": ", 2);

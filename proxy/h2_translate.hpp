@@ -37,6 +37,18 @@ class h2_request_head {
   /** The body is sent chunked (no Content-Length was given): DATA needs chunk framing. */
   bool chunked() const { return chunked_; }
 
+  // What was received (for a stream forwarded as HTTP/2, see h2_relay.hpp).
+  const std::string& method() const { return method_; }
+  const std::string& path() const { return path_; }
+  /** :authority, else Host. */
+  const std::string& authority() const { return authority_.empty() ? host_ : authority_; }
+  /** The fields to forward, "name: value\r\n" each (no Host, no cookie). */
+  const std::string& fields() const { return fields_; }
+  /** `te: trailers` was sent (kept for an HTTP/2 service: gRPC servers require it). */
+  bool te_trailers() const { return te_trailers_; }
+  /** The cookie fields, joined. */
+  const std::string& cookie() const { return cookie_; }
+
  private:
   void refuse(unsigned status, const char* reason) {
     if (status_ == 0) {
@@ -51,6 +63,7 @@ class h2_request_head {
   const char* reason_ = "";
   bool chunked_ = false;
   bool has_length_ = false;
+  bool te_trailers_ = false;
   std::string method_, path_, authority_, host_, cookie_;
   std::string fields_;
 };

@@ -32,6 +32,7 @@ resolved_targets resolve_targets(const config& cfg, metrics_registry* metrics) {
     const auto& svc = cfg.services[s];
     out.services[s].name = svc.name;
     out.services[s].hold = svc.hold;
+    out.services[s].protocol = svc.protocol;
     out.services[s].comes_back = svc.managed() && svc.health.probe != health_config::kind::none &&
                                  (svc.health.probe != health_config::kind::automatic || svc.probe_address() ||
                                   svc.port_auto);

@@ -32,6 +32,8 @@ namespace kinfra::proxy {
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
+class h2_upstream;
+
 /** Milliseconds on the steady clock; the unit of every deadline. */
 inline std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
@@ -63,6 +65,8 @@ struct target_state {
   /** `port: auto`: the process this slot reaches now (0: none), and its requests in flight. */
   std::uint64_t instance = 0;
   std::shared_ptr<std::atomic<int>> in_flight;
+  /** `protocol: h2|h2c`: this worker's multiplexed connections to it. */
+  std::vector<std::shared_ptr<h2_upstream>> h2;
 };
 
 /** What a listening socket is for, and how its connections start. */
@@ -94,6 +98,7 @@ struct service_state {
   hold_config hold;
   /** kinfra runs and checks it: a refused or dropped connection is noticed and it comes back. */
   bool comes_back = false;
+  upstream_protocol protocol = upstream_protocol::http1;
   /**
    * `port: auto`: its targets are slots that follow the board's routable instances (picked by
    * fewest requests in flight); `seen` is the instances_version they were last set from.

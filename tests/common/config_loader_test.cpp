@@ -691,3 +691,41 @@ services:
   EXPECT_TRUE(has_error(bad, 8, "instances")) << errors_of(bad);
   EXPECT_TRUE(has_error(bad, 9, "no command")) << errors_of(bad);
 }
+
+TEST(RoutesConfig, Http2ListenersAndServiceProtocols) {
+  auto ok = load(R"(
+listen:
+  - { address: 127.0.0.1:9443, tls: { self_signed: true }, http2: false }
+  - { address: 127.0.0.1:9100, h2c: true }
+limits: { max_concurrent_streams: 64 }
+routes:
+  - { path: /, service: grpc }
+services:
+  grpc: { url: "http://127.0.0.1:50051", protocol: h2c }
+  secure: { url: "https://127.0.0.1:50052", protocol: h2 }
+)");
+  ASSERT_TRUE(ok.ok()) << errors_of(ok);
+  EXPECT_FALSE(ok.cfg->listen[0].http2);
+  EXPECT_TRUE(ok.cfg->listen[1].h2c);
+  EXPECT_EQ(ok.cfg->limits.max_concurrent_streams, 64u);
+  EXPECT_EQ(ok.cfg->services[0].protocol, kinfra::upstream_protocol::h2c);
+  EXPECT_EQ(ok.cfg->services[1].protocol, kinfra::upstream_protocol::h2);
+
+  auto bad = load(R"(
+listen:
+  - { address: 127.0.0.1:9100, http2: true }
+  - { address: 127.0.0.1:9443, tls: { self_signed: true }, h2c: true }
+routes:
+  - { path: /, service: a }
+services:
+  a: { url: "http://127.0.0.1:1", protocol: h2 }
+  b: { url: "http://127.0.0.1:2", protocol: h3 }
+  c: { url: "http://127.0.0.1:3", protocol: h2c, health: { http: /health } }
+)");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_TRUE(has_error(bad, 3, "http2 is for listeners with tls")) << errors_of(bad);
+  EXPECT_TRUE(has_error(bad, 4, "h2c is for plain listeners")) << errors_of(bad);
+  EXPECT_TRUE(has_error(bad, 8, "needs https:// targets")) << errors_of(bad);
+  EXPECT_TRUE(has_error(bad, 9, "protocol must be")) << errors_of(bad);
+  EXPECT_TRUE(has_error(bad, 10, "speaks HTTP/2 only")) << errors_of(bad);
+}

@@ -282,3 +282,70 @@ TEST(Http2, ShutdownSendsGoawayAndLetsAStreamInFlightFinish) {
 }
 
 }  // namespace
+
+namespace {
+
+bool have_grpc() { return kt::run_shell("/usr/bin/python3 -c 'import grpc' 2>/dev/null") == 0; }
+
+/** Runs tests/helper/grpc_peer.py client/unary through kinfra; its JSON. */
+nlohmann::json grpc_client(const std::string& mode, const std::string& target, const std::string& ca = "") {
+  std::string out;
+  kt::run_shell(std::string("timeout 60 /usr/bin/python3 ") + KINFRA_SOURCE_DIR + "/tests/helper/grpc_peer.py " + mode +
+                    " " + target + (ca.empty() ? "" : " " + ca),
+                &out);
+  auto nl = out.rfind('\n', out.size() - 2);
+  auto doc = nlohmann::json::parse(nl == std::string::npos ? out : out.substr(nl + 1), nullptr, false);
+  if (doc.is_discarded()) ADD_FAILURE() << "grpc_peer printed no JSON:\n" << out;
+  return doc.is_discarded() ? nlohmann::json() : doc;
+}
+
+TEST(Grpc, UnaryStreamingBidiAndStatusThroughKinfraThenUnavailableWhileTheServiceIsDown) {
+  NEED(have_grpc(), "python3-grpcio");
+  kt::temp_dir work;
+  const std::string port_file = work.path() + "/port";
+  auto server = std::make_unique<kt::child_process>(
+      std::vector<std::string>{"/usr/bin/python3", std::string(KINFRA_SOURCE_DIR) + "/tests/helper/grpc_peer.py",
+                               "server", port_file},
+      std::vector<std::string>{}, work.path() + "/server.log");
+  ASSERT_TRUE(kt::wait_until([&] { return std::filesystem::exists(port_file); }, 15s)) << server->log();
+  std::string port;
+  std::ifstream(port_file) >> port;
+  kt::kinfra_process k("listen:\n  - address: 127.0.0.1:0\n    tls: { self_signed: true }\n"
+                       "  - address: 127.0.0.1:0\n    h2c: true\nstate_dir: " + work.path() + "/state\n"
+                       "workers: 1\nroutes:\n  - { path: /, service: grpc }\n"
+                       "services:\n  grpc: { url: \"http://127.0.0.1:" + port + "\", protocol: h2c, "
+                       "health: { interval: 100ms } }\n",
+                       false);
+  const std::string tls_target = "127.0.0.1:" + std::to_string(k.port(0));
+  const std::string ca = work.path() + "/state/ca/kinfra-local-ca.crt";
+  ASSERT_TRUE(kt::wait_until([&] { return kt::state_of(k.port(1), "grpc") == "running"; }, 15s));
+
+  // gRPC client → kinfra (h2 over TLS, verified with kinfra's local CA) → gRPC server (h2c).
+  auto doc = grpc_client("client", tls_target, ca);
+  EXPECT_EQ(doc["unary"]["value"], "echo:hello") << doc.dump().substr(0, 500);
+  EXPECT_FALSE(doc["unary"]["trailers"]["x-pid"].is_null()) << "trailers from the service reach the client";
+  ASSERT_EQ(doc["server_stream"].size(), 100u);
+  EXPECT_EQ(doc["server_stream"][99], "message 99");
+  ASSERT_EQ(doc["bidi"].size(), 20u);
+  EXPECT_EQ(doc["bidi"][19], "bidi:m19");
+  EXPECT_TRUE(doc["big"]["ok"].get<bool>()) << doc["big"].dump();
+  EXPECT_EQ(doc["fail"]["code"], "INVALID_ARGUMENT");
+  EXPECT_EQ(doc["fail"]["details"], "bad argument: x");
+  EXPECT_EQ(doc["fail"]["trailers"]["x-reason"], "on purpose");
+  // And over h2c (prior knowledge) too.
+  doc = grpc_client("unary", "127.0.0.1:" + std::to_string(k.port(1)));
+  EXPECT_EQ(doc["unary"]["value"], "echo:hello") << doc.dump();
+
+  // An HTTP/1.1 client on a gRPC route: 505, nothing forwarded.
+  std::string out;
+  kt::run_shell("curl -sk --http1.1 -o /dev/null -w '%{http_code}' https://" + tls_target + "/test.Echo/Unary", &out);
+  EXPECT_EQ(out, "505");
+
+  // The service goes away: UNAVAILABLE (14) with kinfra's message, not an HTML page.
+  server.reset();
+  doc = grpc_client("unary", tls_target, ca);
+  EXPECT_EQ(doc["unary"]["code"], "UNAVAILABLE") << doc.dump();
+  EXPECT_NE(doc["unary"]["details"].get<std::string>().find("service"), std::string::npos) << doc.dump();
+}
+
+}  // namespace

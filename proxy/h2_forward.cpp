@@ -1,0 +1,202 @@
+// Streams of an h2_connection forwarded as HTTP/2 to a service with `protocol: h2|h2c` (gRPC):
+// the route decision, the connection from the worker's pool, the answers when the service cannot
+// be reached, and the access log and /metrics for each. The bytes go through h2_relay.hpp.
+#include <nghttp2/nghttp2.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/beast/core/string.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cctype>
+
+#include "common/access_log.hpp"
+#include "common/local_responder.hpp"
+#include "proxy/h2_stream_state.hpp"
+#include "proxy/h2_upstream.hpp"
+#include "proxy/uri_path.hpp"
+
+namespace kinfra::proxy {
+namespace {
+
+/** The host of an authority, lower case, without its port ("[::1]:80" → "[::1]"). */
+std::string host_of(std::string_view authority) {
+  std::string_view host = authority;
+  if (!host.empty() && host.front() == '[') {
+    if (auto close = host.find(']'); close != std::string_view::npos) host = host.substr(0, close + 1);
+  } else if (auto colon = host.rfind(':'); colon != std::string_view::npos) {
+    host = host.substr(0, colon);
+  }
+  std::string out(host);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+nghttp2_nv make_nv(std::string_view n, std::string_view v) {
+  return nghttp2_nv{reinterpret_cast<std::uint8_t*>(const_cast<char*>(n.data())),
+                    reinterpret_cast<std::uint8_t*>(const_cast<char*>(v.data())), n.size(), v.size(),
+                    NGHTTP2_NV_FLAG_NONE};
+}
+
+/** grpc-message is percent-encoded (gRPC over HTTP/2, "Responses"). */
+std::string grpc_message(std::string_view text) {
+  std::string out;
+  for (unsigned char c : text) {
+    if (c >= 0x20 && c <= 0x7e && c != '%') {
+      out += static_cast<char>(c);
+    } else {
+      static constexpr char hex[] = "0123456789ABCDEF";
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+/** Finds (or opens) a connection to one of the service's targets and starts the stream on it. */
+net::awaitable<void> connect_relay(worker& w, std::shared_ptr<generation> gen, std::size_t service,
+                                   std::shared_ptr<h2_relay> r) {
+  auto& svc = gen->services[service];
+  const auto& cfg = *gen->cfg;
+  if (svc.dynamic) w.follow_instances(*gen, svc);
+  std::string last = "no address to connect to";
+  const std::size_t n = svc.targets.size();
+  const std::size_t first = n ? svc.next++ % n : 0;
+  for (std::size_t k = 0; k < n && r->client; ++k) {
+    auto& t = gen->targets[svc.targets[(first + k) % n]];
+    if (!t.resolved || (svc.dynamic && t.instance == 0)) continue;
+    std::erase_if(t.h2, [](const auto& c) { return !c->usable() && c.use_count() == 1; });
+    for (auto& c : t.h2) {
+      if (c->usable() && c->submit(r)) {
+        r->upstream_name = t.name;
+        co_return;
+      }
+    }
+    auto c = std::make_shared<h2_upstream>(co_await net::this_coro::executor);
+    std::string why = co_await c->connect(t, cfg.timeouts.connect);
+    if (!why.empty()) {
+      last = t.name + ": " + why;
+      continue;
+    }
+    t.h2.push_back(c);
+    net::co_spawn(c->get_executor(), c->run(cfg.upstream.idle_timeout), net::detached);
+    if (!r->client) co_return;
+    if (c->submit(r)) {
+      r->upstream_name = t.name;
+      co_return;
+    }
+    last = t.name + ": the connection refused the stream";
+  }
+  if (r->client) r->client->relay_failed(r->client_id, "cannot reach the service (" + last + ")");
+}
+
+}  // namespace
+
+const route* h2_connection::relay_route(const stream_state& s, const generation& gen) const {
+  if (listener_->admin || listener_->redirect_to_https) return nullptr;
+  std::string scratch;
+  normalised_target nt;
+  if (!normalise_target(s.head.path(), scratch, nt)) return nullptr;
+  if (local_responder::is_admin_path(nt.path)) return nullptr;
+  if (!gen.cfg->admin.metrics_path.empty() && nt.path == gen.cfg->admin.metrics_path) return nullptr;
+  const route* r = gen.routes->match(host_of(s.head.authority()), nt.path);
+  if (!r || gen.services[r->service_index].protocol == upstream_protocol::http1) return nullptr;
+  return r;
+}
+
+void h2_connection::start_relay(stream_state& s, const route& r) {
+  auto& gen = *s.gen;
+  const auto& svc = gen.services[r.service_index];
+  auto relay = std::make_shared<h2_relay>();
+  relay->client = this;
+  relay->client_id = s.id;
+  relay->request_end = s.request_ended;
+  s.relay = relay;
+  ++streams_started_;
+  // The request as the service gets it: the client's fields, the path without a stripped prefix.
+  std::string scratch;
+  normalised_target nt;
+  normalise_target(s.head.path(), scratch, nt);
+  std::string path(r.strip_prefix ? strip_path_prefix(nt.path, r.prefix) : nt.path);
+  if (nt.has_query) path.append("?").append(nt.query);
+  auto& f = relay->request;
+  f.emplace_back(":method", s.head.method());
+  f.emplace_back(":scheme", svc.protocol == upstream_protocol::h2 ? "https" : "http");
+  f.emplace_back(":authority", s.head.authority());
+  f.emplace_back(":path", std::move(path));
+  std::string_view rest(s.head.fields());
+  while (!rest.empty()) {
+    const auto eol = rest.find("\r\n");
+    std::string_view line = rest.substr(0, eol);
+    rest.remove_prefix(eol == std::string_view::npos ? rest.size() : eol + 2);
+    const auto colon = line.find(": ");
+    if (colon == std::string_view::npos) continue;
+    std::string_view name = line.substr(0, colon), value = line.substr(colon + 2);
+    if (name == "content-type" && value.starts_with("application/grpc")) relay->grpc = true;
+    if (name == "x-forwarded-for" || name == "x-forwarded-proto" || name == "forwarded") continue;
+    f.emplace_back(std::string(name), std::string(value));
+  }
+  if (!s.head.cookie().empty()) f.emplace_back("cookie", s.head.cookie());
+  if (s.head.te_trailers()) f.emplace_back("te", "trailers");
+  f.emplace_back("x-forwarded-for", peer_.ip);
+  f.emplace_back("x-forwarded-proto", io_.secure() ? "https" : "http");
+  // Not accepting (stopped, crashed, starting): answered at once, the gRPC way for gRPC.
+  if (svc.accepting && !svc.accepting->load(std::memory_order_relaxed))
+    return relay_failed(s.id, "service " + svc.name + " is not available right now");
+  net::co_spawn(io_.get_executor(), connect_relay(w_, s.gen, r.service_index, relay), net::detached);
+  update_deadline();
+}
+
+void h2_connection::relay_failed(std::int32_t id, const std::string& why) {
+  auto* s = find(id);
+  if (!s || !s->relay || s->relay->response_started) return;
+  auto& r = *s->relay;
+  r.response_started = true;
+  if (r.grpc) {
+    // A gRPC client reads the status from trailers: a "trailers-only" response (HEADERS with
+    // END_STREAM) with 14 UNAVAILABLE, which clients retry or report as such.
+    r.status = 200;
+    const std::string message = grpc_message(why);
+    const nghttp2_nv nva[] = {make_nv(":status", "200"), make_nv("content-type", "application/grpc"),
+                              make_nv("grpc-status", "14"), make_nv("grpc-message", message)};
+    nghttp2_submit_response(session_, id, nva, std::size(nva), nullptr);
+    s->phase = stream_state::response_phase::done;
+    wake();
+    return;
+  }
+  r.status = why.find("not available") != std::string::npos ? 503 : 502;
+  refuse_stream(*s, r.status, why + ".");
+  wake();
+}
+
+void h2_connection::log_relay(const stream_state& s) {
+  const auto& r = *s.relay;
+  const auto took = std::chrono::steady_clock::now() - r.started;
+  const unsigned status = r.status;
+  if (s.matched && s.matched->stats) s.matched->stats->record(w_.index(), status, took, r.bytes_in, r.bytes_out);
+  if (const auto& log = s.gen->log) {
+    access_entry e;
+    e.time = std::chrono::system_clock::now() - std::chrono::duration_cast<std::chrono::system_clock::duration>(took);
+    e.client_ip = peer_.ip;
+    e.method = s.head.method();
+    e.target = s.head.path();
+    e.version = 20;
+    e.host = s.head.authority();
+    if (s.matched) {
+      e.service = s.matched->service;
+      e.route = s.matched->label;
+    }
+    e.upstream = r.upstream_name;
+    e.status = status;
+    e.bytes_sent = r.bytes_out;
+    e.body_bytes_sent = r.bytes_out;
+    e.bytes_received = r.bytes_in;
+    e.duration = std::chrono::duration_cast<std::chrono::microseconds>(took);
+    e.tls = io_.secure();
+    log->write(e);
+  }
+}
+
+}  // namespace kinfra::proxy

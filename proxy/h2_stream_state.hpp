@@ -1,0 +1,43 @@
+#pragma once
+/**
+ * @file The state of one client stream of an h2_connection (shared by h2_connection.cpp and
+ * h2_forward.cpp; nothing else includes it).
+ */
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "proxy/h2_channel.hpp"
+#include "proxy/h2_connection.hpp"
+#include "proxy/h2_relay.hpp"
+#include "proxy/h2_translate.hpp"
+#include "proxy/message_parser.hpp"
+#include "proxy/router.hpp"
+
+namespace kinfra::proxy {
+
+/** One request stream: its head while it arrives, then its channel and response translation. */
+struct h2_connection::stream_state {
+  stream_state(std::int32_t id, std::size_t max_header) : id(id), head(max_header) {}
+  enum class response_phase : std::uint8_t { head, body, done };
+
+  std::int32_t id;
+  h2_request_head head;
+  std::shared_ptr<h2_channel> chan;  ///< once the head is complete and a session serves it
+  bool chunked = false;              ///< the request body goes out in chunks (no Content-Length)
+  bool request_ended = false;        ///< END_STREAM came from the client
+  response_phase phase = response_phase::head;
+  response_head res_head;
+  std::optional<response_parser> parser;
+  h2_response_fields res;
+  std::string refusal;  ///< the body of a response the connection makes itself (400, 431)
+  std::size_t refusal_sent = 0;
+  // Forwarded as HTTP/2 instead (a `protocol: h2|h2c` service): see h2_relay.hpp.
+  std::shared_ptr<h2_relay> relay;
+  std::shared_ptr<generation> gen;  ///< keeps `route` alive
+  const route* matched = nullptr;  ///< the route of a relayed stream
+};
+
+}  // namespace kinfra::proxy
