@@ -52,11 +52,14 @@ net::awaitable<hold_queue::waiter::outcome> client_session::hold(const service_s
   w.flags = &flags;
   // Not after a failure: any accepting will do (the epoch it had is one behind).
   w.epoch = after_epoch ? epoch : epoch - 1;
-  w.fd = client_.native_fd();  // (-1 for an HTTP/2 stream: its hold ends by timeout or reset)
+  w.fd = client_.native_fd();  // (-1 for an HTTP/2 stream: a reset ends its hold through close_now)
   w.timer = &timer;
   w_.held().add(w);
+  hold_timer_ = &timer;
   co_await timer.async_wait(net::as_tuple(net::use_awaitable));
+  hold_timer_ = nullptr;
   w.unlink();
+  if (closed_) co_return result::gone;  // (closed while it waited: an HTTP/2 stream reset, a stop)
   // (A last look: the service may have come back in the moment the timeout fired.)
   if (w.result == result::waiting && !w_.draining() && flags.accepting.load(std::memory_order_acquire) &&
       flags.epoch.load(std::memory_order_acquire) != w.epoch)

@@ -85,13 +85,15 @@ client_session::client_session(worker& w, std::shared_ptr<h2_channel> channel,
                                std::shared_ptr<const listener_info> listener, const client_address& peer)
     : w_(w), client_(std::move(channel)), listener_(std::move(listener)), gen_(w.current()) {
   w_.track(*this);
+  client_.channel()->session = this;
   client_ip_ = peer.ip;
   client_loopback_ = peer.loopback;
   in_.reserve(1024);
 }
 
 client_session::~client_session() {
-  if (!client_.is_h2_stream()) w_.connection_closed();
+  if (auto* ch = client_.channel()) ch->session = nullptr;
+  else w_.connection_closed();
 }
 
 void client_session::on_drain() {
@@ -121,6 +123,7 @@ void client_session::on_deadline() {
 
 void client_session::close_now() {
   if (h2_) h2_->close_now();
+  if (hold_timer_) hold_timer_->cancel();  // (a held request ends now too)
   closed_ = true;
   client_.close();
   if (active_up_) active_up_->io.close();

@@ -10,6 +10,7 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 
 #include <chrono>
@@ -203,6 +204,7 @@ class client_session final : public timed {
   std::chrono::steady_clock::time_point started_at_;
   upstream_connection* active_up_ = nullptr;  ///< for cancellation by the sweeper
   class h2_connection* h2_ = nullptr;  ///< while this connection speaks HTTP/2
+  net::steady_timer* hold_timer_ = nullptr;  ///< while the request is held (close_now ends the wait)
 };
 
 }  // namespace kinfra::proxy

@@ -5,6 +5,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
+
+#include "proxy/worker.hpp"
 
 namespace kinfra::proxy {
 
@@ -121,6 +124,8 @@ void h2_channel::reset() {
   owner_ = nullptr;
   if (pending_read_) complete(pending_read_, net::error::connection_reset, 0);
   if (pending_write_) complete(pending_write_, net::error::connection_reset, 0);
+  // (Synchronous: it only closes sockets and cancels timers; nothing comes back here, owner_ is null.)
+  if (auto* s = std::exchange(session, nullptr)) s->close_now();
 }
 
 }  // namespace kinfra::proxy

@@ -28,6 +28,8 @@ namespace kinfra::proxy {
 
 namespace net = boost::asio;
 
+class timed;
+
 /** Who is at the other end of a client connection (what its requests' sessions need to know). */
 struct client_address {
   std::string ip;
@@ -37,7 +39,11 @@ struct client_address {
 class h2_channel {
  public:
   using handler = net::any_completion_handler<void(boost::system::error_code, std::size_t)>;
-  static constexpr std::size_t response_capacity = 64 * 1024;
+  /**
+   * Response bytes held at most. Above the largest head a session writes (a 64 KiB upstream head
+   * plus kinfra's fields), since the head is parsed in one piece.
+   */
+  static constexpr std::size_t response_capacity = 80 * 1024;
 
   /** The connection side: told when the pipeline did something it must act on. */
   class owner {
@@ -105,6 +111,11 @@ class h2_channel {
     consumed_ = 0;
     return n;
   }
+  /**
+   * The session serving the stream (cleared when it goes): a reset closes it at once, so its
+   * upstream request and any wait end with the stream.
+   */
+  timed* session = nullptr;
   /** Set while the channel is on its owner's to-do list. */
   bool queued = false;
 

@@ -82,8 +82,12 @@ struct h2_connection::callbacks {
     auto& c = self(user);
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
     const auto& cfg = *c.w_.current()->cfg;
-    c.streams_.emplace(frame->hd.stream_id,
-                       std::make_unique<stream_state>(frame->hd.stream_id, cfg.limits.max_header_bytes));
+    auto st = std::make_unique<stream_state>(frame->hd.stream_id, cfg.limits.max_header_bytes);
+    // Until the head is complete, nobody else keeps this stream's time.
+    st->orphan_deadline = now_ms() + cfg.timeouts.header.count();
+    c.streams_.emplace(frame->hd.stream_id, std::move(st));
+    c.idle_since_ = now_ms();
+    c.update_deadline();
     return 0;
   }
 
@@ -124,8 +128,8 @@ struct h2_connection::callbacks {
   }
 
   /**
-   * Every frame header, whatever its stream's state (frames on closed streams never reach
-   * frame_recv): the frames that cost work and carry no request are counted here.
+   * Frame headers, also of frames that never reach frame_recv (such as DATA on a stream that is
+   * closing): the frames that cost work and carry no request are counted here.
    */
   static int begin_frame(nghttp2_session*, const nghttp2_frame_hd* hd, void* user) {
     auto& c = self(user);
@@ -143,8 +147,8 @@ struct h2_connection::callbacks {
         if (!ack && !c.control_.take(now_ms())) c.calm_down(hd->type == NGHTTP2_PING ? "PING flood" : "SETTINGS flood");
         break;
       case NGHTTP2_PRIORITY:
-      case NGHTTP2_WINDOW_UPDATE:
-        if (!c.control_.take(now_ms())) c.calm_down("control frame flood");
+        // (WINDOW_UPDATE is not counted: it needs no answer, and clients send one per read.)
+        if (!c.control_.take(now_ms())) c.calm_down("PRIORITY flood");
         break;
       default:
         break;
@@ -199,7 +203,7 @@ struct h2_connection::callbacks {
     auto it = c.streams_.find(id);
     if (it == c.streams_.end()) return 0;
     if (auto& ch = it->second->chan) {
-      c.conn_consume_ += ch->discard_request();
+      c.conn_consume_ += ch->take_consumed() + ch->discard_request();
       ch->reset();
     }
     if (auto& r = it->second->relay) {
@@ -209,12 +213,19 @@ struct h2_connection::callbacks {
       c.log_relay(*it->second);
     }
     c.streams_.erase(it);
+    c.idle_since_ = now_ms();
     c.update_deadline();
     return 0;
   }
 
   static int frame_send(nghttp2_session* session, const nghttp2_frame* frame, void* user) {
     auto& c = self(user);
+    // Streams reset for the client's own faults count as resets too (a client that makes the
+    // server reset streams must not escape the rapid-reset limit).
+    if (frame->hd.type == NGHTTP2_RST_STREAM && frame->rst_stream.error_code != NGHTTP2_NO_ERROR &&
+        frame->rst_stream.error_code != NGHTTP2_INTERNAL_ERROR && frame->rst_stream.error_code != NGHTTP2_CANCEL &&
+        !c.resets_.take(now_ms()))
+      c.calm_down("too many streams reset for protocol errors");
     if ((frame->hd.type != NGHTTP2_DATA && frame->hd.type != NGHTTP2_HEADERS) ||
         (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) == 0)
       return 0;
@@ -226,8 +237,10 @@ struct h2_connection::callbacks {
   }
 
   static ssize_t read_body(nghttp2_session*, std::int32_t, std::uint8_t* buf, std::size_t length,
-                           std::uint32_t* flags, nghttp2_data_source* source, void*) {
+                           std::uint32_t* flags, nghttp2_data_source* source, void* user) {
     auto& s = *static_cast<stream_state*>(source->ptr);
+    // A stream nobody else serves any more times out only without progress.
+    if (s.orphan_deadline != 0) s.orphan_deadline = now_ms() + self(user).w_.current()->cfg->timeouts.body.count();
     if (!s.refusal.empty()) {
       const std::size_t n = std::min(length, s.refusal.size() - s.refusal_sent);
       std::memcpy(buf, s.refusal.data() + s.refusal_sent, n);
@@ -419,6 +432,9 @@ void h2_connection::apply(stream_state& s) {
   if (std::size_t n = ch.take_consumed()) nghttp2_session_consume(session_, s.id, n);
   if (ch.closed()) {
     if (std::size_t n = ch.discard_request()) nghttp2_session_consume(session_, s.id, n);
+    // The session is done; what it wrote waits for the client's window, for so long.
+    if (s.orphan_deadline == 0 && s.phase != stream_state::response_phase::done)
+      s.orphan_deadline = now_ms() + w_.current()->cfg->timeouts.body.count();
   }
   if (s.phase == stream_state::response_phase::head) submit_response_head(s);
   else if (s.phase == stream_state::response_phase::body) {
@@ -437,7 +453,7 @@ void h2_connection::submit_response_head(stream_state& s) {
   for (;;) {
     if (!s.parser) {
       s.parser.emplace(s.res_head);
-      s.parser->header_limit(64 * 1024);
+      s.parser->header_limit(static_cast<std::uint32_t>(h2_channel::response_capacity));
     }
     boost::system::error_code ec;
     std::size_t used = out.size() > 0 ? s.parser->put(out.data(), ec) : 0;
@@ -488,6 +504,7 @@ void h2_connection::submit_response_head(stream_state& s) {
 
 void h2_connection::start_stream(stream_state& s, bool end_stream) {
   s.request_ended = end_stream;
+  s.orphan_deadline = 0;  // (a session or a relay keeps its time from here, or the refusal below)
   std::string head = s.head.finish(!end_stream);
   if (head.empty()) return refuse_stream(s, s.head.status(), s.head.reason());
   if (const auto& gen = w_.current(); const route* r = relay_route(s, *gen)) {
@@ -533,6 +550,8 @@ void h2_connection::refuse_stream(stream_state& s, unsigned status, const std::s
   provider.read_callback = &callbacks::read_body;
   nghttp2_submit_response(session_, s.id, nva, std::size(nva), &provider);
   s.phase = stream_state::response_phase::done;
+  s.orphan_deadline = now_ms() + w_.current()->cfg->timeouts.body.count();
+  update_deadline();
 }
 
 void h2_connection::calm_down(const char* why) {
@@ -543,6 +562,7 @@ void h2_connection::calm_down(const char* why) {
   detach_relays();
   for (auto& [id, s] : streams_)
     if (s->chan) s->chan->reset();
+  update_deadline();
   wake();
 }
 
@@ -558,22 +578,35 @@ void h2_connection::on_drain() {
 }
 
 void h2_connection::on_deadline() {
-  if (!writing_ && draining_ && !closing_) {
+  const std::int64_t now = now_ms();
+  const auto& t = w_.current()->cfg->timeouts;
+  // Streams nobody serves any more (a head that never completed, an answer the client does not
+  // read): reset, and the connection goes on.
+  bool reset_any = false;
+  for (auto& [id, st] : streams_) {
+    if (st->orphan_deadline != 0 && st->orphan_deadline <= now) {
+      st->orphan_deadline = 0;
+      nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
+      reset_any = true;
+    }
+  }
+  if (draining_ && !closing_ && drain_started_ + notice_time.count() <= now) {
     closing_ = true;
     nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(session_),
                           NGHTTP2_NO_ERROR, nullptr, 0);
-    update_deadline();
-    wake();
-    return;
+    reset_any = true;
   }
-  if (writing_ || closing_) {
+  if ((writing_ && write_started_ + t.body.count() <= now) || (closing_ && !reset_any && streams_.empty() &&
+                                                              closing_since_ + closing_time.count() <= now)) {
     // A client that stopped reading, or a GOAWAY that could not be delivered in time.
     io_.close();
     return;
   }
-  // Idle: say goodbye, then close.
-  closing_ = true;
-  nghttp2_session_terminate_session(session_, NGHTTP2_NO_ERROR);
+  if (!reset_any && !closing_ && streams_.empty() && idle_since_ + (streams_started_ == 0 ? t.header : t.idle).count() <= now) {
+    // Idle: say goodbye, then close.
+    closing_ = true;
+    nghttp2_session_terminate_session(session_, NGHTTP2_NO_ERROR);
+  }
   update_deadline();
   wake();
 }
@@ -582,12 +615,17 @@ void h2_connection::close_now() { io_.close(); }
 
 void h2_connection::update_deadline() {
   const auto& t = w_.current()->cfg->timeouts;
-  const std::int64_t now = now_ms();
-  if (writing_) clock_.deadline = write_started_ + t.body.count();
-  else if (draining_ && !closing_) clock_.deadline = drain_started_ + notice_time.count();
-  else if (closing_) clock_.deadline = streams_.empty() ? now + closing_time.count() : 0;
-  else if (streams_.empty()) clock_.deadline = now + (streams_started_ == 0 ? t.header : t.idle).count();
-  else clock_.deadline = 0;
+  std::int64_t next = 0;
+  auto consider = [&](std::int64_t at) {
+    if (at != 0 && (next == 0 || at < next)) next = at;
+  };
+  if (closing_ && closing_since_ == 0) closing_since_ = now_ms();
+  if (writing_) consider(write_started_ + t.body.count());
+  if (draining_ && !closing_) consider(drain_started_ + notice_time.count());
+  if (closing_ && streams_.empty()) consider(closing_since_ + closing_time.count());
+  if (!closing_ && streams_.empty()) consider(idle_since_ + (streams_started_ == 0 ? t.header : t.idle).count());
+  for (const auto& [id, st] : streams_) consider(st->orphan_deadline);
+  clock_.deadline = next;
 }
 
 void h2_connection::relay_response(std::int32_t id) {

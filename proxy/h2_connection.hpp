@@ -124,6 +124,8 @@ class h2_connection final : public h2_channel::owner {
   bool draining_ = false;  ///< the shutdown notice went (the final GOAWAY follows)
   bool write_failed_ = false;
   std::int64_t drain_started_ = 0;
+  std::int64_t closing_since_ = 0;
+  std::int64_t idle_since_ = now_ms();  ///< when the last stream ended (or the connection began)
   std::size_t conn_consume_ = 0;  ///< request bytes of gone streams, for the connection window
   unsigned streams_started_ = 0;
   bucket resets_{200, 200, 20};        ///< streams the client reset (CVE-2023-44487)

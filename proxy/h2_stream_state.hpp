@@ -34,6 +34,8 @@ struct h2_connection::stream_state {
   h2_response_fields res;
   std::string refusal;  ///< the body of a response the connection makes itself (400, 431)
   std::size_t refusal_sent = 0;
+  /** When nobody (no session, no relay) keeps this stream's time: when it is reset (0: not so). */
+  std::int64_t orphan_deadline = 0;
   // Forwarded as HTTP/2 instead (a `protocol: h2|h2c` service): see h2_relay.hpp.
   std::shared_ptr<h2_relay> relay;
   std::shared_ptr<generation> gen;  ///< keeps `route` alive

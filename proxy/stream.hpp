@@ -43,6 +43,7 @@ class stream {
   bool is_open() const { return channel_ ? !channel_->closed() : socket_.is_open(); }
   /** An HTTP/2 stream rather than a connection of its own. */
   bool is_h2_stream() const { return channel_ != nullptr; }
+  h2_channel* channel() { return channel_.get(); }
   /** Reached over TLS (its own, or its HTTP/2 connection's). */
   bool secure() const { return tls_ != nullptr || (channel_ && channel_->secure); }
   /** The address the client connected to. */

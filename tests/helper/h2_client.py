@@ -301,6 +301,42 @@ def main():
                 break
         print(json.dumps({"resets": resets, "answered": sorted(answered), "goaway": goaway,
                           "remote_settings": c.result["remote_settings"]}))
+    elif scenario == "reset-after":  # reset-after PATH MS: GET PATH, reset it after MS ms
+        c = Client(port, h2c)
+        sid = c.request(rest[0])
+        c.pump(lambda: False, timeout=int(rest[1]) / 1000.0)
+        c.conn.reset_stream(sid)
+        c.flush()
+        c.pump(lambda: False, timeout=0.3)
+        c.print()
+    elif scenario == "incomplete-headers":  # HEADERS without END_HEADERS, then silence
+        c = Client(port, h2c)
+        c.raw(raw_headers_frame(1, [(":method", "GET"), (":path", "/i"), (":scheme", "https"),
+                                    (":authority", "localhost")], end_headers=False))
+        start = time.monotonic()
+        buf, reset, goaway, closed = b"", None, None, False
+        while time.monotonic() - start < float(rest[0]) and reset is None and not closed:
+            c.sock.settimeout(0.2)
+            try:
+                data = c.sock.recv(65536)
+            except (socket.timeout, TimeoutError):
+                continue
+            except OSError:
+                closed = True
+                break
+            if not data:
+                closed = True
+                break
+            buf += data
+            while len(buf) >= 9 and len(buf) >= 9 + int.from_bytes(buf[0:3], "big"):
+                length = int.from_bytes(buf[0:3], "big")
+                if buf[3] == 3:
+                    reset = int.from_bytes(buf[9:13], "big")
+                elif buf[3] == 7:
+                    goaway = int.from_bytes(buf[13:17], "big")
+                buf = buf[9 + length:]
+        print(json.dumps({"reset": reset, "goaway": goaway, "closed": closed,
+                          "seconds": round(time.monotonic() - start, 2)}))
     elif scenario == "zero-window":  # zero-window PATH: INITIAL_WINDOW_SIZE 0, then GET PATH
         c = Client(port, h2c, settings={h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 0})
         sid = c.request(rest[0])

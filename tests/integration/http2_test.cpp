@@ -227,6 +227,35 @@ TEST(Http2, StreamsPastTheLimitAreRefusedAndAZeroWindowTimesOut) {
   EXPECT_EQ(status_of(doc["responses"]["1"]), "200");
 }
 
+TEST(Http2, AResetStreamEndsItsUpstreamRequestAndAHalfSentHeadTimesOut) {
+  NEED(have_python_h2(), "python3-h2");
+  std::atomic<int> closed_early{0};
+  std::atomic<int> seen{0};
+  kt::test_upstream up([&](kt::socket_conn& c) {
+    kt::request r;
+    while (c.read_request(r)) {
+      ++seen;
+      // kinfra closes this connection when the client resets its stream (not after 10 s).
+      if (r.target == "/slow") {
+        const auto start = std::chrono::steady_clock::now();
+        if (c.wait_closed(10s) && std::chrono::steady_clock::now() - start < 5s) ++closed_early;
+        return;
+      }
+      c.send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    }
+  });
+  kt::kinfra_process k(h2_routes(up.url(), "timeouts: { header: 1s, idle: 2s }\n"), false);
+  auto doc = h2_client(k.port(0), {"reset-after", "/slow", "500"});
+  EXPECT_TRUE(kt::wait_until([&] { return closed_early.load() == 1; }, 8s)) << "seen " << seen.load();
+
+  // A header block that never ends: the stream (or the connection) goes after timeouts.header.
+  doc = h2_client(k.port(0), {"incomplete-headers", "8"});
+  EXPECT_TRUE(!doc["reset"].is_null() || !doc["goaway"].is_null() || doc["closed"].get<bool>()) << doc.dump();
+  EXPECT_LT(doc["seconds"].get<double>(), 5.0) << doc.dump();
+  doc = h2_client(k.port(0), {"get", "/after"});
+  EXPECT_EQ(status_of(doc["responses"]["1"]), "200");
+}
+
 TEST(Http2, AListenerWithoutH2cOrWithHttp2OffSpeaksHttp11) {
   NEED(have("curl"), "curl");
   kt::test_upstream up;
