@@ -18,6 +18,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -75,6 +76,11 @@ class h2_connection final : public h2_channel::owner {
   struct callbacks;
 
  private:
+  /** How long a closing connection waits for the client to read the GOAWAY and close. */
+  static constexpr std::chrono::milliseconds closing_time{2000};
+  /** Between the shutdown notice and the final GOAWAY when draining: a round trip, generously. */
+  static constexpr std::chrono::milliseconds notice_time{500};
+
   /** A token bucket: `take` fails once more than `burst` came faster than `per_second`. */
   struct bucket {
     double tokens;
