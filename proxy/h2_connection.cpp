@@ -1,6 +1,5 @@
 #include "proxy/h2_connection.hpp"
 
-#include <nghttp2/nghttp2.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -16,6 +15,7 @@
 #include "common/access_log.hpp"
 #include "common/local_responder.hpp"
 #include "proxy/client_session.hpp"
+#include "proxy/h2_frames.hpp"
 #include "proxy/h2_stream_state.hpp"
 #include "proxy/h2_translate.hpp"
 #include "proxy/h2_upstream.hpp"
@@ -56,7 +56,7 @@ struct h2_connection::callbacks {
       if (!r.response_trailers.empty() && r.client) {
         *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
         std::vector<nghttp2_nv> nva;
-        for (const auto& [name, value] : r.response_trailers) nva.push_back(nv_of(name, value));
+        for (const auto& [name, value] : r.response_trailers) nva.push_back(h2_nv(name, value));
         nghttp2_submit_trailer(r.client->session_, s.id, nva.data(), nva.size());
       }
       s.phase = stream_state::response_phase::done;
@@ -69,11 +69,6 @@ struct h2_connection::callbacks {
     return static_cast<ssize_t>(n);
   }
 
-  static nghttp2_nv nv_of(std::string_view n, std::string_view v) {
-    return nghttp2_nv{reinterpret_cast<std::uint8_t*>(const_cast<char*>(n.data())),
-                      reinterpret_cast<std::uint8_t*>(const_cast<char*>(v.data())), n.size(), v.size(),
-                      NGHTTP2_NV_FLAG_NONE};
-  }
 
   static int begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* user) {
     auto& c = self(user);
@@ -356,14 +351,7 @@ net::awaitable<void> h2_connection::read_loop() {
 net::awaitable<void> h2_connection::write_loop() {
   for (;;) {
     apply_touched();
-    out_.clear();
-    for (;;) {
-      const std::uint8_t* data = nullptr;
-      const auto n = nghttp2_session_mem_send(session_, &data);
-      if (n <= 0) break;
-      out_.insert(out_.end(), data, data + n);
-      if (out_.size() >= write_batch) break;
-    }
+    if (!gather_frames(session_, out_, write_batch)) break;
     if (!out_.empty()) {
       writing_ = true;
       write_started_ = now_ms();
@@ -471,13 +459,8 @@ void h2_connection::submit_response_head(stream_state& s) {
     s.res.assign(s.res_head);
     std::vector<nghttp2_nv> nva;
     nva.reserve(s.res.fields.size() + 1);
-    auto nv = [](std::string_view n, std::string_view v) {
-      return nghttp2_nv{reinterpret_cast<std::uint8_t*>(const_cast<char*>(n.data())),
-                        reinterpret_cast<std::uint8_t*>(const_cast<char*>(v.data())), n.size(), v.size(),
-                        NGHTTP2_NV_FLAG_NONE};
-    };
-    nva.push_back(nv(":status", s.res.status));
-    for (const auto& [n, v] : s.res.fields) nva.push_back(nv(n, v));
+    nva.push_back(h2_nv(":status", s.res.status));
+    for (const auto& [n, v] : s.res.fields) nva.push_back(h2_nv(n, v));
     const unsigned status = s.res_head.status;
     s.parser.reset();
     if (status < 200) {
@@ -535,13 +518,8 @@ void h2_connection::refuse_stream(stream_state& s, unsigned status, const std::s
   s.refusal = std::to_string(status) + " " + reason + "\n";
   const std::string code = std::to_string(status);
   const std::string length = std::to_string(s.refusal.size());
-  auto nv = [](const char* n, const std::string& v) {
-    return nghttp2_nv{reinterpret_cast<std::uint8_t*>(const_cast<char*>(n)),
-                      reinterpret_cast<std::uint8_t*>(const_cast<char*>(v.data())), std::strlen(n), v.size(),
-                      NGHTTP2_NV_FLAG_NONE};
-  };
   const std::string type = "text/plain; charset=utf-8";
-  nghttp2_nv nva[] = {nv(":status", code), nv("content-type", type), nv("content-length", length)};
+  nghttp2_nv nva[] = {h2_nv(":status", code), h2_nv("content-type", type), h2_nv("content-length", length)};
   nghttp2_data_provider provider{};
   provider.source.ptr = &s;
   provider.read_callback = &callbacks::read_body;
@@ -557,7 +535,7 @@ void h2_connection::relay_response(std::int32_t id) {
   auto& r = *s->relay;
   std::vector<nghttp2_nv> nva;
   nva.reserve(r.response.size());
-  for (const auto& [name, value] : r.response) nva.push_back(callbacks::nv_of(name, value));
+  for (const auto& [name, value] : r.response) nva.push_back(h2_nv(name, value));
   if (!r.response.empty() && r.response.front().first == ":status") r.status = std::atoi(r.response.front().second.c_str());
   r.response_started = true;
   if (r.response_end && r.response_body.size() == 0 && r.response_trailers.empty()) {

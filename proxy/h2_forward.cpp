@@ -1,7 +1,6 @@
 // Streams of an h2_connection forwarded as HTTP/2 to a service with `protocol: h2|h2c` (gRPC):
 // the route decision, the connection from the worker's pool, the answers when the service cannot
 // be reached, and the access log and /metrics for each. The bytes go through h2_relay.hpp.
-#include <nghttp2/nghttp2.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -13,6 +12,7 @@
 
 #include "common/access_log.hpp"
 #include "common/local_responder.hpp"
+#include "proxy/h2_frames.hpp"
 #include "proxy/h2_stream_state.hpp"
 #include "proxy/h2_upstream.hpp"
 #include "proxy/uri_path.hpp"
@@ -31,12 +31,6 @@ std::string host_of(std::string_view authority) {
   std::string out(host);
   for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return out;
-}
-
-nghttp2_nv make_nv(std::string_view n, std::string_view v) {
-  return nghttp2_nv{reinterpret_cast<std::uint8_t*>(const_cast<char*>(n.data())),
-                    reinterpret_cast<std::uint8_t*>(const_cast<char*>(v.data())), n.size(), v.size(),
-                    NGHTTP2_NV_FLAG_NONE};
 }
 
 /** grpc-message is percent-encoded (gRPC over HTTP/2, "Responses"). */
@@ -159,8 +153,8 @@ void h2_connection::relay_failed(std::int32_t id, const std::string& why) {
     // END_STREAM) with 14 UNAVAILABLE, which clients retry or report as such.
     r.status = 200;
     const std::string message = grpc_message(why);
-    const nghttp2_nv nva[] = {make_nv(":status", "200"), make_nv("content-type", "application/grpc"),
-                              make_nv("grpc-status", "14"), make_nv("grpc-message", message)};
+    const nghttp2_nv nva[] = {h2_nv(":status", "200"), h2_nv("content-type", "application/grpc"),
+                              h2_nv("grpc-status", "14"), h2_nv("grpc-message", message)};
     nghttp2_submit_response(session_, id, nva, std::size(nva), nullptr);
     s->phase = stream_state::response_phase::done;
     wake();

@@ -1,9 +1,8 @@
 // The times of an h2_connection: idle, write stall, drain (two GOAWAYs), closing, the streams
 // nobody serves any more, and ending the connection for misbehaviour.
-#include <nghttp2/nghttp2.h>
-
 #include <spdlog/spdlog.h>
 
+#include "proxy/h2_frames.hpp"
 #include "proxy/h2_stream_state.hpp"
 
 namespace kinfra::proxy {

@@ -1,6 +1,5 @@
 #include "proxy/h2_upstream.hpp"
 
-#include <nghttp2/nghttp2.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -12,6 +11,7 @@
 #include <cstring>
 
 #include "proxy/h2_connection.hpp"
+#include "proxy/h2_frames.hpp"
 #include "proxy/tls.hpp"
 #include "proxy/worker.hpp"
 
@@ -24,16 +24,10 @@ constexpr std::size_t write_batch = 64 * 1024;
 constexpr std::int32_t stream_window = 256 * 1024;
 constexpr std::int32_t connection_window = 4 * 1024 * 1024;
 
-nghttp2_nv make_nv(const std::string& n, const std::string& v) {
-  return nghttp2_nv{reinterpret_cast<std::uint8_t*>(const_cast<char*>(n.data())),
-                    reinterpret_cast<std::uint8_t*>(const_cast<char*>(v.data())), n.size(), v.size(),
-                    NGHTTP2_NV_FLAG_NONE};
-}
-
 std::vector<nghttp2_nv> make_nva(const h2_fields& fields) {
   std::vector<nghttp2_nv> out;
   out.reserve(fields.size());
-  for (const auto& [n, v] : fields) out.push_back(make_nv(n, v));
+  for (const auto& [n, v] : fields) out.push_back(h2_nv(n, v));
   return out;
 }
 
@@ -281,14 +275,7 @@ net::awaitable<void> h2_upstream::read_loop() {
 
 net::awaitable<void> h2_upstream::write_loop(std::chrono::milliseconds idle_timeout) {
   for (;;) {
-    out_.clear();
-    for (;;) {
-      const std::uint8_t* data = nullptr;
-      const auto n = nghttp2_session_mem_send(session_, &data);
-      if (n <= 0) break;
-      out_.insert(out_.end(), data, data + n);
-      if (out_.size() >= write_batch) break;
-    }
+    if (!gather_frames(session_, out_, write_batch)) break;
     if (!out_.empty()) {
       auto [ec, n] = co_await net::async_write(io_, net::buffer(out_), tok);
       if (ec) break;
