@@ -107,6 +107,10 @@ void client_session::on_drain() {
   }
 }
 
+void client_session::on_listener_closed(std::size_t id) {
+  if (h2_ && listener_->id == id) h2_->on_drain();
+}
+
 void client_session::arm(std::chrono::milliseconds d, phase p) {
   deadline = now_ms() + d.count();
   phase_ = p;

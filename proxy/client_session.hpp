@@ -43,6 +43,7 @@ class client_session final : public timed {
   void on_deadline() override;
   void close_now() override;
   void on_drain() override;
+  void on_listener_closed(std::size_t id) override;
 
  private:
   /** What the session is waiting for; decides what a timeout means. */

@@ -206,6 +206,7 @@ struct h2_connection::callbacks {
     }
     c.streams_.erase(it);
     c.idle_since_ = now_ms();
+    if (c.closing_ && c.streams_.empty()) c.closing_since_ = c.idle_since_;  // (the close wait starts now)
     c.update_deadline();
     return 0;
   }
@@ -410,6 +411,7 @@ void h2_connection::apply_touched() {
     }
   }
   touched_.clear();
+  update_deadline();  // (a stream may have become one nobody serves)
 }
 
 void h2_connection::apply(stream_state& s) {
@@ -439,6 +441,7 @@ void h2_connection::submit_response_head(stream_state& s) {
     if (!s.parser) {
       s.parser.emplace(s.res_head);
       s.parser->header_limit(static_cast<std::uint32_t>(h2_channel::response_capacity));
+      s.parser->body_limit(boost::none);  // (only the head is parsed; Beast would refuse a large Content-Length)
     }
     boost::system::error_code ec;
     std::size_t used = out.size() > 0 ? s.parser->put(out.data(), ec) : 0;
@@ -571,9 +574,10 @@ void h2_connection::relay_consumed(std::int32_t id, std::size_t n) {
 
 void h2_connection::detach_relays() {
   for (auto& [id, s] : streams_) {
-    if (!s->relay) continue;
+    if (!s->relay || !s->relay->client) continue;
     s->relay->client = nullptr;
     if (s->relay->up) s->relay->up->reset(s->relay->up_id, NGHTTP2_CANCEL);
+    log_relay(*s);  // (the connection ends before the stream: counted and logged all the same)
   }
 }
 

@@ -75,7 +75,8 @@ net::awaitable<void> connect_relay(worker& w, std::shared_ptr<generation> gen, s
       continue;
     }
     t.h2.push_back(c);
-    net::co_spawn(c->get_executor(), c->run(cfg.upstream.idle_timeout), net::detached);
+    w.adopt_h2(c);
+    net::co_spawn(c->get_executor(), c->run(cfg.upstream.idle_timeout, cfg.timeouts.body), net::detached);
     if (!r->client) co_return;
     if (c->submit(r)) {
       r->upstream_name = t.name;
@@ -166,7 +167,9 @@ void h2_connection::relay_failed(std::int32_t id, const std::string& why) {
 }
 
 void h2_connection::log_relay(const stream_state& s) {
-  const auto& r = *s.relay;
+  auto& r = *s.relay;
+  if (r.logged) return;
+  r.logged = true;
   const auto took = std::chrono::steady_clock::now() - r.started;
   const unsigned status = r.status;
   if (s.matched && s.matched->stats) s.matched->stats->record(w_.index(), status, took, r.bytes_in, r.bytes_out);

@@ -57,7 +57,8 @@ struct h2_relay {
   unsigned status = 0;
   std::size_t route_index = 0;
   std::string upstream_name;
-  bool grpc = false;  ///< content-type application/grpc…: failures are answered the gRPC way
+  bool grpc = false;
+  bool logged = false;  ///< its access log line and /metrics count are written  ///< content-type application/grpc…: failures are answered the gRPC way
 };
 
 }  // namespace kinfra::proxy

@@ -48,8 +48,8 @@ void h2_connection::on_deadline() {
                           NGHTTP2_NO_ERROR, nullptr, 0);
     reset_any = true;
   }
-  if ((writing_ && write_started_ + t.body.count() <= now) || (closing_ && !reset_any && streams_.empty() &&
-                                                              closing_since_ + closing_time.count() <= now)) {
+  if ((writing_ && write_started_ + t.body.count() <= now) ||
+      (closing_ && !writing_ && !reset_any && streams_.empty() && closing_since_ + closing_time.count() <= now)) {
     // A client that stopped reading, or a GOAWAY that could not be delivered in time.
     io_.close();
     return;

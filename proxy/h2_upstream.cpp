@@ -95,15 +95,19 @@ struct h2_upstream::callbacks {
     if (it == u.relays_.end()) return 0;
     auto r = it->second;
     u.relays_.erase(it);
+    // What the client has not taken yet will never be consumed on this stream: the connection's
+    // window gets it back now (nghttp2 does not for a closed stream).
+    if (r->response_body.size() > 0) nghttp2_session_consume_connection(u.session_, r->response_body.size());
     r->up.reset();
     r->up_id = -1;
     if (!r->client) return 0;
-    if (r->response_end && code == NGHTTP2_NO_ERROR) return 0;  // (the client side finishes it)
-    if (!r->response_started && r->response.empty())
+    if (r->response_end) return 0;  // complete: the client side finishes it, whatever came after
+    if (!r->response_head_done)
       r->client->relay_failed(r->client_id, code == NGHTTP2_REFUSED_STREAM ? "the service refused the stream"
                                                                             : "the service reset the stream");
-    else
-      r->client->relay_reset(r->client_id, code == NGHTTP2_NO_ERROR ? std::uint32_t{NGHTTP2_INTERNAL_ERROR} : code);
+    else  // (the service's own error code is not the client's fault: never PROTOCOL_ERROR & co.)
+      r->client->relay_reset(r->client_id, code == NGHTTP2_CANCEL ? std::uint32_t{NGHTTP2_CANCEL}
+                                                                  : std::uint32_t{NGHTTP2_INTERNAL_ERROR});
     return 0;
   }
 
@@ -187,10 +191,10 @@ net::awaitable<std::string> h2_upstream::connect(const target_state& t, std::chr
   co_return std::string();
 }
 
-net::awaitable<void> h2_upstream::run(std::chrono::milliseconds idle_timeout) {
+net::awaitable<void> h2_upstream::run(std::chrono::milliseconds idle_timeout, std::chrono::milliseconds stall_timeout) {
   using namespace net::experimental::awaitable_operators;
   auto keep = shared_from_this();
-  co_await (read_loop() && write_loop(idle_timeout));
+  co_await (read_loop() && write_loop(idle_timeout, stall_timeout));
   done_ = true;
   // Every stream still open ends now; the client side answers for each.
   auto relays = std::move(relays_);
@@ -273,12 +277,20 @@ net::awaitable<void> h2_upstream::read_loop() {
   wake();
 }
 
-net::awaitable<void> h2_upstream::write_loop(std::chrono::milliseconds idle_timeout) {
+net::awaitable<void> h2_upstream::write_loop(std::chrono::milliseconds idle_timeout,
+                                             std::chrono::milliseconds stall_timeout) {
+  using namespace net::experimental::awaitable_operators;
+  net::steady_timer stall(io_.get_executor());
   for (;;) {
     if (!gather_frames(session_, out_, write_batch)) break;
     if (!out_.empty()) {
-      auto [ec, n] = co_await net::async_write(io_, net::buffer(out_), tok);
-      if (ec) break;
+      stall.expires_after(stall_timeout);
+      auto written = co_await (net::async_write(io_, net::buffer(out_), tok) || stall.async_wait(tok));
+      if (written.index() == 1) {
+        spdlog::warn("HTTP/2 connection to a service closed: it read nothing for {} ms", stall_timeout.count());
+        break;
+      }
+      if (auto [ec, n] = std::get<0>(written); ec) break;
       continue;
     }
     if (done_) break;

@@ -35,8 +35,11 @@ class h2_upstream : public std::enable_shared_from_this<h2_upstream> {
 
   /** Connects to `t` within `timeout` (TLS with ALPN h2 for an https:// target); "" when it worked. */
   net::awaitable<std::string> connect(const target_state& t, std::chrono::milliseconds timeout);
-  /** Serves the connection until it ends or stays without streams for `idle_timeout`. */
-  net::awaitable<void> run(std::chrono::milliseconds idle_timeout);
+  /**
+   * Serves the connection until it ends, stays without streams for `idle_timeout`, or a write
+   * makes no progress for `stall_timeout` (a service that stopped reading).
+   */
+  net::awaitable<void> run(std::chrono::milliseconds idle_timeout, std::chrono::milliseconds stall_timeout);
 
   net::any_io_executor get_executor() { return io_.get_executor(); }
   /** Open, not going away, and below the service's stream limit. */
@@ -55,7 +58,7 @@ class h2_upstream : public std::enable_shared_from_this<h2_upstream> {
 
  private:
   net::awaitable<void> read_loop();
-  net::awaitable<void> write_loop(std::chrono::milliseconds idle_timeout);
+  net::awaitable<void> write_loop(std::chrono::milliseconds idle_timeout, std::chrono::milliseconds stall_timeout);
   void wake();
   h2_relay* find(std::int32_t id);
 

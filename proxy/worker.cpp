@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "proxy/client_session.hpp"
+#include "proxy/h2_upstream.hpp"
 
 namespace kinfra::proxy {
 namespace {
@@ -73,6 +74,7 @@ std::size_t worker::add_listener(int fd, listener_info info) {
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
   const auto protocol = ss.ss_family == AF_INET6 ? tcp::v6() : tcp::v4();
   const std::size_t id = listener_count_++;
+  info.id = id;
   auto add = [this, fd, protocol, info = std::make_shared<const listener_info>(std::move(info))]() mutable {
     listeners_.push_back(std::unique_ptr<listener_slot>(new listener_slot{tcp::acceptor(ioc_, protocol, fd), info}));
     if (started_ && !stopping_) accept_loop(*listeners_.back());
@@ -83,6 +85,7 @@ std::size_t worker::add_listener(int fd, listener_info info) {
 }
 
 void worker::update_listener(std::size_t id, listener_info info) {
+  info.id = id;
   net::post(ioc_, [this, id, info = std::make_shared<const listener_info>(std::move(info))]() mutable {
     if (id < listeners_.size()) listeners_[id]->info = std::move(info);
   });
@@ -92,6 +95,10 @@ void worker::close_listener(std::size_t id) {
   net::post(ioc_, [this, id] {
     boost::system::error_code ignored;
     if (id < listeners_.size()) listeners_[id]->acceptor.close(ignored);
+    // (on_listener_closed may end a connection, which unlinks it from the list: walk a copy.)
+    std::vector<timed*> all;
+    for (auto& t : timed_) all.push_back(&t);
+    for (auto* t : all) t->on_listener_closed(id);
   });
 }
 
@@ -148,7 +155,16 @@ void worker::stop() {
     for (auto& t : timed_) t.close_now();
     held_.end_all(hold_queue::waiter::outcome::gone);
     for (auto& t : gen_->targets) t.idle.clear();
+    // HTTP/2 connections to services, of every generation (they would keep the loop busy).
+    for (auto& weak : h2_upstreams_)
+      if (auto c = weak.lock()) c->close();
+    h2_upstreams_.clear();
   });
+}
+
+void worker::adopt_h2(const std::shared_ptr<h2_upstream>& c) {
+  std::erase_if(h2_upstreams_, [](const auto& weak) { return weak.expired(); });
+  h2_upstreams_.push_back(c);
 }
 
 void worker::drain() {
@@ -276,6 +292,8 @@ void worker::follow_instances(generation& gen, service_state& svc) {
       t.instance = 0;
       t.resolved = false;
       t.idle.clear();
+      for (auto& c : t.h2) c->close();
+      t.h2.clear();
       t.in_flight.reset();
       t.down_until = 0;
     }

@@ -84,6 +84,8 @@ struct listener_info {
   std::vector<std::string> https_names;
   /** Plain listener: a connection starting with the HTTP/2 preface is served as HTTP/2 (h2c). */
   bool h2c = false;
+  /** The worker's id of the listener (set by add_listener / update_listener). */
+  std::size_t id = 0;
 };
 
 /** A service's targets as this worker sees them, with its round-robin position. */
@@ -141,6 +143,8 @@ class timed : public boost::intrusive::list_base_hook<boost::intrusive::link_mod
   virtual void close_now() = 0;
   /** Called when the worker starts draining: close now if idle, else after the current exchange. */
   virtual void on_drain() = 0;
+  /** Listener `id` was removed (a reload): HTTP/2 connections accepted there say GOAWAY. */
+  virtual void on_listener_closed(std::size_t /*id*/) {}
 };
 
 class worker {
@@ -164,7 +168,10 @@ class worker {
   std::size_t add_listener(int fd, listener_info info);
   /** New settings for listener `id`, for connections accepted from now on. Thread-safe. */
   void update_listener(std::size_t id, listener_info info);
-  /** Stops accepting on listener `id`; its established connections go on. Thread-safe. */
+  /**
+   * Stops accepting on listener `id`; its established HTTP/1.1 connections go on, its HTTP/2
+   * connections get GOAWAY (their streams finish). Thread-safe.
+   */
   void close_listener(std::size_t id);
   /**
    * A reloaded configuration for new requests. Requests in flight finish on the generation they
@@ -228,6 +235,8 @@ class worker {
    * @return how many
    */
   std::size_t order_instances(generation& gen, service_state& svc, std::size_t* order, std::int64_t now);
+  /** A new HTTP/2 connection to a service: closed when the worker stops, whatever its generation. */
+  void adopt_h2(const std::shared_ptr<h2_upstream>& c);
   /** Requests waiting for their service to accept again (client_session::hold). */
   hold_queue& held() { return held_; }
 
@@ -260,6 +269,7 @@ class worker {
   boost::intrusive::list<timed, boost::intrusive::constant_time_size<false>> timed_;
   net::steady_timer sweeper_;
   hold_queue held_{ioc_};
+  std::vector<std::weak_ptr<h2_upstream>> h2_upstreams_;
   std::thread thread_;
   bool stopping_ = false;
 };

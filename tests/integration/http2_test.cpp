@@ -27,7 +27,7 @@ bool have_python_h2() { return kt::run_shell("/usr/bin/python3 -c 'import h2, hp
 /** routes.yaml with an HTTPS listener (port 0) and an h2c one (port 1), everything to `url`. */
 std::string h2_routes(const std::string& url, const std::string& extra = "") {
   return "listen:\n  - address: 127.0.0.1:0\n    tls: { self_signed: true }\n"
-         "  - address: 127.0.0.1:0\n    h2c: true\n" +
+         "  - address: 127.0.0.1:0\n    h2c: true\nstate_dir: state\n" +
          kt::one_service(url, extra);
 }
 
@@ -147,6 +147,46 @@ TEST(Http2, NghttpAndLargeBodiesBothWays) {
   EXPECT_EQ(last.headers.get("transfer-encoding"), "chunked");
 }
 
+TEST(Http2, OneGibUpAndDownOnOneConnectionWithBoundedMemory) {
+  NEED(have("curl"), "curl");
+  constexpr std::uint64_t quarter = 256ull << 20;
+  kt::test_upstream up([&](kt::socket_conn& c) {
+    kt::request r;
+    while (c.read_request_header(r)) {
+      if (r.target.starts_with("/down")) {
+        c.send("HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(quarter) + "\r\n\r\n");
+        if (!kt::pour(c, quarter)) return;
+        continue;
+      }
+      const auto got = kt::drain(c, std::stoull(r.headers.get("content-length")));
+      const std::string body = std::to_string(got);
+      c.send("HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+    }
+  });
+  kt::kinfra_process k(h2_routes(up.url()), false);
+  const long before = k.rss_kib();
+  const std::string file = k.dir().path() + "/quarter.bin";
+  kt::run_shell("truncate -s " + std::to_string(quarter) + " " + file);
+  const std::string base = "https://127.0.0.1:" + std::to_string(k.port(0));
+  // Four streams at once on one connection: two 256 MiB downloads, two 256 MiB uploads.
+  std::string out;
+  const int code = kt::run_shell("curl -sk --no-progress-meter --http2 --parallel --parallel-immediate --max-time 120 "
+                                 "-w '%{http_version} %{http_code} %{size_download} %{size_upload}\\n' "
+                                 "-T " + file + " -T " + file + " -o /dev/null -o /dev/null -o /dev/null -o /dev/null " +
+                                     base + "/up1 " + base + "/up2 " + base + "/down1 " + base + "/down2",
+                                 &out);
+  EXPECT_EQ(code, 0) << out.substr(out.size() > 300 ? out.size() - 300 : 0) << k.log();
+  std::size_t answered = 0;
+  for (auto at = out.find("2 200 "); at != std::string::npos; at = out.find("2 200 ", at + 1)) ++answered;
+  EXPECT_EQ(answered, 4u) << out;
+  EXPECT_NE(out.find("2 200 " + std::to_string(quarter) + " 0"), std::string::npos) << out;
+  EXPECT_NE(out.find("2 200 " + std::to_string(std::to_string(quarter).size()) + " " + std::to_string(quarter)),
+            std::string::npos) << out;
+  const long growth = k.peak_rss_kib() - before;
+  EXPECT_LT(growth, 24 * 1024 * kt::memory_slack) << "RSS grew by " << growth << " KiB for 1 GiB over four streams";
+  RecordProperty("rss_growth_kib", static_cast<int>(growth));
+}
+
 TEST(Http2, MalformedRequestsAreRefusedAndNeverForwarded) {
   NEED(have_python_h2(), "python3-h2");
   kt::test_upstream up;
@@ -254,6 +294,54 @@ TEST(Http2, AResetStreamEndsItsUpstreamRequestAndAHalfSentHeadTimesOut) {
   EXPECT_LT(doc["seconds"].get<double>(), 5.0) << doc.dump();
   doc = h2_client(k.port(0), {"get", "/after"});
   EXPECT_EQ(status_of(doc["responses"]["1"]), "200");
+}
+
+TEST(Http2, AListenerRemovedByAReloadSendsGoawayAndItsStreamFinishes) {
+  NEED(have("nghttp"), "nghttp2-client");
+  std::atomic<bool> slow_seen{false};
+  std::atomic<bool> answer{false};
+  kt::test_upstream up([&](kt::socket_conn& c) {
+    kt::request r;
+    while (c.read_request(r)) {
+      if (r.target == "/slow") {
+        slow_seen = true;
+        kt::wait_until([&] { return answer.load(); }, 10s);
+      }
+      const std::string body = "answer for " + r.target;
+      c.send("HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+    }
+  });
+  const std::string body = kt::one_service(up.url());
+  kt::kinfra_process k(body);
+  const auto extra = kt::free_port();
+  const std::string with_extra = "listen:\n  - 127.0.0.1:0\n  - address: 127.0.0.1:" + std::to_string(extra) +
+                                 "\n    h2c: true\nadmin_listen: 127.0.0.1:0\n" + body;
+  auto reload = [&](const std::string& yaml) {
+    k.dir().write("routes.yaml", yaml);
+    auto res = kt::http_request(k.port(), "POST", "/__action__/reload");
+    return nlohmann::json::parse(res.body, nullptr, false)["applied"] == true;
+  };
+  ASSERT_TRUE(reload(with_extra));
+  std::thread remover([&] {
+    kt::wait_until([&] { return slow_seen.load(); }, 10s);
+    reload("listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\n" + body);
+    kt::wait_until([&] {
+      try {
+        kt::connect_to(extra);
+        return false;
+      } catch (...) {
+        return true;
+      }
+    });
+    answer = true;
+  });
+  std::string out;
+  const int code = kt::run_shell("nghttp -v http://127.0.0.1:" + std::to_string(extra) + "/slow", &out);
+  remover.join();
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("answer for /slow"), std::string::npos) << out;
+  EXPECT_NE(out.find("recv GOAWAY frame"), std::string::npos) << out;
+  EXPECT_EQ(kt::http_get(k.port(), "/still").status, 200);
 }
 
 TEST(Http2, AListenerWithoutH2cOrWithHttp2OffSpeaksHttp11) {

@@ -12,30 +12,8 @@ namespace {
 constexpr std::uint64_t GiB = 1024ull * 1024 * 1024;
 constexpr long rss_budget_kib = 20 * 1024;
 
-/** Reads and counts exactly `n` body bytes that follow a parsed header on `c`. */
-std::uint64_t drain(kt::socket_conn& c, std::uint64_t n) {
-  std::uint64_t got = std::min<std::uint64_t>(c.buffered().size(), n);
-  c.buffered().erase(0, got);
-  std::vector<char> buf(1 << 20);
-  while (got < n) {
-    long r = c.recv_some(buf.data(), std::min<std::uint64_t>(buf.size(), n - got), std::chrono::seconds(20));
-    if (r <= 0) break;
-    got += static_cast<std::uint64_t>(r);
-  }
-  return got;
-}
-
-/** Sends `n` bytes of a repeating pattern. */
-bool pour(kt::socket_conn& c, std::uint64_t n) {
-  std::string block(1 << 20, 'x');
-  for (std::size_t i = 0; i < block.size(); ++i) block[i] = static_cast<char>('a' + i % 26);
-  while (n > 0) {
-    std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(n, block.size()));
-    if (!c.send(std::string_view(block.data(), take), std::chrono::seconds(20))) return false;
-    n -= take;
-  }
-  return true;
-}
+using kt::drain;
+using kt::pour;
 
 }  // namespace
 

@@ -127,6 +127,12 @@ std::unique_ptr<socket_conn> connect_to(std::uint16_t port);
 /** Connects to 127.0.0.1:port and runs a TLS handshake; `info` says how it went. */
 std::unique_ptr<socket_conn> connect_tls(std::uint16_t port, const tls_options& options, tls_info& info);
 
+/** Reads and counts exactly `n` body bytes that follow a parsed header on `c` (20 s per read at most). */
+std::uint64_t drain(socket_conn& c, std::uint64_t n);
+
+/** Sends `n` bytes of a repeating pattern on `c`; false when the peer stopped taking them. */
+bool pour(socket_conn& c, std::uint64_t n);
+
 /** Runs a command with /bin/sh; returns its exit status and (with `output`) stdout + stderr. */
 int run_shell(const std::string& command, std::string* output = nullptr);
 
