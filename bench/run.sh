@@ -9,9 +9,18 @@
 # upstream over plain HTTP) and measures keep-alive req/s and new connections per second, where
 # every request opens a connection with a full handshake (Connection: close).
 #
-#   bench/run.sh                   full run (about 11 minutes)
+# The h2 part runs h2load over TLS (ALPN h2) against a third listener of each proxy (the same
+# certificate; nginx `listen ... ssl http2`, HAProxy `alpn h2,http/1.1`, kinfra's TLS listener
+# with its default `http2: true`), so the HTTPS listeners above stay exactly as they were.
+# Streams go to the same upstream over HTTP/1.1 keep-alive. It measures 1 connection x 10
+# streams and 64 connections x 10 streams (req/s, CPU µs/request, p50/p99 from h2load's
+# per-request log), new HTTP/2 connections per second (one request on each, full handshake)
+# with CPU µs per connection, and RSS while the 64 connections run and after. h2instr counts
+# callgrind instructions per HTTP/2 request and per new HTTP/2 connection.
+#
+#   bench/run.sh                   full run (about 18 minutes)
 #   ROUNDS=1 DURATION=3 bench/run.sh   a quick look
-#   SECTIONS="https" bench/run.sh  only some parts: http, https, idle, cpu, instr, admin
+#   SECTIONS="https" bench/run.sh  only some parts: http, https, h2, idle, cpu, instr, h2instr, admin
 #   bench/run.sh admin             the same, sections as arguments
 #   ACCESS_LOG=1 bench/run.sh      kinfra and nginx writing access logs (to files)
 #
@@ -36,8 +45,17 @@ ACCESS_LOG=${ACCESS_LOG:-0}
 CPU_REQUESTS=${CPU_REQUESTS:-200000}
 CG_N1=${CG_N1:-2000}
 CG_N2=${CG_N2:-12000}
+# h2instr: requests over CG_H2_CONNS connections (10 streams each), then new connections in
+# batches of CG_H2_BATCH (one request each): CG_H2_C1 vs CG_H2_C2 connections.
+CG_H2_N1=${CG_H2_N1:-2000}
+CG_H2_N2=${CG_H2_N2:-12000}
+CG_H2_CONNS=${CG_H2_CONNS:-8}
+CG_H2_C1=${CG_H2_C1:-100}
+CG_H2_C2=${CG_H2_C2:-600}
+CG_H2_BATCH=${CG_H2_BATCH:-20}
+H2_STREAMS=${H2_STREAMS:-10}
 PROXIES=(kinfra nginx haproxy)
-SECTIONS=${SECTIONS:-http https idle cpu instr admin}
+SECTIONS=${SECTIONS:-http https h2 idle cpu instr h2instr admin}
 [ $# -gt 0 ] && SECTIONS="$*"
 IDLE_CONNECTIONS=${IDLE_CONNECTIONS:-8000}
 has_section() { [[ " $SECTIONS " == *" $1 "* ]]; }
@@ -76,11 +94,22 @@ wait_port() {
   echo "nothing answers on port $1" >&2
   return 1
 }
+wait_tcp() {  # a port that accepts connections (a TLS listener, where curl http:// would not do)
+  for _ in $(seq 1 200); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "nothing listens on port $1" >&2
+  return 1
+}
 
 UP=$(free_port); KI=$(free_port); NG=$(free_port); HA=$(free_port)
 KS=$(free_port); NS=$(free_port); HS=$(free_port)
+KH=$(free_port); NH=$(free_port); HH=$(free_port)
 declare -A PORT=([kinfra]=$KI [nginx]=$NG [haproxy]=$HA)
 declare -A TLS_PORT=([kinfra]=$KS [nginx]=$NS [haproxy]=$HS)
+# HTTPS listeners that offer h2 by ALPN (then http/1.1): the h2 and h2instr parts.
+declare -A H2_PORT=([kinfra]=$KH [nginx]=$NH [haproxy]=$HH)
 
 # One certificate for every proxy's HTTPS listener (HAProxy wants certificate and key in one file).
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj /CN=localhost \
@@ -126,11 +155,14 @@ http {
   client_body_temp_path $WORK/ng/tmp; proxy_temp_path $WORK/ng/tmp; fastcgi_temp_path $WORK/ng/tmp;
   uwsgi_temp_path $WORK/ng/tmp; scgi_temp_path $WORK/ng/tmp;
   keepalive_requests 1000000;
-  upstream backend { server 127.0.0.1:$UP; keepalive 512; keepalive_requests 1000000; }
+  # keepalive: idle upstream connections kept; 1024 like kinfra's pool, so that h2 with
+  # 64 connections x 10 streams (640 requests at once) does not close any (512 would do for c512).
+  upstream backend { server 127.0.0.1:$UP; keepalive 1024; keepalive_requests 1000000; }
   server {
-    # One server, two listeners: plain HTTP and HTTPS share the proxying below.
+    # One server, three listeners: plain HTTP, HTTPS and HTTPS with h2 share the proxying below.
     listen 127.0.0.1:$NG backlog=4096;
     listen 127.0.0.1:$NS ssl backlog=4096;
+    listen 127.0.0.1:$NH ssl http2 backlog=4096;
     ssl_certificate $WORK/bench.crt;
     ssl_certificate_key $WORK/bench.key;
     ssl_protocols TLSv1.2 TLSv1.3;
@@ -173,6 +205,11 @@ frontend fes
   http-request set-header X-Forwarded-Proto https
   http-request set-header X-Forwarded-Host %[req.hdr(host)]
   default_backend be
+frontend feh2
+  bind 127.0.0.1:$HH ssl crt $WORK/bench.pem alpn h2,http/1.1 ssl-min-ver TLSv1.2
+  http-request set-header X-Forwarded-Proto https
+  http-request set-header X-Forwarded-Host %[req.hdr(host)]
+  default_backend be
 backend be
   server s1 127.0.0.1:$UP
 EOF
@@ -181,6 +218,7 @@ cat >"$WORK/kinfra.yaml" <<EOF
 listen:
   - 127.0.0.1:$KI
   - { address: 127.0.0.1:$KS, tls: { cert: $WORK/bench.crt, key: $WORK/bench.key } }
+  - { address: 127.0.0.1:$KH, tls: { cert: $WORK/bench.crt, key: $WORK/bench.key }, http2: true }
 workers: 1
 $KI_LOG
 routes:
@@ -220,6 +258,7 @@ NGINX_PID=$!; PIDS+=($NGINX_PID)
 taskset -c 0 haproxy -f "$WORK/haproxy.cfg" -db &
 HAPROXY_PID=$!; PIDS+=($HAPROXY_PID)
 for p in $UP $KI $NG $HA; do wait_port "$p"; done
+for p in $KS $NS $HS $KH $NH $HH; do wait_tcp "$p"; done
 declare -A MAIN_PID=([kinfra]=$KINFRA_PID [nginx]=$NGINX_PID [haproxy]=$HAPROXY_PID)
 
 # All processes of a proxy: the main pid and its children (nginx's worker).
@@ -238,6 +277,14 @@ peak_rss_kib() {
   local total=0
   for p in $(procs_of "$1"); do
     v=$(awk '/VmHWM/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)
+    total=$((total + ${v:-0}))
+  done
+  echo "$total"
+}
+rss_kib() {  # current VmRSS of a proxy's processes
+  local total=0 v
+  for p in $(procs_of "$1"); do
+    v=$(awk '/VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)
     total=$((total + ${v:-0}))
   done
   echo "$total"
@@ -277,6 +324,75 @@ run_wrk_tls() {  # proxy mode(keepalive|handshake) round
   printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$rps" "$cpu" >>"$TLS_RESULTS"
   printf '  %-8s https %-9s round %s: %10s req/s, %7s CPU µs/req %s\n' "$1" "$2" "$3" "$rps" "$cpu" \
     "$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out" | tr '\n' ' ')" >&2
+}
+
+H2_RESULTS=$WORK/h2.tsv
+: >"$H2_RESULTS"
+H2_FAILURES=$WORK/h2-failures.txt
+: >"$H2_FAILURES"
+h2_counts() {  # h2load output file -> "done succeeded failed errored timeout non-2xx"
+  # requests: N total, N started, N done, N succeeded, N failed, N errored, N timeout
+  # status codes: N 2xx, N 3xx, N 4xx, N 5xx
+  awk '/^requests:/ {d = $6; s = $8; f = $10; e = $12; t = $14}
+       /^status codes:/ {n = $5 + $7 + $9}
+       END {print d + 0, s + 0, f + 0, e + 0, t + 0, n + 0}' "$1"
+}
+h2_check() {  # label h2load-output-file -> prints the number of bad requests; quotes the output if any
+  local done ok failed errored timeouts non2xx bad
+  read -r done ok failed errored timeouts non2xx < <(h2_counts "$2")
+  bad=$((failed + errored + timeouts + non2xx))
+  if [ "$bad" -gt 0 ] || [ "$ok" -eq 0 ] || ! grep -q '^Application protocol: h2$' "$2"; then
+    { echo "=== $1: $bad failed/errored/timed out/non-2xx of $done done ($ok succeeded)"; grep -v '^progress:' "$2"; } |
+      tee -a "$H2_FAILURES" >&2
+    [ "$bad" -gt 0 ] || bad=1
+  fi
+  echo "$bad"
+}
+run_h2load() {  # proxy conns round
+  local p=$1 c=$2 r=$3 out="$WORK/h2load.$1.c$2.r$3" log="$WORK/h2req.$1.c$2.r$3"
+  local before after hp rss_mid ok rps p50 p99 mean max cpu bad
+  before=$(cpu_ticks "${MAIN_PID[$p]}")
+  taskset -c 1 h2load -t1 -c"$c" -m"$H2_STREAMS" -D"$DURATION" --log-file="$log" \
+    "https://127.0.0.1:${H2_PORT[$p]}/" >"$out" 2>&1 &
+  hp=$!
+  sleep "$(awk -v d="$DURATION" 'BEGIN { print d / 2 }')"
+  rss_mid=$(rss_kib "${MAIN_PID[$p]}")
+  wait "$hp" || true
+  after=$(cpu_ticks "${MAIN_PID[$p]}")
+  bad=$(h2_check "$p h2 c$c round $r" "$out")
+  read -r _ ok _ < <(h2_counts "$out")
+  rps=$(awk '/^finished in/ {print $4}' "$out")
+  # h2load prints min/max/mean/sd only; the percentiles come from its per-request log
+  # (start µs, status, µs until the end of the response).
+  read -r p50 p99 < <(cut -f3 "$log" | sort -n | awk '{a[NR] = $1} END {
+    if (NR == 0) { print "0 0"; exit }
+    i = int(NR * 0.50 + 0.5); j = int(NR * 0.99 + 0.5); if (i < 1) i = 1; if (j < 1) j = 1
+    printf "%.2f %.2f\n", a[i] / 1000, a[j] / 1000 }')
+  read -r mean max < <(awk '/^time for request:/ {print $6, $5}' "$out") || true
+  cpu=$(awk -v t=$((after - before)) -v n="$ok" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", (n > 0 ? t * 1e6 / hz / n : 0) }')
+  printf '%s\tc%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$p" "$c" "$r" "${rps:-0}" "$cpu" "$p50" "$p99" "$rss_mid" "$bad" >>"$H2_RESULTS"
+  printf '  %-8s h2 c%-3s round %s: %10s req/s, %6s CPU µs/req, p50 %6s ms, p99 %6s ms (mean %s, max %s), RSS %s KiB mid-run, %s failed\n' \
+    "$p" "$c" "$r" "${rps:-0}" "$cpu" "$p50" "$p99" "$mean" "$max" "$rss_mid" "$bad" >&2
+  rm -f "$log"
+}
+run_h2_connect() {  # proxy round: new HTTP/2 connections (full handshake, one request each) for DURATION
+  local p=$1 r=$2 out="$WORK/h2conn.$1.r$2" before after t0 t1 conns=0 bad=0 ok b rate cpu
+  before=$(cpu_ticks "${MAIN_PID[$p]}")
+  t0=$(date +%s.%N)
+  while awk -v a="$t0" -v b="$(date +%s.%N)" -v d="$DURATION" 'BEGIN { exit !(b - a < d) }'; do
+    # 64 clients, one request each: every one a new TCP connection, TLS handshake and h2 session.
+    taskset -c 1 h2load -t1 -c64 -n64 -m1 "https://127.0.0.1:${H2_PORT[$p]}/" >"$out" 2>&1 || true
+    b=$(h2_check "$p h2 new connections round $r" "$out")
+    read -r _ ok _ < <(h2_counts "$out")
+    conns=$((conns + ok)); bad=$((bad + b))
+  done
+  t1=$(date +%s.%N)
+  after=$(cpu_ticks "${MAIN_PID[$p]}")
+  rate=$(awk -v n="$conns" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", n / (b - a) }')
+  cpu=$(awk -v t=$((after - before)) -v n="$conns" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", (n > 0 ? t * 1e6 / hz / n : 0) }')
+  printf '%s\tconn\t%s\t%s\t%s\t0\t0\t0\t%s\n' "$p" "$r" "$rate" "$cpu" "$bad" >>"$H2_RESULTS"
+  printf '  %-8s h2 new connections round %s: %8s connections/s, %7s CPU µs/connection, %s failed\n' \
+    "$p" "$r" "$rate" "$cpu" "$bad" >&2
 }
 
 echo "warming up" >&2
@@ -335,19 +451,42 @@ for p in "${PROXIES[@]}"; do
   echo "  $p: ${CPU_US[$p]} us/request over $done_reqs requests, peak RSS ${RSS[$p]} KiB" >&2
 done
 
+# HTTP/2 after idle and cpu: the memory its 64 busy connections leave behind would otherwise be
+# reused by the idle connections (less RSS growth) and show in the peak RSS of the HTTP table.
+declare -A H2_RSS_BEFORE H2_RSS_AFTER
+if has_section h2; then
+  for p in "${PROXIES[@]}"; do H2_RSS_BEFORE[$p]=$(rss_kib "${MAIN_PID[$p]}"); done
+  echo "HTTP/2 over TLS: h2load -c1 and -c64, -m$H2_STREAMS, and new connections, $ROUNDS rounds x ${DURATION}s" >&2
+  for p in "${PROXIES[@]}"; do
+    taskset -c 1 h2load -t1 -c64 -m"$H2_STREAMS" -D2 "https://127.0.0.1:${H2_PORT[$p]}/" >"$WORK/h2warm.$p" 2>&1 || true
+    h2_check "$p h2 warm-up" "$WORK/h2warm.$p" >/dev/null
+  done
+  for r in $(seq 1 "$ROUNDS"); do
+    for p in "${PROXIES[@]}"; do
+      run_h2load "$p" 1 "$r"
+      run_h2load "$p" 64 "$r"
+      run_h2_connect "$p" "$r"
+    done
+  done
+  sleep 1
+  for p in "${PROXIES[@]}"; do H2_RSS_AFTER[$p]=$(rss_kib "${MAIN_PID[$p]}"); done
+fi
+
 for p in "${PIDS[@]:1}"; do kill "$p" 2>/dev/null || true; done
 sleep 0.5
 
 has_section instr && echo "user-space instructions per request (callgrind, $CG_N1 vs $CG_N2 requests)" >&2
-callgrind_total() {  # proxy requests -> Ir total of all its processes
-  local out="$WORK/cg.$1.$2" pid total=0 v
-  (exec_proxy "$1" taskset -c 0 valgrind --tool=callgrind --callgrind-out-file="$out.%p") >/dev/null 2>&1 &
-  pid=$!
+cg_start() {  # proxy tag: starts the proxy under callgrind (sets CG_OUT, CG_PID)
+  CG_OUT="$WORK/cg.$2"
+  (exec_proxy "$1" taskset -c 0 valgrind --tool=callgrind --callgrind-out-file="$CG_OUT.%p") >/dev/null 2>&1 &
+  CG_PID=$!
   wait_port "${PORT[$1]}" >/dev/null
-  REQS=$2 taskset -c 1 wrk -t1 -c8 -d300s -s "$WORK/count.lua" "http://127.0.0.1:${PORT[$1]}/" >/dev/null 2>&1
-  kill -TERM "$pid"
-  wait "$pid" 2>/dev/null || true
-  for f in "$out".*; do
+}
+cg_stop() {  # proxy -> Ir total of all its processes
+  local total=0 v f
+  kill -TERM "$CG_PID"
+  wait "$CG_PID" 2>/dev/null || true
+  for f in "$CG_OUT".*; do
     [ -f "$f" ] || continue
     v=$(awk '/^(summary|totals):/ {print $2}' "$f" | tail -1)
     total=$((total + ${v:-0}))
@@ -355,12 +494,51 @@ callgrind_total() {  # proxy requests -> Ir total of all its processes
   [ "$total" -gt 0 ] || { echo "callgrind produced nothing for $1" >&2; return 1; }
   echo "$total"
 }
+callgrind_total() {  # proxy requests -> Ir total of all its processes
+  cg_start "$1" "$1.$2"
+  REQS=$2 taskset -c 1 wrk -t1 -c8 -d300s -s "$WORK/count.lua" "http://127.0.0.1:${PORT[$1]}/" >/dev/null 2>&1
+  cg_stop "$1"
+}
+callgrind_h2_total() {  # proxy requests|connections count -> Ir total of all its processes
+  local p=$1 what=$2 n=$3 out ok=0 k o
+  out="$WORK/cgh2.$1.$2.$3"
+  cg_start "$p" "h2.$p.$what.$n"
+  wait_tcp "${H2_PORT[$p]}" >/dev/null
+  if [ "$what" = requests ]; then
+    taskset -c 1 h2load -t1 -c"$CG_H2_CONNS" -m"$H2_STREAMS" -n"$n" "https://127.0.0.1:${H2_PORT[$p]}/" >"$out" 2>&1 || true
+    h2_check "$p h2instr $n requests" "$out" >/dev/null
+    read -r _ ok _ < <(h2_counts "$out")
+  else
+    # In batches, so that no handshake waits for hundreds of others under valgrind.
+    for k in $(seq 1 $((n / CG_H2_BATCH))); do
+      taskset -c 1 h2load -t1 -c"$CG_H2_BATCH" -n"$CG_H2_BATCH" -m1 "https://127.0.0.1:${H2_PORT[$p]}/" >"$out" 2>&1 || true
+      h2_check "$p h2instr $n connections, batch $k" "$out" >/dev/null
+      read -r _ o _ < <(h2_counts "$out")
+      ok=$((ok + o))
+    done
+  fi
+  [ "$ok" -eq "$n" ] || echo "  $p: $ok of $n HTTP/2 requests succeeded under callgrind" >&2
+  cg_stop "$p"
+}
 for p in "${PROXIES[@]}"; do
   has_section instr || break
   i1=$(callgrind_total "$p" "$CG_N1")
   i2=$(callgrind_total "$p" "$CG_N2")
   INSTR[$p]=$(awk -v a="$i1" -v b="$i2" -v n1="$CG_N1" -v n2="$CG_N2" 'BEGIN { printf "%.0f", (b - a) / (n2 - n1) }')
   echo "  $p: ${INSTR[$p]} instructions/request" >&2
+done
+
+declare -A INSTR_H2 INSTR_H2C
+has_section h2instr && echo "user-space instructions per HTTP/2 request (callgrind, $CG_H2_N1 vs $CG_H2_N2 requests over $CG_H2_CONNS connections) and per new HTTP/2 connection ($CG_H2_C1 vs $CG_H2_C2, one request each)" >&2
+for p in "${PROXIES[@]}"; do
+  has_section h2instr || break
+  i1=$(callgrind_h2_total "$p" requests "$CG_H2_N1")
+  i2=$(callgrind_h2_total "$p" requests "$CG_H2_N2")
+  INSTR_H2[$p]=$(awk -v a="$i1" -v b="$i2" -v n1="$CG_H2_N1" -v n2="$CG_H2_N2" 'BEGIN { printf "%.0f", (b - a) / (n2 - n1) }')
+  c1=$(callgrind_h2_total "$p" connections "$CG_H2_C1")
+  c2=$(callgrind_h2_total "$p" connections "$CG_H2_C2")
+  INSTR_H2C[$p]=$(awk -v a="$c1" -v b="$c2" -v n1="$CG_H2_C1" -v n2="$CG_H2_C2" 'BEGIN { printf "%.0f", (b - a) / (n2 - n1) }')
+  echo "  $p: ${INSTR_H2[$p]} instructions/HTTP/2 request, ${INSTR_H2C[$p]} instructions/new HTTP/2 connection" >&2
 done
 
 # --- report -------------------------------------------------------------------------------------
@@ -380,7 +558,7 @@ mkdir -p bench/results
       p99=$(awk -v p="$p" -v c="$c" '$1==p && $2==c {print $6}' "$RESULTS" | median)
       row="$row | $(printf '%.0f' "$rps") | ${p50} ms | ${p99} ms"
     done
-    row="$row | ${CPU_US[$p]:-} | ${INSTR[$p]:-} | $((${RSS[$p]:-0} / 1024)) MiB |"
+    row="$row | ${CPU_US[$p]:-} | ${INSTR[$p]:-} | ${RSS[$p]:+$((RSS[$p] / 1024)) MiB} |"
     echo "$row"
   done
   echo
@@ -425,6 +603,50 @@ mkdir -p bench/results
       echo "- HTTPS $m, kinfra / nginx: req/s $(awk -v a="$k" -v b="$n" 'BEGIN{printf "%.2f", a/b}'), CPU per request $(awk -v a="$kc" -v b="$nc" 'BEGIN{printf "%.2f", a/b}')"
     done
   fi
+  if has_section h2; then
+    mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+    h2med() { awk -v p="$1" -v m="$2" -v f="$3" '$1==p && $2==m {print $f}' "$H2_RESULTS" | median; }
+    echo
+    echo "HTTP/2 over TLS (h2load, TLS 1.3, ECDSA P-256, $H2_STREAMS streams per connection), medians:"
+    echo
+    echo "| proxy | req/s c1 | CPU µs/req c1 | p50 / p99 c1 | req/s c64 | CPU µs/req c64 | p50 / p99 c64 | new h2 connections/s | CPU µs/connection | RSS before → c64 mid-run → after | failed |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    for p in "${PROXIES[@]}"; do
+      row="| $p"
+      for m in c1 c64; do
+        row="$row | $(printf '%.0f' "$(h2med "$p" "$m" 4)") | $(h2med "$p" "$m" 5) | $(h2med "$p" "$m" 6) / $(h2med "$p" "$m" 7) ms"
+      done
+      row="$row | $(printf '%.0f' "$(h2med "$p" conn 4)") | $(h2med "$p" conn 5)"
+      row="$row | $(mib "${H2_RSS_BEFORE[$p]:-0}") → $(mib "$(h2med "$p" c64 8)") → $(mib "${H2_RSS_AFTER[$p]:-0}") MiB"
+      row="$row | $(awk -v p="$p" '$1==p {n += $9} END {print n + 0}' "$H2_RESULTS") |"
+      echo "$row"
+    done
+    echo
+    echo "HTTP/2, kinfra / nginx (req/s: higher is better; the rest: lower is better):"
+    echo
+    for m in c1 c64; do
+      echo "- $m×$H2_STREAMS: req/s $(awk -v a="$(h2med kinfra "$m" 4)" -v b="$(h2med nginx "$m" 4)" 'BEGIN{printf "%.2f", a/b}'), CPU per request $(awk -v a="$(h2med kinfra "$m" 5)" -v b="$(h2med nginx "$m" 5)" 'BEGIN{printf "%.2f", a/b}'), p99 $(awk -v a="$(h2med kinfra "$m" 7)" -v b="$(h2med nginx "$m" 7)" 'BEGIN{printf "%.2f", a/b}')"
+    done
+    echo "- new connections: connections/s $(awk -v a="$(h2med kinfra conn 4)" -v b="$(h2med nginx conn 4)" 'BEGIN{printf "%.2f", a/b}'), CPU per connection $(awk -v a="$(h2med kinfra conn 5)" -v b="$(h2med nginx conn 5)" 'BEGIN{printf "%.2f", a/b}')"
+    if [ -s "$H2_FAILURES" ]; then
+      echo
+      echo "h2load reported failures (also in bench/results/h2-failures.txt):"
+      echo
+      echo '```'
+      head -c 6000 "$H2_FAILURES"
+      echo '```'
+    fi
+  fi
+  if has_section h2instr; then
+    echo
+    echo "HTTP/2 callgrind (user-space instructions; per request: $CG_H2_N1 vs $CG_H2_N2 requests over $CG_H2_CONNS connections × $H2_STREAMS streams; per connection: $CG_H2_C1 vs $CG_H2_C2 new connections, one request each, full handshake):"
+    echo
+    echo "| proxy | instr/h2 request | instr/new h2 connection |"
+    echo "|---|---:|---:|"
+    for p in "${PROXIES[@]}"; do echo "| $p | ${INSTR_H2[$p]} | ${INSTR_H2C[$p]} |"; done
+    echo
+    echo "- kinfra / nginx: per request $(awk -v a="${INSTR_H2[kinfra]}" -v b="${INSTR_H2[nginx]}" 'BEGIN{printf "%.2f", a/b}'), per connection $(awk -v a="${INSTR_H2C[kinfra]}" -v b="${INSTR_H2C[nginx]}" 'BEGIN{printf "%.2f", a/b}')"
+  fi
   if has_section admin; then
     echo
     echo "The admin surface (bench/admin_status.sh):"
@@ -432,3 +654,4 @@ mkdir -p bench/results
     cat "$WORK/admin.md"
   fi
 } | tee bench/results/latest.md
+if [ -s "$H2_FAILURES" ]; then cp "$H2_FAILURES" bench/results/h2-failures.txt; fi
