@@ -31,7 +31,7 @@ void h2_channel::read(net::mutable_buffer b, handler h) {
   if (reset_) return complete(std::move(h), net::error::connection_reset, 0);
   if (in_.size() > 0 || b.size() == 0) {
     const std::size_t n = std::min(b.size(), in_.size());
-    std::memcpy(b.data(), in_.data().data(), n);
+    if (n > 0) std::memcpy(b.data(), in_.data().data(), n);
     in_.consume(n);
     const std::size_t payload = std::min(n, payload_owed_);
     payload_owed_ -= payload;
@@ -63,7 +63,7 @@ std::size_t h2_channel::copy_in(const net::const_buffer* parts, std::size_t coun
   for (std::size_t i = 0; i < count && room > 0; ++i) {
     const std::size_t n = std::min(room, parts[i].size());
     auto dst = out_.prepare(n);
-    std::memcpy(dst.data(), parts[i].data(), n);
+    if (n > 0) std::memcpy(dst.data(), parts[i].data(), n);
     out_.commit(n);
     room -= n;
     total += n;
@@ -103,7 +103,7 @@ void h2_channel::close() {
 void h2_channel::add_request(const char* data, std::size_t size, std::size_t payload) {
   if (reset_ || closed_) return;
   auto dst = in_.prepare(size);
-  std::memcpy(dst.data(), data, size);
+  if (size > 0) std::memcpy(dst.data(), data, size);
   in_.commit(size);
   payload_owed_ += payload;
   if (pending_read_) {

@@ -48,7 +48,7 @@ struct h2_connection::callbacks {
     auto& r = *s.relay;
     auto& body = r.response_body;
     const std::size_t n = std::min(length, body.size());
-    std::memcpy(buf, body.data().data(), n);
+    if (n > 0) std::memcpy(buf, body.data().data(), n);
     body.consume(n);
     if (n > 0 && r.up) r.up->consumed(r.up_id, n);
     if (body.size() == 0 && r.response_end) {
@@ -167,7 +167,7 @@ struct h2_connection::callbacks {
     if (s && s->relay) {
       auto& r = *s->relay;
       auto dst = r.request_body.prepare(len);
-      std::memcpy(dst.data(), data, len);
+      if (len > 0) std::memcpy(dst.data(), data, len);
       r.request_body.commit(len);
       r.bytes_in += len;
       if (r.up) r.up->resume(r.up_id);
@@ -236,7 +236,7 @@ struct h2_connection::callbacks {
     if (s.orphan_deadline != 0) s.orphan_deadline = now_ms() + self(user).w_.current()->cfg->timeouts.body.count();
     if (!s.refusal.empty()) {
       const std::size_t n = std::min(length, s.refusal.size() - s.refusal_sent);
-      std::memcpy(buf, s.refusal.data() + s.refusal_sent, n);
+      if (n > 0) std::memcpy(buf, s.refusal.data() + s.refusal_sent, n);
       s.refusal_sent += n;
       if (s.refusal_sent == s.refusal.size()) *flags |= NGHTTP2_DATA_FLAG_EOF;
       return static_cast<ssize_t>(n);
@@ -246,7 +246,7 @@ struct h2_connection::callbacks {
     if (ch.end() == h2_channel::response_end::aborted) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     auto& out = ch.response();
     const std::size_t n = std::min(length, out.size());
-    std::memcpy(buf, out.data().data(), n);
+    if (n > 0) std::memcpy(buf, out.data().data(), n);
     ch.took_response(n);
     if (out.size() == 0 && ch.end() == h2_channel::response_end::complete) {
       *flags |= NGHTTP2_DATA_FLAG_EOF;

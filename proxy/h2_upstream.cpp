@@ -82,7 +82,7 @@ struct h2_upstream::callbacks {
       return 0;
     }
     auto dst = r->response_body.prepare(len);
-    std::memcpy(dst.data(), data, len);
+    if (len > 0) std::memcpy(dst.data(), data, len);
     r->response_body.commit(len);
     r->bytes_out += len;
     r->client->relay_resume(r->client_id);
@@ -116,7 +116,7 @@ struct h2_upstream::callbacks {
     auto* r = static_cast<h2_relay*>(source->ptr);
     auto& body = r->request_body;
     const std::size_t n = std::min(length, body.size());
-    std::memcpy(buf, body.data().data(), n);
+    if (n > 0) std::memcpy(buf, body.data().data(), n);
     body.consume(n);
     if (n > 0 && r->client) r->client->relay_consumed(r->client_id, n);
     if (body.size() == 0 && r->request_end) {

@@ -183,7 +183,10 @@ TEST(Http2, OneGibUpAndDownOnOneConnectionWithBoundedMemory) {
   EXPECT_NE(out.find("2 200 " + std::to_string(std::to_string(quarter).size()) + " " + std::to_string(quarter)),
             std::string::npos) << out;
   const long growth = k.peak_rss_kib() - before;
-  EXPECT_LT(growth, 24 * 1024 * kt::memory_slack) << "RSS grew by " << growth << " KiB for 1 GiB over four streams";
+  // (Not under sanitizers: ASan's quarantine keeps up to 256 MiB of freed frames, which nghttp2
+  // allocates per DATA frame; the bound is for a normal build, where the growth is about 2 MiB.)
+  if (kt::memory_slack == 1)
+    EXPECT_LT(growth, 24 * 1024) << "RSS grew by " << growth << " KiB for 1 GiB over four streams";
   RecordProperty("rss_growth_kib", static_cast<int>(growth));
 }
 
@@ -443,7 +446,7 @@ TEST(Grpc, UnaryStreamingBidiAndStatusThroughKinfraThenUnavailableWhileTheServic
   EXPECT_FALSE(doc["unary"]["trailers"]["x-pid"].is_null()) << "trailers from the service reach the client";
   ASSERT_EQ(doc["server_stream"].size(), 100u);
   EXPECT_EQ(doc["server_stream"][99], "message 99");
-  ASSERT_EQ(doc["bidi"].size(), 20u);
+  ASSERT_EQ(doc["bidi"].size(), 20u) << doc["bidi"].dump();
   EXPECT_EQ(doc["bidi"][19], "bidi:m19");
   EXPECT_TRUE(doc["big"]["ok"].get<bool>()) << doc["big"].dump();
   EXPECT_EQ(doc["fail"]["code"], "INVALID_ARGUMENT");
