@@ -90,7 +90,7 @@ net::awaitable<void> connect_relay(worker& w, std::shared_ptr<generation> gen, s
 }  // namespace
 
 const route* h2_connection::relay_route(const stream_state& s, const generation& gen) const {
-  if (listener_->admin || listener_->redirect_to_https) return nullptr;
+  if (!gen.any_h2_service || listener_->admin || listener_->redirect_to_https) return nullptr;
   std::string scratch;
   normalised_target nt;
   if (!normalise_target(s.head.path(), scratch, nt)) return nullptr;

@@ -24,7 +24,10 @@ bool is_connection_specific(std::string_view name) {
 }  // namespace
 
 bool has_line_break(std::string_view s) {
-  return s.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
+  // (One pass over the bytes: find_first_of with a set calls memchr once per byte.)
+  for (char c : s)
+    if (c == '\r' || c == '\n' || c == '\0') return true;
+  return false;
 }
 
 bool h2_request_head::add(std::string_view name, std::string_view value) {

@@ -59,6 +59,8 @@ std::shared_ptr<generation> worker::make_generation(std::shared_ptr<const config
   }
   gen->services = targets.services;
   gen->log = targets.log;
+  gen->any_h2_service = std::any_of(gen->services.begin(), gen->services.end(),
+                                    [](const service_state& s) { return s.protocol != upstream_protocol::http1; });
   for (auto& svc : gen->services) {
     if (board_) {
       svc.accepting = board_->accepting_flag(svc.name);

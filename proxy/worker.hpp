@@ -130,6 +130,8 @@ struct generation {
   std::vector<target_state> targets;
   std::vector<service_state> services;
   std::shared_ptr<access_log> log;  ///< null when access_log is off
+  /** Some service has `protocol: h2|h2c` (HTTP/2 streams look for such a route only then). */
+  bool any_h2_service = false;
 };
 
 /** Something with a deadline, checked by the worker's sweeper (see client_session). */
