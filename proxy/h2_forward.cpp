@@ -84,7 +84,9 @@ net::awaitable<void> connect_relay(worker& w, std::shared_ptr<generation> gen, s
     }
     last = t.name + ": the connection refused the stream";
   }
-  if (r->client) r->client->relay_failed(r->client_id, "cannot reach the service (" + last + ")");
+  // (The client hears that, not where: the addresses of services stay in kinfra's log.)
+  spdlog::warn("service {}: no HTTP/2 connection for a request: {}", svc.name, last);
+  if (r->client) r->client->relay_failed(r->client_id, "cannot reach service " + svc.name);
 }
 
 }  // namespace
