@@ -189,6 +189,7 @@ struct service_manager::impl {
         for (const auto& [k, v] : s.env) n["env"][k] = v;
         if (!s.health_path.empty()) n["health"]["http"] = s.health_path;
         if (!s.autostart) n["autostart"] = false;
+        if (!s.protocol.empty()) n["protocol"] = s.protocol;
         root["services"][s.name] = n;
         if (!s.path_prefix.empty()) {
           YAML::Node r;

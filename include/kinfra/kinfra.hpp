@@ -79,6 +79,8 @@ struct service {
   /** kinfra picks a free port for each process (PORT) instead of `port`; restarts are start-first. */
   bool port_auto = false;
   unsigned instances = 1;             ///< processes run at once (INSTANCE=0…N-1); more than 1 needs port_auto
+  /** "" (HTTP/1.1), or "h2c" / "h2": it speaks only HTTP/2 (gRPC), plain or over TLS (docs/http2.md). */
+  std::string protocol{};
 };
 
 /** One process of a service (several with `instances`, or during a start-first restart). */

@@ -207,6 +207,21 @@ TEST(Embed, ABadConfigurationIsRefusedAtStartWithEveryProblem) {
   EXPECT_FALSE(m.running());
 }
 
+TEST(Embed, AServiceProtocolReachesTheConfiguration) {
+  kinfra::service_manager m(test_options());
+  // HTTP/2-only with an HTTP/1.1 health check, and an unknown protocol: both refused, by name.
+  m.add_service({.name = "grpc", .url = "http://127.0.0.1:1", .health_path = "/health", .protocol = "h2c"});
+  m.add_service({.name = "odd", .url = "http://127.0.0.1:2", .protocol = "spdy"});
+  try {
+    m.start();
+    FAIL() << "expected kinfra::error";
+  } catch (const kinfra::error& e) {
+    const std::string all = e.what();
+    EXPECT_NE(all.find("speaks HTTP/2 only"), std::string::npos) << all;
+    EXPECT_NE(all.find("protocol must be"), std::string::npos) << all;
+  }
+}
+
 TEST(Embed, ActionsCanBeTurnedOffAndATokenSet) {
   auto o = test_options();
   o.actions = false;
