@@ -57,6 +57,35 @@ std::string curl(const std::string& args) {
   return out;
 }
 
+/** An upstream that holds /slow until `answer` (answering "answer for PATH"); `seen` once it has it. */
+struct held_upstream {
+  std::atomic<bool> seen{false};
+  std::atomic<bool> answer{false};
+  kt::test_upstream up{[this](kt::socket_conn& c) {
+    kt::request r;
+    while (c.read_request(r)) {
+      if (r.target == "/slow") {
+        seen = true;
+        kt::wait_until([&] { return answer.load(); }, 10s);
+      }
+      const std::string body = "answer for " + r.target;
+      c.send("HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+    }
+  }};
+};
+
+/** Waits until 127.0.0.1:port refuses connections (a listener that closed). */
+void wait_until_refused(std::uint16_t port) {
+  kt::wait_until([&] {
+    try {
+      kt::connect_to(port);
+      return false;
+    } catch (...) {
+      return true;
+    }
+  });
+}
+
 constexpr int enhance_your_calm = 0xb;
 constexpr int protocol_error = 0x1;
 
@@ -301,19 +330,8 @@ TEST(Http2, AResetStreamEndsItsUpstreamRequestAndAHalfSentHeadTimesOut) {
 
 TEST(Http2, AListenerRemovedByAReloadSendsGoawayAndItsStreamFinishes) {
   NEED(have("nghttp"), "nghttp2-client");
-  std::atomic<bool> slow_seen{false};
-  std::atomic<bool> answer{false};
-  kt::test_upstream up([&](kt::socket_conn& c) {
-    kt::request r;
-    while (c.read_request(r)) {
-      if (r.target == "/slow") {
-        slow_seen = true;
-        kt::wait_until([&] { return answer.load(); }, 10s);
-      }
-      const std::string body = "answer for " + r.target;
-      c.send("HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
-    }
-  });
+  held_upstream held;
+  auto& up = held.up;
   const std::string body = kt::one_service(up.url());
   kt::kinfra_process k(body);
   const auto extra = kt::free_port();
@@ -326,17 +344,10 @@ TEST(Http2, AListenerRemovedByAReloadSendsGoawayAndItsStreamFinishes) {
   };
   ASSERT_TRUE(reload(with_extra));
   std::thread remover([&] {
-    kt::wait_until([&] { return slow_seen.load(); }, 10s);
+    kt::wait_until([&] { return held.seen.load(); }, 10s);
     reload("listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\n" + body);
-    kt::wait_until([&] {
-      try {
-        kt::connect_to(extra);
-        return false;
-      } catch (...) {
-        return true;
-      }
-    });
-    answer = true;
+    wait_until_refused(extra);
+    held.answer = true;
   });
   std::string out;
   const int code = kt::run_shell("nghttp -v http://127.0.0.1:" + std::to_string(extra) + "/slow", &out);
@@ -362,35 +373,17 @@ TEST(Http2, AListenerWithoutH2cOrWithHttp2OffSpeaksHttp11) {
 
 TEST(Http2, ShutdownSendsGoawayAndLetsAStreamInFlightFinish) {
   NEED(have("nghttp"), "nghttp2-client");
-  std::atomic<bool> slow_seen{false};
-  std::atomic<bool> answer{false};
-  kt::test_upstream up([&](kt::socket_conn& c) {
-    kt::request r;
-    while (c.read_request(r)) {
-      if (r.target == "/slow") {
-        slow_seen = true;
-        kt::wait_until([&] { return answer.load(); }, 10s);
-      }
-      const std::string body = "answer for " + r.target;
-      c.send("HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
-    }
-  });
+  held_upstream held;
+  auto& up = held.up;
   kt::kinfra_process k(h2_routes(up.url()), false);
   const auto port = k.port(0);
   // Once the upstream holds /slow, kinfra is told to stop; once it no longer accepts connections,
   // the upstream answers: the stream in flight still completes, over the same connection.
   std::thread stopper([&] {
-    kt::wait_until([&] { return slow_seen.load(); }, 10s);
+    kt::wait_until([&] { return held.seen.load(); }, 10s);
     ::kill(k.pid(), SIGTERM);
-    kt::wait_until([&] {
-      try {
-        kt::connect_to(port);
-        return false;
-      } catch (...) {
-        return true;
-      }
-    });
-    answer = true;
+    wait_until_refused(port);
+    held.answer = true;
   });
   std::string out;
   const int code = kt::run_shell("nghttp -v https://127.0.0.1:" + std::to_string(port) + "/slow", &out);
