@@ -166,10 +166,25 @@ struct h2_connection::callbacks {
     auto* s = c.find(id);
     if (s && s->relay) {
       auto& r = *s->relay;
+      r.bytes_in += len;
+      if (r.refused || r.bytes_in > r.max_body) {
+        // Answered already, or over the route's limit: dropped, and the service's stream ends.
+        c.conn_consume_ += len;
+        if (!r.refused) {
+          if (r.up) r.up->reset(r.up_id, NGHTTP2_CANCEL);
+          c.conn_consume_ += r.request_body.size();
+          r.request_body.consume(r.request_body.size());
+          if (!r.response_started)
+            c.relay_failed(id, 413, 8, "the request body is larger than this route accepts");
+          else
+            nghttp2_submit_rst_stream(c.session_, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
+          r.refused = true;
+        }
+        return 0;
+      }
       auto dst = r.request_body.prepare(len);
       if (len > 0) std::memcpy(dst.data(), data, len);
       r.request_body.commit(len);
-      r.bytes_in += len;
       if (r.up) r.up->resume(r.up_id);
       return 0;
     }

@@ -67,8 +67,11 @@ class h2_connection final : public h2_channel::owner {
   void relay_resume(std::int32_t id);
   /** The service reset its stream after the response started. */
   void relay_reset(std::int32_t id, std::uint32_t code);
-  /** No response will come (no connection, refused, reset early): an error answer. */
-  void relay_failed(std::int32_t id, const std::string& why);
+  /**
+   * No response will come (no connection, refused, reset early, a body too large): an error
+   * answer, `status` for HTTP, a trailers-only `grpc_status` for gRPC.
+   */
+  void relay_failed(std::int32_t id, unsigned status, unsigned grpc_status, const std::string& why);
   /** The service took `n` request bytes: the client's window opens by as much. */
   void relay_consumed(std::int32_t id, std::size_t n);
 

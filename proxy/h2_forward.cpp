@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 
 #include "common/access_log.hpp"
 #include "common/local_responder.hpp"
@@ -19,6 +20,11 @@
 
 namespace kinfra::proxy {
 namespace {
+
+// gRPC status codes (grpc/doc/statuscodes.md).
+constexpr unsigned grpc_invalid_argument = 3;
+constexpr unsigned grpc_resource_exhausted = 8;
+constexpr unsigned grpc_unavailable = 14;
 
 /** The host of an authority, lower case, without its port ("[::1]:80" → "[::1]"). */
 std::string host_of(std::string_view authority) {
@@ -86,7 +92,7 @@ net::awaitable<void> connect_relay(worker& w, std::shared_ptr<generation> gen, s
   }
   // (The client hears that, not where: the addresses of services stay in kinfra's log.)
   spdlog::warn("service {}: no HTTP/2 connection for a request: {}", svc.name, last);
-  if (r->client) r->client->relay_failed(r->client_id, "cannot reach service " + svc.name);
+  if (r->client) r->client->relay_failed(r->client_id, 502, grpc_unavailable, "cannot reach service " + svc.name);
 }
 
 }  // namespace
@@ -110,6 +116,7 @@ void h2_connection::start_relay(stream_state& s, const route& r) {
   relay->client = this;
   relay->client_id = s.id;
   relay->request_end = s.request_ended;
+  relay->max_body = r.max_body_bytes;
   s.relay = relay;
   ++streams_started_;
   // The request as the service gets it: the client's fields, the path without a stripped prefix.
@@ -132,6 +139,8 @@ void h2_connection::start_relay(stream_state& s, const route& r) {
     if (colon == std::string_view::npos) continue;
     std::string_view name = line.substr(0, colon), value = line.substr(colon + 2);
     if (name == "content-type" && value.starts_with("application/grpc")) relay->grpc = true;
+    if (name == "content-length" && std::strtoull(std::string(value).c_str(), nullptr, 10) > relay->max_body)
+      relay->refused = true;  // (answered below, once the kind of request is known)
     if (name == "x-forwarded-for" || name == "x-forwarded-proto" || name == "forwarded") continue;
     f.emplace_back(std::string(name), std::string(value));
   }
@@ -140,31 +149,39 @@ void h2_connection::start_relay(stream_state& s, const route& r) {
   f.emplace_back("x-forwarded-for", peer_.ip);
   f.emplace_back("x-forwarded-proto", io_.secure() ? "https" : "http");
   // Not accepting (stopped, crashed, starting): answered at once, the gRPC way for gRPC.
+  if (relay->refused) {
+    relay->refused = false;
+    return relay_failed(s.id, 413, grpc_resource_exhausted, "the request body is larger than this route accepts");
+  }
+  if (gen.cfg->limits.max_uri_bytes < s.head.path().size())
+    return relay_failed(s.id, 414, grpc_invalid_argument, "the request target is too long");
   if (svc.accepting && !svc.accepting->load(std::memory_order_relaxed))
-    return relay_failed(s.id, "service " + svc.name + " is not available right now");
+    return relay_failed(s.id, 503, grpc_unavailable, "service " + svc.name + " is not available right now");
   net::co_spawn(io_.get_executor(), connect_relay(w_, s.gen, r.service_index, relay), net::detached);
   update_deadline();
 }
 
-void h2_connection::relay_failed(std::int32_t id, const std::string& why) {
+void h2_connection::relay_failed(std::int32_t id, unsigned status, unsigned grpc_status, const std::string& why) {
   auto* s = find(id);
   if (!s || !s->relay || s->relay->response_started) return;
   auto& r = *s->relay;
   r.response_started = true;
+  r.refused = true;
   if (r.grpc) {
     // A gRPC client reads the status from trailers: a "trailers-only" response (HEADERS with
     // END_STREAM) with 14 UNAVAILABLE, which clients retry or report as such.
     r.status = 200;
     const std::string message = grpc_message(why);
+    const std::string code = std::to_string(grpc_status);
     const nghttp2_nv nva[] = {h2_nv(":status", "200"), h2_nv("content-type", "application/grpc"),
-                              h2_nv("grpc-status", "14"), h2_nv("grpc-message", message)};
+                              h2_nv("grpc-status", code), h2_nv("grpc-message", message)};
     nghttp2_submit_response(session_, id, nva, std::size(nva), nullptr);
     s->phase = stream_state::response_phase::done;
     wake();
     return;
   }
-  r.status = why.find("not available") != std::string::npos ? 503 : 502;
-  refuse_stream(*s, r.status, why + ".");
+  r.status = status;
+  refuse_stream(*s, status, why + ".");
   wake();
 }
 

@@ -58,6 +58,8 @@ struct h2_relay {
   std::size_t route_index = 0;
   std::string upstream_name;
   bool grpc = false;
+  std::uint64_t max_body = 0;  ///< the route's max_body_bytes
+  bool refused = false;        ///< answered with an error: what the client still sends is dropped
   bool logged = false;  ///< its access log line and /metrics count are written  ///< content-type application/grpc…: failures are answered the gRPC way
 };
 

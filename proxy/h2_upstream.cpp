@@ -103,8 +103,9 @@ struct h2_upstream::callbacks {
     if (!r->client) return 0;
     if (r->response_end) return 0;  // complete: the client side finishes it, whatever came after
     if (!r->response_head_done)
-      r->client->relay_failed(r->client_id, code == NGHTTP2_REFUSED_STREAM ? "the service refused the stream"
-                                                                            : "the service reset the stream");
+      r->client->relay_failed(r->client_id, 502, 14,
+                              code == NGHTTP2_REFUSED_STREAM ? "the service refused the stream"
+                                                             : "the service reset the stream");
     else  // (the service's own error code is not the client's fault: never PROTOCOL_ERROR & co.)
       r->client->relay_reset(r->client_id, code == NGHTTP2_CANCEL ? std::uint32_t{NGHTTP2_CANCEL}
                                                                   : std::uint32_t{NGHTTP2_INTERNAL_ERROR});
@@ -203,7 +204,8 @@ net::awaitable<void> h2_upstream::run(std::chrono::milliseconds idle_timeout, st
     r->up.reset();
     r->up_id = -1;
     if (!r->client) continue;
-    if (!r->response_started && r->response.empty()) r->client->relay_failed(r->client_id, "the service closed the connection");
+    if (!r->response_started && r->response.empty())
+      r->client->relay_failed(r->client_id, 502, 14, "the service closed the connection");
     else if (!r->response_end) r->client->relay_reset(r->client_id, NGHTTP2_INTERNAL_ERROR);
   }
   io_.close();

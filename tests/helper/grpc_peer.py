@@ -108,10 +108,24 @@ def unary_only(target, ca):
     print(json.dumps(results))
 
 
+def limited(target, ca):
+    """A 3 MiB call on /limited/… (a route with max_body_bytes: 1MiB, stripped before the service)."""
+    creds = grpc.ssl_channel_credentials(root_certificates=open(ca, "rb").read())
+    channel = grpc.secure_channel(target, creds, options=(("grpc.ssl_target_name_override", "localhost"),))
+    results = {}
+    call(channel, results, "small", lambda ch: {"value": ch.unary_unary("/limited/test.Echo/Unary", identity, identity)(
+        b"hi", timeout=10).decode()})
+    call(channel, results, "big", lambda ch: {"size": len(ch.unary_unary("/limited/test.Echo/Unary", identity, identity)(
+        b"x" * (3 * 1024 * 1024), timeout=10))})
+    print(json.dumps(results))
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "server":
         serve(sys.argv[2])
     elif sys.argv[1] == "client":
         client(sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else None)
+    elif sys.argv[1] == "limited":
+        limited(sys.argv[2], sys.argv[3])
     elif sys.argv[1] == "unary":
         unary_only(sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else None)

@@ -214,8 +214,9 @@ TEST(Http2, OneGibUpAndDownOnOneConnectionWithBoundedMemory) {
   const long growth = k.peak_rss_kib() - before;
   // (Not under sanitizers: ASan's quarantine keeps up to 256 MiB of freed frames, which nghttp2
   // allocates per DATA frame; the bound is for a normal build, where the growth is about 2 MiB.)
-  if (kt::memory_slack == 1)
+  if (kt::memory_slack == 1) {
     EXPECT_LT(growth, 24 * 1024) << "RSS grew by " << growth << " KiB for 1 GiB over four streams";
+  }
   RecordProperty("rss_growth_kib", static_cast<int>(growth));
 }
 
@@ -426,6 +427,7 @@ TEST(Grpc, UnaryStreamingBidiAndStatusThroughKinfraThenUnavailableWhileTheServic
   kt::kinfra_process k("listen:\n  - address: 127.0.0.1:0\n    tls: { self_signed: true }\n"
                        "  - address: 127.0.0.1:0\n    h2c: true\nstate_dir: " + work.path() + "/state\n"
                        "workers: 1\nroutes:\n  - { path: /, service: grpc }\n"
+                       "  - { path: /limited, service: grpc, strip_prefix: true, max_body_bytes: 1MiB }\n"
                        "services:\n  grpc: { url: \"http://127.0.0.1:" + port + "\", protocol: h2c, "
                        "health: { interval: 100ms } }\n",
                        false);
@@ -448,6 +450,11 @@ TEST(Grpc, UnaryStreamingBidiAndStatusThroughKinfraThenUnavailableWhileTheServic
   // And over h2c (prior knowledge) too.
   doc = grpc_client("unary", "127.0.0.1:" + std::to_string(k.port(1)));
   EXPECT_EQ(doc["unary"]["value"], "echo:hello") << doc.dump();
+
+  // A route's max_body_bytes holds for a relayed stream: RESOURCE_EXHAUSTED (8) past it.
+  doc = grpc_client("limited", tls_target, ca);
+  EXPECT_EQ(doc["small"]["value"], "echo:hi") << doc.dump();
+  EXPECT_EQ(doc["big"]["code"], "RESOURCE_EXHAUSTED") << doc.dump();
 
   // An HTTP/1.1 client on a gRPC route: 505, nothing forwarded.
   std::string out;
