@@ -64,7 +64,9 @@ net::awaitable<void> connect_relay(worker& w, std::shared_ptr<generation> gen, s
   std::string last = "no address to connect to";
   const std::size_t n = svc.targets.size();
   const std::size_t first = n ? svc.next++ % n : 0;
-  for (std::size_t k = 0; k < n && r->client; ++k) {
+  // (`refused`: the client was answered while this connected, e.g. its body grew past the limit.)
+  const auto wanted = [&] { return r->client && !r->refused; };
+  for (std::size_t k = 0; k < n && wanted(); ++k) {
     auto& t = gen->targets[svc.targets[(first + k) % n]];
     if (!t.resolved || (svc.dynamic && t.instance == 0)) continue;
     std::erase_if(t.h2, [](const auto& c) { return !c->usable() && c.use_count() == 1; });
@@ -83,16 +85,17 @@ net::awaitable<void> connect_relay(worker& w, std::shared_ptr<generation> gen, s
     t.h2.push_back(c);
     w.adopt_h2(c);
     net::co_spawn(c->get_executor(), c->run(cfg.upstream.idle_timeout, cfg.timeouts.body), net::detached);
-    if (!r->client) co_return;
+    if (!wanted()) co_return;
     if (c->submit(r)) {
       r->upstream_name = t.name;
       co_return;
     }
     last = t.name + ": the connection refused the stream";
   }
+  if (!wanted()) co_return;
   // (The client hears that, not where: the addresses of services stay in kinfra's log.)
   spdlog::warn("service {}: no HTTP/2 connection for a request: {}", svc.name, last);
-  if (r->client) r->client->relay_failed(r->client_id, 502, grpc_unavailable, "cannot reach service " + svc.name);
+  r->client->relay_failed(r->client_id, 502, grpc_unavailable, "cannot reach service " + svc.name);
 }
 
 }  // namespace
