@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <thread>
 
 #include "http_test.hpp"
@@ -84,6 +85,23 @@ void wait_until_refused(std::uint16_t port) {
       return true;
     }
   });
+}
+
+/**
+ * nghttp fetches `url` (a /slow of `held`); once the upstream holds it, `close` runs (a stop, a
+ * reload), and once `port` refuses connections the upstream answers. @return nghttp's exit code
+ */
+int fetch_across_close(held_upstream& held, const std::string& url, std::uint16_t port,
+                       const std::function<void()>& close, std::string& out) {
+  std::thread closer([&] {
+    kt::wait_until([&] { return held.seen.load(); }, 10s);
+    close();
+    wait_until_refused(port);
+    held.answer = true;
+  });
+  const int code = kt::run_shell("nghttp -v " + url, &out);
+  closer.join();
+  return code;
 }
 
 constexpr int enhance_your_calm = 0xb;
@@ -344,15 +362,9 @@ TEST(Http2, AListenerRemovedByAReloadSendsGoawayAndItsStreamFinishes) {
     return nlohmann::json::parse(res.body, nullptr, false)["applied"] == true;
   };
   ASSERT_TRUE(reload(with_extra));
-  std::thread remover([&] {
-    kt::wait_until([&] { return held.seen.load(); }, 10s);
-    reload("listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\n" + body);
-    wait_until_refused(extra);
-    held.answer = true;
-  });
   std::string out;
-  const int code = kt::run_shell("nghttp -v http://127.0.0.1:" + std::to_string(extra) + "/slow", &out);
-  remover.join();
+  const int code = fetch_across_close(held, "http://127.0.0.1:" + std::to_string(extra) + "/slow", extra,
+                                      [&] { reload("listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\n" + body); }, out);
   EXPECT_EQ(code, 0) << out;
   EXPECT_NE(out.find("answer for /slow"), std::string::npos) << out;
   EXPECT_NE(out.find("recv GOAWAY frame"), std::string::npos) << out;
@@ -380,15 +392,9 @@ TEST(Http2, ShutdownSendsGoawayAndLetsAStreamInFlightFinish) {
   const auto port = k.port(0);
   // Once the upstream holds /slow, kinfra is told to stop; once it no longer accepts connections,
   // the upstream answers: the stream in flight still completes, over the same connection.
-  std::thread stopper([&] {
-    kt::wait_until([&] { return held.seen.load(); }, 10s);
-    ::kill(k.pid(), SIGTERM);
-    wait_until_refused(port);
-    held.answer = true;
-  });
   std::string out;
-  const int code = kt::run_shell("nghttp -v https://127.0.0.1:" + std::to_string(port) + "/slow", &out);
-  stopper.join();
+  const int code = fetch_across_close(held, "https://127.0.0.1:" + std::to_string(port) + "/slow", port,
+                                      [&] { ::kill(k.pid(), SIGTERM); }, out);
   EXPECT_EQ(code, 0) << out;
   EXPECT_NE(out.find("answer for /slow"), std::string::npos) << out;
   EXPECT_NE(out.find("recv GOAWAY frame"), std::string::npos) << out;
