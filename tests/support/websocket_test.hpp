@@ -1,5 +1,5 @@
 #pragma once
-/** @file WebSocket peers for tunnel tests, built on Beast's websocket stream. */
+/** @file WebSocket peers for tunnel tests, built on Beast's synchronous websocket stream. */
 
 #include <chrono>
 #include <cstdint>
