@@ -707,7 +707,6 @@ void client_session::abandon_body(exchange& x) {
 net::awaitable<client_session::outcome> client_session::relay_response(exchange& x) {
   const auto& cfg = this->cfg();
   auto& up = *x.up;
-  const bool reused = up.uses > 0;
   bool got_any = up.buffer.size() > 0;
 
   // Read the final response header, dropping interim 1xx responses (the proxy sent its own 100).
@@ -794,10 +793,20 @@ net::awaitable<client_session::outcome> client_session::relay_response(exchange&
   std::size_t first = 0;
   if (!no_body && length) first = static_cast<std::size_t>(std::min<std::uint64_t>(up.buffer.size(), *length));
   {
-    std::array<net::const_buffer, 4> parts{net::buffer(res_head_.status_line), net::buffer(res_head_.fields),
-                                           net::buffer(tail_out_), net::buffer(up.buffer.data().data(), first)};
     status_ = status;
-    auto [ec, n] = co_await net::async_write(client_, parts, tok);
+    boost::system::error_code ec;
+    std::size_t n = 0;
+    const std::size_t head_size = res_head_.status_line.size() + res_head_.fields.size() + tail_out_.size();
+    if (auto* ch = client_.channel(); ch && ch->put_response_head(status, std::move(res_head_.fields))) {
+      // An HTTP/2 stream: its connection takes the head as parsed here (it is counted as the
+      // HTTP/1.1 bytes it stands for, like the rest of the stream).
+      if (first > 0) std::tie(ec, n) = co_await net::async_write(client_, net::buffer(up.buffer.data().data(), first), tok);
+      n += head_size;
+    } else {
+      std::array<net::const_buffer, 4> parts{net::buffer(res_head_.status_line), net::buffer(res_head_.fields),
+                                             net::buffer(tail_out_), net::buffer(up.buffer.data().data(), first)};
+      std::tie(ec, n) = co_await net::async_write(client_, parts, tok);
+    }
     client_.bytes_out += n;
     head_out_ += n > first ? n - first : 0;
     if (ec) {

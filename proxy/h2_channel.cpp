@@ -80,6 +80,14 @@ void h2_channel::took_response(std::size_t n) {
   }
 }
 
+bool h2_channel::put_response_head(unsigned status, std::string&& fields) {
+  if (reset_ || closed_ || end_ != response_end::open || out_.size() > 0 || head_status_ != 0) return false;
+  head_status_ = status;
+  head_fields_ = std::move(fields);
+  notify();
+  return true;
+}
+
 void h2_channel::cancel() {
   if (pending_read_) complete(pending_read_, net::error::operation_aborted, 0);
   if (pending_write_) complete(pending_write_, net::error::operation_aborted, 0);

@@ -77,6 +77,13 @@ class h2_channel {
       if (net::const_buffer b(*it); b.size() > 0) parts[n++] = b;
     write_parts(parts.data(), n, std::move(h));
   }
+  /**
+   * Hands the response head over parsed (the status and the end-to-end fields, "Name: value\r\n"
+   * each) instead of as bytes, which the connection would parse again. False when response bytes
+   * are still waiting to be taken (an interim response) or the stream is over: the head is then
+   * written as bytes, behind them. `fields` is taken only when it returns true.
+   */
+  bool put_response_head(unsigned status, std::string&& fields);
   /** Pending operations complete with operation_aborted. */
   void cancel();
   /** The response is complete (END_STREAM). */
@@ -93,6 +100,9 @@ class h2_channel {
   void reset();
   /** The response bytes written and not yet taken. */
   boost::beast::flat_buffer& response() { return out_; }
+  /** The status of a head handed over by put_response_head (0: none); the bytes that follow are body. */
+  unsigned head_status() const { return head_status_; }
+  const std::string& head_fields() const { return head_fields_; }
   /** `n` response bytes were taken: room for a waiting write. */
   void took_response(std::size_t n);
   response_end end() const { return end_; }
@@ -140,6 +150,8 @@ class h2_channel {
   bool reset_ = false;
   bool closed_ = false;
   response_end end_ = response_end::open;
+  unsigned head_status_ = 0;
+  std::string head_fields_;
   std::size_t consumed_ = 0;   ///< payload bytes read, not yet reported
   std::size_t payload_owed_ = 0;  ///< payload bytes added, not yet read
   // (std::optional: Boost 1.81's any_completion_handler move assignment recurses without end;

@@ -30,6 +30,16 @@ constexpr std::size_t write_batch = 64 * 1024;
 constexpr std::int32_t stream_window = 256 * 1024;
 constexpr std::int32_t connection_window = 1024 * 1024;
 
+/** The HEADERS of a translated response head (views into `res`; good until the next call). */
+const std::vector<nghttp2_nv>& response_nva(const h2_response_fields& res) {
+  // (nghttp2 copies the fields when a frame is submitted: one vector serves the thread.)
+  static thread_local std::vector<nghttp2_nv> nva;
+  nva.clear();
+  nva.push_back(h2_nv(":status", res.status));
+  for (const auto& [n, v] : res.fields) nva.push_back(h2_nv(n, v));
+  return nva;
+}
+
 }  // namespace
 
 bool h2_connection::bucket::take(std::int64_t now) {
@@ -452,6 +462,11 @@ void h2_connection::apply(stream_state& s) {
 void h2_connection::submit_response_head(stream_state& s) {
   auto& ch = *s.chan;
   auto& out = ch.response();
+  if (ch.head_status() != 0) {
+    // Handed over parsed (a forwarded response): what the channel holds is body.
+    s.res.assign(ch.head_status(), ch.head_fields());
+    return submit_final_head(s);
+  }
   for (;;) {
     if (!s.parser) {
       s.parser.emplace(s.res_head);
@@ -475,28 +490,32 @@ void h2_connection::submit_response_head(stream_state& s) {
       return;
     }
     s.res.assign(s.res_head);
-    std::vector<nghttp2_nv> nva;
-    nva.reserve(s.res.fields.size() + 1);
-    nva.push_back(h2_nv(":status", s.res.status));
-    for (const auto& [n, v] : s.res.fields) nva.push_back(h2_nv(n, v));
     const unsigned status = s.res_head.status;
     s.parser.reset();
     if (status < 200) {
       // An interim response (100 Continue): HEADERS without END_STREAM, then the final one.
-      if (status != 101) nghttp2_submit_headers(session_, NGHTTP2_FLAG_NONE, s.id, nullptr, nva.data(), nva.size(), nullptr);
+      if (status != 101) {
+        const auto& nva = response_nva(s.res);
+        nghttp2_submit_headers(session_, NGHTTP2_FLAG_NONE, s.id, nullptr, nva.data(), nva.size(), nullptr);
+      }
       continue;
     }
-    if (ch.end() == h2_channel::response_end::complete && out.size() == 0) {
-      nghttp2_submit_response(session_, s.id, nva.data(), nva.size(), nullptr);
-      s.phase = stream_state::response_phase::done;
-    } else {
-      nghttp2_data_provider provider{};
-      provider.source.ptr = &s;
-      provider.read_callback = &callbacks::read_body;
-      nghttp2_submit_response(session_, s.id, nva.data(), nva.size(), &provider);
-      s.phase = stream_state::response_phase::body;
-    }
-    return;
+    return submit_final_head(s);
+  }
+}
+
+void h2_connection::submit_final_head(stream_state& s) {
+  auto& ch = *s.chan;
+  const auto& nva = response_nva(s.res);
+  if (ch.end() == h2_channel::response_end::complete && ch.response().size() == 0) {
+    nghttp2_submit_response(session_, s.id, nva.data(), nva.size(), nullptr);
+    s.phase = stream_state::response_phase::done;
+  } else {
+    nghttp2_data_provider provider{};
+    provider.source.ptr = &s;
+    provider.read_callback = &callbacks::read_body;
+    nghttp2_submit_response(session_, s.id, nva.data(), nva.size(), &provider);
+    s.phase = stream_state::response_phase::body;
   }
 }
 

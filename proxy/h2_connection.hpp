@@ -108,6 +108,8 @@ class h2_connection final : public h2_channel::owner {
   /** Every relay of this connection lets go of it (the connection ends). */
   void detach_relays();
   void submit_response_head(stream_state& s);
+  /** Submits the final response head in `s.res` (with its body to come, or without one). */
+  void submit_final_head(stream_state& s);
   /** Ends the connection for misbehaving: GOAWAY ENHANCE_YOUR_CALM. */
   void calm_down(const char* why);
   void wake();

@@ -3,7 +3,6 @@
 #include <boost/beast/core/string.hpp>
 
 #include <algorithm>
-#include <cctype>
 
 namespace kinfra::proxy {
 namespace {
@@ -96,13 +95,15 @@ std::string h2_request_head::finish(bool has_body) {
   return out;
 }
 
-void h2_response_fields::assign(const response_head& head) {
-  status = std::to_string(head.status);
-  const bool no_length = head.status < 200 || head.status == 204;
+void h2_response_fields::assign(unsigned code, std::string_view head_fields) {
+  status = std::to_string(code);
+  const bool no_length = code < 200 || code == 204;
   storage.clear();
-  storage.reserve(head.fields.size());
-  std::vector<std::size_t> marks;  // name start, name end, value start, value end
-  std::string_view rest(head.fields);
+  // Lower-cased names and values never add up to more than the lines they come from: with this
+  // reserved, `storage` does not move and the views below stay valid.
+  storage.reserve(head_fields.size());
+  fields.clear();
+  std::string_view rest(head_fields);
   while (!rest.empty()) {
     const auto eol = rest.find("\r\n");
     std::string_view line = rest.substr(0, eol);
@@ -113,20 +114,15 @@ void h2_response_fields::assign(const response_head& head) {
     std::string_view value = line.substr(colon + 1);
     while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
     const std::size_t at = storage.size();
-    for (char c : name) storage.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    for (char c : name) storage.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c);
     std::string_view lower(storage.data() + at, name.size());
     if (is_connection_specific(lower) || lower == "te" || (no_length && lower == "content-length")) {
       storage.resize(at);
       continue;
     }
-    marks.insert(marks.end(), {at, storage.size()});
     storage.append(value);
-    marks.push_back(storage.size());
+    fields.emplace_back(lower, std::string_view(storage.data() + at + name.size(), value.size()));
   }
-  fields.clear();
-  for (std::size_t i = 0; i + 2 < marks.size(); i += 3)
-    fields.emplace_back(std::string_view(storage.data() + marks[i], marks[i + 1] - marks[i]),
-                        std::string_view(storage.data() + marks[i + 1], marks[i + 2] - marks[i + 1]));
 }
 
 }  // namespace kinfra::proxy

@@ -78,8 +78,12 @@ struct h2_response_fields {
   std::vector<std::pair<std::string_view, std::string_view>> fields;
   std::string storage;
 
-  /** From a parsed HTTP/1.1 response head; `no_body`: drop Content-Length (1xx, 204). */
-  void assign(const response_head& head);
+  /**
+   * From a parsed HTTP/1.1 response head: its status and end-to-end fields ("Name: value\r\n"
+   * each). Content-Length goes for 1xx and 204.
+   */
+  void assign(unsigned code, std::string_view head_fields);
+  void assign(const response_head& head) { assign(head.status, head.fields); }
 };
 
 }  // namespace kinfra::proxy
