@@ -29,6 +29,8 @@ constexpr std::size_t read_size = 16 * 1024;
 constexpr std::size_t write_batch = 64 * 1024;
 constexpr std::int32_t stream_window = 256 * 1024;
 constexpr std::int32_t connection_window = 1024 * 1024;
+/** Ended streams whose state (and its buffers) is kept for the next ones. */
+constexpr std::size_t max_spare_streams = 16;
 
 /** The HEADERS of a translated response head (views into `res`; good until the next call). */
 const std::vector<nghttp2_nv>& response_nva(const h2_response_fields& res) {
@@ -84,7 +86,14 @@ struct h2_connection::callbacks {
     auto& c = self(user);
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
     const auto& cfg = *c.w_.current()->cfg;
-    auto st = std::make_unique<stream_state>(frame->hd.stream_id, cfg.limits.max_header_bytes);
+    std::unique_ptr<stream_state> st;
+    if (c.spare_.empty()) {
+      st = std::make_unique<stream_state>(frame->hd.stream_id, cfg.limits.max_header_bytes);
+    } else {
+      st = std::move(c.spare_.back());
+      c.spare_.pop_back();
+      st->reuse(frame->hd.stream_id, cfg.limits.max_header_bytes);
+    }
     // Until the head is complete, nobody else keeps this stream's time.
     st->orphan_deadline = now_ms() + cfg.timeouts.header.count();
     c.streams_.emplace(frame->hd.stream_id, std::move(st));
@@ -229,6 +238,12 @@ struct h2_connection::callbacks {
       if (r->up) r->up->reset(r->up_id, NGHTTP2_CANCEL);
       c.log_relay(*it->second);
     }
+    if (c.spare_.size() < max_spare_streams) {
+      auto& spare = c.spare_.emplace_back(std::move(it->second));
+      spare->chan.reset();  // (nothing of the ended stream is kept alive by its spare state)
+      spare->relay.reset();
+      spare->gen.reset();
+    }
     c.streams_.erase(it);
     c.idle_since_ = now_ms();
     if (c.closing_ && c.streams_.empty()) c.closing_since_ = c.idle_since_;  // (the close wait starts now)
@@ -311,6 +326,9 @@ h2_connection::h2_connection(worker& w, stream& io, boost::beast::flat_buffer& a
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, static_cast<std::uint32_t>(stream_window)},
       {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, static_cast<std::uint32_t>(cfg.limits.max_header_bytes)},
       {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+      // RFC 9218: no RFC 7540 priority tree (nor the closed streams kept for it); streams are
+      // served round-robin within the RFC 9218 urgency a client may give.
+      {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
   };
   nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, std::size(settings));
   nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0, connection_window);

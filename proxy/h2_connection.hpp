@@ -124,6 +124,7 @@ class h2_connection final : public h2_channel::owner {
   timed& clock_;
   nghttp2_session* session_ = nullptr;
   std::unordered_map<std::int32_t, std::unique_ptr<stream_state>> streams_;
+  std::vector<std::unique_ptr<stream_state>> spare_;  ///< ended streams, reused (see stream_state::reuse)
   std::vector<std::int32_t> touched_;
   std::vector<std::uint8_t> out_;  ///< frames gathered for one write
   net::steady_timer wake_;

@@ -23,6 +23,24 @@ struct h2_connection::stream_state {
   stream_state(std::int32_t id, std::size_t max_header) : id(id), head(max_header) {}
   enum class response_phase : std::uint8_t { head, body, done };
 
+  /** Ready to serve another stream: as if new, with the buffers' capacity kept. */
+  void reuse(std::int32_t new_id, std::size_t max_header) {
+    id = new_id;
+    head.reset(max_header);
+    chan.reset();
+    chunked = request_ended = false;
+    phase = response_phase::head;
+    res_head.clear();
+    parser.reset();
+    res.clear();
+    refusal.clear();
+    refusal_sent = 0;
+    orphan_deadline = 0;
+    relay.reset();
+    gen.reset();
+    matched = nullptr;
+  }
+
   std::int32_t id;
   h2_request_head head;
   std::shared_ptr<h2_channel> chan;  ///< once the head is complete and a session serves it

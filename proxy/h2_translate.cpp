@@ -3,6 +3,7 @@
 #include <boost/beast/core/string.hpp>
 
 #include <algorithm>
+#include <cstring>
 
 namespace kinfra::proxy {
 namespace {
@@ -27,6 +28,15 @@ bool has_line_break(std::string_view s) {
   for (char c : s)
     if (c == '\r' || c == '\n' || c == '\0') return true;
   return false;
+}
+
+void h2_request_head::reset(std::size_t max_bytes) {
+  max_bytes_ = max_bytes;
+  bytes_ = 0;
+  status_ = 0;
+  reason_ = "";
+  chunked_ = has_length_ = te_trailers_ = false;
+  for (auto* s : {&method_, &path_, &authority_, &host_, &cookie_, &fields_}) s->clear();
 }
 
 bool h2_request_head::add(std::string_view name, std::string_view value) {
@@ -98,31 +108,40 @@ std::string h2_request_head::finish(bool has_body) {
 void h2_response_fields::assign(unsigned code, std::string_view head_fields) {
   status = std::to_string(code);
   const bool no_length = code < 200 || code == 204;
-  storage.clear();
-  // Lower-cased names and values never add up to more than the lines they come from: with this
-  // reserved, `storage` does not move and the views below stay valid.
-  storage.reserve(head_fields.size());
+  // Lower-cased names and values never add up to more than the lines they come from: `storage`
+  // is sized once, does not move, and the views below stay valid.
+  storage.resize(head_fields.size());
+  char* out = storage.data();
   fields.clear();
-  std::string_view rest(head_fields);
-  while (!rest.empty()) {
-    const auto eol = rest.find("\r\n");
-    std::string_view line = rest.substr(0, eol);
-    rest.remove_prefix(eol == std::string_view::npos ? rest.size() : eol + 2);
-    const auto colon = line.find(':');
-    if (colon == std::string_view::npos || colon == 0) continue;
-    std::string_view name = line.substr(0, colon);
-    std::string_view value = line.substr(colon + 1);
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-    const std::size_t at = storage.size();
-    for (char c : name) storage.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c);
-    std::string_view lower(storage.data() + at, name.size());
-    if (is_connection_specific(lower) || lower == "te" || (no_length && lower == "content-length")) {
-      storage.resize(at);
+  const char* p = head_fields.data();
+  const char* const end = p + head_fields.size();
+  while (p < end) {
+    const char* eol = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
+    const char* line_end = eol ? eol : end;
+    const char* next = eol ? eol + 1 : end;
+    if (line_end > p && line_end[-1] == '\r') --line_end;
+    const char* colon = static_cast<const char*>(std::memchr(p, ':', static_cast<std::size_t>(line_end - p)));
+    if (colon == nullptr || colon == p) {
+      p = next;
       continue;
     }
-    storage.append(value);
-    fields.emplace_back(lower, std::string_view(storage.data() + at + name.size(), value.size()));
+    char* name_at = out;
+    for (const char* c = p; c < colon; ++c) *out++ = (*c >= 'A' && *c <= 'Z') ? static_cast<char>(*c - 'A' + 'a') : *c;
+    std::string_view name(name_at, static_cast<std::size_t>(out - name_at));
+    if (is_connection_specific(name) || name == "te" || (no_length && name == "content-length")) {
+      out = name_at;
+      p = next;
+      continue;
+    }
+    const char* v = colon + 1;
+    while (v < line_end && (*v == ' ' || *v == '\t')) ++v;
+    const auto value_size = static_cast<std::size_t>(line_end - v);
+    if (value_size > 0) std::memcpy(out, v, value_size);
+    fields.emplace_back(name, std::string_view(out, value_size));
+    out += value_size;
+    p = next;
   }
+  storage.resize(static_cast<std::size_t>(out - storage.data()));
 }
 
 }  // namespace kinfra::proxy

@@ -23,6 +23,8 @@ class h2_request_head {
  public:
   /** `max_bytes`: the header list limit (name + value + 32 per field, as SETTINGS counts). */
   explicit h2_request_head(std::size_t max_bytes) : max_bytes_(max_bytes) {}
+  /** Ready for another request (the strings keep their capacity). */
+  void reset(std::size_t max_bytes);
 
   /** One field; false once the request is to be refused (see status()). */
   bool add(std::string_view name, std::string_view value);
@@ -84,6 +86,11 @@ struct h2_response_fields {
    */
   void assign(unsigned code, std::string_view head_fields);
   void assign(const response_head& head) { assign(head.status, head.fields); }
+  void clear() {
+    status.clear();
+    fields.clear();
+    storage.clear();
+  }
 };
 
 }  // namespace kinfra::proxy

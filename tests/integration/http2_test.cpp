@@ -158,7 +158,10 @@ TEST(Http2, ManyStreamsOnOneConnectionAndASlowOneBlocksNoOther) {
       if (r.target == "/slow")
         kt::wait_until([&] { return std::filesystem::exists(flag); }, 10s);
       const std::string body = "answer for " + r.target;
-      c.send("HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+      // X-Path: the path the client sent in its own x-stream field, when it sent exactly one.
+      const std::string sent = r.headers.count("x-stream") == 1 ? r.headers.get("x-stream") : "?";
+      c.send("HTTP/1.1 200 OK\r\nX-Path: " + sent + "\r\nContent-Length: " + std::to_string(body.size()) +
+             "\r\n\r\n" + body);
     }
   });
   kt::kinfra_process k(h2_routes(up.url()), false);
@@ -168,10 +171,12 @@ TEST(Http2, ManyStreamsOnOneConnectionAndASlowOneBlocksNoOther) {
   EXPECT_EQ(doc["responses"]["1"]["body"], "answer for /slow");
   EXPECT_EQ(doc["responses"]["3"]["body"], "answer for /fast");
 
-  doc = h2_client(k.port(0), {"many", "100"});
-  EXPECT_EQ(doc["ok"], 100) << doc.dump();
+  doc = h2_client(k.port(0), {"many", "100", "3"});
+  EXPECT_EQ(doc["ok"], 300) << doc.dump();
+  EXPECT_EQ(doc["matched"], 300) << doc.dump();
   doc = h2_client(k.port(1), {"many", "50"}, true);
   EXPECT_EQ(doc["ok"], 50) << doc.dump();
+  EXPECT_EQ(doc["matched"], 50) << doc.dump();
 }
 
 TEST(Http2, NghttpAndLargeBodiesBothWays) {

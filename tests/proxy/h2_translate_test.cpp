@@ -90,5 +90,39 @@ TEST(H2Translate, ResponseFieldsAreLowerCaseWithoutConnectionSpecificOnes) {
   EXPECT_EQ(f.fields[2].first, "content-length");
 }
 
+TEST(H2Translate, ResponseFieldsSurviveOddLinesAndReuse) {
+  h2_response_fields f;
+  // A last line without CRLF, a line without a colon, a value with inner spaces, an upper-case
+  // connection-specific name: the same rules as for well-formed heads.
+  f.assign(200, "X-A: one two\r\nnot a field\r\nTRANSFER-ENCODING: chunked\r\nx-b:\tlast");
+  ASSERT_EQ(f.fields.size(), 2u);
+  EXPECT_EQ(f.fields[0].first, "x-a");
+  EXPECT_EQ(f.fields[0].second, "one two");
+  EXPECT_EQ(f.fields[1].first, "x-b");
+  EXPECT_EQ(f.fields[1].second, "last");
+  // Reused for the next stream: nothing of the first response is left.
+  f.assign(404, "Content-Length: 9\r\n");
+  EXPECT_EQ(f.status, "404");
+  ASSERT_EQ(f.fields.size(), 1u);
+  EXPECT_EQ(f.fields[0].first, "content-length");
+  EXPECT_EQ(f.fields[0].second, "9");
+  f.assign(200, "");
+  EXPECT_TRUE(f.fields.empty());
+}
+
+TEST(H2Translate, AResetHeadForgetsTheRequestBefore) {
+  auto h = with({{":method", "POST"}, {":scheme", "https"}, {":authority", "a"}, {":path", "/x"},
+                 {"cookie", "secret=1"}, {"te", "trailers"}, {"x-old", "1"}}, 200);
+  EXPECT_EQ(h.status(), 431u);
+  h.reset(32 * 1024);
+  for (auto [n, v] : std::initializer_list<std::pair<std::string_view, std::string_view>>{
+           {":method", "GET"}, {":scheme", "https"}, {":authority", "b"}, {":path", "/y"}})
+    EXPECT_TRUE(h.add(n, v));
+  EXPECT_EQ(h.finish(false), "GET /y HTTP/1.1\r\nhost: b\r\n\r\n");
+  EXPECT_EQ(h.status(), 0u);
+  EXPECT_FALSE(h.te_trailers());
+  EXPECT_TRUE(h.cookie().empty());
+}
+
 }  // namespace
 }  // namespace kinfra::proxy
