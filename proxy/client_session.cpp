@@ -83,17 +83,45 @@ client_session::client_session(worker& w, tcp::socket socket, std::shared_ptr<co
 
 client_session::client_session(worker& w, std::shared_ptr<h2_channel> channel,
                                std::shared_ptr<const listener_info> listener, const client_address& peer)
-    : w_(w), client_(std::move(channel)), listener_(std::move(listener)), gen_(w.current()) {
-  w_.track(*this);
+    : w_(w), client_(channel->executor()), stream_session_(true) {
+  in_.reserve(1024);
+  serve_stream(std::move(channel), std::move(listener), peer);
+}
+
+void client_session::serve_stream(std::shared_ptr<h2_channel> channel, std::shared_ptr<const listener_info> listener,
+                                  const client_address& peer) {
+  // Everything a keep-alive connection does not reset between requests itself (see run()).
+  client_.rebind(std::move(channel));
   client_.channel()->session = this;
+  listener_ = std::move(listener);
+  gen_ = w_.current();
   client_ip_ = peer.ip;
   client_loopback_ = peer.loopback;
-  in_.reserve(1024);
+  local_address_.clear();
+  in_.clear();
+  req_.reset();
+  res_.reset();
+  phase_ = timed_out_in_ = phase::idle;
+  timed_out_ = closed_ = in_request_ = false;
+  requests_ = 0;
+  active_up_ = nullptr;
+  hold_timer_ = nullptr;
+  deadline = 0;
+  w_.track(*this);
+}
+
+void client_session::park() {
+  if (auto* ch = client_.channel()) ch->session = nullptr;
+  client_.rebind(nullptr);
+  unlink();
+  deadline = 0;
+  listener_.reset();
+  gen_.reset();  // (an old configuration is not kept alive by a spare session)
 }
 
 client_session::~client_session() {
   if (auto* ch = client_.channel()) ch->session = nullptr;
-  else w_.connection_closed();
+  if (!stream_session_) w_.connection_closed();
 }
 
 void client_session::on_drain() {

@@ -36,6 +36,15 @@ class client_session final : public timed {
                  const client_address& peer);
   ~client_session() override;
 
+  // Reuse for HTTP/2 streams (see worker::keep_spare_session).
+  /** The stream ended cleanly: the session may serve another (else it is freed). */
+  bool reusable() const { return stream_session_ && !closed_ && !timed_out_; }
+  /** Lets go of everything of the ended stream; the worker's sweeper no longer sees it. */
+  void park();
+  /** Serves another stream, as a session made for it would (the buffers' capacity is kept). */
+  void serve_stream(std::shared_ptr<h2_channel> channel, std::shared_ptr<const listener_info> listener,
+                    const client_address& peer);
+
   /** Serves requests until the client leaves, an error closes the connection, or the worker stops. */
   net::awaitable<void> run();
 
@@ -206,6 +215,7 @@ class client_session final : public timed {
   upstream_connection* active_up_ = nullptr;  ///< for cancellation by the sweeper
   class h2_connection* h2_ = nullptr;  ///< while this connection speaks HTTP/2
   net::steady_timer* hold_timer_ = nullptr;  ///< while the request is held (close_now ends the wait)
+  bool stream_session_ = false;  ///< serves HTTP/2 streams (not counted as a connection)
 };
 
 }  // namespace kinfra::proxy

@@ -555,10 +555,15 @@ void h2_connection::start_stream(stream_state& s, bool end_stream) {
   s.chan->local_endpoint = io_.local_endpoint(ec);
   s.chan->add_request(head.data(), head.size(), 0);
   if (end_stream) s.chan->end_request();
-  auto session = std::make_unique<client_session>(w_, s.chan, listener_, peer_);
+  auto session = w_.take_spare_session();
+  if (session) session->serve_stream(s.chan, listener_, peer_);
+  else session = std::make_unique<client_session>(w_, s.chan, listener_, peer_);
   auto* raw = session.get();
-  net::co_spawn(io_.get_executor(), raw->run(), [owner = std::move(session)](std::exception_ptr e) {
-    if (!e) return;
+  net::co_spawn(io_.get_executor(), raw->run(), [owner = std::move(session), &w = w_](std::exception_ptr e) mutable {
+    if (!e) {
+      if (owner->reusable()) w.keep_spare_session(std::move(owner));
+      return;
+    }
     try {
       std::rethrow_exception(e);
     } catch (const std::exception& ex) {

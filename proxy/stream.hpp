@@ -44,6 +44,11 @@ class stream {
   /** An HTTP/2 stream rather than a connection of its own. */
   bool is_h2_stream() const { return channel_ != nullptr; }
   h2_channel* channel() { return channel_.get(); }
+  /** Serves another HTTP/2 stream (or none, with null): a session kept for reuse moves on. */
+  void rebind(std::shared_ptr<h2_channel> channel) {
+    channel_ = std::move(channel);
+    bytes_in = bytes_out = 0;
+  }
   /** Reached over TLS (its own, or its HTTP/2 connection's). */
   bool secure() const { return tls_ != nullptr || (channel_ && channel_->secure); }
   /** The address the client connected to. */

@@ -161,7 +161,23 @@ void worker::stop() {
     for (auto& weak : h2_upstreams_)
       if (auto c = weak.lock()) c->close();
     h2_upstreams_.clear();
+    spare_sessions_.clear();
   });
+}
+
+std::unique_ptr<client_session> worker::take_spare_session() {
+  if (spare_sessions_.empty()) return nullptr;
+  auto s = std::move(spare_sessions_.back());
+  spare_sessions_.pop_back();
+  return s;
+}
+
+void worker::keep_spare_session(std::unique_ptr<client_session> s) {
+  // Enough for the streams of a few busy connections; the rest are freed.
+  constexpr std::size_t max_spare = 64;
+  if (stopping_ || spare_sessions_.size() >= max_spare) return;
+  s->park();
+  spare_sessions_.push_back(std::move(s));
 }
 
 void worker::adopt_h2(const std::shared_ptr<h2_upstream>& c) {

@@ -149,6 +149,8 @@ class timed : public boost::intrusive::list_base_hook<boost::intrusive::link_mod
   virtual void on_listener_closed(std::size_t /*id*/) {}
 };
 
+class client_session;
+
 class worker {
  public:
   /**
@@ -239,6 +241,12 @@ class worker {
   std::size_t order_instances(generation& gen, service_state& svc, std::size_t* order, std::int64_t now);
   /** A new HTTP/2 connection to a service: closed when the worker stops, whatever its generation. */
   void adopt_h2(const std::shared_ptr<h2_upstream>& c);
+  /**
+   * Sessions of ended HTTP/2 streams, kept to serve later ones without allocating a session and
+   * its buffers for every stream (see client_session::park). Worker thread only.
+   */
+  std::unique_ptr<client_session> take_spare_session();
+  void keep_spare_session(std::unique_ptr<client_session> s);
   /** Requests waiting for their service to accept again (client_session::hold). */
   hold_queue& held() { return held_; }
 
@@ -272,6 +280,7 @@ class worker {
   net::steady_timer sweeper_;
   hold_queue held_{ioc_};
   std::vector<std::weak_ptr<h2_upstream>> h2_upstreams_;
+  std::vector<std::unique_ptr<client_session>> spare_sessions_;  ///< (after ioc_: they hold sockets of it)
   std::thread thread_;
   bool stopping_ = false;
 };
