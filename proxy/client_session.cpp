@@ -828,7 +828,10 @@ net::awaitable<client_session::outcome> client_session::relay_response(exchange&
     if (auto* ch = client_.channel(); ch && ch->put_response_head(status, std::move(res_head_.fields))) {
       // An HTTP/2 stream: its connection takes the head as parsed here (it is counted as the
       // HTTP/1.1 bytes it stands for, like the rest of the stream).
-      if (first > 0) std::tie(ec, n) = co_await net::async_write(client_, net::buffer(up.buffer.data().data(), first), tok);
+      // A response whose body came with its head (or that has none) ends here, at once.
+      const net::const_buffer body(up.buffer.data().data(), first);
+      if ((no_body || (length && *length == first)) && ch->write_last(body)) n = first;
+      else if (first > 0) std::tie(ec, n) = co_await net::async_write(client_, body, tok);
       n += head_size;
     } else {
       std::array<net::const_buffer, 4> parts{net::buffer(res_head_.status_line), net::buffer(res_head_.fields),
@@ -847,10 +850,13 @@ net::awaitable<client_session::outcome> client_session::relay_response(exchange&
   relay_status st = relay_status::done;
   progress_timer timer{*this, cfg.timeouts.body};
   if (!no_body) {
-    if (length) st = co_await relay_length(up.io, up.buffer, client_, *length - first, timer);
-    else if (chunked)
+    if (length) {
+      if (*length > first) st = co_await relay_length(up.io, up.buffer, client_, *length - first, timer);
+    } else if (chunked) {
       st = co_await relay_chunked<false>(*res_, up.io, up.buffer, client_, rechunk, unlimited_bytes, timer);
-    else st = co_await relay_until_eof(up.io, up.buffer, client_, rechunk, timer);
+    } else {
+      st = co_await relay_until_eof(up.io, up.buffer, client_, rechunk, timer);
+    }
   }
   if (st != relay_status::done) {
     // Never present a cut body as complete: the client sees the connection close early.

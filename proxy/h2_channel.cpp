@@ -88,6 +88,15 @@ bool h2_channel::put_response_head(unsigned status, std::string&& fields) {
   return true;
 }
 
+bool h2_channel::write_last(net::const_buffer b) {
+  if (reset_ || closed_ || end_ != response_end::open || pending_write_ || out_.size() + b.size() > response_capacity)
+    return false;
+  copy_in(&b, 1);
+  end_ = response_end::complete;
+  notify();
+  return true;
+}
+
 void h2_channel::cancel() {
   if (pending_read_) complete(pending_read_, net::error::operation_aborted, 0);
   if (pending_write_) complete(pending_write_, net::error::operation_aborted, 0);

@@ -84,6 +84,11 @@ class h2_channel {
    * written as bytes, behind them. `fields` is taken only when it returns true.
    */
   bool put_response_head(unsigned status, std::string&& fields);
+  /**
+   * The last response bytes and the end at once, when they fit (else false, nothing done): the
+   * connection then sends END_STREAM on the last DATA frame instead of an empty one after it.
+   */
+  bool write_last(net::const_buffer b);
   /** Pending operations complete with operation_aborted. */
   void cancel();
   /** The response is complete (END_STREAM). */
