@@ -268,6 +268,7 @@ net::awaitable<std::optional<client_session::outcome>> client_session::read_requ
   req_.emplace(req_head_);
   req_->header_limit(static_cast<std::uint32_t>(cfg.limits.max_header_bytes));
   req_->body_limit(boost::none);  // limits are per route, checked by the session
+  if (auto* ch = client_.channel()) take_stream_fields(*ch);
   bool started = in_.size() > 0;
   if (started) begin_request();
   if (started) arm(cfg.timeouts.header, phase::request_header);
@@ -298,6 +299,17 @@ net::awaitable<std::optional<client_session::outcome>> client_session::read_requ
       begin_request();
       arm(cfg.timeouts.header, phase::request_header);
     }
+  }
+}
+
+void client_session::take_stream_fields(h2_channel& ch) {
+  std::string_view rest(ch.request_fields);
+  while (!rest.empty()) {
+    const auto eol = rest.find("\r\n");
+    const std::string_view line = rest.substr(0, eol);
+    rest.remove_prefix(eol == std::string_view::npos ? rest.size() : eol + 2);
+    if (const auto colon = line.find(": "); colon != std::string_view::npos)
+      req_->add_field(line.substr(0, colon), line.substr(colon + 2));
   }
 }
 

@@ -170,6 +170,8 @@ class client_session final : public timed {
   /** Stops relaying the request body (when the response ended or failed first). */
   void abandon_body(exchange& x);
   unsigned parse_error_status(const boost::system::error_code& ec) const;
+  /** An HTTP/2 stream's fields, recorded in the request head without parsing (see h2_channel). */
+  void take_stream_fields(h2_channel& ch);
 
   /** A request's first bytes arrived: its clock and byte counts start. */
   void begin_request();

@@ -134,6 +134,13 @@ class h2_channel {
   /** Set while the channel is on its owner's to-do list. */
   bool queued = false;
 
+  /**
+   * The request's fields besides the request line and its framing, "name: value\r\n" each,
+   * already checked by nghttp2 and h2_request_head: the session records them without parsing
+   * them (request_parser::add_field), before it parses the rest from the request bytes.
+   */
+  std::string request_fields;
+
   // What the session asks about its "socket".
   boost::asio::ip::tcp::endpoint local_endpoint;
   bool secure = false;

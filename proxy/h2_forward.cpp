@@ -142,10 +142,13 @@ void h2_connection::start_relay(stream_state& s, const route& r) {
     if (colon == std::string_view::npos) continue;
     std::string_view name = line.substr(0, colon), value = line.substr(colon + 2);
     if (name == "content-type" && value.starts_with("application/grpc")) relay->grpc = true;
-    if (name == "content-length" && std::strtoull(std::string(value).c_str(), nullptr, 10) > relay->max_body)
-      relay->refused = true;  // (answered below, once the kind of request is known)
     if (name == "x-forwarded-for" || name == "x-forwarded-proto" || name == "forwarded") continue;
     f.emplace_back(std::string(name), std::string(value));
+  }
+  if (s.head.has_content_length()) {
+    f.emplace_back("content-length", s.head.content_length());
+    if (std::strtoull(s.head.content_length().c_str(), nullptr, 10) > relay->max_body)
+      relay->refused = true;  // (answered below, once the kind of request is known)
   }
   if (!s.head.cookie().empty()) f.emplace_back("cookie", s.head.cookie());
   if (s.head.te_trailers()) f.emplace_back("te", "trailers");

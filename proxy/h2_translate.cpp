@@ -36,7 +36,7 @@ void h2_request_head::reset(std::size_t max_bytes) {
   status_ = 0;
   reason_ = "";
   chunked_ = has_length_ = te_trailers_ = false;
-  for (auto* s : {&method_, &path_, &authority_, &host_, &cookie_, &fields_}) s->clear();
+  for (auto* s : {&method_, &path_, &authority_, &host_, &cookie_, &content_length_, &fields_}) s->clear();
 }
 
 bool h2_request_head::add(std::string_view name, std::string_view value) {
@@ -74,7 +74,11 @@ bool h2_request_head::add(std::string_view name, std::string_view value) {
     return true;
   }
   if (name == "http2-settings") return true;
-  if (name == "content-length") has_length_ = true;
+  if (name == "content-length") {
+    has_length_ = true;
+    content_length_.assign(value);  // (nghttp2 checked it: digits, and only one)
+    return true;
+  }
   fields_.append(name);
   fields_.append(": ", 2);
   fields_.append(value);
@@ -83,6 +87,17 @@ bool h2_request_head::add(std::string_view name, std::string_view value) {
 }
 
 std::string h2_request_head::finish(bool has_body) {
+  std::string line, fields;
+  if (!finish(has_body, line, fields)) return {};
+  // One piece: the request line, the fields, then the framing fields and the blank line.
+  const std::size_t eol = line.find("\r\n") + 2;
+  std::string out;
+  out.reserve(line.size() + fields.size());
+  out.append(line, 0, eol).append(fields).append(line, eol);
+  return out;
+}
+
+bool h2_request_head::finish(bool has_body, std::string& line, std::string& fields) {
   if (status_ == 0 && method_ == "CONNECT") path_ = authority_;  // (answered 405 by the session)
   if (status_ == 0 && (!is_token_safe(method_) || !is_token_safe(path_)))
     refuse(400, "The request's :method or :path is missing or malformed.");
@@ -91,18 +106,20 @@ std::string h2_request_head::finish(bool has_body) {
   // RFC 9113 §8.3.1: a Host naming another authority than :authority makes the request malformed.
   if (status_ == 0 && !authority_.empty() && !host_.empty() && !boost::beast::iequals(authority_, host_))
     refuse(400, "The :authority and Host header fields name different hosts.");
-  if (status_ != 0) return {};
+  if (status_ != 0) return false;
   const std::string& host = authority_.empty() ? host_ : authority_;
   chunked_ = has_body && !has_length_;
-  std::string out;
-  out.reserve(method_.size() + path_.size() + host.size() + fields_.size() + cookie_.size() + 64);
-  out.append(method_).append(" ", 1).append(path_).append(" HTTP/1.1\r\n", 11);
-  if (!host.empty()) out.append("host: ", 6).append(host).append("\r\n", 2);
-  out.append(fields_);
-  if (!cookie_.empty()) out.append("cookie: ", 8).append(cookie_).append("\r\n", 2);
-  if (chunked_) out.append("transfer-encoding: chunked\r\n");
-  out.append("\r\n", 2);
-  return out;
+  line.clear();
+  line.append(method_).append(" ", 1).append(path_).append(" HTTP/1.1\r\n", 11);
+  if (has_length_) line.append("content-length: ", 16).append(content_length_).append("\r\n", 2);
+  if (chunked_) line.append("transfer-encoding: chunked\r\n");
+  line.append("\r\n", 2);
+  fields.clear();
+  fields.reserve(host.size() + fields_.size() + cookie_.size() + 20);
+  if (!host.empty()) fields.append("host: ", 6).append(host).append("\r\n", 2);
+  fields.append(fields_);
+  if (!cookie_.empty()) fields.append("cookie: ", 8).append(cookie_).append("\r\n", 2);
+  return true;
 }
 
 void h2_response_fields::assign(unsigned code, std::string_view head_fields) {

@@ -33,6 +33,13 @@ class h2_request_head {
    * @return the HTTP/1.1 head ("GET / HTTP/1.1\r\n…\r\n\r\n"), or empty with status() set
    */
   std::string finish(bool has_body);
+  /**
+   * The same head in two parts, for a session that takes the fields without parsing them (see
+   * request_parser::add_field): `line`, the request line and the framing fields (Content-Length,
+   * or chunked) with the blank line, which the parser reads; `fields`, the others, "name:
+   * value\r\n" each (Host first, the cookie last). False, with status() set, when refused.
+   */
+  bool finish(bool has_body, std::string& line, std::string& fields);
   /** Why the request is refused: 400 (malformed) or 431 (too large); 0 when it is not. */
   unsigned status() const { return status_; }
   const char* reason() const { return reason_; }
@@ -44,10 +51,13 @@ class h2_request_head {
   const std::string& path() const { return path_; }
   /** :authority, else Host. */
   const std::string& authority() const { return authority_.empty() ? host_ : authority_; }
-  /** The fields to forward, "name: value\r\n" each (no Host, no cookie). */
+  /** The fields to forward, "name: value\r\n" each (no Host, no cookie, no Content-Length). */
   const std::string& fields() const { return fields_; }
   /** `te: trailers` was sent (kept for an HTTP/2 service: gRPC servers require it). */
   bool te_trailers() const { return te_trailers_; }
+  /** The Content-Length value, when one was sent. */
+  const std::string& content_length() const { return content_length_; }
+  bool has_content_length() const { return has_length_; }
   /** The cookie fields, joined. */
   const std::string& cookie() const { return cookie_; }
 
@@ -66,7 +76,7 @@ class h2_request_head {
   bool chunked_ = false;
   bool has_length_ = false;
   bool te_trailers_ = false;
-  std::string method_, path_, authority_, host_, cookie_;
+  std::string method_, path_, authority_, host_, cookie_, content_length_;
   std::string fields_;
 };
 

@@ -98,6 +98,16 @@ class request_parser final : public relay_parser<true> {
  public:
   explicit request_parser(request_head& head);
 
+  /**
+   * Records a field that does not come through the parser, exactly as if it had: an HTTP/2
+   * stream's, already checked (never a framing or connection-specific field). Before put().
+   */
+  void add_field(std::string_view name, std::string_view value) {
+    boost::system::error_code ignored;
+    on_field_impl(http::string_to_field(bsv(name.data(), name.size())), bsv(name.data(), name.size()),
+                  bsv(value.data(), value.size()), ignored);
+  }
+
  private:
   void on_request_impl(http::verb method, bsv method_str, bsv target, int version,
                        boost::system::error_code& ec) override;

@@ -122,6 +122,20 @@ TEST(Http2, CurlGetsAndPostsOverTlsAndH2cThroughTheHttp11Pipeline) {
   EXPECT_EQ(echo.headers.get("host"), "127.0.0.1:" + std::to_string(k.port(0)));
   EXPECT_EQ(echo.headers.get("x-test"), "1");
   EXPECT_EQ(echo.headers.get("x-forwarded-proto"), "https");
+  // Each field once (the request line and framing are parsed, the rest recorded as they came).
+  EXPECT_EQ(echo.headers.count("host"), 1);
+  EXPECT_EQ(echo.headers.count("x-test"), 1);
+  EXPECT_EQ(echo.headers.get("cookie"), "a=1;b=2");  // (curl sends one cookie field)
+  EXPECT_EQ(echo.headers.count("cookie"), 1);
+
+  out = curl("--http2 -d hello '" + https + "/small'");
+  EXPECT_TRUE(out.ends_with("\n2 200")) << out;
+  echo = kt::parse_echo(out.substr(0, out.rfind('\n')));
+  EXPECT_EQ(echo.method, "POST");
+  EXPECT_EQ(echo.headers.get("content-length"), "5");
+  EXPECT_EQ(echo.headers.count("content-length"), 1);
+  EXPECT_FALSE(echo.headers.has("transfer-encoding"));
+  EXPECT_EQ(echo.body, "hello");
 
   out = curl("--http2-prior-knowledge '" + h2c + "/plain'");
   EXPECT_TRUE(out.ends_with("\n2 200")) << out;

@@ -34,6 +34,25 @@ TEST(H2Translate, ABodyWithoutContentLengthGoesChunked) {
   EXPECT_FALSE(sized.chunked());
 }
 
+TEST(H2Translate, TheSplitHeadKeepsTheFramingForTheParser) {
+  auto h = with({{":method", "POST"}, {":scheme", "https"}, {":authority", "a.test"}, {":path", "/p"},
+                 {"content-length", "12"}, {"x-a", "1"}, {"cookie", "c=1"}});
+  std::string line, fields;
+  ASSERT_TRUE(h.finish(true, line, fields));
+  EXPECT_EQ(line, "POST /p HTTP/1.1\r\ncontent-length: 12\r\n\r\n");
+  EXPECT_EQ(fields, "host: a.test\r\nx-a: 1\r\ncookie: c=1\r\n");
+  EXPECT_EQ(h.fields(), "x-a: 1\r\n");
+  EXPECT_EQ(h.content_length(), "12");
+  // The one-piece head has the same fields, framing last.
+  EXPECT_EQ(h.finish(true), "POST /p HTTP/1.1\r\nhost: a.test\r\nx-a: 1\r\ncookie: c=1\r\ncontent-length: 12\r\n\r\n");
+  auto chunked = with({{":method", "POST"}, {":scheme", "https"}, {":authority", "a"}, {":path", "/"}});
+  ASSERT_TRUE(chunked.finish(true, line, fields));
+  EXPECT_EQ(line, "POST / HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n");
+  auto refused = with({{":method", "GET"}, {":scheme", "https"}, {":path", "/ x"}});
+  EXPECT_FALSE(refused.finish(false, line, fields));
+  EXPECT_EQ(refused.status(), 400u);
+}
+
 TEST(H2Translate, HostAndAuthorityMustAgree) {
   auto h = with({{":method", "GET"}, {":scheme", "https"}, {":authority", "a.test"}, {":path", "/"},
                  {"host", "b.test"}});
