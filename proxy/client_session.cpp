@@ -108,6 +108,8 @@ void client_session::serve_stream(std::shared_ptr<h2_channel> channel, std::shar
   hold_timer_ = nullptr;
   deadline = 0;
   w_.track(*this);
+  // The request head is there already: parsed at once, without a read to wait for.
+  client_.bytes_in += client_.channel()->take_request(in_);
 }
 
 void client_session::park() {
@@ -837,7 +839,7 @@ net::awaitable<client_session::outcome> client_session::relay_response(exchange&
     boost::system::error_code ec;
     std::size_t n = 0;
     const std::size_t head_size = res_head_.status_line.size() + res_head_.fields.size() + tail_out_.size();
-    if (auto* ch = client_.channel(); ch && ch->put_response_head(status, std::move(res_head_.fields))) {
+    if (auto* ch = client_.channel(); ch && ch->put_response_head(status, res_head_.fields)) {
       // An HTTP/2 stream: its connection takes the head as parsed here (it is counted as the
       // HTTP/1.1 bytes it stands for, like the rest of the stream).
       // A response whose body came with its head (or that has none) ends here, at once.

@@ -44,6 +44,21 @@ void h2_channel::read(net::mutable_buffer b, handler h) {
   pending_read_.emplace(std::move(h));
 }
 
+std::size_t h2_channel::take_request(boost::beast::flat_buffer& into) {
+  if (reset_ || pending_read_) return 0;
+  const std::size_t n = in_.size();
+  if (n == 0) return 0;
+  auto dst = into.prepare(n);
+  std::memcpy(dst.data(), in_.data().data(), n);
+  into.commit(n);
+  in_.consume(n);
+  const std::size_t payload = std::min(n, payload_owed_);
+  payload_owed_ -= payload;
+  consumed_ += payload;
+  if (payload > 0) notify();
+  return n;
+}
+
 void h2_channel::write_parts(const net::const_buffer* parts, std::size_t count, handler h) {
   if (reset_ || closed_ || end_ != response_end::open) return complete(std::move(h), net::error::broken_pipe, 0);
   if (count == 0) return complete(std::move(h), {}, 0);
@@ -80,10 +95,10 @@ void h2_channel::took_response(std::size_t n) {
   }
 }
 
-bool h2_channel::put_response_head(unsigned status, std::string&& fields) {
+bool h2_channel::put_response_head(unsigned status, std::string_view fields) {
   if (reset_ || closed_ || end_ != response_end::open || out_.size() > 0 || head_status_ != 0) return false;
   head_status_ = status;
-  head_fields_ = std::move(fields);
+  head_fields_.assign(fields);
   notify();
   return true;
 }

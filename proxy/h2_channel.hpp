@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace kinfra::proxy {
 
@@ -68,6 +69,8 @@ class h2_channel {
   // --- The pipeline's side (through proxy::stream) ---
   /** Reads request bytes into `b`; eof once the request is complete, connection_reset if reset. */
   void read(net::mutable_buffer b, handler h);
+  /** Moves the request bytes already here into `into` at once (no read to complete); @return how many. */
+  std::size_t take_request(boost::beast::flat_buffer& into);
   /** Writes response bytes (as many as fit, at least one once there is room). */
   template <class ConstBuffers>
   void write(const ConstBuffers& buffers, handler h) {
@@ -81,9 +84,10 @@ class h2_channel {
    * Hands the response head over parsed (the status and the end-to-end fields, "Name: value\r\n"
    * each) instead of as bytes, which the connection would parse again. False when response bytes
    * are still waiting to be taken (an interim response) or the stream is over: the head is then
-   * written as bytes, behind them. `fields` is taken only when it returns true.
+   * written as bytes, behind them. (`fields` is copied: the caller's string keeps its capacity
+   * for the next response.)
    */
-  bool put_response_head(unsigned status, std::string&& fields);
+  bool put_response_head(unsigned status, std::string_view fields);
   /**
    * The last response bytes and the end at once, when they fit (else false, nothing done): the
    * connection then sends END_STREAM on the last DATA frame instead of an empty one after it.

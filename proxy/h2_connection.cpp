@@ -540,8 +540,7 @@ void h2_connection::submit_final_head(stream_state& s) {
 void h2_connection::start_stream(stream_state& s, bool end_stream) {
   s.request_ended = end_stream;
   s.orphan_deadline = 0;  // (a session or a relay keeps its time from here, or the refusal below)
-  std::string head, fields;
-  if (!s.head.finish(!end_stream, head, fields)) return refuse_stream(s, s.head.status(), s.head.reason());
+  if (!s.head.finish(!end_stream, s.line, s.fields)) return refuse_stream(s, s.head.status(), s.head.reason());
   if (const auto& gen = w_.current(); const route* r = relay_route(s, *gen)) {
     s.gen = gen;
     s.matched = r;
@@ -553,8 +552,8 @@ void h2_connection::start_stream(stream_state& s, bool end_stream) {
   s.chan->secure = io_.secure();
   boost::system::error_code ec;
   s.chan->local_endpoint = io_.local_endpoint(ec);
-  s.chan->request_fields = std::move(fields);
-  s.chan->add_request(head.data(), head.size(), 0);
+  s.chan->request_fields.assign(s.fields);
+  s.chan->add_request(s.line.data(), s.line.size(), 0);
   if (end_stream) s.chan->end_request();
   auto session = w_.take_spare_session();
   if (session) session->serve_stream(s.chan, listener_, peer_);

@@ -51,6 +51,7 @@ struct h2_connection::stream_state {
   std::optional<response_parser> parser;
   h2_response_fields res;
   std::string refusal;  ///< the body of a response the connection makes itself (400, 431)
+  std::string line, fields;  ///< the request head as the session gets it (see h2_request_head::finish)
   std::size_t refusal_sent = 0;
   /** When nobody (no session, no relay) keeps this stream's time: when it is reset (0: not so). */
   std::int64_t orphan_deadline = 0;
