@@ -98,8 +98,7 @@ struct h2_connection::callbacks {
     st->orphan_deadline = now_ms() + cfg.timeouts.header.count();
     c.streams_.emplace(frame->hd.stream_id, std::move(st));
     c.idle_since_ = now_ms();
-    c.update_deadline();
-    return 0;
+    return 0;  // (the read loop updates the deadline once nghttp2 took the bytes)
   }
 
   static int header(nghttp2_session*, const nghttp2_frame* frame, const std::uint8_t* name, std::size_t namelen,
@@ -570,7 +569,7 @@ void h2_connection::start_stream(stream_state& s, bool end_stream) {
       spdlog::error("HTTP/2 stream ended by an internal error: {}", ex.what());
     }
   });
-  update_deadline();
+  // (called from nghttp2_session_mem_recv: the read loop updates the deadline next)
 }
 
 void h2_connection::refuse_stream(stream_state& s, unsigned status, const std::string& reason) {
