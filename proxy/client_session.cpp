@@ -81,46 +81,6 @@ client_session::client_session(worker& w, tcp::socket socket, std::shared_ptr<co
   in_.reserve(4096);
 }
 
-client_session::client_session(worker& w, std::shared_ptr<h2_channel> channel,
-                               std::shared_ptr<const listener_info> listener, const client_address& peer)
-    : w_(w), client_(channel->executor()), stream_session_(true) {
-  in_.reserve(1024);
-  serve_stream(std::move(channel), std::move(listener), peer);
-}
-
-void client_session::serve_stream(std::shared_ptr<h2_channel> channel, std::shared_ptr<const listener_info> listener,
-                                  const client_address& peer) {
-  // Everything a keep-alive connection does not reset between requests itself (see run()).
-  client_.rebind(std::move(channel));
-  client_.channel()->session = this;
-  listener_ = std::move(listener);
-  gen_ = w_.current();
-  client_ip_ = peer.ip;
-  client_loopback_ = peer.loopback;
-  local_address_.clear();
-  in_.clear();
-  req_.reset();
-  res_.reset();
-  phase_ = timed_out_in_ = phase::idle;
-  timed_out_ = closed_ = in_request_ = false;
-  requests_ = 0;
-  active_up_ = nullptr;
-  hold_timer_ = nullptr;
-  deadline = 0;
-  w_.track(*this);
-  // The request head is there already: parsed at once, without a read to wait for.
-  client_.bytes_in += client_.channel()->take_request(in_);
-}
-
-void client_session::park() {
-  if (auto* ch = client_.channel()) ch->session = nullptr;
-  client_.rebind(nullptr);
-  unlink();
-  deadline = 0;
-  listener_.reset();
-  gen_.reset();  // (an old configuration is not kept alive by a spare session)
-}
-
 client_session::~client_session() {
   if (auto* ch = client_.channel()) ch->session = nullptr;
   if (!stream_session_) w_.connection_closed();
@@ -270,11 +230,11 @@ net::awaitable<std::optional<client_session::outcome>> client_session::read_requ
   req_.emplace(req_head_);
   req_->header_limit(static_cast<std::uint32_t>(cfg.limits.max_header_bytes));
   req_->body_limit(boost::none);  // limits are per route, checked by the session
-  if (auto* ch = client_.channel()) take_stream_fields(*ch);
   bool started = in_.size() > 0;
   if (started) begin_request();
   if (started) arm(cfg.timeouts.header, phase::request_header);
   else arm(requests_ == 0 ? cfg.timeouts.header : cfg.timeouts.idle, phase::idle);
+  if (auto* ch = client_.channel()) take_stream_fields(*ch);  // (after begin_request: they are counted in it)
   for (;;) {
     if (in_.size() > 0) {
       boost::system::error_code ec;
@@ -301,17 +261,6 @@ net::awaitable<std::optional<client_session::outcome>> client_session::read_requ
       begin_request();
       arm(cfg.timeouts.header, phase::request_header);
     }
-  }
-}
-
-void client_session::take_stream_fields(h2_channel& ch) {
-  std::string_view rest(ch.request_fields);
-  while (!rest.empty()) {
-    const auto eol = rest.find("\r\n");
-    const std::string_view line = rest.substr(0, eol);
-    rest.remove_prefix(eol == std::string_view::npos ? rest.size() : eol + 2);
-    if (const auto colon = line.find(": "); colon != std::string_view::npos)
-      req_->add_field(line.substr(0, colon), line.substr(colon + 2));
   }
 }
 

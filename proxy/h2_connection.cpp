@@ -31,6 +31,8 @@ constexpr std::int32_t stream_window = 256 * 1024;
 constexpr std::int32_t connection_window = 1024 * 1024;
 /** Ended streams whose state (and its buffers) is kept for the next ones. */
 constexpr std::size_t max_spare_streams = 16;
+/** …unless its buffers grew past this (a large head): that memory is not kept. */
+constexpr std::size_t max_spare_bytes = 16 * 1024;
 
 /** The HEADERS of a translated response head (views into `res`; good until the next call). */
 const std::vector<nghttp2_nv>& response_nva(const h2_response_fields& res) {
@@ -157,6 +159,7 @@ struct h2_connection::callbacks {
         if (!ack && !c.control_.take(now_ms())) c.calm_down(hd->type == NGHTTP2_PING ? "PING flood" : "SETTINGS flood");
         break;
       case NGHTTP2_PRIORITY:
+      case NGHTTP2_PRIORITY_UPDATE:
         // (WINDOW_UPDATE is not counted: it needs no answer, and clients send one per read.)
         if (!c.control_.take(now_ms())) c.calm_down("PRIORITY flood");
         break;
@@ -237,7 +240,7 @@ struct h2_connection::callbacks {
       if (r->up) r->up->reset(r->up_id, NGHTTP2_CANCEL);
       c.log_relay(*it->second);
     }
-    if (c.spare_.size() < max_spare_streams) {
+    if (c.spare_.size() < max_spare_streams && it->second->retained() <= max_spare_bytes) {
       auto& spare = c.spare_.emplace_back(std::move(it->second));
       spare->chan.reset();  // (nothing of the ended stream is kept alive by its spare state)
       spare->relay.reset();
@@ -374,6 +377,7 @@ net::awaitable<void> h2_connection::read_loop() {
       const auto* data = static_cast<const std::uint8_t*>(in_.data().data());
       const auto rv = nghttp2_session_mem_recv(session_, data, in_.size());
       in_.consume(in_.size());
+      start_sessions();
       if (rv < 0) {
         spdlog::debug("HTTP/2 connection from {} ended: {}", peer_.ip, nghttp2_strerror(static_cast<int>(rv)));
         break;
@@ -554,22 +558,9 @@ void h2_connection::start_stream(stream_state& s, bool end_stream) {
   s.chan->request_fields.assign(s.fields);
   s.chan->add_request(s.line.data(), s.line.size(), 0);
   if (end_stream) s.chan->end_request();
-  auto session = w_.take_spare_session();
-  if (session) session->serve_stream(s.chan, listener_, peer_);
-  else session = std::make_unique<client_session>(w_, s.chan, listener_, peer_);
-  auto* raw = session.get();
-  net::co_spawn(io_.get_executor(), raw->run(), [owner = std::move(session), &w = w_](std::exception_ptr e) mutable {
-    if (!e) {
-      if (owner->reusable()) w.keep_spare_session(std::move(owner));
-      return;
-    }
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-      spdlog::error("HTTP/2 stream ended by an internal error: {}", ex.what());
-    }
-  });
-  // (called from nghttp2_session_mem_recv: the read loop updates the deadline next)
+  // Its session starts once nghttp2 has taken all the bytes of this read: a stream the client
+  // resets in the same read is never served (nor forwarded).
+  starting_.push_back(s.id);
 }
 
 void h2_connection::refuse_stream(stream_state& s, unsigned status, const std::string& reason) {
@@ -608,33 +599,6 @@ void h2_connection::relay_response(std::int32_t id) {
     s->phase = stream_state::response_phase::body;
   }
   wake();
-}
-
-void h2_connection::relay_resume(std::int32_t id) {
-  if (auto* s = find(id); s && s->relay && s->relay->response_started && s->relay->client_deferred) {
-    s->relay->client_deferred = false;
-    nghttp2_session_resume_data(session_, id);
-  }
-  wake();
-}
-
-void h2_connection::relay_reset(std::int32_t id, std::uint32_t code) {
-  nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, code);
-  wake();
-}
-
-void h2_connection::relay_consumed(std::int32_t id, std::size_t n) {
-  nghttp2_session_consume(session_, id, n);
-  wake();
-}
-
-void h2_connection::detach_relays() {
-  for (auto& [id, s] : streams_) {
-    if (!s->relay || !s->relay->client) continue;
-    s->relay->client = nullptr;
-    if (s->relay->up) s->relay->up->reset(s->relay->up_id, NGHTTP2_CANCEL);
-    log_relay(*s);  // (the connection ends before the stream: counted and logged all the same)
-  }
 }
 
 }  // namespace kinfra::proxy

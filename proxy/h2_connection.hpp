@@ -99,6 +99,8 @@ class h2_connection final : public h2_channel::owner {
   void apply_touched();
   void apply(stream_state& s);
   void start_stream(stream_state& s, bool end_stream);
+  /** Starts the sessions of the streams start_stream prepared during the last read. */
+  void start_sessions();
   void refuse_stream(stream_state& s, unsigned status, const std::string& reason);
   /** The route a stream takes when its service speaks HTTP/2 (`protocol: h2|h2c`), else null. */
   const route* relay_route(const stream_state& s, const generation& gen) const;
@@ -126,6 +128,7 @@ class h2_connection final : public h2_channel::owner {
   std::unordered_map<std::int32_t, std::unique_ptr<stream_state>> streams_;
   std::vector<std::unique_ptr<stream_state>> spare_;  ///< ended streams, reused (see stream_state::reuse)
   std::vector<std::int32_t> touched_;
+  std::vector<std::int32_t> starting_;  ///< streams whose session starts after this read
   std::vector<std::uint8_t> out_;  ///< frames gathered for one write
   net::steady_timer wake_;
   bool waiting_ = false;

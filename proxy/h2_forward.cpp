@@ -221,4 +221,31 @@ void h2_connection::log_relay(const stream_state& s) {
   }
 }
 
+void h2_connection::relay_resume(std::int32_t id) {
+  if (auto* s = find(id); s && s->relay && s->relay->response_started && s->relay->client_deferred) {
+    s->relay->client_deferred = false;
+    nghttp2_session_resume_data(session_, id);
+  }
+  wake();
+}
+
+void h2_connection::relay_reset(std::int32_t id, std::uint32_t code) {
+  nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, code);
+  wake();
+}
+
+void h2_connection::relay_consumed(std::int32_t id, std::size_t n) {
+  nghttp2_session_consume(session_, id, n);
+  wake();
+}
+
+void h2_connection::detach_relays() {
+  for (auto& [id, s] : streams_) {
+    if (!s->relay || !s->relay->client) continue;
+    s->relay->client = nullptr;
+    if (s->relay->up) s->relay->up->reset(s->relay->up_id, NGHTTP2_CANCEL);
+    log_relay(*s);  // (the connection ends before the stream: counted and logged all the same)
+  }
+}
+
 }  // namespace kinfra::proxy

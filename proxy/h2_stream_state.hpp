@@ -23,6 +23,11 @@ struct h2_connection::stream_state {
   stream_state(std::int32_t id, std::size_t max_header) : id(id), head(max_header) {}
   enum class response_phase : std::uint8_t { head, body, done };
 
+  /** The capacity its buffers keep for the next stream. */
+  std::size_t retained() const {
+    return head.capacity() + res.storage.capacity() + res_head.fields.capacity() + line.capacity() + fields.capacity();
+  }
+
   /** Ready to serve another stream: as if new, with the buffers' capacity kept. */
   void reuse(std::int32_t new_id, std::size_t max_header) {
     id = new_id;

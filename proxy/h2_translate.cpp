@@ -26,11 +26,17 @@ bool is_connection_specific(std::string_view name) {
 
 namespace {
 
-/** Per byte: 1 ends a line (CR, LF, NUL), 2 ends a field name (':'). */
+/**
+ * Per byte: 1 ends a line (CR, LF, NUL), 2 is not in a field name (RFC 9110 tchar, lower case:
+ * nghttp2 checked that already; this is the translation's own guard), ':' included.
+ */
 constexpr auto byte_classes = [] {
   std::array<unsigned char, 256> t{};
-  t['\r'] = t['\n'] = t['\0'] = 1;
-  t[':'] = 2;
+  for (auto& c : t) c = 2;
+  for (int c = 'a'; c <= 'z'; ++c) t[c] = 0;
+  for (int c = '0'; c <= '9'; ++c) t[c] = 0;
+  for (unsigned char c : std::string_view("!#$%&'*+-.^_`|~")) t[c] = 0;
+  t['\r'] = t['\n'] = t['\0'] = 1 | 2;
   return t;
 }();
 
@@ -61,8 +67,8 @@ bool h2_request_head::add(std::string_view name, std::string_view value) {
   bytes_ += name.size() + value.size() + 32;
   if (bytes_ > max_bytes_) refuse(431, "The request header fields are too large.");
   if (status_ != 0) return false;
-  if (name.empty() || has_any(name.substr(0, 1), 1) || has_any(name.substr(1), 1 | 2) ||
-      has_line_break(value)) {
+  // A name is tokens only; a pseudo-header's starts with ':'.
+  if (name.empty() || has_any(name.substr(name.front() == ':' ? 1 : 0), 2) || has_line_break(value)) {
     refuse(400, "A header field is malformed.");
     return false;
   }

@@ -25,6 +25,11 @@ class h2_request_head {
   explicit h2_request_head(std::size_t max_bytes) : max_bytes_(max_bytes) {}
   /** Ready for another request (the strings keep their capacity). */
   void reset(std::size_t max_bytes);
+  /** What its strings hold allocated. */
+  std::size_t capacity() const {
+    return method_.capacity() + path_.capacity() + authority_.capacity() + host_.capacity() + cookie_.capacity() +
+           content_length_.capacity() + fields_.capacity();
+  }
 
   /** One field; false once the request is to be refused (see status()). */
   bool add(std::string_view name, std::string_view value);

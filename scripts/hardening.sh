@@ -24,15 +24,14 @@ export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 
 FUZZ_TARGETS=(config request template log_line h2)
 
-build() {  # dir, [--target names...,] extra cmake args...
+TARGETS=()  # what build() builds (empty: everything); set for one call
+build() {  # dir, extra cmake args...
   local dir=$1; shift
-  local targets=()
-  if [ "${1:-}" = --target ]; then targets=(--target $2); shift 2; fi
   # -O1 -g1: fast enough to run the suite, line numbers in reports, and much quicker to compile
   # than -O2 -g with Beast and Asio.
   cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" \
     "$@" >/dev/null
-  cmake --build "$dir" "${targets[@]}"
+  cmake --build "$dir" ${TARGETS[@]+--target "${TARGETS[@]}"}
 }
 
 for step in "${steps[@]}"; do
@@ -52,7 +51,9 @@ for step in "${steps[@]}"; do
     fuzz)
       echo "== libFuzzer: ${FUZZ_SECONDS}s per target"
       # Only the fuzz targets and the modules they link (not app/ or cli/).
-      CXX=clang++ CC=clang build build/fuzz --target "${FUZZ_TARGETS[*]/#/fuzz_}" -DKINFRA_FUZZ=ON -DKINFRA_BUILD_TESTS=OFF
+      TARGETS=("${FUZZ_TARGETS[@]/#/fuzz_}")
+      CXX=clang++ CC=clang build build/fuzz -DKINFRA_FUZZ=ON -DKINFRA_BUILD_TESTS=OFF
+      TARGETS=()
       for target in "${FUZZ_TARGETS[@]}"; do
         mkdir -p "build/fuzz/corpus-$target"
         # New inputs go to the first folder; the seeds in the repository stay as they are.

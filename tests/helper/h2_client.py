@@ -184,6 +184,16 @@ def main():
         sid = c.request(rest[0], headers=headers, authority=authority)
         c.pump(c.done([sid]))
         c.print()
+    elif scenario == "expect":  # expect PATH BODY: Expect: 100-continue, the body only after the 100
+        c = Client(port, h2c)
+        body = rest[1].encode()
+        sid = c.request(rest[0], method="POST", end=False,
+                        headers=[("expect", "100-continue"), ("content-length", str(len(body)))])
+        c.pump(lambda: c.response(sid)["interim"] or c.response(sid)["headers"] or c.response(sid)["ended"])
+        c.result["body_sent_after"] = "interim" if c.response(sid)["interim"] else "no interim"
+        c.send_body(sid, body)
+        c.pump(c.done([sid]))
+        c.print()
     elif scenario == "slow-and-fast":  # slow-and-fast FLAGFILE: /slow then /fast on one connection
         c = Client(port, h2c)
         slow = c.request("/slow")
@@ -222,12 +232,13 @@ def main():
                         matched += 1
         c.result = {"ok": ok, "matched": matched, "resets": c.result["resets"], "goaway": c.result["goaway"]}
         c.print()
-    elif scenario == "rapid-reset":  # rapid-reset N: N HEADERS + RST_STREAM pairs
+    elif scenario == "rapid-reset":  # rapid-reset N [end]: N HEADERS + RST_STREAM pairs
         c = Client(port, h2c)
+        end = len(rest) > 1 and rest[1] == "end"  # complete requests (END_STREAM), then cancelled
         for i in range(int(rest[0])):
             sid = c.conn.get_next_available_stream_id()
             c.conn.send_headers(sid, [(":method", "GET"), (":path", "/r"), (":scheme", "https"),
-                                      (":authority", "localhost")])
+                                      (":authority", "localhost")], end_stream=end)
             c.conn.reset_stream(sid)
             if i % 50 == 49:
                 c.flush()

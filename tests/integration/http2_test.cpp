@@ -193,6 +193,37 @@ TEST(Http2, ManyStreamsOnOneConnectionAndASlowOneBlocksNoOther) {
   EXPECT_EQ(doc["matched"], 50) << doc.dump();
 }
 
+TEST(Http2, InterimResponsesHeadAnd204EndTheirStreamsCleanly) {
+  NEED(have("curl") && have_python_h2(), "curl and python3-h2");
+  kt::test_upstream up([](kt::socket_conn& c) {
+    kt::request r;
+    while (c.read_request(r)) {
+      if (r.target == "/none") c.send("HTTP/1.1 204 No Content\r\nX-Kind: none\r\n\r\n");
+      else if (r.method == "HEAD") c.send("HTTP/1.1 200 OK\r\nContent-Length: 10\r\nX-Kind: head\r\n\r\n");
+      else c.send("HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(r.body.size()) + "\r\n\r\n" + r.body);
+    }
+  });
+  kt::kinfra_process k(h2_routes(up.url()), false);
+  const std::string https = "https://127.0.0.1:" + std::to_string(k.port(0));
+  // No body: END_STREAM with the HEADERS (curl fails on a stream that is reset or never ends).
+  std::string out = curl("--http2 -D - -o /dev/null '" + https + "/none'");
+  EXPECT_TRUE(out.ends_with("\n2 204")) << out;
+  EXPECT_NE(out.find("x-kind: none"), std::string::npos) << out;
+  out = curl("--http2 -I '" + https + "/head'");
+  EXPECT_TRUE(out.ends_with("\n2 200")) << out;
+  EXPECT_NE(out.find("content-length: 10"), std::string::npos) << out;
+  EXPECT_NE(out.find("x-kind: head"), std::string::npos) << out;
+  // Expect: 100-continue: kinfra's interim 100 as interim HEADERS, then the final answer.
+  auto doc = h2_client(k.port(0), {"expect", "/upload", "hello"});
+  const auto& r = doc["responses"]["1"];
+  EXPECT_EQ(doc["body_sent_after"], "interim") << doc.dump();
+  ASSERT_EQ(r["interim"].size(), 1u) << doc.dump();
+  EXPECT_EQ(r["interim"][0][0][1], "100") << doc.dump();
+  EXPECT_EQ(status_of(r), "200") << doc.dump();
+  EXPECT_EQ(r["body"], "hello") << doc.dump();
+  EXPECT_TRUE(r["ended"].get<bool>()) << doc.dump();
+}
+
 TEST(Http2, NghttpAndLargeBodiesBothWays) {
   NEED(have("nghttp"), "nghttp2-client");
   NEED(have_python_h2(), "python3-h2");
@@ -295,6 +326,16 @@ TEST(Http2, FloodsEndTheConnectionWithEnhanceYourCalmAndOthersAreServed) {
                              {"settings-flood", "5000"}, {"empty-data-flood", "5000"}}) {
     auto doc = h2_client(p, attack);
     EXPECT_EQ(doc["goaway"], enhance_your_calm) << attack[0] << ": " << doc.dump().substr(0, 300);
+  }
+  {
+    // Complete requests (END_STREAM) cancelled in the same read are never served, over idle
+    // pooled connections to the service that would carry them at once. (h2c: the pairs go 50 to
+    // a write, so only a pair split between two reads could get through.)
+    EXPECT_EQ(h2_client(k.port(1), {"many", "20"}, true)["ok"], 20);
+    const std::size_t before = up.request_count();
+    auto doc = h2_client(k.port(1), {"rapid-reset", "2000", "end"}, true);
+    EXPECT_EQ(doc["goaway"], enhance_your_calm) << doc.dump().substr(0, 300);
+    EXPECT_LT(up.request_count() - before, 10u) << "requests forwarded for streams reset with their HEADERS";
   }
   // CONTINUATION flood (CVE-2024-27316): the connection ends (nghttp2 counts them).
   auto doc = h2_client(p, {"continuation-flood", "1000"});

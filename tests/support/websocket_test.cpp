@@ -45,13 +45,17 @@ void websocket_echo(socket_conn& c) {
 
 namespace {
 
-/** Shuts `fd` down (waking any blocked read or write) unless disarmed before `timeout` passes. */
+/**
+ * Shuts the socket of `fd` down (waking any blocked read or write) unless disarmed before
+ * `timeout` passes. It works on a duplicate of `fd`: the socket's own descriptor may be closed
+ * (and its number reused elsewhere) before the watchdog is disarmed.
+ */
 class watchdog {
  public:
   watchdog(int fd, ms timeout)
-      : thread_([this, fd, timeout] {
+      : fd_(::dup(fd)), thread_([this, timeout] {
           std::unique_lock lock(mutex_);
-          if (!cv_.wait_for(lock, timeout, [this] { return disarmed_; })) ::shutdown(fd, SHUT_RDWR);
+          if (!cv_.wait_for(lock, timeout, [this] { return disarmed_; }) && fd_ >= 0) ::shutdown(fd_, SHUT_RDWR);
         }) {}
   ~watchdog() {
     {
@@ -60,9 +64,11 @@ class watchdog {
     }
     cv_.notify_one();
     thread_.join();
+    if (fd_ >= 0) ::close(fd_);
   }
 
  private:
+  int fd_;
   std::mutex mutex_;
   std::condition_variable cv_;
   bool disarmed_ = false;
