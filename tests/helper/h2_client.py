@@ -184,6 +184,16 @@ def main():
         sid = c.request(rest[0], headers=headers, authority=authority)
         c.pump(c.done([sid]))
         c.print()
+    elif scenario == "seq":  # seq PATH@AUTHORITY...: one after the other on one connection
+        c = Client(port, h2c)
+        order = []
+        for item in rest:
+            path, authority = item.rsplit("@", 1)
+            sid = c.request(path, authority=authority)
+            c.pump(c.done([sid]))
+            order.append(str(sid))
+        c.result["sequence"] = order
+        c.print()
     elif scenario == "expect":  # expect PATH BODY: Expect: 100-continue, the body only after the 100
         c = Client(port, h2c)
         body = rest[1].encode()

@@ -224,6 +224,29 @@ TEST(Http2, InterimResponsesHeadAnd204EndTheirStreamsCleanly) {
   EXPECT_TRUE(r["ended"].get<bool>()) << doc.dump();
 }
 
+TEST(Http2, AdminChecksHoldForEveryStreamOfAConnection) {
+  NEED(have_python_h2(), "python3-h2");
+  kt::test_upstream up;
+  kt::kinfra_process k(h2_routes(up.url()), false);
+  const std::string own = "127.0.0.1:" + std::to_string(k.port(0));
+  // One stream after the other on one connection, so that later streams are served by the
+  // sessions of earlier ones: kinfra's own name, a foreign one (DNS rebinding), a proxied
+  // request, kinfra's own name again.
+  auto doc = h2_client(k.port(0), {"seq", "/__status__@" + own, "/__status__@attacker.example", "/app@app.example",
+                                   "/__status__@" + own});
+  ASSERT_EQ(doc["sequence"].size(), 4u) << doc.dump().substr(0, 300);
+  const auto& seq = doc["sequence"];
+  auto response = [&](int i) -> const nlohmann::json& { return doc["responses"][seq[i].get<std::string>()]; };
+  EXPECT_EQ(status_of(response(0)), "200");
+  EXPECT_NE(response(0)["body"].get<std::string>().find("\"services\""), std::string::npos);
+  EXPECT_EQ(status_of(response(1)), "421") << response(1).dump().substr(0, 300);
+  EXPECT_EQ(response(1)["body"].get<std::string>().find("\"services\""), std::string::npos);
+  EXPECT_EQ(status_of(response(2)), "200");
+  EXPECT_EQ(kt::parse_echo(response(2)["body"]).headers.get("host"), "app.example");
+  EXPECT_EQ(status_of(response(3)), "200");
+  EXPECT_NE(response(3)["body"].get<std::string>().find("\"services\""), std::string::npos);
+}
+
 TEST(Http2, NghttpAndLargeBodiesBothWays) {
   NEED(have("nghttp"), "nghttp2-client");
   NEED(have_python_h2(), "python3-h2");
