@@ -1,0 +1,90 @@
+#include "common/history.hpp"
+
+#include <algorithm>
+
+namespace kinfra {
+
+std::optional<double> bucket_quantile(const std::array<std::uint64_t, duration_buckets.size() + 1>& buckets,
+                                      double q) {
+  std::uint64_t total = 0;
+  for (auto n : buckets) total += n;
+  if (total == 0) return std::nullopt;
+  const double rank = std::clamp(q, 0.0, 1.0) * static_cast<double>(total);
+  double below = 0;  // requests in the buckets before this one
+  for (std::size_t i = 0; i < buckets.size(); ++i) {
+    const auto n = static_cast<double>(buckets[i]);
+    const double lower = i == 0 ? 0.0 : duration_buckets[i - 1];
+    if (i == duration_buckets.size()) return lower * 1000.0;  // above the last bound: its lower bound
+    if (n > 0 && below + n >= rank) {
+      const double upper = duration_buckets[i];
+      return (lower + (upper - lower) * ((rank - below) / n)) * 1000.0;
+    }
+    below += n;
+  }
+  return duration_buckets.back() * 1000.0;
+}
+
+std::vector<history_point> history::ring::last(std::size_t n) const {
+  n = std::min(n, size_);
+  std::vector<history_point> out;
+  out.reserve(n);
+  for (std::size_t i = size_ - n; i < size_; ++i) out.push_back(slots_[(first_ + i) % slots_.size()]);
+  return out;
+}
+
+history_point history::between(const history_counters& from, std::int64_t from_at, const history_counters& to,
+                               std::int64_t to_at) {
+  history_point p;
+  p.at = from_at;
+  const auto seconds = static_cast<double>(std::max<std::int64_t>(1, to_at - from_at));
+  // (Counters only grow; a smaller one would be a new series under an old name: counted from 0.)
+  auto delta = [](std::uint64_t a, std::uint64_t b) { return b >= a ? b - a : b; };
+  p.requests_per_s = static_cast<double>(delta(from.requests, to.requests)) / seconds;
+  p.errors_per_s = static_cast<double>(delta(from.errors, to.errors)) / seconds;
+  std::array<std::uint64_t, duration_buckets.size() + 1> during{};
+  for (std::size_t i = 0; i < during.size(); ++i) during[i] = delta(from.buckets[i], to.buckets[i]);
+  p.p50_ms = bucket_quantile(during, 0.50);
+  p.p95_ms = bucket_quantile(during, 0.95);
+  p.p99_ms = bucket_quantile(during, 0.99);
+  p.connections = to.connections;
+  p.restarts = static_cast<std::uint32_t>(delta(from.restarts, to.restarts));
+  p.state = to.state;
+  return p;
+}
+
+void history::sample(std::int64_t now, const history_counters& c) {
+  if (!last_) {
+    last_ = c;
+    last_at_ = now;
+    minute_base_ = c;
+    minute_base_at_ = now;
+    minute_at_ = now - now % 60;
+    return;
+  }
+  if (now <= last_at_) return;
+  seconds_.push(between(*last_, last_at_, c, now));
+  // A minute closes on the first sample of a later one: what the counters did from the last
+  // sample before the minute to its last sample (so 60 samples a second apart make 60 s).
+  const std::int64_t minute = now - now % 60;
+  if (minute > minute_at_) {
+    history_point m = between(minute_base_, minute_base_at_, *last_, last_at_);
+    m.at = minute_at_;
+    minutes_.push(m);
+    minute_base_ = *last_;
+    minute_base_at_ = last_at_;
+    minute_at_ = minute;
+  }
+  last_ = c;
+  last_at_ = now;
+}
+
+std::vector<history_point> history::points(span s) const {
+  switch (s) {
+    case span::minutes_15: return seconds_.last(second_points);
+    case span::hour_1: return minutes_.last(60);
+    case span::hours_24: return minutes_.last(minute_points);
+  }
+  return {};
+}
+
+}  // namespace kinfra

@@ -1,0 +1,101 @@
+#pragma once
+/**
+ * @file What a series (a service, a route, kinfra as a whole) did over time, for the dashboard's
+ * charts: fixed-size rings of points at 1 s resolution for the last 15 minutes and 1 min
+ * resolution for the last 24 hours.
+ *
+ * Nothing here is on a request's path: a history is fed once a second with the cumulative
+ * counters that already exist (requests, 5xx, the latency histogram, restarts) and turns their
+ * differences into rates and latency quantiles. Memory is fixed when it is made.
+ */
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "common/metrics.hpp"
+
+namespace kinfra {
+
+/** A series' cumulative counters at one moment: what a history is fed. */
+struct history_counters {
+  std::uint64_t requests = 0;
+  std::uint64_t errors = 0;  ///< 5xx answers
+  /** Requests per duration bucket (see duration_buckets; the last one is "above"), not cumulative over buckets. */
+  std::array<std::uint64_t, duration_buckets.size() + 1> buckets{};
+  std::uint64_t restarts = 0;
+  std::uint32_t connections = 0;  ///< open now
+  std::uint8_t state = 0;         ///< the series' state now (a service_state, for a service)
+};
+
+/** One point: what happened during its second (or minute). */
+struct history_point {
+  std::int64_t at = 0;  ///< when it began, seconds since the epoch
+  double requests_per_s = 0;
+  double errors_per_s = 0;
+  /** Latency quantiles in ms, estimated from the histogram; absent without requests. */
+  std::optional<double> p50_ms, p95_ms, p99_ms;
+  std::uint32_t connections = 0;  ///< open at its end
+  std::uint32_t restarts = 0;     ///< during it
+  std::uint8_t state = 0;         ///< at its end
+};
+
+/**
+ * The `q` quantile (0…1) of the requests counted in `buckets`, in ms: linear within the bucket it
+ * falls in (the last, unbounded bucket counts as its lower bound). Absent when there are none.
+ */
+std::optional<double> bucket_quantile(const std::array<std::uint64_t, duration_buckets.size() + 1>& buckets,
+                                      double q);
+
+class history {
+ public:
+  static constexpr std::size_t second_points = 15 * 60;
+  static constexpr std::size_t minute_points = 24 * 60;
+  enum class span { minutes_15, hour_1, hours_24 };
+
+  history() : seconds_(second_points), minutes_(minute_points) {}
+
+  /**
+   * The counters at `now` (seconds since the epoch), about once a second. The first call only
+   * sets the baseline; a call in the same second as the last is ignored.
+   */
+  void sample(std::int64_t now, const history_counters& c);
+
+  /** Oldest first: 1 s points for minutes_15, 1 min points for hour_1 (the last 60) and hours_24. */
+  std::vector<history_point> points(span s) const;
+
+ private:
+  /** A fixed-size ring of points. */
+  class ring {
+   public:
+    explicit ring(std::size_t capacity) : slots_(capacity) {}
+    void push(const history_point& p) {
+      slots_[(first_ + size_) % slots_.size()] = p;
+      if (size_ < slots_.size()) ++size_;
+      else first_ = (first_ + 1) % slots_.size();
+    }
+    /** The newest `n` (all when fewer), oldest first. */
+    std::vector<history_point> last(std::size_t n) const;
+
+   private:
+    std::vector<history_point> slots_;
+    std::size_t first_ = 0;
+    std::size_t size_ = 0;
+  };
+
+  /** The point for what the counters did from `from` (at `from_at`) to `to` (at `to_at`). */
+  static history_point between(const history_counters& from, std::int64_t from_at, const history_counters& to,
+                               std::int64_t to_at);
+
+  ring seconds_;
+  ring minutes_;
+  std::optional<history_counters> last_;  ///< the last sample
+  std::int64_t last_at_ = 0;
+  history_counters minute_base_;    ///< the last sample before the current minute
+  std::int64_t minute_base_at_ = 0;  ///< when it was taken
+  std::int64_t minute_at_ = 0;       ///< when the current minute began (a multiple of 60)
+};
+
+}  // namespace kinfra

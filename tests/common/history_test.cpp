@@ -1,0 +1,104 @@
+// The history rings behind the dashboard's charts: rates and latency quantiles from cumulative
+// counters, 1 s points rolled up into 1 min points, and fixed bounds.
+
+#include "common/history.hpp"
+
+#include <gtest/gtest.h>
+
+namespace kinfra {
+namespace {
+
+/** Counters after `requests` requests (all in the 10–25 ms bucket), `errors` of them 5xx. */
+history_counters after(std::uint64_t requests, std::uint64_t errors = 0, std::uint64_t restarts = 0) {
+  history_counters c;
+  c.requests = requests;
+  c.errors = errors;
+  c.buckets[2] = requests;  // (0.01, 0.025] s
+  c.restarts = restarts;
+  return c;
+}
+
+TEST(History, QuantilesComeFromTheHistogram) {
+  std::array<std::uint64_t, duration_buckets.size() + 1> b{};
+  EXPECT_FALSE(bucket_quantile(b, 0.5));
+  b[0] = 50;  // ≤ 5 ms
+  b[3] = 50;  // (25, 50] ms
+  EXPECT_NEAR(*bucket_quantile(b, 0.5), 5.0, 1e-9);   // the 50th request is the last of the first bucket
+  EXPECT_NEAR(*bucket_quantile(b, 0.75), 37.5, 1e-9);  // halfway through (25, 50]
+  EXPECT_NEAR(*bucket_quantile(b, 1.0), 50.0, 1e-9);
+  b = {};
+  b.back() = 3;  // all above the last bound (10 s): reported as 10 s
+  EXPECT_NEAR(*bucket_quantile(b, 0.99), 10000.0, 1e-9);
+}
+
+TEST(History, KnownTrafficMakesKnownSecondPoints) {
+  history h;
+  h.sample(1000, after(0));
+  h.sample(1001, after(10, 2));
+  h.sample(1003, after(30, 2, 1));  // two seconds later: one point for both
+  auto pts = h.points(history::span::minutes_15);
+  ASSERT_EQ(pts.size(), 2u);
+  EXPECT_EQ(pts[0].at, 1000);
+  EXPECT_DOUBLE_EQ(pts[0].requests_per_s, 10);
+  EXPECT_DOUBLE_EQ(pts[0].errors_per_s, 2);
+  ASSERT_TRUE(pts[0].p99_ms);
+  EXPECT_GT(*pts[0].p99_ms, 10.0);
+  EXPECT_LE(*pts[0].p99_ms, 25.0);
+  EXPECT_EQ(pts[0].restarts, 0u);
+  EXPECT_EQ(pts[1].at, 1001);
+  EXPECT_DOUBLE_EQ(pts[1].requests_per_s, 10);  // 20 requests over 2 s
+  EXPECT_DOUBLE_EQ(pts[1].errors_per_s, 0);
+  EXPECT_EQ(pts[1].restarts, 1u);
+  // No request in a second: no latency for it.
+  h.sample(1004, after(30, 2, 1));
+  EXPECT_FALSE(h.points(history::span::minutes_15).back().p50_ms);
+  // The same second again changes nothing.
+  h.sample(1004, after(99));
+  EXPECT_EQ(h.points(history::span::minutes_15).size(), 3u);
+}
+
+TEST(History, SecondsRollUpIntoMinutes) {
+  history h;
+  // From 12:00:00 (a multiple of 60) for three minutes: 60 requests a second in the first
+  // minute, 30 in the second, none in the third.
+  const std::int64_t t0 = 1'700'000'040;  // a multiple of 60
+  std::uint64_t total = 0;
+  h.sample(t0 - 1, after(0));
+  for (std::int64_t t = t0; t < t0 + 180; ++t) {
+    const std::int64_t minute = (t - t0) / 60;
+    total += minute == 0 ? 60 : minute == 1 ? 30 : 0;
+    h.sample(t, after(total));
+  }
+  h.sample(t0 + 180, after(total));  // closes the third minute
+  auto minutes = h.points(history::span::hours_24);
+  ASSERT_GE(minutes.size(), 3u);
+  minutes.erase(minutes.begin(), minutes.end() - 3);
+  EXPECT_EQ(minutes[0].at, t0);
+  EXPECT_DOUBLE_EQ(minutes[0].requests_per_s, 60);
+  EXPECT_EQ(minutes[1].at, t0 + 60);
+  EXPECT_DOUBLE_EQ(minutes[1].requests_per_s, 30);
+  EXPECT_EQ(minutes[2].at, t0 + 120);
+  EXPECT_DOUBLE_EQ(minutes[2].requests_per_s, 0);
+  EXPECT_FALSE(minutes[2].p50_ms);
+  EXPECT_EQ(h.points(history::span::hour_1).size(), h.points(history::span::hours_24).size());  // (under an hour)
+}
+
+TEST(History, TheRingsAreBounded) {
+  history h;
+  const std::int64_t t0 = 1'700'000'040;
+  // 25 hours of one sample a second.
+  for (std::int64_t t = t0; t <= t0 + 25 * 3600; ++t) h.sample(t, after(static_cast<std::uint64_t>(t - t0)));
+  auto seconds = h.points(history::span::minutes_15);
+  ASSERT_EQ(seconds.size(), history::second_points);
+  EXPECT_EQ(seconds.back().at, t0 + 25 * 3600 - 1);
+  EXPECT_EQ(seconds.front().at, seconds.back().at - static_cast<std::int64_t>(history::second_points) + 1);
+  auto day = h.points(history::span::hours_24);
+  ASSERT_EQ(day.size(), history::minute_points);
+  EXPECT_EQ(day.back().at - day.front().at, static_cast<std::int64_t>(history::minute_points - 1) * 60);
+  EXPECT_DOUBLE_EQ(day.back().requests_per_s, 1);
+  EXPECT_EQ(h.points(history::span::hour_1).size(), 60u);
+  EXPECT_EQ(h.points(history::span::hour_1).back().at, day.back().at);
+}
+
+}  // namespace
+}  // namespace kinfra
