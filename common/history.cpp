@@ -53,7 +53,9 @@ history_point history::between(const history_counters& from, std::int64_t from_a
 }
 
 void history::sample(std::int64_t now, const history_counters& c) {
-  if (!last_) {
+  // The first sample, or the system clock set back (more than a moment): a new baseline, so
+  // that sampling goes on from the new time instead of waiting for the old one.
+  if (!last_ || now < last_at_ - 5) {
     last_ = c;
     last_at_ = now;
     minute_base_ = c;

@@ -59,7 +59,8 @@ class history {
 
   /**
    * The counters at `now` (seconds since the epoch), about once a second. The first call only
-   * sets the baseline; a call in the same second as the last is ignored.
+   * sets the baseline; a call in the same second as the last is ignored, and one from a clock set
+   * back by more than 5 s sets a new baseline.
    */
   void sample(std::int64_t now, const history_counters& c);
 

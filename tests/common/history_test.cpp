@@ -55,6 +55,13 @@ TEST(History, KnownTrafficMakesKnownSecondPoints) {
   // The same second again changes nothing.
   h.sample(1004, after(99));
   EXPECT_EQ(h.points(history::span::minutes_15).size(), 3u);
+  // The clock set back an hour: a new baseline, and points again from the next second.
+  h.sample(1004 - 3600, after(40));
+  h.sample(1005 - 3600, after(45));
+  auto pts2 = h.points(history::span::minutes_15);
+  ASSERT_EQ(pts2.size(), 4u);
+  EXPECT_EQ(pts2.back().at, 1004 - 3600);
+  EXPECT_DOUBLE_EQ(pts2.back().requests_per_s, 5);
 }
 
 TEST(History, SecondsRollUpIntoMinutes) {
