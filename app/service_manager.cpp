@@ -19,6 +19,7 @@
 #include "app/acme_manager.hpp"
 #include "app/ocsp_stapler.hpp"
 #include "app/reloader.hpp"
+#include "common/history.hpp"
 #include "common/metrics.hpp"
 #include "common/status_board.hpp"
 #include "common/version.hpp"
@@ -121,6 +122,7 @@ struct service_manager::impl {
   std::shared_ptr<const config> cfg;
   std::unique_ptr<status_board> board;
   std::unique_ptr<metrics_registry> metrics;
+  history_registry history;  ///< the dashboard's charts, sampled each second with the rates
   std::unique_ptr<supervisor::supervisor> services_sup;
   std::unique_ptr<fallback::fallback_responder> responder;
   std::unique_ptr<reloader> reload;
@@ -266,6 +268,7 @@ struct service_manager::impl {
         std::move(baseline));
     responder->set_config_control(reload.get());
     responder->set_metrics(metrics.get());
+    responder->set_history(&history);
     acme = std::make_unique<app::acme_manager>([this] { return reload->current(); }, *board,
                                           [this] { return reload->reload_certificates("ACME certificate"); });
     responder->set_acme_challenges(&acme->challenges());
@@ -296,6 +299,8 @@ struct service_manager::impl {
       while (!stop_cv.wait_for(lock, std::chrono::seconds(1), [this] { return sampler_stop; })) {
         lock.unlock();
         (void)metrics->rates(clock::now());
+        const auto epoch = std::chrono::system_clock::now().time_since_epoch();
+        history.sample(std::chrono::duration_cast<std::chrono::seconds>(epoch).count(), *metrics, board.get());
         lock.lock();
       }
     });

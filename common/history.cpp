@@ -36,11 +36,13 @@ history_point history::between(const history_counters& from, std::int64_t from_a
                                std::int64_t to_at) {
   history_point p;
   p.at = from_at;
-  const auto seconds = static_cast<double>(std::max<std::int64_t>(1, to_at - from_at));
+  p.seconds = static_cast<std::uint32_t>(std::max<std::int64_t>(1, to_at - from_at));
   // (Counters only grow; a smaller one would be a new series under an old name: counted from 0.)
   auto delta = [](std::uint64_t a, std::uint64_t b) { return b >= a ? b - a : b; };
-  p.requests_per_s = static_cast<double>(delta(from.requests, to.requests)) / seconds;
-  p.errors_per_s = static_cast<double>(delta(from.errors, to.errors)) / seconds;
+  p.requests = delta(from.requests, to.requests);
+  p.errors = delta(from.errors, to.errors);
+  p.requests_per_s = static_cast<double>(p.requests) / p.seconds;
+  p.errors_per_s = static_cast<double>(p.errors) / p.seconds;
   std::array<std::uint64_t, duration_buckets.size() + 1> during{};
   for (std::size_t i = 0; i < during.size(); ++i) during[i] = delta(from.buckets[i], to.buckets[i]);
   p.p50_ms = bucket_quantile(during, 0.50);
@@ -87,6 +89,55 @@ std::vector<history_point> history::points(span s) const {
     case span::hours_24: return minutes_.last(minute_points);
   }
   return {};
+}
+
+void history_registry::sample(std::int64_t now, const metrics_registry& metrics, const status_board* board) {
+  std::map<std::string, history_counters, std::less<>> by_service;
+  history_counters whole;
+  metrics.each_route([&](const route_stats& r) {
+    const auto t = r.sum();
+    // kinfra's own page for a service stopped on purpose is not the service's error (as on the dashboard).
+    const std::uint64_t errors = r.route() != metrics_registry::fallback_route ? t.by_class[5] : 0;
+    for (auto* c : {&whole, &by_service[r.service()]}) {
+      c->requests += t.requests();
+      c->errors += errors;
+      for (std::size_t i = 0; i < t.buckets.size(); ++i) c->buckets[i] += t.buckets[i];
+    }
+  });
+  whole.connections = static_cast<std::uint32_t>(metrics.open_connections());
+  if (board) {
+    const auto snapshot = board->snapshot();
+    for (const auto& s : snapshot->services) {
+      auto& c = by_service[s.name];
+      c.restarts = s.restarts;
+      c.state = static_cast<std::uint8_t>(s.state);
+      whole.restarts += s.restarts;
+    }
+  }
+  std::lock_guard lock(mutex_);
+  // A series starts from zero (its counters did, when it was made): what it counted before its
+  // first sample shows in the first second instead of vanishing into the baseline.
+  if (!whole_started_) {
+    whole_.sample(now - 1, history_counters{});
+    whole_started_ = true;
+  }
+  for (const auto& [name, c] : by_service) {
+    auto it = services_.find(name);
+    if (it == services_.end()) {
+      it = services_.emplace(name, history()).first;
+      it->second.sample(now - 1, history_counters{});
+    }
+    it->second.sample(now, c);
+  }
+  whole_.sample(now, whole);
+}
+
+std::optional<std::vector<history_point>> history_registry::points(std::string_view service, history::span s) const {
+  std::lock_guard lock(mutex_);
+  if (service.empty()) return whole_.points(s);
+  auto it = services_.find(service);
+  if (it == services_.end()) return std::nullopt;
+  return it->second.points(s);
 }
 
 }  // namespace kinfra

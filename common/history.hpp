@@ -12,10 +12,15 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <map>
+#include <mutex>
 #include <optional>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/metrics.hpp"
+#include "common/status_board.hpp"
 
 namespace kinfra {
 
@@ -32,7 +37,10 @@ struct history_counters {
 
 /** One point: what happened during its second (or minute). */
 struct history_point {
-  std::int64_t at = 0;  ///< when it began, seconds since the epoch
+  std::int64_t at = 0;       ///< when it began, seconds since the epoch
+  std::uint32_t seconds = 1;  ///< how long it covers (more than its step when a sample was late)
+  std::uint64_t requests = 0;
+  std::uint64_t errors = 0;  ///< 5xx answers
   double requests_per_s = 0;
   double errors_per_s = 0;
   /** Latency quantiles in ms, estimated from the histogram; absent without requests. */
@@ -97,6 +105,25 @@ class history {
   history_counters minute_base_;    ///< the last sample before the current minute
   std::int64_t minute_base_at_ = 0;  ///< when it was taken
   std::int64_t minute_at_ = 0;       ///< when the current minute began (a multiple of 60)
+};
+
+/**
+ * The histories of every service and of kinfra as a whole, sampled from the metrics registry
+ * (requests, 5xx, latency) and the status board (state, restarts) once a second by the caller.
+ * Thread-safe. Services are added as they appear and never removed (like metrics series).
+ */
+class history_registry {
+ public:
+  /** Samples every series at `now` (seconds since the epoch). */
+  void sample(std::int64_t now, const metrics_registry& metrics, const status_board* board);
+  /** A service's points (empty name: kinfra as a whole); absent for a name never seen. */
+  std::optional<std::vector<history_point>> points(std::string_view service, history::span s) const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<std::string, history, std::less<>> services_;
+  history whole_;
+  bool whole_started_ = false;
 };
 
 }  // namespace kinfra

@@ -328,6 +328,20 @@ std::pair<metrics_registry::sample, const metrics_registry::sample*> metrics_reg
   return {std::move(totals), base};
 }
 
+void metrics_registry::each_route(const std::function<void(const route_stats&)>& f) const {
+  std::lock_guard lock(mutex_);
+  for (const auto& r : routes_) f(*r);
+}
+
+std::uint64_t metrics_registry::open_connections() const {
+  std::uint64_t opened = 0, closed = 0;
+  for (const auto& c : connections_) {
+    opened += c.opened.get();
+    closed += c.closed.get();
+  }
+  return opened >= closed ? opened - closed : 0;
+}
+
 std::map<std::string, service_rate, std::less<>> metrics_registry::rates(std::chrono::steady_clock::time_point now) {
   std::lock_guard lock(mutex_);
   auto [totals, base] = sample_locked(now);

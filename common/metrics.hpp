@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -148,6 +149,11 @@ class metrics_registry {
    * call on. Thread-safe.
    */
   std::map<std::string, service_rate, std::less<>> rates(std::chrono::steady_clock::time_point now);
+
+  /** Calls `f` with every route's series (not kinfra's own pages, not the unmatched). Thread-safe. */
+  void each_route(const std::function<void(const route_stats&)>& f) const;
+  /** Client connections open now, over all workers. */
+  std::uint64_t open_connections() const;
 
   /** A route's series: its label (see router::label) and its service. */
   using route_key = std::pair<std::string, std::string>;

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/history.hpp"
+
 #include "common/admin_proof.hpp"
 #include "fallback/access_policy.hpp"
 #include "fallback/logs_api.hpp"
@@ -40,7 +42,7 @@ unsigned status_for(access a) {
 }
 
 /** The endpoints, by path. */
-enum class endpoint { dashboard, status, logs, action, metrics, unknown };
+enum class endpoint { dashboard, status, logs, action, metrics, history, unknown };
 
 /** Whole seconds on the system clock: the status document's resolution. */
 std::int64_t this_second() {
@@ -129,6 +131,7 @@ endpoint endpoint_of(std::string_view path, const config* cfg) {
   if (path.starts_with("/__logs__/")) return endpoint::logs;
   if (path.starts_with("/__action__/")) return endpoint::action;
   if (path == "/__metrics__") return endpoint::metrics;
+  if (path == "/__history__" || path == "/__history__/") return endpoint::history;
   if (cfg && !cfg->admin.metrics_path.empty() && path == cfg->admin.metrics_path) return endpoint::metrics;
   return endpoint::unknown;
 }
@@ -170,6 +173,7 @@ local_response fallback_responder::handle(const local_request& req) const {
     case endpoint::logs: return logs(req);
     case endpoint::action: return action(req);
     case endpoint::metrics: return metrics(req);
+    case endpoint::history: return history(req);
     case endpoint::unknown: break;
   }
   return refused(404, "No such kinfra page.", req, req.path.starts_with("/__"));
@@ -262,6 +266,38 @@ local_response fallback_responder::metrics(const local_request& req) const {
   auto res = text_response(200, metrics_->render(board_));
   res.content_type = "text/plain; version=0.0.4; charset=utf-8";
   return res;
+}
+
+local_response fallback_responder::history(const local_request& req) const {
+  if (!is_get(req)) return method_not_allowed("GET, HEAD");
+  const auto cfg = current();
+  access a = check_read(admin_of(cfg.get()), req);
+  if (a != access::allowed) return deny(a, req, true);
+  if (!history_) return refused(404, "History is not kept by this kinfra.", req, true);
+  const std::string range = query_param(req.query, "range");
+  history::span span = history::span::minutes_15;
+  if (range == "1h") span = history::span::hour_1;
+  else if (range == "24h") span = history::span::hours_24;
+  else if (!range.empty() && range != "15m") return refused(400, "range must be 15m, 1h or 24h.", req, true);
+  const std::string service = query_param(req.query, "service");
+  auto points = history_->points(service, span);
+  if (!points && board_ && board_->index_of(service) >= 0) points.emplace();  // (not sampled yet)
+  if (!points) return refused(404, "unknown service", req, true);
+  auto ms = [](const std::optional<double>& v) { return v ? json(*v) : json(nullptr); };
+  json out = {{"service", service.empty() ? json(nullptr) : json(service)},
+              {"range", range.empty() ? "15m" : range},
+              {"step_seconds", span == history::span::minutes_15 ? 1 : 60},
+              {"points", json::array()}};
+  for (const auto& p : *points) {
+    json j = {{"t", p.at},           {"seconds", p.seconds},     {"requests", p.requests},
+              {"errors", p.errors},  {"requests_per_s", p.requests_per_s}, {"errors_per_s", p.errors_per_s},
+              {"p50_ms", ms(p.p50_ms)}, {"p95_ms", ms(p.p95_ms)}, {"p99_ms", ms(p.p99_ms)},
+              {"restarts", p.restarts}};
+    if (service.empty()) j["connections"] = p.connections;
+    else j["state"] = to_string(static_cast<service_state>(p.state));
+    out["points"].push_back(std::move(j));
+  }
+  return json_response(200, out.dump() + "\n");
 }
 
 local_response fallback_responder::logs(const local_request& req) const {

@@ -20,6 +20,10 @@
 #include "fallback/status_cache.hpp"
 #include "fallback/template_renderer.hpp"
 
+namespace kinfra {
+class history_registry;
+}
+
 namespace kinfra::fallback {
 
 /** Renders kinfra's pages from the StatusBoard and runs actions through ServiceControl. Thread-safe. */
@@ -47,6 +51,8 @@ class fallback_responder final : public local_responder {
   void set_config_control(config_control* reload) { reload_ = reload; }
   /** Enables `/metrics` and the cards' request rates (set once, before serving). */
   void set_metrics(metrics_registry* metrics) { metrics_ = metrics; }
+  /** What `/__history__` answers from (see common/history.hpp). */
+  void set_history(const history_registry* history) { history_ = history; }
   /** Where the ACME client publishes its HTTP-01 answers (may stay null: none are answered). */
   void set_acme_challenges(const acme_challenges* challenges) { challenges_ = challenges; }
   std::optional<std::string> acme_challenge(std::string_view token) const override {
@@ -70,6 +76,7 @@ class fallback_responder final : public local_responder {
   std::shared_ptr<const std::string> status_document(std::string_view selected, bool quick) const;
   local_response logs(const local_request& req) const;
   local_response metrics(const local_request& req) const;
+  local_response history(const local_request& req) const;
   local_response action(const local_request& req) const;
   local_response service_action(const local_request& req, std::string_view verb, std::string_view name) const;
   local_response refused(unsigned status, const std::string& why, const local_request& req, bool json) const;
@@ -82,6 +89,7 @@ class fallback_responder final : public local_responder {
   service_control* control_ = nullptr;
   config_control* reload_ = nullptr;
   metrics_registry* metrics_ = nullptr;
+  const history_registry* history_ = nullptr;
   const acme_challenges* challenges_ = nullptr;
   std::shared_ptr<template_store> templates_;
   mutable status_cache status_cache_;

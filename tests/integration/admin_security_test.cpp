@@ -88,6 +88,8 @@ const std::vector<admin_call> every_admin_call = {
     {"GET", "/__logs__/web?format=text"},
     {"GET", "/metrics"},
     {"GET", "/__metrics__"},
+    {"GET", "/__history__?service=web"},
+    {"GET", "/__history__"},
     {"POST", "/__action__/restart/web"},
     {"POST", "/__action__/stop/web"},
     {"POST", "/__action__/start/web"},
@@ -159,7 +161,7 @@ TEST(AdminSecurity, WithATokenEveryReadNeedsItFromLoopbackToo) {
   ASSERT_TRUE(kt::wait_until([&] { return kt::state_of(k.port(), "web", token) == "running"; }));
   for (auto port : {k.port(), k.admin_port()}) {
     for (const char* target : {"/__status__", "/__logs__/web?format=json", "/__logs__/web?format=text", "/metrics",
-                               "/__metrics__"}) {
+                               "/__metrics__", "/__history__", "/__history__?service=web&range=24h"}) {
       EXPECT_EQ(kt::http_get(port, target).status, 401) << port << target;
       kt::header_list wrong;
       wrong.add("Authorization", "Bearer not-the-token");
