@@ -1,6 +1,8 @@
 #include "common/history.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 
 namespace kinfra {
 
@@ -24,11 +26,58 @@ std::optional<double> bucket_quantile(const std::array<std::uint64_t, duration_b
   return duration_buckets.back() * 1000.0;
 }
 
+namespace {
+
+template <class T>
+T saturated(std::uint64_t v) {
+  return static_cast<T>(std::min<std::uint64_t>(v, std::numeric_limits<T>::max()));
+}
+
+float packed_ms(const std::optional<double>& v) { return v ? static_cast<float>(*v) : std::nanf(""); }
+
+std::optional<double> unpacked_ms(float v) {
+  if (std::isnan(v)) return std::nullopt;
+  return static_cast<double>(v);
+}
+
+}  // namespace
+
+void history::ring::push(const history_point& p) {
+  packed_point& slot = slots_[(first_ + size_) % slots_.size()];
+  slot = {p.at,
+          saturated<std::uint32_t>(p.requests),
+          saturated<std::uint32_t>(p.errors),
+          p.connections,
+          packed_ms(p.p50_ms),
+          packed_ms(p.p95_ms),
+          packed_ms(p.p99_ms),
+          saturated<std::uint16_t>(p.seconds),
+          saturated<std::uint16_t>(p.restarts),
+          p.state};
+  if (size_ < slots_.size()) ++size_;
+  else first_ = (first_ + 1) % slots_.size();
+}
+
 std::vector<history_point> history::ring::last(std::size_t n) const {
   n = std::min(n, size_);
   std::vector<history_point> out;
   out.reserve(n);
-  for (std::size_t i = size_ - n; i < size_; ++i) out.push_back(slots_[(first_ + i) % slots_.size()]);
+  for (std::size_t i = size_ - n; i < size_; ++i) {
+    const packed_point& s = slots_[(first_ + i) % slots_.size()];
+    history_point& p = out.emplace_back();
+    p.at = s.at;
+    p.seconds = s.seconds;
+    p.requests = s.requests;
+    p.errors = s.errors;
+    p.requests_per_s = static_cast<double>(s.requests) / s.seconds;
+    p.errors_per_s = static_cast<double>(s.errors) / s.seconds;
+    p.p50_ms = unpacked_ms(s.p50);
+    p.p95_ms = unpacked_ms(s.p95);
+    p.p99_ms = unpacked_ms(s.p99);
+    p.connections = s.connections;
+    p.restarts = s.restarts;
+    p.state = s.state;
+  }
   return out;
 }
 

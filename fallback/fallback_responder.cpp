@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
+
 #include "common/history.hpp"
 
 #include "common/admin_proof.hpp"
@@ -283,7 +285,8 @@ local_response fallback_responder::history(const local_request& req) const {
   auto points = history_->points(service, span);
   if (!points && board_ && board_->index_of(service) >= 0) points.emplace();  // (not sampled yet)
   if (!points) return refused(404, "unknown service", req, true);
-  auto ms = [](const std::optional<double>& v) { return v ? json(*v) : json(nullptr); };
+  // (Kept as floats: to the microsecond.)
+  auto ms = [](const std::optional<double>& v) { return v ? json(std::round(*v * 1000) / 1000) : json(nullptr); };
   json out = {{"service", service.empty() ? json(nullptr) : json(service)},
               {"range", range.empty() ? "15m" : range},
               {"step_seconds", span == history::span::minutes_15 ? 1 : 60},
