@@ -116,15 +116,15 @@ void history::sample(std::int64_t now, const history_counters& c) {
   }
   if (now <= last_at_) return;
   seconds_.push(between(*last_, last_at_, c, now));
-  // A minute closes on the first sample of a later one: what the counters did from the last
-  // sample before the minute to its last sample (so 60 samples a second apart make 60 s).
+  // A minute closes on the first sample of a later one, which reports the minute's last second:
+  // a minute point holds exactly the 1 s points labelled with its seconds.
   const std::int64_t minute = now - now % 60;
   if (minute > minute_at_) {
-    history_point m = between(minute_base_, minute_base_at_, *last_, last_at_);
+    history_point m = between(minute_base_, minute_base_at_, c, now);
     m.at = minute_at_;
     minutes_.push(m);
-    minute_base_ = *last_;
-    minute_base_at_ = last_at_;
+    minute_base_ = c;
+    minute_base_at_ = now;
     minute_at_ = minute;
   }
   last_ = c;
@@ -147,23 +147,30 @@ void history_registry::sample(std::int64_t now, const metrics_registry& metrics,
     const auto t = r.sum();
     // kinfra's own page for a service stopped on purpose is not the service's error (as on the dashboard).
     const std::uint64_t errors = r.route() != metrics_registry::fallback_route ? t.by_class[5] : 0;
+    std::uint64_t requests = 0;  // (from the histogram, so that a point's latency and count agree)
+    for (auto n : t.buckets) requests += n;
     for (auto* c : {&whole, &by_service[r.service()]}) {
-      c->requests += t.requests();
+      c->requests += requests;
       c->errors += errors;
       for (std::size_t i = 0; i < t.buckets.size(); ++i) c->buckets[i] += t.buckets[i];
     }
   });
   whole.connections = static_cast<std::uint32_t>(metrics.open_connections());
-  if (board) {
-    const auto snapshot = board->snapshot();
+  std::shared_ptr<const board_snapshot> snapshot = board ? board->snapshot() : nullptr;
+  std::lock_guard lock(mutex_);
+  if (snapshot) {
     for (const auto& s : snapshot->services) {
       auto& c = by_service[s.name];
       c.restarts = s.restarts;
       c.state = static_cast<std::uint8_t>(s.state);
-      whole.restarts += s.restarts;
+      // kinfra's restarts add up what each service's count grew by: a service removed, or its
+      // count started again, takes nothing away and adds no false restarts.
+      auto [it, fresh] = last_restarts_.try_emplace(s.name, s.restarts);
+      if (!fresh) whole_restarts_ += s.restarts >= it->second ? s.restarts - it->second : s.restarts;
+      it->second = s.restarts;
     }
   }
-  std::lock_guard lock(mutex_);
+  whole.restarts = whole_restarts_;
   // A series starts from zero (its counters did, when it was made): what it counted before its
   // first sample shows in the first second instead of vanishing into the baseline.
   if (!whole_started_) {

@@ -1,6 +1,6 @@
 #pragma once
 /**
- * @file What a series (a service, a route, kinfra as a whole) did over time, for the dashboard's
+ * @file What a service (or kinfra as a whole) did over time, for the dashboard's
  * charts: fixed-size rings of points at 1 s resolution for the last 15 minutes and 1 min
  * resolution for the last 24 hours.
  *
@@ -129,6 +129,8 @@ class history_registry {
   std::map<std::string, history, std::less<>> services_;
   history whole_;
   bool whole_started_ = false;
+  std::map<std::string, std::uint64_t, std::less<>> last_restarts_;  ///< each service's, at the last sample
+  std::uint64_t whole_restarts_ = 0;
 };
 
 }  // namespace kinfra

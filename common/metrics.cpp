@@ -191,10 +191,8 @@ std::string metrics_registry::render(const status_board* board) const {
   for (const auto* s : services) w.sample("kinfra_upstream_connect_errors_total", label("service", s->name()), s->connect_errors());
 
   std::uint64_t opened = 0, closed = 0;
-  for (const auto& c : connections_) {
-    opened += c.opened.get();
-    closed += c.closed.get();
-  }
+  for (const auto& c : connections_) closed += c.closed.get();  // (closed first: never more closed than opened)
+  for (const auto& c : connections_) opened += c.opened.get();
   w.family("kinfra_connections_active", "gauge", "Client connections open now.");
   w.sample("kinfra_connections_active", "", opened >= closed ? opened - closed : std::uint64_t{0});
   w.family("kinfra_connections_total", "counter", "Client connections accepted.");

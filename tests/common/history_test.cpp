@@ -67,16 +67,15 @@ TEST(History, KnownTrafficMakesKnownSecondPoints) {
 TEST(History, SecondsRollUpIntoMinutes) {
   history h;
   // From 12:00:00 (a multiple of 60) for three minutes: 60 requests a second in the first
-  // minute, 30 in the second, none in the third.
+  // minute, 30 in the second, none in the third. A sample at t reports the second before it.
   const std::int64_t t0 = 1'700'000'040;  // a multiple of 60
   std::uint64_t total = 0;
-  h.sample(t0 - 1, after(0));
-  for (std::int64_t t = t0; t < t0 + 180; ++t) {
-    const std::int64_t minute = (t - t0) / 60;
+  h.sample(t0, after(0));
+  for (std::int64_t t = t0 + 1; t <= t0 + 180; ++t) {  // (the last closes the third minute)
+    const std::int64_t minute = (t - 1 - t0) / 60;
     total += minute == 0 ? 60 : minute == 1 ? 30 : 0;
     h.sample(t, after(total));
   }
-  h.sample(t0 + 180, after(total));  // closes the third minute
   auto minutes = h.points(history::span::hours_24);
   ASSERT_GE(minutes.size(), 3u);
   minutes.erase(minutes.begin(), minutes.end() - 3);
@@ -87,6 +86,14 @@ TEST(History, SecondsRollUpIntoMinutes) {
   EXPECT_EQ(minutes[2].at, t0 + 120);
   EXPECT_DOUBLE_EQ(minutes[2].requests_per_s, 0);
   EXPECT_FALSE(minutes[2].p50_ms);
+  // A minute holds exactly the 1 s points labelled with its seconds.
+  for (const auto& m : minutes) {
+    std::uint64_t in_seconds = 0;
+    for (const auto& s : h.points(history::span::minutes_15))
+      if (s.at >= m.at && s.at < m.at + 60) in_seconds += s.requests;
+    EXPECT_EQ(in_seconds, m.requests) << "minute " << m.at;
+    EXPECT_EQ(m.seconds, 60u);
+  }
   EXPECT_EQ(h.points(history::span::hour_1).size(), h.points(history::span::hours_24).size());  // (under an hour)
 }
 
@@ -105,6 +112,39 @@ TEST(History, TheRingsAreBounded) {
   EXPECT_DOUBLE_EQ(day.back().requests_per_s, 1);
   EXPECT_EQ(h.points(history::span::hour_1).size(), 60u);
   EXPECT_EQ(h.points(history::span::hour_1).back().at, day.back().at);
+}
+
+}  // namespace
+}  // namespace kinfra
+
+namespace kinfra {
+namespace {
+
+TEST(History, TheRegistrySumsAServicesRoutesFromZero) {
+  metrics_registry metrics(2);
+  using namespace std::chrono_literals;
+  auto& api = metrics.route("/api", "app");
+  auto& web = metrics.route("/", "app");
+  auto& stopped = metrics.route(metrics_registry::fallback_route, "app");
+  api.record(0, 200, 3ms, 0, 0);   // counted before the first sample: still in the first point
+  history_registry h;
+  h.sample(2000, metrics, nullptr);
+  web.record(1, 502, 40ms, 0, 0);
+  api.record(1, 200, 3ms, 0, 0);
+  stopped.record(0, 503, 1ms, 0, 0);  // kinfra's own page for a service stopped on purpose
+  h.sample(2001, metrics, nullptr);
+  auto pts = h.points("app", history::span::minutes_15);
+  ASSERT_TRUE(pts);
+  ASSERT_EQ(pts->size(), 2u);
+  EXPECT_EQ((*pts)[0].requests, 1u);
+  EXPECT_EQ((*pts)[1].requests, 3u);
+  EXPECT_EQ((*pts)[1].errors, 1u) << "the 502, not kinfra's page for a stopped service";
+  ASSERT_TRUE((*pts)[1].p99_ms);
+  EXPECT_GT(*(*pts)[1].p99_ms, 25.0);
+  auto whole = h.points("", history::span::minutes_15);
+  ASSERT_TRUE(whole);
+  EXPECT_EQ(whole->back().requests, 3u);
+  EXPECT_FALSE(h.points("nope", history::span::minutes_15));
 }
 
 }  // namespace
