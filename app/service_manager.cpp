@@ -293,10 +293,16 @@ struct service_manager::impl {
                      everywhere(bound[i]), cfg->workers, scheme, openable(bound[i]));
     }
     for (const auto& a : proxy->admin_addresses()) spdlog::info("dashboard also at http://{}/kinfra", openable(a));
-    // The dashboard's rates are over the last seconds: a sample each second, whoever asks.
+    // The dashboard's rates are over the last seconds, its history in 1 s points: a sample each
+    // second, whoever asks, on a fixed beat (a wait of 1 s after the work would drift and skip one
+    // now and then).
     sampler = std::thread([this] {
       std::unique_lock lock(mutex);
-      while (!stop_cv.wait_for(lock, std::chrono::seconds(1), [this] { return sampler_stop; })) {
+      auto beat = clock::now();
+      for (;;) {
+        beat += std::chrono::seconds(1);
+        if (const auto now = clock::now(); beat < now) beat = now;  // (late: go on from now)
+        if (stop_cv.wait_until(lock, beat, [this] { return sampler_stop; })) break;
         lock.unlock();
         (void)metrics->rates(clock::now());
         const auto epoch = std::chrono::system_clock::now().time_since_epoch();
