@@ -2,7 +2,6 @@
 
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -14,7 +13,6 @@
 
 #include "common/access_log.hpp"
 #include "common/local_responder.hpp"
-#include "proxy/client_session.hpp"
 #include "proxy/h2_frames.hpp"
 #include "proxy/h2_stream_state.hpp"
 #include "proxy/h2_translate.hpp"
