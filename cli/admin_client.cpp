@@ -463,6 +463,36 @@ int logs_command(const client_options& o, const std::string& name, std::size_t l
   });
 }
 
+int events_command(const client_options& o, const std::string& service, std::size_t count, bool follow) {
+  return guarded(o, [&] {
+    session s(o);
+    const std::string filter = service.empty() ? "" : "&service=" + percent_encode(service);
+    std::string query = "?limit=" + std::to_string(std::clamp<std::size_t>(count, 1, 2000)) + filter;
+    bool first = true;
+    for (;;) {
+      reply r;
+      try {
+        r = s.request(http::verb::get, "/__events__" + query);
+      } catch (const not_running&) {
+        if (first) throw;
+        std::cerr << "kinfra: the connection to kinfra was lost (it stopped?)\n";
+        return exit_failed;
+      }
+      if (r.status != 200) {
+        std::cerr << "kinfra: events: " << error_of(r) << "\n";
+        return exit_failed;
+      }
+      std::cout << format_events(r.body) << std::flush;
+      if (!follow) return exit_ok;
+      const auto doc = json::parse(r.body);
+      const auto last = doc.value("last_seq", std::uint64_t{0});
+      first = false;
+      query = "?limit=2000&after=" + std::to_string(last) + filter;
+      std::this_thread::sleep_for(500ms);
+    }
+  });
+}
+
 int reload_command(const client_options& o) {
   return guarded(o, [&] {
     session s(o);

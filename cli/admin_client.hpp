@@ -1,7 +1,7 @@
 #pragma once
 /**
- * @file `kinfra status | restart | stop | start | logs | reload`: the command line for a running
- * kinfra, through its admin API (/__status__, /__action__/…, /__logs__/…).
+ * @file `kinfra status | restart | stop | start | logs | events | reload`: the command line for a running
+ * kinfra, through its admin API (/__status__, /__action__/…, /__logs__/…, /__events__).
  *
  * Where kinfra is: `--url`, else routes.yaml's admin listener, then its plain listen addresses
  * (0.0.0.0 is asked as 127.0.0.1). The token: `--token`, else routes.yaml's `admin_token`, else
@@ -39,6 +39,12 @@ int action_command(const client_options& o, const std::string& verb, const std::
 
 /** The last `lines` log lines of a service (0: all kept); with `follow`, then new ones as they come. */
 int logs_command(const client_options& o, const std::string& name, std::size_t lines, bool follow);
+
+/**
+ * What happened (/__events__): the last `count` events, of `service` only when given; with
+ * `follow`, then new ones as they come.
+ */
+int events_command(const client_options& o, const std::string& service, std::size_t count, bool follow);
 
 /** Reloads routes.yaml in the running kinfra; prints the errors when it is refused. */
 int reload_command(const client_options& o);

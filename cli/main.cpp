@@ -159,6 +159,15 @@ int main(int argc, char** argv) {
   logs->add_option("-n,--lines", log_lines, "How many of the last lines to print first (0: all kept)")
       ->capture_default_str();
   client_options(logs);
+  std::size_t event_count = 50;
+  bool events_follow = false;
+  std::string events_service;
+  auto* events = app.add_subcommand("events", "Print what happened: starts, exits, restarts, health, reloads");
+  events->add_option("service", events_service, "Only this service's events");
+  events->add_flag("-f,--follow", events_follow, "Keep printing new events until interrupted");
+  events->add_option("-n,--count", event_count, "How many of the last events to print first (at most 2,000)")
+      ->capture_default_str();
+  client_options(events);
   auto* reload = app.add_subcommand("reload", "Ask the running kinfra to read routes.yaml again");
   client_options(reload);
   bool routes_json = false;
@@ -215,6 +224,7 @@ int main(int argc, char** argv) {
       return kinfra::cli::action_command(client, a->get_name(), service_name, !no_wait,
                                          std::chrono::milliseconds(static_cast<long>(wait_seconds * 1000)));
   if (*logs) return kinfra::cli::logs_command(client, service_name, log_lines, follow);
+  if (*events) return kinfra::cli::events_command(client, events_service, event_count, events_follow);
   if (*reload) return kinfra::cli::reload_command(client);
   if (!kinfra::setup_logging(log_level)) spdlog::warn("unknown log level '{}', using info", log_level);
   return run_command(run_path, ready_file);

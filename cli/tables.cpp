@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <vector>
 
@@ -147,6 +148,31 @@ std::string format_routes_table(const std::string& status_json) {
   if (!rows.empty()) {
     out += "\nCERTIFICATES\n";
     out += aligned({"LISTENER", "NAMES", "ISSUER", "NOT AFTER", "DAYS", "SOURCE", "NOTE"}, rows);
+  }
+  return out;
+}
+
+std::string format_events(const std::string& events_json) {
+  const json doc = json::parse(events_json);
+  std::string out;
+  for (const auto& e : doc.value("events", json::array())) {
+    // "2026-11-30T09:45:31Z" → "2026-11-30 09:45:31" (UTC, as sent: the CLI may run elsewhere).
+    std::string when = str(e, "time", "");
+    if (when.size() >= 19) when = when.substr(0, 10) + " " + when.substr(11, 8);
+    std::string level = str(e, "level", "info");
+    for (auto& c : level) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    out += when + "  " + level + std::string(level.size() < 5 ? 5 - level.size() : 0, ' ') + "  " +
+           str(e, "service", "kinfra") + "  " + str(e, "message", "");
+    if (const std::string by = str(e, "by", ""); !by.empty() && str(e, "message", "").find("(" + by + ")") == std::string::npos)
+      out += "  [" + by + "]";
+    out += "\n";
+    std::string detail = str(e, "detail", "");
+    for (std::size_t at = 0; !detail.empty() && at < detail.size();) {
+      const auto nl = detail.find('\n', at);
+      out += "    " + detail.substr(at, nl == std::string::npos ? std::string::npos : nl - at) + "\n";
+      if (nl == std::string::npos) break;
+      at = nl + 1;
+    }
   }
   return out;
 }

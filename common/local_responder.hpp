@@ -5,6 +5,7 @@
  * independent of each other; the composition root (app/) plugs the implementation in.
  */
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -38,6 +39,21 @@ struct local_request {
   std::string_view body;           ///< a small request body (admin actions), complete
 };
 
+/**
+ * A response that goes on until the client leaves or kinfra stops: Server-Sent Events
+ * (`/__stream__`). The proxy sends the head, then asks `next` for bytes whenever `version`
+ * changed and at least once a second, and writes them; it never asks again before the last
+ * bytes were written, so a slow client holds one batch, never a growing queue.
+ */
+class local_stream {
+ public:
+  virtual ~local_stream() = default;
+  /** Changes whenever `next` may have something new; cheap, any thread. */
+  virtual std::uint64_t version() const = 0;
+  /** What to send now (may be empty); called off the proxy's workers, one call at a time. */
+  virtual std::string next() = 0;
+};
+
 /** A complete, small response; the proxy adds framing and connection headers. */
 struct local_response {
   unsigned status = 200;
@@ -51,6 +67,8 @@ struct local_response {
    * operator, in maintenance), so the 503 is not counted as the service's error.
    */
   bool service_fault = true;
+  /** When set, the body is this stream's bytes, sent as they come (`body` is unused). */
+  std::shared_ptr<local_stream> stream;
 
   std::string_view body_view() const { return shared_body ? std::string_view(*shared_body) : std::string_view(body); }
 };

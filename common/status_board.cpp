@@ -126,6 +126,12 @@ status_board::status_board(const config& cfg) : never_(std::make_shared<traffic_
   first->config.loaded_by = "start-up";
   current_ = std::move(first);
   reconfigure(cfg);
+  event e;
+  e.kind = event_kind::config_loaded;
+  e.message = "kinfra started: configuration loaded (start-up)";
+  e.detail = cfg.source_path;
+  e.by = "start-up";
+  events_.record(std::move(e));
 }
 
 void status_board::reconfigure(const config& cfg) {
@@ -204,6 +210,8 @@ void status_board::publish_locked(std::shared_ptr<board_snapshot> next) {
       f.accepting.store(accepting, std::memory_order_release);
     }
   }
+  // (The first snapshot, made by the constructor, is no change: kinfra's start is one event.)
+  events_.observe(current_->version != 0 ? current_.get() : nullptr, *next);
   current_ = std::move(next);
   version_.fetch_add(1, std::memory_order_acq_rel);
 }
@@ -277,6 +285,7 @@ void status_board::append_log(std::string_view name, log_entry entry) {
     r.lines.push_back(std::move(entry));
     while (r.lines.size() > r.capacity) r.lines.pop_front();
   }
+  log_version_.fetch_add(1, std::memory_order_acq_rel);
   version_.fetch_add(1, std::memory_order_acq_rel);
 }
 

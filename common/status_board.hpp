@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "common/config.hpp"
+#include "common/events.hpp"
 
 namespace kinfra {
 
@@ -338,6 +339,12 @@ class status_board {
 
   /** Increases with every change; readers can poll it cheaply. */
   std::uint64_t version() const { return version_.load(std::memory_order_acquire); }
+  /** Increases with every log line appended to any service; cheap. */
+  std::uint64_t log_version() const { return log_version_.load(std::memory_order_acquire); }
+
+  /** What happened, in order: derived from each change published, plus what callers record. */
+  event_log& events() { return events_; }
+  const event_log& events() const { return events_; }
 
  private:
   struct ring {
@@ -358,6 +365,8 @@ class status_board {
   std::map<std::string, std::shared_ptr<traffic_flags>, std::less<>> flags_;
   std::shared_ptr<traffic_flags> never_;  ///< for unknown names
   std::atomic<std::uint64_t> version_{0};
+  std::atomic<std::uint64_t> log_version_{0};
+  event_log events_;
   mutable std::mutex logs_mutex_;
   std::map<std::string, ring, std::less<>> rings_;
   /** Health checks (passed, failed) by name; kept across reloads like the logs. */

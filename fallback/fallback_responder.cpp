@@ -8,6 +8,8 @@
 
 #include "common/admin_proof.hpp"
 #include "fallback/access_policy.hpp"
+#include "fallback/event_stream.hpp"
+#include "fallback/events_api.hpp"
 #include "fallback/logs_api.hpp"
 #include "fallback/push_api.hpp"
 #include "fallback/responses.hpp"
@@ -43,8 +45,15 @@ unsigned status_for(access a) {
   }
 }
 
+/** Who asked for an action, for the events and "loaded by": the CLI says who it is; a browser is the dashboard. */
+std::string who_asked(const local_request& req) {
+  if (req.user_agent.starts_with("kinfra-cli")) return "CLI";
+  if (req.user_agent.starts_with("Mozilla/")) return "dashboard";
+  return "API";
+}
+
 /** The endpoints, by path. */
-enum class endpoint { dashboard, status, logs, action, metrics, history, unknown };
+enum class endpoint { dashboard, service_page, status, logs, action, metrics, history, events, stream, unknown };
 
 /** Whole seconds on the system clock: the status document's resolution. */
 std::int64_t this_second() {
@@ -134,6 +143,9 @@ endpoint endpoint_of(std::string_view path, const config* cfg) {
   if (path.starts_with("/__action__/")) return endpoint::action;
   if (path == "/__metrics__") return endpoint::metrics;
   if (path == "/__history__" || path == "/__history__/") return endpoint::history;
+  if (path == "/__events__" || path == "/__events__/") return endpoint::events;
+  if (path == "/__stream__" || path == "/__stream__/") return endpoint::stream;
+  if (path.starts_with("/kinfra/service/")) return endpoint::service_page;
   if (cfg && !cfg->admin.metrics_path.empty() && path == cfg->admin.metrics_path) return endpoint::metrics;
   return endpoint::unknown;
 }
@@ -161,9 +173,11 @@ std::optional<local_response> fallback_responder::handle_quick(const local_reque
   }
   if (!is_get(req)) return handle(req);
   const access a = check_read(admin_of(cfg.get()), req);
-  const bool shell = e == endpoint::dashboard || (e == endpoint::logs && is_logs_shell(req));
+  const bool shell =
+      e == endpoint::dashboard || e == endpoint::service_page || (e == endpoint::logs && is_logs_shell(req));
   if (shell ? !may_see_shell(a) : a != access::allowed) return handle(req);
   if (e == endpoint::logs && shell) return logs(req);  // a small page without lines
+  if (e == endpoint::service_page) return service_page(req);  // the same
   return std::nullopt;  // the rest is made off the proxy's workers
 }
 
@@ -176,6 +190,9 @@ local_response fallback_responder::handle(const local_request& req) const {
     case endpoint::action: return action(req);
     case endpoint::metrics: return metrics(req);
     case endpoint::history: return history(req);
+    case endpoint::events: return events(req);
+    case endpoint::stream: return stream(req);
+    case endpoint::service_page: return service_page(req);
     case endpoint::unknown: break;
   }
   return refused(404, "No such kinfra page.", req, req.path.starts_with("/__"));
@@ -303,6 +320,69 @@ local_response fallback_responder::history(const local_request& req) const {
   return json_response(200, out.dump() + "\n");
 }
 
+local_response fallback_responder::events(const local_request& req) const {
+  if (!is_get(req)) return method_not_allowed("GET, HEAD");
+  const auto cfg = current();
+  access a = check_read(admin_of(cfg.get()), req);
+  if (a != access::allowed) return deny(a, req, true);
+  if (!board_) return refused(404, "Events are not kept by this kinfra.", req, true);
+  return render_events_answer(*board_, req.query);
+}
+
+local_response fallback_responder::service_page(const local_request& req) const {
+  if (!is_get(req)) return method_not_allowed("GET, HEAD");
+  const auto cfg = current();
+  std::string_view name = req.path.substr(std::string_view("/kinfra/service/").size());
+  if (!name.empty() && name.back() == '/') name.remove_suffix(1);
+  access a = check_read(admin_of(cfg.get()), req);
+  if (!may_see_shell(a)) return deny(a, req, false);
+  if (!board_ || name.empty() || name.find('/') != std::string_view::npos || board_->index_of(name) < 0)
+    return refused(404, "unknown service", req, false);
+  page_context ctx = context(req);
+  return html_response(200, render_detail_page(ctx, std::string(name)));
+}
+
+local_response fallback_responder::stream(const local_request& req) const {
+  if (!is_get(req)) return method_not_allowed("GET, HEAD");
+  const auto cfg = current();
+  if (!board_) return refused(404, "This kinfra has no status to stream.", req, true);
+  event_stream::options opts;
+  opts.service = query_param(req.query, "service");
+  opts.admin = check_read(admin_of(cfg.get()), req) == access::allowed;
+  if (!opts.admin && opts.service.empty()) return deny(check_read(admin_of(cfg.get()), req), req, true);
+  if (!opts.service.empty() && board_->index_of(opts.service) < 0) return refused(404, "unknown service", req, true);
+  auto number = [&](const char* key) -> std::optional<std::uint64_t> {
+    auto v = query_param(req.query, key);
+    if (v.empty() || v.size() > 19 || v.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+    return std::stoull(v);
+  };
+  opts.logs = opts.admin && !opts.service.empty() && query_param(req.query, "logs") == "1";
+  opts.events_after = number("events_after");
+  opts.logs_after = number("logs_after");
+  auto& open = opts.admin ? admin_streams_ : public_streams_;
+  if (open->load(std::memory_order_acquire) >= (opts.admin ? stream_max_admin : stream_max_public)) {
+    local_response busy = refused(503, "Too many open streams: poll /__status__ instead.", req, true);
+    busy.headers.emplace_back("Retry-After", "10");
+    return busy;
+  }
+  local_response res;
+  res.content_type = "text/event-stream; charset=utf-8";
+  res.headers.emplace_back("Cache-Control", "no-store");
+  res.headers.emplace_back("X-Content-Type-Options", "nosniff");
+  res.headers.emplace_back("X-Accel-Buffering", "no");  // (an nginx in front would hold the events back)
+  if (req.method == "HEAD") return res;
+  event_stream::status_source status;
+  if (opts.admin) {
+    std::string selected = opts.service;
+    status = [this, selected] { return status_document(selected, /*quick=*/false); };
+  } else {
+    std::string name = opts.service;
+    status = [this, name] { return std::make_shared<const std::string>(render_public_status_json(*board_, name)); };
+  }
+  res.stream = std::make_shared<event_stream>(*board_, std::move(opts), std::move(status), open);
+  return res;
+}
+
 local_response fallback_responder::logs(const local_request& req) const {
   if (!is_get(req)) return method_not_allowed("GET, HEAD");
   const auto cfg = current();
@@ -341,8 +421,7 @@ local_response fallback_responder::action(const local_request& req) const {
     // (Never waits behind another reload: that one may be stuck on a slow DNS name, and this runs
     // on the small control executor.)
     // (Who asked, for the dashboard's "loaded by": the CLI says who it is.)
-    const bool cli = req.user_agent.starts_with("kinfra-cli");
-    reload_result r = reload_->reload(cli ? "CLI" : "dashboard", /*wait=*/false);
+    reload_result r = reload_->reload(who_asked(req), /*wait=*/false);
     json body = {{"success", r.applied || r.unchanged}, {"action", "reload"}, {"applied", r.applied}};
     if (!r.errors.empty()) body["errors"] = r.errors;
     if (r.busy) body["error"] = r.errors.front();
@@ -378,7 +457,16 @@ local_response fallback_responder::service_action(const local_request& req, std:
   if (!control_) return json_error(403, "actions are not available");
   control_result r = verb == "restart" ? control_->restart(name) : verb == "stop" ? control_->stop(name) : control_->start(name);
   switch (r) {
-    case control_result::accepted: return ok();
+    case control_result::accepted: {
+      event e;
+      e.service = std::string(name);
+      e.kind = event_kind::action;
+      e.message = std::string(verb) + " requested";
+      e.by = who_asked(req);
+      e.message += " (" + e.by + ")";
+      board_->events().record(std::move(e));
+      return ok();
+    }
     case control_result::unknown_service: return json_error(404, "unknown service");
     case control_result::not_managed: return json_error(409, "kinfra only watches this service; it does not run it");
   }

@@ -6,6 +6,7 @@
  * call it without any network.
  */
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -77,6 +78,11 @@ class fallback_responder final : public local_responder {
   local_response logs(const local_request& req) const;
   local_response metrics(const local_request& req) const;
   local_response history(const local_request& req) const;
+  local_response events(const local_request& req) const;
+  /** `/__stream__`: Server-Sent Events (see event_stream.hpp). */
+  local_response stream(const local_request& req) const;
+  /** `/kinfra/service/NAME`: one service's detail page (a shell; its script fetches the data). */
+  local_response service_page(const local_request& req) const;
   local_response action(const local_request& req) const;
   local_response service_action(const local_request& req, std::string_view verb, std::string_view name) const;
   local_response refused(unsigned status, const std::string& why, const local_request& req, bool json) const;
@@ -93,6 +99,9 @@ class fallback_responder final : public local_responder {
   const acme_challenges* challenges_ = nullptr;
   std::shared_ptr<template_store> templates_;
   mutable status_cache status_cache_;
+  /** Streams open now (`/__stream__`), admin and visitors' apart: each kind has its cap. */
+  std::shared_ptr<std::atomic<int>> admin_streams_ = std::make_shared<std::atomic<int>>(0);
+  std::shared_ptr<std::atomic<int>> public_streams_ = std::make_shared<std::atomic<int>>(0);
 };
 
 }  // namespace kinfra::fallback

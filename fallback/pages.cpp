@@ -196,6 +196,15 @@ std::string render_logs_page(const page_context& ctx, const std::string& service
   return render_template(ctx.templates->get("logs.html"), v);
 }
 
+std::string render_detail_page(const page_context& ctx, const std::string& service) {
+  template_vars v = common_vars(ctx);
+  v["service"] = service;
+  v["live_js"] = ctx.templates->get("live.js");
+  v["charts_js"] = ctx.templates->get("charts.js");
+  v["service_js"] = ctx.templates->get("service.js");
+  return render_template(ctx.templates->get("service.html"), v);
+}
+
 std::string render_service_page(const page_context& ctx, const service_status& s, const service_config& svc,
                                 page_kind kind) {
   template_vars v = common_vars(ctx);

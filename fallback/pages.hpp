@@ -41,6 +41,8 @@ std::string render_dashboard(const page_context& ctx);
 
 /** The full log view of one service (its script loads and follows the lines). */
 std::string render_logs_page(const page_context& ctx, const std::string& service);
+/** `/kinfra/service/NAME`: one service's charts, events and log (a shell: its script fetches them). */
+std::string render_detail_page(const page_context& ctx, const std::string& service);
 
 /** A fallback page for the service `s` (as it is on the board), configured as `svc`. */
 std::string render_service_page(const page_context& ctx, const service_status& s, const service_config& svc,

@@ -163,6 +163,10 @@ class client_session final : public timed {
   net::awaitable<outcome> respond_error(unsigned status, std::string_view detail, outcome after,
                                         const exchange* x = nullptr);
   net::awaitable<outcome> send_page(local_response page, outcome after);
+  /** A streamed answer (`page.stream`, Server-Sent Events) until the client leaves or kinfra stops. */
+  net::awaitable<outcome> send_stream(local_response page);
+  /** The client closed its side (a non-blocking peek; an HTTP/2 stream tells its session instead). */
+  bool client_hung_up();
   net::awaitable<outcome> answer_locally(exchange& x, const normalised_target& nt);
   local_request describe_request(const exchange* x) const;
   net::awaitable<void> finish(outcome how);

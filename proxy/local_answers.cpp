@@ -8,7 +8,14 @@
 #include <boost/beast/http/write.hpp>
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/write.hpp>
+#include <sys/socket.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
 
 #include "common/address.hpp"
 #include "proxy/client_session.hpp"
@@ -140,7 +147,86 @@ net::awaitable<client_session::outcome> client_session::answer_locally(exchange&
     page = answer_admin(*responder, lr, /*full=*/true);
   }
   if (x.framing == body_framing::length) in_.consume(static_cast<std::size_t>(x.body_length));
+  if (page->stream) co_return co_await send_stream(std::move(*page));
   co_return co_await send_page(std::move(*page), outcome::keep_alive);
+}
+
+bool client_session::client_hung_up() {
+  const int fd = client_.native_fd();
+  if (fd < 0) return false;
+  char c;
+  const ssize_t n = ::recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+net::awaitable<client_session::outcome> client_session::send_stream(local_response page) {
+  const auto& cfg = this->cfg();
+  const bool h2 = client_.is_h2_stream();
+  const bool http10 = req_ && req_->is_header_done() && req_head_.version == 10;
+  // HTTP/1.1: chunked; HTTP/1.0: until the connection closes; HTTP/2: DATA frames, END_STREAM last.
+  const bool chunked = !h2 && !http10;
+  std::string head = "HTTP/1.1 " + std::to_string(page.status) + " OK\r\nServer: kinfra\r\nContent-Type: " +
+                     page.content_type + "\r\n";
+  for (auto& [name, value] : page.headers) head += name + ": " + value + "\r\n";
+  if (chunked) head += "Transfer-Encoding: chunked\r\n";
+  if (!h2) head += "Connection: close\r\n";
+  head += "\r\n";
+  status_ = page.status;
+  arm(cfg.timeouts.body, phase::response_body);
+  auto [hec, hn] = co_await net::async_write(client_, net::buffer(head), tok);
+  client_.bytes_out += hn;
+  head_out_ += hn;
+  if (hec) co_return outcome::abort;
+  std::shared_ptr<local_stream> source = std::move(page.stream);
+  const auto& control = w_.control_executor();
+  net::steady_timer tick(co_await net::this_coro::executor);
+  std::uint64_t seen = source->version() - 1;
+  auto asked = std::chrono::steady_clock::time_point{};
+  std::string framed;
+  for (;;) {
+    disarm();
+    if (closed_ || w_.draining() || client_hung_up()) break;
+    const auto now = std::chrono::steady_clock::now();
+    if (const auto v = source->version(); v != seen || now - asked >= std::chrono::seconds(1)) {
+      seen = v;
+      asked = now;
+      std::string bytes;
+      if (control) {
+        // (A raw pointer: `source` keeps it alive, and GCC 12 destroys a lambda temporary with a
+        // non-trivial capture twice in a co_await expression.)
+        local_stream* raw = source.get();
+        bytes = co_await net::co_spawn(
+            control, [raw]() -> net::awaitable<std::string> { co_return raw->next(); }, net::use_awaitable);
+      } else {
+        bytes = source->next();
+      }
+      if (closed_) break;
+      if (!bytes.empty()) {
+        framed.clear();
+        if (chunked) {
+          char size[20];
+          framed.append(size, static_cast<std::size_t>(std::snprintf(size, sizeof size, "%zx\r\n", bytes.size())));
+        }
+        framed += bytes;
+        if (chunked) framed += "\r\n";
+        // A client that does not read within the body timeout is let go: nothing piles up for it.
+        arm(cfg.timeouts.body, phase::response_body);
+        auto [ec, n] = co_await net::async_write(client_, net::buffer(framed), tok);
+        client_.bytes_out += n;
+        if (ec) co_return outcome::abort;
+        if (framed.capacity() > 256 * 1024) std::string().swap(framed);
+      }
+    }
+    tick.expires_after(std::chrono::milliseconds(250));
+    co_await tick.async_wait(tok);
+  }
+  if (closed_) co_return outcome::abort;
+  arm(cfg.timeouts.body, phase::response_body);
+  if (chunked) {
+    auto [ec, n] = co_await net::async_write(client_, net::buffer("0\r\n\r\n", 5), tok);
+    client_.bytes_out += n;
+  }
+  co_return outcome::close;
 }
 
 local_request client_session::describe_request(const exchange* x) const {

@@ -334,6 +334,12 @@ void service_group::reconfigure(const service_config& next) {
   } else if (process_changed) {
     ++config_generation_;
     spdlog::info("service {}: command, cwd or env changed: restarting start-first", cfg_.name);
+    kinfra::event e;
+    e.service = cfg_.name;
+    e.kind = event_kind::action;
+    e.message = "restart: command, cwd or env changed in routes.yaml";
+    e.by = "reload";
+    board_.events().record(std::move(e));
     restart();
   }
   if (count_changed) {

@@ -90,6 +90,11 @@ const std::vector<admin_call> every_admin_call = {
     {"GET", "/__metrics__"},
     {"GET", "/__history__?service=web"},
     {"GET", "/__history__"},
+    {"GET", "/__events__"},
+    {"GET", "/__events__?service=web"},
+    {"GET", "/__stream__"},
+    {"GET", "/__stream__?logs=1"},
+    {"GET", "/kinfra/service/web"},
     {"POST", "/__action__/restart/web"},
     {"POST", "/__action__/stop/web"},
     {"POST", "/__action__/start/web"},
@@ -161,7 +166,8 @@ TEST(AdminSecurity, WithATokenEveryReadNeedsItFromLoopbackToo) {
   ASSERT_TRUE(kt::wait_until([&] { return kt::state_of(k.port(), "web", token) == "running"; }));
   for (auto port : {k.port(), k.admin_port()}) {
     for (const char* target : {"/__status__", "/__logs__/web?format=json", "/__logs__/web?format=text", "/metrics",
-                               "/__metrics__", "/__history__", "/__history__?service=web&range=24h"}) {
+                               "/__metrics__", "/__history__", "/__history__?service=web&range=24h", "/__events__",
+                               "/__events__?service=web"}) {
       EXPECT_EQ(kt::http_get(port, target).status, 401) << port << target;
       kt::header_list wrong;
       wrong.add("Authorization", "Bearer not-the-token");
@@ -176,6 +182,8 @@ TEST(AdminSecurity, WithATokenEveryReadNeedsItFromLoopbackToo) {
     EXPECT_EQ(shell.body.find("data-service=\"web\""), std::string::npos);
     EXPECT_EQ(shell.body.find(token), std::string::npos);
     EXPECT_EQ(kt::http_get(port, "/__logs__/web").status, 200);
+    EXPECT_EQ(kt::http_get(port, "/kinfra/service/web").status, 200) << "a shell too";
+    EXPECT_EQ(kt::http_get(port, "/__stream__").status, 401) << "the whole stream needs the token";
   }
   // The public part a fallback page polls still answers without the token.
   auto pub = kt::http_get(k.port(), "/__status__?service=web");
