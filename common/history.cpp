@@ -142,6 +142,7 @@ std::vector<history_point> history::points(span s) const {
 
 void history_registry::sample(std::int64_t now, const metrics_registry& metrics, const status_board* board) {
   std::map<std::string, history_counters, std::less<>> by_service;
+  std::map<std::string, history_counters, std::less<>> by_route;
   history_counters whole;
   metrics.each_route([&](const route_stats& r) {
     const auto t = r.sum();
@@ -149,7 +150,9 @@ void history_registry::sample(std::int64_t now, const metrics_registry& metrics,
     const std::uint64_t errors = r.route() != metrics_registry::fallback_route ? t.by_class[5] : 0;
     std::uint64_t requests = 0;  // (from the histogram, so that a point's latency and count agree)
     for (auto n : t.buckets) requests += n;
-    for (auto* c : {&whole, &by_service[r.service()]}) {
+    history_counters* route = r.route() != metrics_registry::fallback_route ? &by_route[r.route()] : nullptr;
+    for (auto* c : {&whole, &by_service[r.service()], route}) {
+      if (!c) continue;
       c->requests += requests;
       c->errors += errors;
       for (std::size_t i = 0; i < t.buckets.size(); ++i) c->buckets[i] += t.buckets[i];
@@ -186,6 +189,35 @@ void history_registry::sample(std::int64_t now, const metrics_registry& metrics,
     it->second.sample(now, c);
   }
   whole_.sample(now, whole);
+  for (const auto& [label, c] : by_route) {
+    auto it = routes_.find(label);
+    if (it == routes_.end()) {
+      it = routes_.emplace(label, history()).first;
+      it->second.sample(now - 1, history_counters{});
+    }
+    it->second.sample(now, c);
+  }
+}
+
+std::optional<std::vector<history_point>> history_registry::route_points(std::string_view label, history::span s) const {
+  std::lock_guard lock(mutex_);
+  auto it = routes_.find(label);
+  if (it == routes_.end()) return std::nullopt;
+  return it->second.points(s);
+}
+
+std::vector<std::string> history_registry::service_names() const {
+  std::lock_guard lock(mutex_);
+  std::vector<std::string> out;
+  for (const auto& [name, h] : services_) out.push_back(name);
+  return out;
+}
+
+std::vector<std::string> history_registry::route_labels() const {
+  std::lock_guard lock(mutex_);
+  std::vector<std::string> out;
+  for (const auto& [label, h] : routes_) out.push_back(label);
+  return out;
 }
 
 std::optional<std::vector<history_point>> history_registry::points(std::string_view service, history::span s) const {

@@ -123,10 +123,16 @@ class history_registry {
   void sample(std::int64_t now, const metrics_registry& metrics, const status_board* board);
   /** A service's points (empty name: kinfra as a whole); absent for a name never seen. */
   std::optional<std::vector<history_point>> points(std::string_view service, history::span s) const;
+  /** A route's points, by its label (as in /metrics and the status document's `by_route`). */
+  std::optional<std::vector<history_point>> route_points(std::string_view label, history::span s) const;
+  /** The services and the route labels sampled so far, in name order. */
+  std::vector<std::string> service_names() const;
+  std::vector<std::string> route_labels() const;
 
  private:
   mutable std::mutex mutex_;
   std::map<std::string, history, std::less<>> services_;
+  std::map<std::string, history, std::less<>> routes_;  ///< by label; requests and 5xx only
   history whole_;
   bool whole_started_ = false;
   std::map<std::string, std::uint64_t, std::less<>> last_restarts_;  ///< each service's, at the last sample

@@ -10,6 +10,7 @@
 #include "fallback/access_policy.hpp"
 #include "fallback/event_stream.hpp"
 #include "fallback/events_api.hpp"
+#include "fallback/history_api.hpp"
 #include "fallback/logs_api.hpp"
 #include "fallback/push_api.hpp"
 #include "fallback/responses.hpp"
@@ -293,31 +294,7 @@ local_response fallback_responder::history(const local_request& req) const {
   access a = check_read(admin_of(cfg.get()), req);
   if (a != access::allowed) return deny(a, req, true);
   if (!history_) return refused(404, "History is not kept by this kinfra.", req, true);
-  const std::string range = query_param(req.query, "range");
-  history::span span = history::span::minutes_15;
-  if (range == "1h") span = history::span::hour_1;
-  else if (range == "24h") span = history::span::hours_24;
-  else if (!range.empty() && range != "15m") return refused(400, "range must be 15m, 1h or 24h.", req, true);
-  const std::string service = query_param(req.query, "service");
-  auto points = history_->points(service, span);
-  if (!points && board_ && board_->index_of(service) >= 0) points.emplace();  // (not sampled yet)
-  if (!points) return refused(404, "unknown service", req, true);
-  // (Kept as floats: to the microsecond.)
-  auto ms = [](const std::optional<double>& v) { return v ? json(std::round(*v * 1000) / 1000) : json(nullptr); };
-  json out = {{"service", service.empty() ? json(nullptr) : json(service)},
-              {"range", range.empty() ? "15m" : range},
-              {"step_seconds", span == history::span::minutes_15 ? 1 : 60},
-              {"points", json::array()}};
-  for (const auto& p : *points) {
-    json j = {{"t", p.at},           {"seconds", p.seconds},     {"requests", p.requests},
-              {"errors", p.errors},  {"requests_per_s", p.requests_per_s}, {"errors_per_s", p.errors_per_s},
-              {"p50_ms", ms(p.p50_ms)}, {"p95_ms", ms(p.p95_ms)}, {"p99_ms", ms(p.p99_ms)},
-              {"restarts", p.restarts}};
-    if (service.empty()) j["connections"] = p.connections;
-    else j["state"] = to_string(static_cast<service_state>(p.state));
-    out["points"].push_back(std::move(j));
-  }
-  return json_response(200, out.dump() + "\n");
+  return render_history_answer(*history_, board_, req.query);
 }
 
 local_response fallback_responder::events(const local_request& req) const {

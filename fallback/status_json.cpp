@@ -93,7 +93,8 @@ json routes_json(const board_snapshot& snap, const route_rates* by_route) {
   json out = json::array();
   if (!snap.config.routes) return out;
   for (const auto& r : *snap.config.routes) {
-    json j = {{"host", r.host}, {"path", r.path}, {"service", r.service}, {"strip_prefix", r.strip_prefix}};
+    json j = {{"host", r.host}, {"path", r.path}, {"service", r.service}, {"strip_prefix", r.strip_prefix},
+              {"label", r.label()}};  // (its /metrics label and /__history__?route=)
     const service_status* s = snap.find(r.service);
     j["state"] = s ? std::string(to_string(s->state)) : "unknown";
     if (s && s->maintenance.on) j["maintenance"] = true;

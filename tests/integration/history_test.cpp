@@ -60,6 +60,30 @@ TEST(HistoryApi, KnownTrafficBecomesKnownPoints) {
   EXPECT_EQ(json::parse(hour.body)["step_seconds"], 60);
   EXPECT_EQ(kt::http_get(k.port(), "/__history__?service=app&range=2d").status, 400);
   EXPECT_EQ(kt::http_get(k.port(), "/__history__?service=nope").status, 404);
+  // The route's own series (by its label, as the status document's routes name it).
+  const auto label = kt::get_status(k.port())["routes"][0]["label"].get<std::string>();
+  EXPECT_EQ(total(k.port(), "route=" + label, "requests"), 23u);
+  EXPECT_EQ(total(k.port(), "route=" + label, "errors"), 3u);
+  EXPECT_EQ(kt::http_get(k.port(), "/__history__?route=/nope").status, 404);
+  // Merged into 5 s steps: the same sums, in fewer points.
+  auto merged = json::parse(kt::http_get(k.port(), "/__history__?service=app&step=5").body);
+  EXPECT_EQ(merged["step_seconds"], 5);
+  std::uint64_t sum = 0;
+  for (const auto& p : merged["points"]) {
+    EXPECT_EQ(p["t"].get<std::int64_t>() % 5, 0);
+    sum += p["requests"].get<std::uint64_t>();
+  }
+  EXPECT_EQ(sum, 23u);
+  EXPECT_EQ(kt::http_get(k.port(), "/__history__?step=7&range=1h").status, 400) << "a multiple of 60 s for hours";
+  // Everything at once, in columns: the sparklines' one request.
+  auto all = json::parse(kt::http_get(k.port(), "/__history__?all=1&step=5").body);
+  double rps = 0;
+  const auto& app = all["services"]["app"];
+  ASSERT_EQ(app["t"].size(), app["requests_per_s"].size());
+  for (const auto& v : app["requests_per_s"]) rps = std::max(rps, v.get<double>());
+  EXPECT_GT(rps, 0);
+  EXPECT_TRUE(all["routes"].contains(label)) << all.dump().substr(0, 400);
+  EXPECT_TRUE(all["kinfra"]["p99_ms"].is_array());
   // The admin read rules: a foreign Host (DNS rebinding) gets nothing.
   kt::header_list foreign;
   foreign.add("Host", "attacker.example");
