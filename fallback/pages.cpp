@@ -102,6 +102,12 @@ std::string format_error_rate(const std::optional<double>& rate) {
   return buf;
 }
 
+/** The card's three sparklines (drawn by the dashboard's script from /__history__). */
+const std::string sparks_html =
+    "<div class=\"sparks\"><figure><figcaption>req/s</figcaption><svg class=\"spark spark-rps\"></svg></figure>"
+    "<figure><figcaption>p99 ms</figcaption><svg class=\"spark spark-p99\"></svg></figure>"
+    "<figure><figcaption>5xx/s</figcaption><svg class=\"spark spark-errors\"></svg></figure></div>";
+
 std::string render_card(const service_status& s, const std::vector<log_entry>& logs, bool actions,
                         std::chrono::system_clock::time_point now, const service_rate* rate) {
   const std::string state(to_string(s.state));
@@ -109,7 +115,8 @@ std::string render_card(const service_status& s, const std::vector<log_entry>& l
   std::string card = "<article class=\"card state-" + state + (failing ? " failing" : "") + "\" data-service=\"" +
                      html_escape(s.name) + "\">";
   card += "<div class=\"card-head\"><span class=\"indicator\">" + std::string(indicator(s.state)) +
-          "</span><h2 class=\"name\">" + html_escape(s.name) + "</h2><span class=\"badge\">" + state + "</span></div>";
+          "</span><h2 class=\"name\"><a href=\"/kinfra/service/" + html_escape(s.name) + "\">" + html_escape(s.name) +
+          "</a></h2><span class=\"badge\">" + state + "</span></div>";
   card += "<p class=\"message\">" + html_escape(s.status_message) + "</p>";
   card += "<p class=\"detail\"" + std::string(s.health_detail.empty() ? " hidden" : "") + ">" +
           html_escape(s.health_detail) + "</p>";
@@ -122,6 +129,7 @@ std::string render_card(const service_status& s, const std::vector<log_entry>& l
   card += fact("Requests", "traffic", format_request_rate(rate ? rate->requests_per_second : std::nullopt));
   card += fact("Errors", "errors", format_error_rate(rate ? rate->error_rate : std::nullopt));
   card += "</dl>";
+  card += sparks_html;
   card += "<ol class=\"steps\"" + std::string(s.steps.empty() ? " hidden" : "") + ">" + render_steps(s.steps) + "</ol>";
   card += "<div class=\"logs\">" + render_log_lines(logs) + "</div>";
   card += "<div class=\"actions\">";
@@ -137,6 +145,7 @@ std::string render_card(const service_status& s, const std::vector<log_entry>& l
     card += "<a class=\"button view-logs\" href=\"" + logs_href + "\" target=\"_blank\" rel=\"noopener\">📄 View Logs</a>";
     card += "<button type=\"button\" class=\"stop\" disabled>Not available</button>";
   }
+  card += "<a class=\"button details\" href=\"/kinfra/service/" + html_escape(s.name) + "\">📈 Details</a>";
   card += "</div></article>";
   return card;
 }
@@ -186,6 +195,9 @@ std::string render_dashboard(const page_context& ctx) {
   else if (ctx.status_json) v["initial_json"] = script_safe_json(*ctx.status_json);
   else v["initial_json"] = script_safe_json(render_status_json(*ctx.board, "", ctx.now, ctx.rates));
   v["dashboard_js"] = ctx.templates->get("dashboard.js");
+  v["live_js"] = ctx.templates->get("live.js");
+  v["charts_js"] = ctx.templates->get("charts.js");
+  v["timeline_js"] = ctx.templates->get("timeline.js");
   return render_template(ctx.templates->get("dashboard.html"), v);
 }
 
@@ -193,6 +205,7 @@ std::string render_logs_page(const page_context& ctx, const std::string& service
   template_vars v = common_vars(ctx);
   v["service"] = service;
   v["logs_js"] = ctx.templates->get("logs.js");
+  v["live_js"] = ctx.templates->get("live.js");
   return render_template(ctx.templates->get("logs.html"), v);
 }
 
@@ -201,6 +214,7 @@ std::string render_detail_page(const page_context& ctx, const std::string& servi
   v["service"] = service;
   v["live_js"] = ctx.templates->get("live.js");
   v["charts_js"] = ctx.templates->get("charts.js");
+  v["timeline_js"] = ctx.templates->get("timeline.js");
   v["service_js"] = ctx.templates->get("service.js");
   return render_template(ctx.templates->get("service.html"), v);
 }
@@ -240,6 +254,7 @@ std::string render_service_page(const page_context& ctx, const service_status& s
   v["promise"] = stopped ? "This page goes back to what you asked for once someone starts it again."
                          : "This page goes back to what you asked for as soon as the service is ready.";
   v["page_js"] = ctx.templates->get("page.js");
+  v["live_js"] = ctx.templates->get("live.js");
   const char* file = kind == page_kind::loading ? "loading.html" : kind == page_kind::error ? "error.html" : "maintenance.html";
   return render_template(ctx.templates->get(file), v);
 }

@@ -1,5 +1,7 @@
-// The /kinfra dashboard: polls /__status__ every 2 s and updates the cards in place (no reload,
-// scroll position kept). Every string from a service goes in through textContent: never HTML.
+// The /kinfra dashboard: follows /__stream__ (or, while the stream is down, polls /__status__ every
+// 2 s) and updates the cards, the list and the tables in place (no reload, scroll position kept);
+// draws each card's sparklines from /__history__ every 10 s and keeps the event timeline. Every
+// string from a service goes in through textContent: never HTML.
 (function () {
   "use strict";
   const body = document.body;
@@ -9,6 +11,9 @@
   const icons = { running: "🟢", starting: "🟡", stopping: "🟡", unhealthy: "🔴", error: "🔴", stopped: "⚪" };
   let timer = null;
   let inFlight = false;
+  let lastStatus = null;   // the last /__status__ document drawn
+  let lastHistory = null;  // the last /__history__?all=1 answer
+  let stream = null;       // kinfraLive, when the page has it
 
   function token() { return sessionStorage.getItem(tokenKey) || ""; }
   function authHeaders() {
@@ -42,7 +47,11 @@
     card.dataset.service = name;
     const head = el("div", "card-head");
     head.appendChild(el("span", "indicator"));
-    head.appendChild(el("h2", "name", name));
+    const title = el("h2", "name");
+    const link = el("a", "", name);
+    link.href = "/kinfra/service/" + encodeURIComponent(name);
+    title.appendChild(link);
+    head.appendChild(title);
     head.appendChild(el("span", "badge"));
     card.appendChild(head);
     card.appendChild(el("p", "message"));
@@ -56,6 +65,7 @@
     facts.appendChild(fact("Requests", "traffic"));
     facts.appendChild(fact("Errors", "errors"));
     card.appendChild(facts);
+    card.appendChild(sparks());
     card.appendChild(el("ol", "steps"));
     card.appendChild(el("div", "logs"));
     const actions = el("div", "actions");
@@ -70,8 +80,24 @@
     actions.appendChild(restart);
     actions.appendChild(logs);
     actions.appendChild(stop);
+    const details = el("a", "button details", "📈 Details");
+    details.href = "/kinfra/service/" + encodeURIComponent(name);
+    actions.appendChild(details);
     card.appendChild(actions);
     return card;
+  }
+
+  const NS = "http://www.w3.org/2000/svg";
+  function spark(cls) { const svg = document.createElementNS(NS, "svg"); svg.setAttribute("class", "spark " + cls); return svg; }
+  function sparks() {
+    const box = el("div", "sparks");
+    for (const [label, cls] of [["req/s", "spark-rps"], ["p99 ms", "spark-p99"], ["5xx/s", "spark-errors"]]) {
+      const f = el("figure");
+      f.appendChild(el("figcaption", "", label));
+      f.appendChild(spark(cls));
+      box.appendChild(f);
+    }
+    return box;
   }
 
   function updateCard(card, name, s) {
@@ -204,6 +230,9 @@
       seen.add(name);
     }
     for (const card of Array.from(cards.children)) if (!seen.has(card.dataset.service)) card.remove();
+    lastStatus = status;
+    renderList(services, names);
+    applyView();
     let running = 0, starting = 0, errors = 0;
     for (const name of names) {
       const st = services[name].state;
@@ -224,6 +253,141 @@
       ...problems.map((p) => el("div", "mono", p)));
     if (config.loaded_at) setText(document.getElementById("config-loaded"), config.loaded_at.replace("T", " ") + " (" + config.loaded_by + ")");
     renderTopology(status);
+    drawSparks();
+  }
+
+  // ---- The list view: one row per service (the compact view for many services). ----
+  function renderList(services, names) {
+    const body = document.querySelector("#service-list tbody");
+    const rows = new Map();
+    for (const tr of Array.from(body.children)) rows.set(tr.dataset.service, tr);
+    for (const name of names) {
+      const s = services[name];
+      let tr = rows.get(name);
+      if (!tr) {
+        tr = el("tr", "svc-row");
+        tr.dataset.service = name;
+        const link = el("a", "", name);
+        link.href = "/kinfra/service/" + encodeURIComponent(name);
+        const nameCell = el("td", "svc-name");
+        nameCell.appendChild(link);
+        const sparkCell = el("td", "svc-spark");
+        sparkCell.appendChild(spark("spark-p99"));
+        const logs = el("a", "button", "📄 Logs");
+        logs.href = "/__logs__/" + encodeURIComponent(name);
+        const linkCell = el("td", "svc-links");
+        linkCell.appendChild(logs);
+        tr.append(el("td", "indicator"), nameCell, el("td", "svc-state"), el("td", "mono svc-rps"), el("td", "mono svc-errors"),
+                  sparkCell, el("td", "mono svc-uptime"), el("td", "mono svc-restarts"), linkCell);
+        body.appendChild(tr);
+      }
+      rows.delete(name);
+      tr.className = "svc-row state-" + s.state;
+      setText(tr.querySelector(".indicator"), icons[s.state] || "⚪");
+      setText(tr.querySelector(".svc-state"), s.maintenance && s.maintenance.on ? s.state + " (maintenance)" : s.state);
+      setText(tr.querySelector(".svc-rps"), rateText(s.requests_per_second));
+      setText(tr.querySelector(".svc-errors"), errorText(s.error_rate));
+      setText(tr.querySelector(".svc-uptime"), s.uptime);
+      setText(tr.querySelector(".svc-restarts"), String(s.restarts || 0));
+    }
+    for (const tr of rows.values()) tr.remove();
+  }
+  function rateText(rps) { return rps === null || rps === undefined ? "–" : (rps < 10 ? rps.toFixed(1) : rps.toFixed(0)) + " req/s"; }
+  function errorText(er) { return er === null || er === undefined ? "–" : (er * 100).toFixed(1) + "%"; }
+
+  // ---- Filter, sort and search: cards and list rows alike. ----
+  const rank = { error: 0, unhealthy: 1, starting: 2, stopping: 3, stopped: 4, running: 5 };
+  function matches(s, name) {
+    const q = document.getElementById("search").value.trim().toLowerCase();
+    if (q && name.toLowerCase().indexOf(q) < 0) return false;
+    switch (document.getElementById("filter-state").value) {
+      case "running": return s.state === "running" && !(s.maintenance && s.maintenance.on);
+      case "problem": return s.state === "error" || s.state === "unhealthy";
+      case "starting": return s.state === "starting" || s.state === "stopping";
+      case "stopped": return s.state === "stopped";
+      case "maintenance": return !!(s.maintenance && s.maintenance.on);
+      default: return true;
+    }
+  }
+  function applyView() {
+    if (!lastStatus) return;
+    const services = lastStatus.services || {};
+    const names = Object.keys(services);
+    const order = names.slice();
+    const by = document.getElementById("sort").value;
+    const num = (v) => (typeof v === "number" ? v : -1);
+    if (by === "name") order.sort();
+    else if (by === "state") order.sort((a, b) => (rank[services[a].state] ?? 9) - (rank[services[b].state] ?? 9));
+    else if (by === "requests") order.sort((a, b) => num(services[b].requests_per_second) - num(services[a].requests_per_second));
+    else if (by === "errors") order.sort((a, b) => num(services[b].error_rate) - num(services[a].error_rate));
+    const position = new Map(order.map((n, i) => [n, i]));
+    let shown = 0;
+    for (const node of document.querySelectorAll("#cards .card, #service-list tbody tr")) {
+      const name = node.dataset.service;
+      const s = services[name];
+      const visible = !!s && matches(s, name);
+      node.hidden = !visible;
+      node.style.order = String(position.get(name) ?? 0);
+      if (visible && node.classList.contains("card")) shown++;
+    }
+    // The list keeps its rows in the chosen order (a table has no `order`).
+    const body = document.querySelector("#service-list tbody");
+    const rows = Array.from(body.children).sort((a, b) => position.get(a.dataset.service) - position.get(b.dataset.service));
+    if (rows.some((r, i) => body.children[i] !== r)) body.replaceChildren(...rows);
+    setText(document.getElementById("shown"), shown === names.length ? "" : shown + " of " + names.length + " shown");
+  }
+  function setView(list) {
+    document.getElementById("cards").hidden = list;
+    document.getElementById("list-wrap").hidden = !list;
+    document.getElementById("view-cards").classList.toggle("on", !list);
+    document.getElementById("view-list").classList.toggle("on", list);
+    document.getElementById("view-cards").setAttribute("aria-pressed", String(!list));
+    document.getElementById("view-list").setAttribute("aria-pressed", String(list));
+    try { localStorage.setItem("kinfra-view", list ? "list" : "cards"); } catch (e) { /* private mode */ }
+  }
+
+  // ---- Sparklines: 15 minutes in 10 s steps, every service and route in one request. ----
+  async function loadHistory() {
+    try {
+      const res = await fetch("/__history__?all=1&range=15m&step=10", { headers: authHeaders(), cache: "no-store" });
+      if (!res.ok) return;
+      lastHistory = await res.json();
+      drawSparks();
+    } catch (e) { /* next time */ }
+  }
+  function drawSparks() {
+    if (!lastHistory || !window.kinfraCharts) return;
+    const charts = window.kinfraCharts;
+    const services = lastHistory.services || {};
+    // The last 15 minutes, ending at kinfra's newest point: a young series fills only the right end.
+    const whole = (lastHistory.kinfra && lastHistory.kinfra.t) || [];
+    const to = whole.length ? whole[whole.length - 1] : Date.now() / 1000;
+    const span = { from: to - 900 + lastHistory.step_seconds, to: to };
+    const opts = (h, colour, title, unit) => Object.assign({ times: h.t, colour: colour, title: title, unit: unit }, span);
+    for (const node of document.querySelectorAll("#cards .card, #service-list tbody tr")) {
+      const h = services[node.dataset.service];
+      if (!h) continue;
+      const rps = node.querySelector(".spark-rps"), p99 = node.querySelector(".spark-p99"), errs = node.querySelector(".spark-errors");
+      if (rps) charts.sparkline(rps, h.requests_per_s, opts(h, "#5A8DEE", "requests/s", "req/s"));
+      if (p99) charts.sparkline(p99, h.p99_ms, opts(h, "#F59E0B", "p99 latency", "ms"));
+      if (errs) charts.sparkline(errs, h.errors_per_s, opts(h, "#EF4444", "5xx/s", "/s"));
+    }
+    const routes = lastHistory.routes || {};
+    for (const svg of document.querySelectorAll("#routes-table .spark-route")) {
+      const h = routes[svg.dataset.label] || { t: [], requests_per_s: [] };
+      charts.sparkline(svg, h.requests_per_s, opts(h, "#5A8DEE", "requests/s", "req/s"));
+    }
+  }
+
+  // ---- The event timeline. ----
+  const timeline = window.kinfraTimeline ? window.kinfraTimeline.create(document.getElementById("timeline"), { max: 100 }) : null;
+  async function loadEvents() {
+    if (!timeline) return;
+    try {
+      const after = timeline.last();
+      const res = await fetch("/__events__?limit=100" + (after ? "&after=" + after : ""), { headers: authHeaders(), cache: "no-store" });
+      if (res.ok) timeline.add((await res.json()).events || []);
+    } catch (e) { /* next time */ }
   }
 
   function cell(text, cls, title) {
@@ -249,6 +413,14 @@
     body.replaceChildren(...rows);
   }
 
+  function sparkCell(label) {
+    const td = el("td", "route-spark");
+    const svg = spark("spark-route");
+    svg.dataset.label = label || "";
+    td.appendChild(svg);
+    return td;
+  }
+
   function row(cells, cls) {
     const tr = el("tr", cls || "");
     for (const c of cells) tr.appendChild(c);
@@ -271,6 +443,7 @@
         cell(rps === null || rps === undefined ? "–" : (rps < 10 ? rps.toFixed(1) : rps.toFixed(0)) + " req/s", "mono"),
         cell(er === null || er === undefined ? "–" : (er * 100).toFixed(1) + "%",
              "mono" + (typeof er === "number" && er > 0.05 ? " failing" : "")),
+        sparkCell(r.label),
       ]);
     }), "No routes.");
     const kinds = { http: "HTTP", https: "HTTPS", redirect: "HTTP → HTTPS", admin: "Admin only" };
@@ -314,7 +487,10 @@
   function live(ok) {
     const l = document.getElementById("live");
     l.classList.toggle("disconnected", !ok);
-    setText(document.getElementById("live-text"), ok ? "Live • Updates every 2s" : "Disconnected • retrying every 2s");
+    const streaming = stream && stream.mode() === "stream";
+    setText(document.getElementById("live-text"),
+            !ok ? "Disconnected • retrying every 2s" : streaming ? "Live • Streaming" : "Live • Updates every 2s");
+    document.body.dataset.live = !ok ? "down" : streaming ? "stream" : "polling";
   }
 
   async function refresh() {
@@ -337,11 +513,12 @@
     }
   }
 
+  // Once soon; without the stream's script (a custom template), again every 2 s.
   function refreshSoon(ms) {
     clearTimeout(timer);
     timer = setTimeout(async () => {
       await refresh();
-      refreshSoon(refreshMs);
+      if (!stream) refreshSoon(refreshMs);
     }, ms);
   }
 
@@ -375,10 +552,36 @@
     refreshSoon(150);
   }
 
-  document.getElementById("refresh-all").addEventListener("click", () => refreshSoon(0));
+  document.getElementById("refresh-all").addEventListener("click", () => { refreshSoon(0); loadHistory(); loadEvents(); });
+  document.getElementById("view-cards").addEventListener("click", () => setView(false));
+  document.getElementById("view-list").addEventListener("click", () => setView(true));
+  for (const id of ["filter-state", "sort", "search"]) document.getElementById(id).addEventListener("input", applyView);
+  let savedView = null;
+  try { savedView = localStorage.getItem("kinfra-view"); } catch (e) { /* private mode */ }
+  // Many services: the list unless the user chose the cards.
+  const initialCount = document.querySelectorAll("#cards .card").length;
+  setView(savedView ? savedView === "list" : initialCount > 12);
   try {
     const initial = JSON.parse(document.getElementById("initial-status").textContent || "null");
     if (initial && initial.services) render(initial);
   } catch (e) { /* the first poll renders */ }
-  refreshSoon(0);
+  if (window.kinfraLive) {
+    stream = window.kinfraLive.start({
+      url: () => "/__stream__" + (timeline && timeline.last() ? "?events_after=" + timeline.last() : ""),
+      headers: authHeaders,
+      on: {
+        status: (doc) => { render(doc); live(true); },
+        event: (e) => { if (timeline) timeline.add([e]); },
+        resync: () => loadEvents(),
+      },
+      poll: () => { refresh(); loadEvents(); },
+      state: (mode) => { live(true); if (mode === "stream") loadEvents(); },  // (what came before it opened)
+    });
+    refreshSoon(0);
+  } else {
+    refreshSoon(0);
+  }
+  loadEvents();
+  loadHistory();
+  setInterval(loadHistory, 10000);
 })();

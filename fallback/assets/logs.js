@@ -1,6 +1,6 @@
 // The full log view: loads every kept line (a page at a time: kinfra answers at most 1,000 lines
-// a request), then asks for lines after the last one it has every second and appends them,
-// scrolling with them while "Follow" is on.
+// a request), then follows new ones through /__stream__ (or asks for lines after the last one
+// every second while the stream is down) and appends them, scrolling with them while "Follow" is on.
 (function () {
   "use strict";
   const service = document.body.dataset.service;
@@ -20,6 +20,7 @@
     return !min || rank[level] >= rank[min];
   }
   function add(entry) {
+    if (entry.seq <= last) return;
     const line = document.createElement("div");
     line.className = "log-line level-" + entry.level;
     line.dataset.level = entry.level;
@@ -67,6 +68,24 @@
   levelFilter.addEventListener("change", () => {
     for (const line of lines.children) line.hidden = !visible(line.dataset.level);
   });
-  poll().then(() => window.scrollTo(0, document.body.scrollHeight));
-  setInterval(poll, 1000);
+  function append(entry) {
+    const atBottom = window.innerHeight + window.scrollY >= document.body.scrollHeight - 40;
+    add(entry);
+    last = Math.max(last, entry.seq);
+    total++;
+    document.getElementById("count").textContent = total + " lines";
+    if (follow.checked && atBottom) window.scrollTo(0, document.body.scrollHeight);
+  }
+  poll().then(() => {
+    window.scrollTo(0, document.body.scrollHeight);
+    if (!window.kinfraLive) return setInterval(poll, 1000);
+    const live = document.getElementById("live");
+    window.kinfraLive.start({
+      url: () => "/__stream__?service=" + encodeURIComponent(service) + "&logs=1&logs_after=" + last,
+      headers: headers,
+      on: { log: append, resync: () => poll() },
+      poll: poll,
+      state: (mode) => { live.dataset.mode = mode; },
+    });
+  });
 })();

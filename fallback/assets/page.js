@@ -1,6 +1,7 @@
-// Shared by the loading, 503 and maintenance pages: polls the service's status and goes back to
-// the page the visitor asked for as soon as the service is healthy again; a countdown reloads
-// anyway when it runs out. Text from the service goes in through textContent only.
+// Shared by the loading, 503 and maintenance pages: follows the service's status (/__stream__, or
+// polling every 2 s while the stream is down) and goes back to the page the visitor asked for as
+// soon as the service is healthy again; a countdown reloads anyway when it runs out. Text from the
+// service goes in through textContent only.
 (function () {
   "use strict";
   const body = document.body;
@@ -17,8 +18,12 @@
   async function poll() {
     try {
       const res = await fetch("/__status__?service=" + encodeURIComponent(service), { cache: "no-store" });
-      if (res.ok) {
-        const s = await res.json();
+      if (res.ok) apply(await res.json());
+    } catch (e) { /* kinfra restarting: keep counting down */ }
+  }
+  function apply(s) {
+    {
+      {
         if (s.state === "running" && !(s.maintenance && s.maintenance.on)) return back();
         if (stopped) {
           if (s.state !== "stopped") back();  // someone started it: the page for that
@@ -44,9 +49,13 @@
         setText("uptime", s.uptime);
         setText("health", s.health_status);
       }
-    } catch (e) { /* kinfra restarting: keep counting down */ }
+    }
   }
-  setInterval(poll, 2000);
+  if (window.kinfraLive) {
+    window.kinfraLive.start({ url: () => "/__stream__?service=" + encodeURIComponent(service), on: { status: apply }, poll: poll });
+  } else {
+    setInterval(poll, 2000);
+  }
   setInterval(() => {
     if (stopped) return;
     remaining -= 1;
