@@ -65,7 +65,7 @@ void event_stream::add_events(std::string& out) {
     append_sse(out, "resync", R"({"what": "events"})");
     if (events.size() > stream_max_events) events.erase(events.begin());
   }
-  for (const auto& e : events) append_sse(out, "event", event_json(e).dump());
+  for (const auto& e : events) append_sse(out, "event", dump(event_json(e)));
   // (Events of other services were looked at too: the cursor moves past them.)
   events_seen_ = std::max(events.empty() ? events_seen_ : events.back().seq, board_.events().last_seq());
 }

@@ -101,7 +101,7 @@ local_response render_history_answer(const history_registry& history, const stat
     out["kinfra"] = columns(merge_points(*history.points("", span), step));
     out["services"] = std::move(services);
     out["routes"] = std::move(routes);
-    return json_response(200, out.dump() + "\n");
+    return json_response(200, dump(out));
   }
   const std::string service = query_param(query, "service");
   const std::string route = query_param(query, "route");
@@ -120,7 +120,7 @@ local_response render_history_answer(const history_registry& history, const stat
   for (const auto& p : merge_points(*points, step))
     list.push_back(point_json(p, route.empty() && !service.empty(), route.empty() && service.empty()));
   out["points"] = std::move(list);
-  return json_response(200, out.dump() + "\n");
+  return json_response(200, dump(out));
 }
 
 }  // namespace kinfra::fallback
