@@ -45,7 +45,7 @@ for step in "${steps[@]}"; do
     tsan)
       echo "== TSan: proxy, StatusBoard, metrics, access log, embedding API, supervisor, reload, TLS, admin surface, hold, start-first restarts, instances"
       build build/tsan -DKINFRA_SANITIZE=thread
-      ctest --test-dir build/tsan -R '^(StatusBoard|Metrics|AccessLog|Embed|Proxy|Supervisor|Reload|Shutdown|Tls|DevTls|Http2|H2|History|Acme|AdminSecurity|AdminOffWorker|Hold|StartFirst|Instances)' -j"$JOBS" \
+      ctest --test-dir build/tsan -R '^(StatusBoard|Metrics|AccessLog|Embed|Proxy|Supervisor|Reload|Shutdown|Tls|DevTls|Http2|H2|History|EventLog|SseBatches|EventsApi|EventStream|Acme|AdminSecurity|AdminOffWorker|Hold|StartFirst|Instances)' -j"$JOBS" \
         --output-on-failure --timeout 300
       ;;
     fuzz)

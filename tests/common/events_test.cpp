@@ -200,3 +200,29 @@ TEST(EventLog, InstancesOfOneServiceAreNamed) {
   EXPECT_EQ(events[0].message, "instance 1: process 11 killed by SIGKILL");
   EXPECT_EQ(events[0].level, kinfra::event_level::error);
 }
+
+TEST(EventLog, CertificatesLoadedReplacedAndObtained) {
+  auto cfg = one_service();
+  kinfra::status_board board(*cfg);
+  const auto base = board.events().last_seq();
+  kinfra::certificate_status c;
+  c.listener = "127.0.0.1:9443";
+  c.names = {"localhost", "127.0.0.1"};
+  c.issuer = "kinfra local CA";
+  c.fingerprint = "AA";
+  c.not_after = std::chrono::system_clock::from_time_t(1893456000);  // 2030-01-01
+  board.set_config_status([&](kinfra::config_status& s) { s.certificates = {c}; });
+  board.set_config_status([&](kinfra::config_status& s) { s.certificates = {c}; });  // (no change: no event)
+  c.fingerprint = "BB";
+  board.set_config_status([&](kinfra::config_status& s) {
+    s.certificates = {c};
+    s.acme["example.com"].obtained_total = 1;
+  });
+  auto events = board.events().since(base, 100);
+  ASSERT_EQ(kinds(events), (std::vector<event_kind>{event_kind::certificate, event_kind::certificate,
+                                                    event_kind::certificate}));
+  EXPECT_EQ(events[0].message, "certificate loaded on 127.0.0.1:9443: localhost, 127.0.0.1");
+  EXPECT_EQ(events[0].detail, "issuer kinfra local CA, valid until 2030-01-01, file");
+  EXPECT_EQ(events[1].message, "certificate replaced on 127.0.0.1:9443: localhost, 127.0.0.1");
+  EXPECT_EQ(events[2].message, "certificate obtained from the ACME CA for example.com");
+}

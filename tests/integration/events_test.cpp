@@ -117,6 +117,35 @@ TEST(EventsApi, ACrashBecomesItsEventsInOrder) {
   kt::header_list foreign;
   foreign.add("Host", "attacker.example");
   EXPECT_EQ(kt::http_get(k.port(), "/__events__", foreign).status, 421);
+  // With every service down, the dashboard and the service's page still answer.
+  ASSERT_TRUE(kt::wait_until([&] { return kt::state_of(k.port(), "app") == "stopped"; }));
+  EXPECT_EQ(kt::http_get(k.port(), "/kinfra").status, 200);
+  EXPECT_EQ(kt::http_get(k.port(), "/kinfra/service/app").status, 200);
+  EXPECT_EQ(kt::http_get(k.port(), "/kinfra/service/nope").status, 404);
+}
+
+TEST(EventsApi, ARefusedReloadCarriesItsErrorsAndAnAppliedOneSaysWhoAsked) {
+  const std::string head = "listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\n";
+  const std::string body = service({});
+  kt::kinfra_process k(body);
+  k.dir().write("routes.yaml", head + body + "bogus_key: 1\n");
+  ASSERT_EQ(kt::http_request(k.port(), "POST", "/__action__/reload").status, 422);
+  json refused;
+  ASSERT_TRUE(kt::wait_until([&] {
+    const json doc = events_of(k.port());
+    for (const auto& e : doc.value("events", json::array()))
+      if (e["kind"] == "config_refused") refused = e;
+    return !refused.is_null();
+  }));
+  EXPECT_EQ(refused["level"], "error");
+  EXPECT_NE(refused["detail"].get<std::string>().find("unknown key 'bogus_key'"), std::string::npos) << refused.dump();
+  EXPECT_NE(refused["detail"].get<std::string>().find("routes.yaml:"), std::string::npos) << "file:line:col";
+  k.dir().write("routes.yaml", head + body + "# a comment changes the file\n");
+  ASSERT_EQ(kt::http_request(k.port(), "POST", "/__action__/reload").status, 200);
+  ASSERT_TRUE(kt::wait_until([&] {
+    auto list = messages(events_of(k.port()));
+    return find_from(list, "configuration reloaded (API)") >= 0 || find_from(list, "configuration reloaded (file change)") >= 0;
+  })) << events_of(k.port()).dump(1);
 }
 
 TEST(EventStream, DeliversAChangeWithinASecond) {
