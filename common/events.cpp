@@ -54,10 +54,12 @@ std::uint64_t event_log::first_seq() const {
   return events_.empty() ? next_seq_ : events_.front().seq;
 }
 
-std::vector<event> event_log::since(std::uint64_t after, std::size_t max, std::string_view service) const {
+std::vector<event> event_log::since(std::uint64_t after, std::size_t max, std::string_view service,
+                                    std::uint64_t* upto) const {
   std::vector<event> out;
-  if (max == 0) return out;
   std::lock_guard lock(mutex_);
+  if (upto) *upto = next_seq_ - 1;
+  if (max == 0) return out;
   // Newest first, so that `max` keeps the latest; then turned around.
   for (auto it = events_.rbegin(); it != events_.rend() && it->seq > after && out.size() < max; ++it)
     if (service.empty() || it->service == service) out.push_back(*it);
@@ -223,8 +225,11 @@ void event_log::observe(const board_snapshot* before, const board_snapshot& afte
   if (!before) return;
   std::vector<event> out;
   differ d(out);
-  for (const auto& a : after.services) {
-    const service_status* b = before->find(a.name);
+  for (std::size_t i = 0; i < after.services.size(); ++i) {
+    const service_status& a = after.services[i];
+    // (Usually at the same place: no search, the board's writer lock is held.)
+    const service_status* b = i < before->services.size() && before->services[i].name == a.name
+                                  ? &before->services[i] : before->find(a.name);
     if (!b) {
       d.add(a.name, event_kind::service_added, event_level::info, "service added");
       continue;

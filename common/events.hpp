@@ -65,9 +65,11 @@ class event_log {
 
   /**
    * Events with seq > `after`, oldest first, at most `max` (the latest `max` when more);
-   * of one service only, when `service` is given.
+   * of one service only, when `service` is given. `upto`, when given, is set to the last seq that
+   * existed while they were read: a reader that continues after it misses nothing.
    */
-  std::vector<event> since(std::uint64_t after, std::size_t max, std::string_view service = {}) const;
+  std::vector<event> since(std::uint64_t after, std::size_t max, std::string_view service = {},
+                           std::uint64_t* upto = nullptr) const;
 
   /** The seq of the last event (0: none yet); cheap. */
   std::uint64_t last_seq() const { return last_.load(std::memory_order_acquire); }

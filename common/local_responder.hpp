@@ -52,6 +52,8 @@ class local_stream {
   virtual std::uint64_t version() const = 0;
   /** What to send now (may be empty); called off the proxy's workers, one call at a time. */
   virtual std::string next() = 0;
+  /** Nothing more will come (its subject is gone, its permission may have changed): end it. Any thread. */
+  virtual bool done() const { return false; }
 };
 
 /** A complete, small response; the proxy adds framing and connection headers. */

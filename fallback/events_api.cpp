@@ -50,6 +50,8 @@ local_response render_events_answer(const status_board& board, std::string_view 
     return json_error(404, "unknown service");
   nlohmann::ordered_json body;
   body["last_seq"] = last;
+  // A cursor beyond the last event is an earlier kinfra process's: the reader should start again.
+  if (*after > last) body["reset"] = true;
   body["first_seq"] = board.events().first_seq();
   nlohmann::ordered_json list = nlohmann::ordered_json::array();
   for (const auto& e : events) list.push_back(event_json(e));

@@ -5,7 +5,8 @@
  * Query: `after=SEQ` (events with a larger seq), `service=NAME` (that service's only), `limit=N`
  * (default 200, at most 2,000: the latest ones when more). The answer carries `last_seq` (ask
  * `after` it next time) and `first_seq` (the oldest kept: a reader whose `after` is below it
- * missed some).
+ * missed some). An `after` beyond `last_seq` (a cursor of an earlier kinfra process) adds
+ * `reset: true`: the reader should forget what it has and ask again from 0.
  */
 
 #include <cstddef>

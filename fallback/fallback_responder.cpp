@@ -80,6 +80,8 @@ void fallback_responder::reconfigure(std::shared_ptr<const config> cfg) {
     cfg_ = std::move(cfg);
   }
   status_cache_.clear();
+  // Open streams end: their clients open them again, under the new admin settings.
+  generation_->fetch_add(1, std::memory_order_acq_rel);
 }
 
 std::shared_ptr<const template_store> fallback_responder::templates() const {
@@ -336,18 +338,21 @@ local_response fallback_responder::stream(const local_request& req) const {
   opts.logs = opts.admin && !opts.service.empty() && query_param(req.query, "logs") == "1";
   opts.events_after = number("events_after");
   opts.logs_after = number("logs_after");
-  auto& open = opts.admin ? admin_streams_ : public_streams_;
-  if (open->load(std::memory_order_acquire) >= (opts.admin ? stream_max_admin : stream_max_public)) {
-    local_response busy = refused(503, "Too many open streams: poll /__status__ instead.", req, true);
-    busy.headers.emplace_back("Retry-After", "10");
-    return busy;
-  }
   local_response res;
   res.content_type = "text/event-stream; charset=utf-8";
   res.headers.emplace_back("Cache-Control", "no-store");
   res.headers.emplace_back("X-Content-Type-Options", "nosniff");
+  res.headers.emplace_back("Cross-Origin-Resource-Policy", "same-origin");
   res.headers.emplace_back("X-Accel-Buffering", "no");  // (an nginx in front would hold the events back)
   if (req.method == "HEAD") return res;
+  // A place is taken before the stream is made (several workers and control threads open them).
+  auto& open = opts.admin ? admin_streams_ : public_streams_;
+  if (open->fetch_add(1, std::memory_order_acq_rel) >= (opts.admin ? stream_max_admin : stream_max_public)) {
+    open->fetch_sub(1, std::memory_order_acq_rel);
+    local_response busy = refused(503, "Too many open streams: poll /__status__ instead.", req, true);
+    busy.headers.emplace_back("Retry-After", "10");
+    return busy;
+  }
   event_stream::status_source status;
   if (opts.admin) {
     std::string selected = opts.service;
@@ -356,7 +361,7 @@ local_response fallback_responder::stream(const local_request& req) const {
     std::string name = opts.service;
     status = [this, name] { return std::make_shared<const std::string>(render_public_status_json(*board_, name)); };
   }
-  res.stream = std::make_shared<event_stream>(*board_, std::move(opts), std::move(status), open);
+  res.stream = std::make_shared<event_stream>(*board_, std::move(opts), std::move(status), open, generation_);
   return res;
 }
 

@@ -102,6 +102,8 @@ class fallback_responder final : public local_responder {
   /** Streams open now (`/__stream__`), admin and visitors' apart: each kind has its cap. */
   std::shared_ptr<std::atomic<int>> admin_streams_ = std::make_shared<std::atomic<int>>(0);
   std::shared_ptr<std::atomic<int>> public_streams_ = std::make_shared<std::atomic<int>>(0);
+  /** Grows with each reconfigure: streams opened before end. */
+  std::shared_ptr<std::atomic<std::uint64_t>> generation_ = std::make_shared<std::atomic<std::uint64_t>>(0);
 };
 
 }  // namespace kinfra::fallback

@@ -56,7 +56,17 @@ local_response render_logs_answer(const status_board& board, std::string_view na
       more = true;
     }
   }
-  const std::uint64_t next = lines.empty() ? after : lines.back().seq;
+  std::uint64_t next = lines.empty() ? after : lines.back().seq;
+  // A cursor beyond the newest line is an earlier kinfra process's: the reader should start again.
+  bool reset = false;
+  if (lines.empty() && after > 0) {
+    auto newest = board.logs(name, 1);
+    const std::uint64_t last = newest.empty() ? 0 : newest.back().seq;
+    if (after > last) {
+      reset = true;
+      next = last;
+    }
+  }
   if (format == "json") {
     nlohmann::ordered_json body;
     body["service"] = std::string(name);
@@ -67,6 +77,7 @@ local_response render_logs_answer(const status_board& board, std::string_view na
     body["lines"] = std::move(arr);
     body["next"] = next;
     body["more"] = more;
+    if (reset) body["reset"] = true;
     return json_response(200, dump(body));
   }
   std::string text;
@@ -78,6 +89,7 @@ local_response render_logs_answer(const status_board& board, std::string_view na
   auto res = text_response(200, std::move(text));
   res.headers.emplace_back("X-Kinfra-Next", std::to_string(next));
   res.headers.emplace_back("X-Kinfra-More", more ? "true" : "false");
+  if (reset) res.headers.emplace_back("X-Kinfra-Reset", "true");
   return res;
 }
 

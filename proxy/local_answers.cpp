@@ -48,6 +48,21 @@ std::optional<local_response> answer_admin(const local_responder& responder, con
   }
 }
 
+/** What next_of answers when the stream failed (logged): it ends. */
+const std::string stream_failed = std::string(1, '\0');
+
+/** The stream's next bytes; a failure ends it (logged), never an exception here. */
+std::string next_of(local_stream& s) {
+  try {
+    return s.next();
+  } catch (const std::exception& e) {
+    spdlog::error("an event stream failed: {}", e.what());
+  } catch (...) {
+    spdlog::error("an event stream failed");
+  }
+  return stream_failed;
+}
+
 /**
  * Where a redirect to HTTPS sends `host`: itself, unless it is a loopback address the HTTPS
  * certificate does not name (a browser would refuse it); then localhost, or the certificate's
@@ -185,7 +200,7 @@ net::awaitable<client_session::outcome> client_session::send_stream(local_respon
   std::string framed;
   for (;;) {
     disarm();
-    if (closed_ || w_.draining() || client_hung_up()) break;
+    if (closed_ || w_.draining() || source->done() || client_hung_up()) break;
     const auto now = std::chrono::steady_clock::now();
     if (const auto v = source->version(); v != seen || now - asked >= std::chrono::seconds(1)) {
       seen = v;
@@ -196,10 +211,11 @@ net::awaitable<client_session::outcome> client_session::send_stream(local_respon
         // non-trivial capture twice in a co_await expression.)
         local_stream* raw = source.get();
         bytes = co_await net::co_spawn(
-            control, [raw]() -> net::awaitable<std::string> { co_return raw->next(); }, net::use_awaitable);
+            control, [raw]() -> net::awaitable<std::string> { co_return next_of(*raw); }, net::use_awaitable);
       } else {
-        bytes = source->next();
+        bytes = next_of(*source);
       }
+      if (bytes == stream_failed) break;
       if (closed_) break;
       if (!bytes.empty()) {
         framed.clear();

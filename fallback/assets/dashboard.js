@@ -386,7 +386,14 @@
     try {
       const after = timeline.last();
       const res = await fetch("/__events__?limit=100" + (after ? "&after=" + after : ""), { headers: authHeaders(), cache: "no-store" });
-      if (res.ok) timeline.add((await res.json()).events || []);
+      if (!res.ok) return;
+      const doc = await res.json();
+      if (doc.reset) {
+        // kinfra restarted: its events are numbered from 1 again.
+        timeline.reset();
+        return loadEvents();
+      }
+      timeline.add(doc.events || []);
     } catch (e) { /* next time */ }
   }
 
@@ -572,7 +579,7 @@
       on: {
         status: (doc) => { render(doc); live(true); },
         event: (e) => { if (timeline) timeline.add([e]); },
-        resync: () => loadEvents(),
+        resync: (r) => { if (r.reset && timeline) timeline.reset(); loadEvents(); },
       },
       poll: () => { refresh(); loadEvents(); },
       state: (mode) => { live(true); if (mode === "stream") loadEvents(); },  // (what came before it opened)

@@ -12,6 +12,8 @@
     let mode = "";
     let pollTimer = null;
     let retry = 3000;
+    let current = null;      // the AbortController of the open stream
+    let retryTimer = null;
     const setMode = (m) => {
       if (m === mode) return;
       mode = m;
@@ -47,7 +49,9 @@
 
     async function connect() {
       let res;
+      if (document.hidden) return;  // (opened again when the tab is shown)
       const abort = new AbortController();
+      current = abort;
       let heard = Date.now();
       // Nothing for 5 s at the start, or for 35 s later (kinfra sends a comment every 15 s): the
       // pages poll meanwhile; a silent stream is dropped and opened again.
@@ -62,9 +66,10 @@
       if (!res || !res.ok || !res.body || !String(res.headers.get("content-type")).startsWith("text/event-stream")) {
         clearTimeout(slow);
         clearInterval(watchdog);
+        if (abort.signal.aborted && document.hidden) return;
         setMode("polling");
         if (res && (res.status === 401 || res.status === 403) && opts.denied) opts.denied(res.status);
-        setTimeout(connect, retry);
+        retryTimer = setTimeout(connect, retry);
         retry = Math.min(retry * 2, 30000);
         return;
       }
@@ -92,9 +97,27 @@
       } catch (e) { /* cut: polled until the stream is back */ }
       clearTimeout(slow);
       clearInterval(watchdog);
+      if (document.hidden) return;  // (closed because the tab was hidden: opened again when shown)
       setMode("polling");
-      setTimeout(connect, retry);
+      retryTimer = setTimeout(connect, retry);
     }
+
+    // A hidden tab lets its stream go (a browser keeps only 6 connections per host, and every
+    // kinfra tab would hold one), and polls nothing; shown again, it connects at once.
+    document.addEventListener("visibilitychange", () => {
+      if (document.hidden) {
+        if (current) current.abort();
+        current = null;
+        clearTimeout(retryTimer);
+        clearInterval(pollTimer);
+        pollTimer = null;
+        mode = "";
+      } else if (!current) {
+        retry = 3000;
+        opts.poll && opts.poll();  // (what happened meanwhile)
+        connect();
+      }
+    });
 
     connect();
     return { mode: () => mode };

@@ -50,10 +50,18 @@
         return;
       }
       const body = await res.json();
+      if (body.reset) {
+        // kinfra restarted (its line numbers began again): the log from the start.
+        lines.replaceChildren();
+        last = 0;
+        total = 0;
+        return fetchPages();
+      }
       const atBottom = window.innerHeight + window.scrollY >= document.body.scrollHeight - 40;
       for (const entry of body.lines || []) {
+        if (entry.seq <= last) continue;
         add(entry);
-        last = Math.max(last, entry.seq);
+        last = entry.seq;
         total++;
       }
       if (typeof body.next === "number") last = Math.max(last, body.next);
@@ -69,6 +77,7 @@
     for (const line of lines.children) line.hidden = !visible(line.dataset.level);
   });
   function append(entry) {
+    if (entry.seq <= last) return;
     const atBottom = window.innerHeight + window.scrollY >= document.body.scrollHeight - 40;
     add(entry);
     last = Math.max(last, entry.seq);
@@ -83,7 +92,24 @@
     window.kinfraLive.start({
       url: () => "/__stream__?service=" + encodeURIComponent(service) + "&logs=1&logs_after=" + last,
       headers: headers,
-      on: { log: append, resync: () => poll() },
+      on: {
+        log: append,
+        resync: (r) => {
+          if (r.reset) {
+            lines.replaceChildren();
+            last = 0;
+            total = 0;
+            return poll();
+          }
+          if (r.lost) {
+            const gap = document.createElement("div");
+            gap.className = "log-line level-warn gap";
+            gap.dataset.level = "warn";
+            gap.textContent = "… " + r.lost + " lines dropped by kinfra's log ring (log_lines) before this page got them …";
+            lines.appendChild(gap);
+          }
+        },
+      },
       poll: poll,
       state: (mode) => { live.dataset.mode = mode; },
     });

@@ -103,6 +103,10 @@
     try {
       const after = timeline.last();
       const doc = await get("/__events__?service=" + enc + "&limit=200" + (after ? "&after=" + after : ""));
+      if (doc.reset) {
+        timeline.reset();  // (kinfra restarted: its events are numbered from 1 again)
+        return loadEvents();
+      }
       timeline.add(doc.events || []);
     } catch (e) { /* next time */ }
   }
@@ -146,9 +150,26 @@
   async function loadLog(first) {
     try {
       const doc = await get("/__logs__/" + enc + "?format=json" + (first ? "&tail=1000" : "&after=" + lastLine));
+      if (doc.reset) return restartLog();
       addLines(doc.lines || []);
       if (first) lines.scrollTop = lines.scrollHeight;
     } catch (e) { /* next time */ }
+  }
+  /** kinfra restarted (its line numbers began again): the log from the start. */
+  function restartLog() {
+    lines.replaceChildren();
+    lastLine = 0;
+    return loadLog(true);
+  }
+  /** Lines kinfra's ring dropped before this page had them: said where they were. */
+  function gap(n) {
+    const line = document.createElement("div");
+    line.className = "log-line level-warn gap";
+    line.dataset.level = "warn";
+    line.dataset.seq = String(lastLine);
+    line.dataset.text = "";
+    line.textContent = "… " + n + " lines dropped by kinfra's log ring (log_lines) before this page got them …";
+    lines.appendChild(line);
   }
   function refilter() {
     for (const l of lines.children) l.hidden = !visible(l);
@@ -169,7 +190,11 @@
         status: (doc) => { showStatus(doc); live(true); },
         event: (e) => timeline.add([e]),
         log: (l) => addLines([l]),
-        resync: (r) => (r.what === "logs" ? loadLog(false) : loadEvents()),
+        resync: (r) => {
+          if (r.what === "logs") return r.reset ? restartLog() : r.lost ? gap(r.lost) : loadLog(false);
+          if (r.reset) timeline.reset();
+          loadEvents();
+        },
       },
       poll: () => { pollStatus(); loadEvents(); loadLog(false); },
       state: () => live(true),

@@ -58,7 +58,13 @@
       const empty = list.parentElement && list.parentElement.querySelector(".timeline-empty");
       if (empty) empty.hidden = list.children.length > 0;
     }
-    return { add: add, last: () => last };
+    /** Forgets every entry (kinfra restarted: its seqs began again). */
+    function reset() {
+      last = 0;
+      seen.clear();
+      list.replaceChildren();
+    }
+    return { add: add, last: () => last, reset: reset };
   }
 
   window.kinfraTimeline = { create: create };

@@ -115,7 +115,7 @@ try {
   await waitFor('the chart to match /__history__', async () => {
     const h = await json(k.base + '/__history__?service=web&range=15m');
     return Number(await box.getAttribute('data-max')) === maxOf(h.points.map((p) => p.requests_per_s)) &&
-      Number(await box.getAttribute('data-points')) === h.points.length;
+      Math.abs(Number(await box.getAttribute('data-points')) - h.points.length) <= 6;  // (a point a second)
   }, 10000);
   const latency = svc.locator('#chart-latency .chart-box');
   if (!(Number(await latency.getAttribute('data-max')) > 0)) fail('no latency drawn');
