@@ -377,6 +377,10 @@
       const h = routes[svg.dataset.label] || { t: [], requests_per_s: [] };
       charts.sparkline(svg, h.requests_per_s, opts(h, "#5A8DEE", "requests/s", "req/s"));
     }
+    for (const svg of document.querySelectorAll("#routes-table .spark-route-errors")) {
+      const h = routes[svg.dataset.label] || { t: [], errors_per_s: [] };
+      charts.sparkline(svg, h.errors_per_s, opts(h, "#EF4444", "5xx/s", "/s"));
+    }
   }
 
   // ---- The event timeline. ----
@@ -422,9 +426,11 @@
 
   function sparkCell(label) {
     const td = el("td", "route-spark");
-    const svg = spark("spark-route");
-    svg.dataset.label = label || "";
-    td.appendChild(svg);
+    for (const cls of ["spark-route", "spark-route-errors"]) {
+      const svg = spark(cls);
+      svg.dataset.label = label || "";
+      td.appendChild(svg);
+    }
     return td;
   }
 

@@ -98,6 +98,11 @@
       clearTimeout(slow);
       clearInterval(watchdog);
       if (document.hidden) return;  // (closed because the tab was hidden: opened again when shown)
+      if (!first && !abort.signal.aborted) {
+        // It worked and kinfra ended it (a reload ends every stream): open it again at once.
+        retryTimer = setTimeout(connect, 300);
+        return;
+      }
       setMode("polling");
       retryTimer = setTimeout(connect, retry);
     }

@@ -73,6 +73,13 @@ try {
   if (expected < 40 / 20) fail('40 requests within 20 s should peak at 2 req/s or more: ' + expected);
   if ((await spark.locator('path').count()) < 2) fail('the sparkline has no line');
   console.log('sparkline: peak ' + (await spark.getAttribute('data-max')) + ' req/s as /__history__ says');
+  // The route's own: the same requests (every one went to route "/").
+  const routeSpark = dash.locator('#routes-table svg.spark-route[data-label="/"]');
+  await waitFor('the route sparkline', async () => {
+    const fresh = await json(k.base + '/__history__?all=1&range=15m&step=10');
+    return Number(await routeSpark.getAttribute('data-max')) > 0 &&
+      Number(await routeSpark.getAttribute('data-max')) === maxOf(fresh.routes['/'].requests_per_s);
+  }, 15000);
 
   // 3. The timeline: api crashed (code 3) and was restarted after it.
   await waitFor('the crash and the restart in the timeline', async () => {
