@@ -325,6 +325,8 @@ local_response fallback_responder::stream(const local_request& req) const {
   if (!is_get(req)) return method_not_allowed("GET, HEAD");
   const auto cfg = current();
   if (!board_) return refused(404, "This kinfra has no status to stream.", req, true);
+  // A page of another site has no business with a stream (it could only hold places open): refused.
+  if (req.fetch_site == "cross-site") return refused(403, "streams are refused to pages of another site", req, true);
   event_stream::options opts;
   opts.service = query_param(req.query, "service");
   opts.admin = check_read(admin_of(cfg.get()), req) == access::allowed;

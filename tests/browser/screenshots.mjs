@@ -1,5 +1,5 @@
 // Makes the screenshots in docs/images (not a test: run it by hand after a visible change to the
-// dashboard, about five minutes):
+// dashboard, about ten minutes):
 //   KINFRA_BINARY=build/test/bin/kinfra KINFRA_TEST_SERVICE=build/test/tests/kinfra-test-service \
 //   NODE_PATH=tests/browser/node_modules KINFRA_ARTIFACTS=docs/images node tests/browser/screenshots.mjs
 // Each dashboard gets a few minutes of varied traffic first (slow answers, a crashing service's
@@ -54,7 +54,7 @@ async function traffic(base, targets, seconds) {
 
 const browser = await launchBrowser();
 try {
-  for (const [count, seconds] of [[5, 150], [1, 45], [60, 45]]) {
+  for (const [count, seconds] of [[5, 360], [1, 60], [60, 90]]) {
     const s = await setUp(count);
     const targets = count === 1 ? ['app'] : ['web', 'api', 'worker', 'search'];
     await traffic(s.base, targets, seconds);

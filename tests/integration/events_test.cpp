@@ -224,6 +224,10 @@ TEST(EventStream, StreamsAreCappedAndVisitorsGetThePublicStatusOnly) {
   stream_client no_lines(k.port(), "/__stream__?service=app&logs=1");
   ASSERT_TRUE(no_lines.wait_for("event: status")) << "logs=1 without the token: the public stream, without lines";
   EXPECT_EQ(no_lines.received().rfind("HTTP/1.1 200", 0), 0u);
+  // A page of another site cannot hold streams open (it could not read them anyway).
+  stream_client cross(k.port(), "/__stream__?service=app", "Sec-Fetch-Site: cross-site\r\n");
+  ASSERT_TRUE(cross.wait_for("\r\n\r\n"));
+  EXPECT_EQ(cross.received().rfind("HTTP/1.1 403", 0), 0u) << cross.received();
   // With it: at most 32 admin streams at once; the 33rd is told to poll.
   const std::string auth = "Authorization: Bearer s3cret-token-0123456789\r\n";
   std::vector<std::unique_ptr<stream_client>> open;
