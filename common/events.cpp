@@ -1,7 +1,9 @@
 #include "common/events.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
+#include <random>
 #include <ctime>
 #include <string.h>  // sigabbrev_np
 
@@ -34,6 +36,18 @@ std::string_view to_string(event_level l) {
     case event_level::error: return "error";
   }
   return "info";
+}
+
+const std::string& process_boot_id() {
+  static const std::string id = [] {
+    std::random_device rd;
+    const std::uint64_t v = (static_cast<std::uint64_t>(rd()) << 32) ^ rd() ^
+                            static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+    return std::string(buf);
+  }();
+  return id;
 }
 
 void event_log::record(event e) {

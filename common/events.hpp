@@ -55,6 +55,13 @@ struct event {
   std::string by;       ///< who asked, when someone did: "dashboard", "CLI", "crash", "reload"
 };
 
+/**
+ * This kinfra process's identity (16 hex digits, random, fixed at its first use): seqs of events
+ * and log lines start again at each start, so readers keep it beside their cursors and start
+ * again when it changes.
+ */
+const std::string& process_boot_id();
+
 /** The last `capacity` events. Thread-safe. */
 class event_log {
  public:

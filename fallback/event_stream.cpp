@@ -30,10 +30,9 @@ std::int64_t steady_ns() {
 
 event_stream::event_stream(const status_board& board, options opts, status_source status,
                            std::shared_ptr<std::atomic<int>> open,
-                           std::shared_ptr<const std::atomic<std::uint64_t>> generation)
+                           std::shared_ptr<const std::atomic<std::uint64_t>> generation, std::uint64_t generation_at_open)
     : board_(board), opts_(std::move(opts)), status_(std::move(status)), open_(std::move(open)),
-      generation_(std::move(generation)) {
-  generation_at_open_ = generation_->load(std::memory_order_acquire);
+      generation_(std::move(generation)), generation_at_open_(generation_at_open) {
   // A cursor beyond what this process has is an earlier process's: from now on, and say so.
   const std::uint64_t last_event = board_.events().last_seq();
   events_seen_ = opts_.events_after.value_or(last_event);
@@ -57,8 +56,13 @@ event_stream::~event_stream() { open_->fetch_sub(1, std::memory_order_acq_rel); 
 std::uint64_t event_stream::version() const {
   // All of them only grow (the last one goes 0, 1, 0): the sum changes whenever one does.
   const std::int64_t due = status_due_.load(std::memory_order_acquire);
-  return board_.version() + (opts_.admin ? board_.events().last_seq() : 0) + pending_.load(std::memory_order_acquire) +
+  return board_changes() + (opts_.admin ? board_.events().last_seq() : 0) + pending_.load(std::memory_order_acquire) +
          (due != 0 && steady_ns() >= due ? 1 : 0);
+}
+
+std::uint64_t event_stream::board_changes() const {
+  // A visitor's document has no log lines in it: lines appended do not change it.
+  return opts_.admin ? board_.version() : board_.version() - board_.log_version();
 }
 
 bool event_stream::done() const {
@@ -72,6 +76,7 @@ std::string event_stream::next() {
   if (!started_) {
     started_ = true;
     out += "retry: 2000\n\n";  // (a browser's EventSource waits so long before it connects again)
+    append_sse(out, "hello", R"({"boot": ")" + process_boot_id() + "\"}");
     if (reset_events_) append_sse(out, "resync", R"({"what": "events", "reset": true})");
     if (reset_logs_) append_sse(out, "resync", R"({"what": "logs", "reset": true})");
   }
@@ -119,7 +124,7 @@ void event_stream::add_logs(std::string& out) {
 }
 
 void event_stream::add_status(std::string& out, std::chrono::steady_clock::time_point now) {
-  const std::uint64_t v = board_.version();
+  const std::uint64_t v = board_changes();
   const bool changed = v != status_version_;
   const bool soon_enough = now - status_at_ >= stream_status_min_gap;
   const bool due = status_version_ == 0 || (changed && soon_enough) ||

@@ -4,7 +4,7 @@
  * pages, so that they change within a second of what they show (and fall back to polling when
  * the stream is refused or cut).
  *
- * Events: `status` (the `/__status__` document, when the board changed and every 2 s for the
+ * Events: `hello` first (`{"boot": "…"}`: this kinfra process, see process_boot_id), `status` (the `/__status__` document, when the board changed and every 2 s for the
  * request rates; for a visitor's fallback page, only the public status of its service),
  * `event` (one entry of `/__events__`), `log` (one line of `?service=NAME`'s log, with
  * `logs=1`), `resync` (`{"what": "events"|"logs"}`: some were lost — the ring dropped lines the
@@ -54,10 +54,11 @@ class event_stream final : public local_stream {
 
   /**
    * `open` counts the streams open: the caller counted this one in, it counts itself out when
-   * destroyed. The stream ends once `generation` is no longer what it was when it was made.
+   * destroyed. The stream ends once `generation` is no longer `generation_at_open` (read before
+   * the request's rights were decided, so that a reload in between ends it too).
    */
   event_stream(const status_board& board, options opts, status_source status, std::shared_ptr<std::atomic<int>> open,
-               std::shared_ptr<const std::atomic<std::uint64_t>> generation);
+               std::shared_ptr<const std::atomic<std::uint64_t>> generation, std::uint64_t generation_at_open);
   ~event_stream() override;
 
   std::uint64_t version() const override;
@@ -65,6 +66,8 @@ class event_stream final : public local_stream {
   bool done() const override;
 
  private:
+  /** What changes the status document this stream sends. */
+  std::uint64_t board_changes() const;
   void add_events(std::string& out);
   void add_logs(std::string& out);
   void add_status(std::string& out, std::chrono::steady_clock::time_point now);

@@ -49,6 +49,7 @@ local_response render_events_answer(const status_board& board, std::string_view 
       board.events().since(0, events_max_limit, service).empty())
     return json_error(404, "unknown service");
   nlohmann::ordered_json body;
+  body["boot"] = process_boot_id();
   body["last_seq"] = last;
   // A cursor beyond the last event is an earlier kinfra process's: the reader should start again.
   if (*after > last) body["reset"] = true;

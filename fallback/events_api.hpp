@@ -6,7 +6,8 @@
  * (default 200, at most 2,000: the latest ones when more). The answer carries `last_seq` (ask
  * `after` it next time) and `first_seq` (the oldest kept: a reader whose `after` is below it
  * missed some). An `after` beyond `last_seq` (a cursor of an earlier kinfra process) adds
- * `reset: true`: the reader should forget what it has and ask again from 0.
+ * `reset: true`: the reader should forget what it has and ask again from 0. `boot` names this
+ * kinfra process (see process_boot_id): a reader that sees it change starts again too.
  */
 
 #include <cstddef>

@@ -323,6 +323,8 @@ local_response fallback_responder::service_page(const local_request& req) const 
 
 local_response fallback_responder::stream(const local_request& req) const {
   if (!is_get(req)) return method_not_allowed("GET, HEAD");
+  // (Before the configuration is read: a reload from now on ends this stream.)
+  const std::uint64_t generation = generation_->load(std::memory_order_acquire);
   const auto cfg = current();
   if (!board_) return refused(404, "This kinfra has no status to stream.", req, true);
   // A page of another site has no business with a stream (it could only hold places open): refused.
@@ -363,7 +365,7 @@ local_response fallback_responder::stream(const local_request& req) const {
     std::string name = opts.service;
     status = [this, name] { return std::make_shared<const std::string>(render_public_status_json(*board_, name)); };
   }
-  res.stream = std::make_shared<event_stream>(*board_, std::move(opts), std::move(status), open, generation_);
+  res.stream = std::make_shared<event_stream>(*board_, std::move(opts), std::move(status), open, generation_, generation);
   return res;
 }
 

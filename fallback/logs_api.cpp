@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "common/events.hpp"
 #include "fallback/responses.hpp"
 #include "fallback/status_json.hpp"
 
@@ -70,6 +71,7 @@ local_response render_logs_answer(const status_board& board, std::string_view na
   if (format == "json") {
     nlohmann::ordered_json body;
     body["service"] = std::string(name);
+    body["boot"] = process_boot_id();
     nlohmann::ordered_json arr = nlohmann::ordered_json::array();
     for (const auto& e : lines)
       arr.push_back({{"seq", e.seq}, {"timestamp", log_timestamp(e)}, {"level", std::string(to_string(e.level))},
@@ -88,6 +90,7 @@ local_response render_logs_answer(const status_board& board, std::string_view na
   }
   auto res = text_response(200, std::move(text));
   res.headers.emplace_back("X-Kinfra-Next", std::to_string(next));
+  res.headers.emplace_back("X-Kinfra-Boot", process_boot_id());
   res.headers.emplace_back("X-Kinfra-More", more ? "true" : "false");
   if (reset) res.headers.emplace_back("X-Kinfra-Reset", "true");
   return res;

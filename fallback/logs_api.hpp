@@ -7,7 +7,8 @@
  * 10,000), `limit=N` (lines per page with `after`: default 1,000, at most 10,000). A page also stops at about 1 MiB of
  * text. JSON carries `next` (the seq to ask `after`) and `more` (later lines remain); text carries
  * them as the headers `X-Kinfra-Next` and `X-Kinfra-More`. An `after` beyond the newest line (a
- * cursor of an earlier kinfra process) gets `reset: true` (`X-Kinfra-Reset`) and `next` = the newest.
+ * cursor of an earlier kinfra process) gets `reset: true` (`X-Kinfra-Reset`) and `next` = the newest;
+ * `boot` (`X-Kinfra-Boot`) names the process (see process_boot_id).
  */
 
 #include <cstddef>

@@ -14,6 +14,8 @@
   let lastStatus = null;   // the last /__status__ document drawn
   let lastHistory = null;  // the last /__history__?all=1 answer
   let stream = null;       // kinfraLive, when the page has it
+  let boot = null;         // the kinfra process the timeline's seqs belong to
+  let eventsCursor = 0;    // the last event seq asked about (any service's)
 
   function token() { return sessionStorage.getItem(tokenKey) || ""; }
   function authHeaders() {
@@ -348,6 +350,7 @@
 
   // ---- Sparklines: 15 minutes in 10 s steps, every service and route in one request. ----
   async function loadHistory() {
+    if (document.hidden) return;  // (a hidden tab asks for nothing)
     try {
       const res = await fetch("/__history__?all=1&range=15m&step=10", { headers: authHeaders(), cache: "no-store" });
       if (!res.ok) return;
@@ -385,18 +388,30 @@
 
   // ---- The event timeline. ----
   const timeline = window.kinfraTimeline ? window.kinfraTimeline.create(document.getElementById("timeline"), { max: 100 }) : null;
+  /** kinfra restarted (another process, its events numbered from 1 again): the timeline starts again. */
+  function newProcess(id) {
+    const changed = boot !== null && id !== boot;
+    boot = id;
+    if (changed && timeline) {
+      timeline.reset();
+      eventsCursor = 0;
+    }
+    return changed;
+  }
   async function loadEvents() {
     if (!timeline) return;
     try {
-      const after = timeline.last();
+      const after = eventsCursor;
       const res = await fetch("/__events__?limit=100" + (after ? "&after=" + after : ""), { headers: authHeaders(), cache: "no-store" });
       if (!res.ok) return;
       const doc = await res.json();
-      if (doc.reset) {
-        // kinfra restarted: its events are numbered from 1 again.
+      if ((newProcess(doc.boot) || doc.reset) && after) {
+        // What this page has belongs to an earlier process: from the start.
         timeline.reset();
+        eventsCursor = 0;
         return loadEvents();
       }
+      eventsCursor = Math.max(eventsCursor, doc.last_seq || 0);
       timeline.add(doc.events || []);
     } catch (e) { /* next time */ }
   }
@@ -580,12 +595,13 @@
   } catch (e) { /* the first poll renders */ }
   if (window.kinfraLive) {
     stream = window.kinfraLive.start({
-      url: () => "/__stream__" + (timeline && timeline.last() ? "?events_after=" + timeline.last() : ""),
+      url: () => "/__stream__" + (eventsCursor ? "?events_after=" + eventsCursor : ""),
       headers: authHeaders,
       on: {
         status: (doc) => { render(doc); live(true); },
-        event: (e) => { if (timeline) timeline.add([e]); },
-        resync: (r) => { if (r.reset && timeline) timeline.reset(); loadEvents(); },
+        hello: (h) => { if (newProcess(h.boot)) loadEvents(); },
+        event: (e) => { eventsCursor = Math.max(eventsCursor, e.seq); if (timeline) timeline.add([e]); },
+        resync: (r) => { if (r.reset && timeline) { timeline.reset(); eventsCursor = 0; } loadEvents(); },
       },
       poll: () => { refresh(); loadEvents(); },
       state: (mode) => { live(true); if (mode === "stream") loadEvents(); },  // (what came before it opened)

@@ -3,7 +3,7 @@
 // event. While the stream is down (refused, cut, never reachable), `poll` runs every 2 s instead
 // and the stream is tried again (after 3 s, then up to 30 s apart).
 //
-//   kinfraLive.start({ url, headers: () => ({…}), on: { status(data), event(data), log(data), resync(data) },
+//   kinfraLive.start({ url, headers: () => ({…}), on: { hello(data), status(data), event(data), log(data), resync(data) },
 //                      poll: async () => {…}, state: (mode) => {…} })   // mode: "stream" | "polling"
 (function () {
   "use strict";
@@ -53,9 +53,11 @@
       const abort = new AbortController();
       current = abort;
       let heard = Date.now();
+      let first = true;
+      let opened = 0;
       // Nothing for 5 s at the start, or for 35 s later (kinfra sends a comment every 15 s): the
       // pages poll meanwhile; a silent stream is dropped and opened again.
-      const slow = setTimeout(() => { if (mode !== "stream") setMode("polling"); }, 5000);
+      const slow = setTimeout(() => { if (first) setMode("polling"); }, 5000);
       const watchdog = setInterval(() => { if (Date.now() - heard > 35000) abort.abort(); }, 5000);
       try {
         const headers = Object.assign({ "Accept": "text/event-stream" }, opts.headers ? opts.headers() : {});
@@ -76,7 +78,6 @@
       const reader = res.body.getReader();
       const decoder = new TextDecoder();
       let buffer = "";
-      let first = true;
       try {
         for (;;) {
           const { value, done } = await reader.read();
@@ -84,7 +85,7 @@
           heard = Date.now();
           if (first) {
             first = false;
-            retry = 3000;
+            opened = Date.now();
             setMode("stream");
           }
           buffer += decoder.decode(value, { stream: true }).replace(/\r\n?/g, "\n");
@@ -98,13 +99,16 @@
       clearTimeout(slow);
       clearInterval(watchdog);
       if (document.hidden) return;  // (closed because the tab was hidden: opened again when shown)
-      if (!first && !abort.signal.aborted) {
-        // It worked and kinfra ended it (a reload ends every stream): open it again at once.
+      if (!first && !abort.signal.aborted && Date.now() - opened >= 5000) {
+        // It worked for a while and ended (a reload ends every stream): open it again at once.
+        retry = 3000;
         retryTimer = setTimeout(connect, 300);
         return;
       }
+      // Refused, cut, or short-lived: poll, and try the stream again later and later.
       setMode("polling");
       retryTimer = setTimeout(connect, retry);
+      retry = Math.min(retry * 2, 30000);
     }
 
     // A hidden tab lets its stream go (a browser keeps only 6 connections per host, and every

@@ -10,6 +10,8 @@
   const rank = { debug: 0, info: 1, warn: 2, error: 3 };
   const tokenKey = "kinfra-admin-token";
   let last = 0, total = 0, busy = false;
+  let boot = null;     // the kinfra process the line numbers belong to
+  let waiting = null;  // while the log is loaded again: the lines streamed meanwhile
 
   function headers() {
     const t = sessionStorage.getItem(tokenKey);
@@ -40,6 +42,13 @@
       busy = false;
     }
   }
+  /** Forgets the lines of an earlier kinfra process; lines streamed until the reload is done wait. */
+  function startAgain() {
+    lines.replaceChildren();
+    last = 0;
+    total = 0;
+    waiting = waiting || [];
+  }
   async function fetchPages() {
     try {
       const res = await fetch("/__logs__/" + encodeURIComponent(service) + "?format=json&after=" + last,
@@ -50,11 +59,11 @@
         return;
       }
       const body = await res.json();
-      if (body.reset) {
+      const another = boot !== null && body.boot !== boot;
+      boot = body.boot;
+      if ((body.reset || another) && last > 0) {
         // kinfra restarted (its line numbers began again): the log from the start.
-        lines.replaceChildren();
-        last = 0;
-        total = 0;
+        startAgain();
         return fetchPages();
       }
       const atBottom = window.innerHeight + window.scrollY >= document.body.scrollHeight - 40;
@@ -69,6 +78,10 @@
       document.getElementById("live").classList.remove("disconnected");
       if (follow.checked && atBottom) window.scrollTo(0, document.body.scrollHeight);
       if (body.more) return fetchPages();
+      // The lines streamed meanwhile (those the pages brought are skipped by seq).
+      const queued = waiting || [];
+      waiting = null;
+      for (const entry of queued) append(entry);
     } catch (e) {
       document.getElementById("live").classList.add("disconnected");
     }
@@ -77,6 +90,7 @@
     for (const line of lines.children) line.hidden = !visible(line.dataset.level);
   });
   function append(entry) {
+    if (waiting) return waiting.push(entry);
     if (entry.seq <= last) return;
     const atBottom = window.innerHeight + window.scrollY >= document.body.scrollHeight - 40;
     add(entry);
@@ -93,13 +107,18 @@
       url: () => "/__stream__?service=" + encodeURIComponent(service) + "&logs=1&logs_after=" + last,
       headers: headers,
       on: {
+        hello: (h) => {
+          if (boot !== null && h.boot !== boot) {
+            startAgain();
+            boot = h.boot;
+            fetchPages();
+          }
+        },
         log: append,
         resync: (r) => {
           if (r.reset) {
-            lines.replaceChildren();
-            last = 0;
-            total = 0;
-            return poll();
+            startAgain();
+            return fetchPages();
           }
           if (r.lost) {
             const gap = document.createElement("div");

@@ -14,6 +14,21 @@
   let lastLine = 0;
   let stream = null;
   let asked = false;
+  let boot = null;          // the kinfra process the seqs below belong to
+  let eventsCursor = 0;     // the last event seq asked about (any service's)
+  let reloading = null;     // while the log is loaded again: the lines streamed meanwhile
+  /** kinfra restarted (another process, its seqs begin again): events and log start again. */
+  function newProcess(id) {
+    const changed = boot !== null && id !== boot;
+    boot = id;
+    if (changed) {
+      timeline.reset();
+      eventsCursor = 0;
+      loadEvents();
+      restartLog();
+    }
+    return changed;
+  }
 
   function headers() {
     const t = sessionStorage.getItem(tokenKey);
@@ -70,6 +85,7 @@
 
   // ---- Charts ----
   async function loadHistory() {
+    if (document.hidden) return;  // (a hidden tab asks for nothing)
     let doc;
     try { doc = await get("/__history__?service=" + enc + "&range=" + range); } catch (e) { return; }
     const pts = doc.points || [];
@@ -101,12 +117,15 @@
   const timeline = window.kinfraTimeline.create(document.getElementById("timeline"), { service: service, showService: false });
   async function loadEvents() {
     try {
-      const after = timeline.last();
+      const after = eventsCursor;
       const doc = await get("/__events__?service=" + enc + "&limit=200" + (after ? "&after=" + after : ""));
-      if (doc.reset) {
+      if (newProcess(doc.boot)) return;
+      if (doc.reset && after) {
         timeline.reset();  // (kinfra restarted: its events are numbered from 1 again)
+        eventsCursor = 0;
         return loadEvents();
       }
+      eventsCursor = Math.max(eventsCursor, doc.last_seq || 0);
       timeline.add(doc.events || []);
     } catch (e) { /* next time */ }
   }
@@ -127,6 +146,10 @@
     setText("log-count", shown === lines.children.length ? lines.children.length + " lines" : shown + " of " + lines.children.length + " lines");
   }
   function addLines(list) {
+    if (reloading) {
+      reloading.push(...list);  // (added after the reload, those it did not bring)
+      return;
+    }
     const atBottom = lines.scrollTop + lines.clientHeight >= lines.scrollHeight - 30;
     for (const e of list) {
       if (e.seq <= lastLine) continue;
@@ -148,17 +171,30 @@
     if (document.getElementById("follow").checked && atBottom) lines.scrollTop = lines.scrollHeight;
   }
   async function loadLog(first) {
+    if (reloading && !first) return;
     try {
       const doc = await get("/__logs__/" + enc + "?format=json" + (first ? "&tail=1000" : "&after=" + lastLine));
-      if (doc.reset) return restartLog();
+      if (!first && (newProcess(doc.boot) || doc.reset)) return restartLog();
+      if (first) boot = boot || doc.boot;
+      const queued = first && reloading ? reloading : [];
+      if (first) reloading = null;
       addLines(doc.lines || []);
+      addLines(queued);  // (lines streamed during the reload; those it brought are skipped by seq)
       if (first) lines.scrollTop = lines.scrollHeight;
-    } catch (e) { /* next time */ }
+    } catch (e) {
+      if (first) {
+        const queued = reloading || [];
+        reloading = null;
+        addLines(queued);
+      }
+    }
   }
   /** kinfra restarted (its line numbers began again): the log from the start. */
   function restartLog() {
+    if (reloading) return;
     lines.replaceChildren();
     lastLine = 0;
+    reloading = [];
     return loadLog(true);
   }
   /** Lines kinfra's ring dropped before this page had them: said where they were. */
@@ -180,19 +216,24 @@
   for (const b of document.querySelectorAll(".ranges button")) b.addEventListener("click", () => setRange(b.dataset.range));
 
   setRange("15m");
+  document.addEventListener("visibilitychange", () => { if (!document.hidden) loadHistory(); });
   pollStatus();
   Promise.all([loadEvents(), loadLog(true)]).then(() => {
     stream = window.kinfraLive.start({
       url: () => "/__stream__?service=" + enc + "&logs=1&logs_after=" + lastLine +
-                 (timeline.last() ? "&events_after=" + timeline.last() : ""),
+                 (eventsCursor ? "&events_after=" + eventsCursor : ""),
       headers: headers,
       on: {
         status: (doc) => { showStatus(doc); live(true); },
-        event: (e) => timeline.add([e]),
+        hello: (h) => newProcess(h.boot),
+        event: (e) => { eventsCursor = Math.max(eventsCursor, e.seq); timeline.add([e]); },
         log: (l) => addLines([l]),
         resync: (r) => {
           if (r.what === "logs") return r.reset ? restartLog() : r.lost ? gap(r.lost) : loadLog(false);
-          if (r.reset) timeline.reset();
+          if (r.reset) {
+            timeline.reset();
+            eventsCursor = 0;
+          }
           loadEvents();
         },
       },

@@ -47,9 +47,11 @@ TEST(SseBatches, StatusFirstThenEventsAndAResyncWhenTooManyCameAtOnce) {
   event_stream::options opts;
   opts.admin = true;
   {
-    event_stream s(board, opts, [] { return std::make_shared<const std::string>("{\"doc\": 1}\n"); }, open, generation);
+    event_stream s(board, opts, [] { return std::make_shared<const std::string>("{\"doc\": 1}\n"); }, open, generation, 0);
       const std::string first = s.next();
     EXPECT_EQ(first.rfind("retry: 2000\n\n", 0), 0u);
+    EXPECT_NE(first.find("event: hello\ndata: {\"boot\": \"" + kinfra::process_boot_id() + "\"}\n\n"), std::string::npos);
+    EXPECT_EQ(kinfra::process_boot_id().size(), 16u);
     EXPECT_NE(first.find("event: status\ndata: {\"doc\": 1}\n\n"), std::string::npos);
     EXPECT_EQ(first.find("event: event"), std::string::npos) << "events from before it opened are not replayed";
     EXPECT_EQ(s.next(), "") << "nothing new, no status before its time";
@@ -80,7 +82,7 @@ TEST(SseBatches, LogLinesOfItsServiceWithAResyncWhenTheRingOverranIt) {
   opts.admin = true;
   opts.service = "api";
   opts.logs = true;
-  event_stream s(board, opts, [] { return std::make_shared<const std::string>("{}"); }, one_open(), generation);
+  event_stream s(board, opts, [] { return std::make_shared<const std::string>("{}"); }, one_open(), generation, 0);
   EXPECT_EQ(s.next().find("before"), std::string::npos) << "from now on";
   board.append_log("api", line("bad \xff byte\nsecond line"));
   std::string batch = s.next();
@@ -112,7 +114,7 @@ TEST(SseBatches, ACursorFromAnEarlierProcessIsResetAndAReloadEndsTheStream) {
   opts.logs = true;
   opts.events_after = 350;  // (this process has a handful)
   opts.logs_after = 900;
-  event_stream s(board, opts, [] { return std::make_shared<const std::string>("{}"); }, one_open(), gen);
+  event_stream s(board, opts, [] { return std::make_shared<const std::string>("{}"); }, one_open(), gen, 7);
   const std::string first = s.next();
   EXPECT_NE(first.find("{\"what\": \"events\", \"reset\": true}"), std::string::npos) << first;
   EXPECT_NE(first.find("{\"what\": \"logs\", \"reset\": true}"), std::string::npos);
@@ -129,7 +131,7 @@ TEST(SseBatches, AVisitorGetsItsServicesStatusOnlyAndOnlyWhenItChanges) {
   event_stream::options opts;
   opts.service = "api";
   auto doc = std::make_shared<std::string>("{\"state\": \"stopped\"}");
-  event_stream s(board, opts, [&] { return std::make_shared<const std::string>(*doc); }, one_open(), generation);
+  event_stream s(board, opts, [&] { return std::make_shared<const std::string>(*doc); }, one_open(), generation, 0);
   EXPECT_NE(s.next().find("event: status"), std::string::npos);
   board.events().record(ev("secret"));
   board.append_log("api", {std::chrono::system_clock::now(), {}, kinfra::log_level::info, "secret line", 0});

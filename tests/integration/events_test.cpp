@@ -107,6 +107,9 @@ TEST(EventsApi, ACrashBecomesItsEventsInOrder) {
   EXPECT_FALSE(events_of(k.port(), "after=" + std::to_string(last)).contains("reset"));
   auto logs = json::parse(kt::http_get(k.port(), "/__logs__/app?format=json&after=999999").body);
   EXPECT_EQ(logs.value("reset", false), true) << logs.dump();
+  // Both name this process, so that a reader sees a restart even when the new seqs overtook its cursor.
+  EXPECT_EQ(logs.value("boot", ""), all.value("boot", "-"));
+  EXPECT_EQ(all.value("boot", "").size(), 16u);
   EXPECT_EQ(kt::http_get(k.port(), "/__events__?service=nope").status, 404);
   // An action says who asked.
   kt::header_list cli;
@@ -207,8 +210,9 @@ TEST(EventStream, ASlowClientNeitherGrowsMemoryNorSlowsOthers) {
   EXPECT_NE(fast.received().find("event: log"), std::string::npos);
   // Memory: the log ring (200 lines of 4 KB, 0.8 MB) and one batch (500 lines, 2 MB) per stream
   // at most, plus what the allocator keeps.
+  // (Not under a sanitizer: its quarantine keeps up to 256 MB of what the 800 pushes freed.)
   const long grown = k.rss_kib() - before;
-  EXPECT_LT(grown, 24 * 1024 * kt::memory_slack) << "KiB";
+  if (kt::memory_slack == 1) EXPECT_LT(grown, 24 * 1024) << "KiB";
   // The slow one, reading at last, learns that it missed lines.
   EXPECT_TRUE(slow.wait_for("\"what\": \"logs\", \"lost\": ", 10s)) << slow.received().size();
 }
