@@ -141,6 +141,7 @@ std::size_t relay_parser<IsRequest>::on_body_impl(bsv, boost::system::error_code
 
 template <bool IsRequest>
 void relay_parser<IsRequest>::on_chunk_header_impl(std::uint64_t size, bsv, boost::system::error_code& ec) {
+  chunk_left = size;
   chunk_total += size;
   if (chunk_limit != unlimited_bytes && chunk_total > chunk_limit) {
     too_large = true;
@@ -164,7 +165,21 @@ std::size_t relay_parser<IsRequest>::on_chunk_body_impl(std::uint64_t remain, bs
   }
   chunk_out->append(body.data(), body.size());
   if (rechunk && remain == body.size()) chunk_out->append("\r\n", 2);
+  chunk_left = remain - body.size();
   return body.size();
+}
+
+template <bool IsRequest>
+bool relay_parser<IsRequest>::framing_cannot_complete(std::string_view pending) const {
+  // Chunk lines and trailers are small; a chunk-size line with extensions is at most a few hundred
+  // bytes in practice, trailers are bounded like header fields.
+  constexpr std::size_t max_framing = 64 * 1024;
+  if (chunk_left != 0) return false;  // in chunk data: anything goes
+  if (pending.size() > max_framing) return true;
+  // (The CRLF that ends the previous chunk's data is still there: Beast takes it with the next line.)
+  for (std::size_t i = 0; i < pending.size(); ++i)
+    if (pending[i] == '\n' && (i == 0 || pending[i - 1] != '\r')) return true;
+  return false;
 }
 
 template class relay_parser<true>;

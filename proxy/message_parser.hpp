@@ -83,7 +83,15 @@ class relay_parser : public http::basic_parser<IsRequest> {
   bool rechunk = true;
   std::uint64_t chunk_limit = unlimited_bytes;  ///< the body may not grow past this
   std::uint64_t chunk_total = 0;
+  std::uint64_t chunk_left = 0;  ///< data bytes of the current chunk still to come (0: at framing)
   bool too_large = false;
+
+  /**
+   * The parser waits for more while it is at chunk framing: true when `pending` (the bytes it has
+   * not taken) cannot become framing — a line ending in a bare LF (Beast looks for CRLF and would
+   * wait for it until the body timeout), or a line longer than any chunk line or trailer can be.
+   */
+  bool framing_cannot_complete(std::string_view pending) const;
 
  protected:
   void on_body_init_impl(const boost::optional<std::uint64_t>&, boost::system::error_code&) override {}

@@ -17,9 +17,10 @@ bool is_unreserved(unsigned char c) {
          c == '_' || c == '~';
 }
 
-// True when the path needs no rewriting: no escapes, no empty segments, no dot segments.
+// True when the path needs no rewriting: no escapes, no empty segments, no dot segments (and
+// nothing that might hide one: a backslash, a ';').
 bool already_canonical(std::string_view path) {
-  if (path.find('%') != std::string_view::npos) return false;
+  if (path.find_first_of("%\\;") != std::string_view::npos) return false;
   for (std::size_t i = 0; i < path.size(); ++i) {
     if (path[i] != '/') continue;
     std::string_view rest = path.substr(i + 1);
@@ -27,6 +28,33 @@ bool already_canonical(std::string_view path) {
     if (rest == "." || rest.starts_with("./") || rest == ".." || rest.starts_with("../")) return false;
   }
   return true;
+}
+
+/** "." or "..", once what follows a ';' is ignored (as Tomcat and Spring read `..;x`). */
+bool is_dot_segment(std::string_view seg) {
+  seg = seg.substr(0, seg.find(';'));
+  return seg == "." || seg == "..";
+}
+
+/**
+ * True when `seg` (one segment, unreserved escapes already decoded) hides a dot segment that an
+ * upstream could resolve: behind an encoded slash or a backslash, literal or encoded
+ * (`..%2Fadmin`, `%2F..%2Fx`, `..\admin`, `..%5Cadmin`), or behind a ';' (`..;/admin`).
+ */
+bool hides_dot_segment(std::string_view seg) {
+  if (is_dot_segment(seg)) return seg != "." && seg != "..";  // (a plain one is resolved here)
+  std::size_t start = 0;
+  for (std::size_t i = 0; i <= seg.size(); ++i) {
+    std::size_t sep = 0;  // the separator's length at i (0: none)
+    if (i == seg.size()) sep = 1;
+    else if (seg[i] == '\\') sep = 1;
+    else if (seg.substr(i, 3) == "%2F" || seg.substr(i, 3) == "%5C") sep = 3;
+    if (sep == 0) continue;
+    if (is_dot_segment(seg.substr(start, i - start)) && !(start == 0 && i == seg.size())) return true;
+    start = i + sep;
+    i = start - 1;
+  }
+  return false;
 }
 
 }  // namespace
@@ -57,6 +85,9 @@ bool normalise_target(std::string_view target, std::string& scratch, normalised_
     int hi = hex_value(path[i + 1]), lo = hex_value(path[i + 2]);
     if (hi < 0 || lo < 0) return false;
     auto byte = static_cast<unsigned char>(hi * 16 + lo);
+    // An encoded NUL, and 0xC0/0xC1 (only ever the start of an overlong form of '.' or '/',
+    // which some servers decode): refused.
+    if (byte == 0 || byte == 0xC0 || byte == 0xC1) return false;
     if (is_unreserved(byte)) {
       decoded += static_cast<char>(byte);
     } else {
@@ -93,6 +124,7 @@ bool normalise_target(std::string_view target, std::string& scratch, normalised_
       trailing_slash = true;
       continue;
     }
+    if (hides_dot_segment(seg)) return false;  // (an upstream could climb out of the route with it)
     scratch += '/';
     scratch.append(seg);
   }

@@ -39,7 +39,8 @@ TEST(UriPath, ResolvesDotSegmentsAndMergesSlashes) {
 TEST(UriPath, DecodesUnreservedEscapesOnly) {
   EXPECT_EQ(norm("/%61pi/x"), "/api/x");
   EXPECT_EQ(norm("/api/%2e%2e/admin"), "/admin");
-  EXPECT_EQ(norm("/api%2F..%2Fadmin"), "/api%2F..%2Fadmin") << "an encoded slash is not a separator";
+  EXPECT_EQ(norm("/api%2Fx"), "/api%2Fx") << "an encoded slash is not a separator";
+  EXPECT_EQ(norm("/api%2F..%2Fadmin"), "<invalid>") << "…but one hiding a dot segment is refused (issue 20)";
   EXPECT_EQ(norm("/a%2fb"), "/a%2Fb");
   EXPECT_EQ(norm("/a%20b"), "/a%20b");
 }
@@ -62,4 +63,25 @@ TEST(UriPath, StripsAPrefixKeepingTheLeadingSlash) {
   EXPECT_EQ(strip_path_prefix("/api", "/api"), "/");
   EXPECT_EQ(strip_path_prefix("/api/", "/api"), "/");
   EXPECT_EQ(strip_path_prefix("/x", "/"), "/x");
+}
+
+TEST(UriPath, RefusesDotSegmentsHiddenFromTheRouter) {
+  // Behind an encoded slash or a backslash: an upstream that decodes them would climb out of the
+  // route the request matched (issue 20).
+  for (const char* t : {"/api/..%2fadmin", "/api/..%2Fadmin", "/api/%2f..%2fx", "/api/%2F..", "/api/x%2F..%2F..%2Fetc",
+                        "/api/.%2Fx", "/api/..%5cadmin", "/api/..%5Cadmin", "/api/..\\admin", "/api/x\\..\\..\\y",
+                        "/api/%2e%2e%2fadmin", "/api/.%2e%2Fadmin",
+                        // behind a ';' (Tomcat and Spring read "..;" as "..")
+                        "/api/..;/admin", "/api/..;jsessionid=1/x", "/api/.;x/y",
+                        // an encoded NUL, and the overlong forms of '.' and '/'
+                        "/api/a%00b", "/api/%c0%ae%c0%ae/x", "/api/%C0%AF", "/api/%c1%9c"})
+    EXPECT_EQ(norm(t), "<invalid>") << t;
+  // What hides nothing passes, with its escapes kept.
+  EXPECT_EQ(norm("/api/group%2Fproject"), "/api/group%2Fproject");
+  EXPECT_EQ(norm("/api/a%2fb%2fc"), "/api/a%2Fb%2Fc");
+  EXPECT_EQ(norm("/api/..a%2F"), "/api/..a%2F");
+  EXPECT_EQ(norm("/api/x;v=1/y"), "/api/x;v=1/y");
+  EXPECT_EQ(norm("/api/...%2Fx"), "/api/...%2Fx") << "three dots are a name";
+  EXPECT_EQ(norm("/api/a\\b"), "/api/a\\b");
+  EXPECT_EQ(norm("/api/%e2%82%ac"), "/api/%E2%82%AC") << "real UTF-8 stays";
 }
