@@ -59,10 +59,14 @@ metrics_registry::metrics_registry(unsigned workers)
       connections_(workers_) {}
 
 route_stats& metrics_registry::route(std::string_view route, std::string_view service) {
+  std::string key;
+  key.reserve(route.size() + 1 + service.size());
+  key.append(route).append(1, '\0').append(service);
   std::lock_guard lock(mutex_);
-  for (auto& r : routes_)
-    if (r->route() == route && r->service() == service) return *r;
-  return *routes_.emplace_back(std::make_unique<route_stats>(std::string(route), std::string(service), workers_));
+  if (auto it = route_index_.find(key); it != route_index_.end()) return *it->second;
+  auto& made = *routes_.emplace_back(std::make_unique<route_stats>(std::string(route), std::string(service), workers_));
+  route_index_.emplace(std::move(key), &made);
+  return made;
 }
 
 service_stats& metrics_registry::service(std::string_view name) {

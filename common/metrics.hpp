@@ -175,6 +175,8 @@ class metrics_registry {
   const std::chrono::system_clock::time_point started_ = std::chrono::system_clock::now();
   mutable std::mutex mutex_;  ///< guards the series lists (not the counters) and samples_
   std::deque<std::unique_ptr<route_stats>> routes_;
+  /** routes_ by "label\0service": a configuration of 10,000 routes finds its series without a scan. */
+  std::map<std::string, route_stats*, std::less<>> route_index_;
   std::deque<std::unique_ptr<service_stats>> services_;
   std::unique_ptr<route_stats> admin_;
   std::unique_ptr<route_stats> unmatched_;

@@ -3,17 +3,24 @@
 #include <algorithm>
 
 namespace kinfra::proxy {
+namespace {
+
+/** Below this many routes, a group is scanned (a few comparisons cost less than hashing). */
+constexpr std::size_t scan_limit = 8;
+
+}  // namespace
 
 router::router(const config& cfg, metrics_registry* metrics) {
+  text_map<std::size_t> service_at;
+  for (std::size_t i = 0; i < cfg.services.size(); ++i) service_at.emplace(cfg.services[i].name, i);
   routes_.reserve(cfg.routes.size());
   for (const auto& r : cfg.routes) {
     route out;
     out.host = r.host;
     out.prefix = r.path;
     out.service = r.service;
-    out.service_index = 0;
-    for (std::size_t i = 0; i < cfg.services.size(); ++i)
-      if (cfg.services[i].name == r.service) out.service_index = i;
+    auto at = service_at.find(r.service);
+    out.service_index = at != service_at.end() ? at->second : 0;
     out.strip_prefix = r.strip_prefix;
     out.json = r.json;
     out.max_body_bytes = r.max_body_bytes.value_or(cfg.limits.max_body_bytes);
@@ -23,26 +30,25 @@ router::router(const config& cfg, metrics_registry* metrics) {
   }
   // Pointers into routes_ are stable from here on: it is never resized again.
   for (const auto& r : routes_) {
-    if (r.host.empty()) {
-      any_.push_back(&r);
-    } else if (r.host.starts_with("*.")) {
-      std::string suffix = r.host.substr(1);  // ".example.com"
-      auto it = std::find_if(wildcard_.begin(), wildcard_.end(), [&](auto& w) { return w.first == suffix; });
-      if (it == wildcard_.end()) {
-        wildcard_.emplace_back(suffix, group{});
-        it = std::prev(wildcard_.end());
-      }
-      it->second.push_back(&r);
-    } else {
-      exact_[r.host].push_back(&r);
-    }
+    if (r.host.empty()) any_.ordered.push_back(&r);
+    else if (r.host.starts_with("*.")) wildcard_[r.host.substr(1)].ordered.push_back(&r);  // ".example.com"
+    else exact_[r.host].ordered.push_back(&r);
   }
-  auto by_length = [](const route* a, const route* b) { return a->prefix.size() > b->prefix.size(); };
-  std::stable_sort(any_.begin(), any_.end(), by_length);
-  for (auto& [_, g] : exact_) std::stable_sort(g.begin(), g.end(), by_length);
-  for (auto& [_, g] : wildcard_) std::stable_sort(g.begin(), g.end(), by_length);
-  std::stable_sort(wildcard_.begin(), wildcard_.end(),
-                   [](auto& a, auto& b) { return a.first.size() > b.first.size(); });
+  any_.finish();
+  for (auto& [_, g] : exact_) g.finish();
+  for (auto& [_, g] : wildcard_) g.finish();
+}
+
+void router::group::finish() {
+  std::stable_sort(ordered.begin(), ordered.end(),
+                   [](const route* a, const route* b) { return a->prefix.size() > b->prefix.size(); });
+  for (const route* r : ordered) {
+    longest = std::max(longest, r->prefix.size());
+    if (r->prefix == "/" && !root) root = r;
+  }
+  if (ordered.size() < scan_limit) return;
+  // (A later route with the same prefix never wins: emplace keeps the first.)
+  for (const route* r : ordered) by_prefix.emplace(r->prefix, r);
 }
 
 bool router::prefix_matches(std::string_view prefix, std::string_view path) {
@@ -51,25 +57,40 @@ bool router::prefix_matches(std::string_view prefix, std::string_view path) {
   return path.size() == prefix.size() || path[prefix.size()] == '/';
 }
 
-const route* router::match_in(const group& g, std::string_view path) {
-  for (const route* r : g)
-    if (prefix_matches(r->prefix, path)) return r;
-  return nullptr;
+const route* router::group::match(std::string_view path) const {
+  if (by_prefix.empty()) {
+    for (const route* r : ordered)
+      if (prefix_matches(r->prefix, path)) return r;
+    return nullptr;
+  }
+  // The prefixes that can match `path` are the path itself and the path cut before each '/'
+  // (segment-aware matching): tried longest first, no longer than the longest prefix.
+  if (path.size() <= longest)
+    if (auto it = by_prefix.find(path); it != by_prefix.end()) return it->second;
+  for (std::size_t end = std::min(path.size(), longest + 1); end > 1;) {
+    end = path.rfind('/', end - 1);
+    if (end == std::string_view::npos || end == 0) break;
+    if (auto it = by_prefix.find(path.substr(0, end)); it != by_prefix.end()) return it->second;
+  }
+  return root;
 }
 
 const route* router::match(std::string_view host, std::string_view path) const {
   if (!host.empty() && uses_hosts()) {
     if (!exact_.empty()) {
-      auto it = exact_.find(std::string(host));
-      if (it != exact_.end())
-        if (const route* r = match_in(it->second, path)) return r;
+      if (auto it = exact_.find(host); it != exact_.end())
+        if (const route* r = it->second.match(path)) return r;
     }
-    for (const auto& [suffix, g] : wildcard_) {
-      if (host.size() > suffix.size() && host.ends_with(suffix))
-        if (const route* r = match_in(g, path)) return r;
+    if (!wildcard_.empty()) {
+      // The longest suffix first: ".b.example.com", then ".example.com", then ".com" (a suffix
+      // needs something before it).
+      for (std::size_t dot = host.find('.', 1); dot != std::string_view::npos; dot = host.find('.', dot + 1)) {
+        if (auto it = wildcard_.find(host.substr(dot)); it != wildcard_.end())
+          if (const route* r = it->second.match(path)) return r;
+      }
     }
   }
-  return match_in(any_, path);
+  return any_.match(path);
 }
 
 }  // namespace kinfra::proxy

@@ -3,9 +3,14 @@
  * @file The compiled route table: host match first, then the longest segment-aware path prefix.
  *
  * Built once from a `config` and never changed, so any number of worker threads can share it.
+ * Lookup is flat in the number of routes: an exact host and a `*.domain` suffix are hash
+ * lookups (one per label of the Host), and within a host's routes the prefixes are looked up by
+ * the request path's own segment boundaries, longest first (one hash lookup per segment); a
+ * group of a few routes is scanned instead, which is cheaper at that size.
  */
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -54,12 +59,27 @@ class router {
   static bool prefix_matches(std::string_view prefix, std::string_view path);
 
  private:
-  using group = std::vector<const route*>;  // longest prefix first
-  static const route* match_in(const group& g, std::string_view path);
+  /** Hashes std::string and std::string_view alike (lookups without a copy). */
+  struct text_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  };
+  template <class T>
+  using text_map = std::unordered_map<std::string, T, text_hash, std::equal_to<>>;
+
+  /** The routes of one host (or of none): their prefixes, for the longest that matches a path. */
+  struct group {
+    std::vector<const route*> ordered;   ///< longest prefix first (file order among equals)
+    text_map<const route*> by_prefix;    ///< the first route of each prefix (large groups only)
+    std::size_t longest = 0;             ///< the longest prefix's length
+    const route* root = nullptr;         ///< the "/" route, if any
+    void finish();
+    const route* match(std::string_view path) const;
+  };
 
   std::vector<route> routes_;
-  std::unordered_map<std::string, group> exact_;
-  std::vector<std::pair<std::string, group>> wildcard_;  // (".example.com", routes), longest first
+  text_map<group> exact_;
+  text_map<group> wildcard_;  ///< by suffix (".example.com")
   group any_;
 };
 

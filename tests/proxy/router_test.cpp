@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <random>
+
 #include "common/config_loader.hpp"
 
 namespace {
@@ -100,4 +103,96 @@ routes:
   EXPECT_EQ(api->max_body_bytes, 10u);
   EXPECT_EQ(r.match("", "/")->max_body_bytes, 1024u * 1024);
   EXPECT_EQ(cfg->services[api->service_index].name, "api");
+}
+
+namespace {
+
+/** The matcher before the prefix tables (issue 20): every route of a host group scanned, longest first. */
+const kinfra::route_config* oracle(const kinfra::config& cfg, std::string_view host, std::string_view path) {
+  auto best_in = [&](auto&& in_group) -> const kinfra::route_config* {
+    const kinfra::route_config* best = nullptr;
+    for (const auto& r : cfg.routes)
+      if (in_group(r) && kinfra::proxy::router::prefix_matches(r.path, path) && (!best || r.path.size() > best->path.size()))
+        best = &r;
+    return best;
+  };
+  if (!host.empty()) {
+    if (auto* r = best_in([&](const kinfra::route_config& r) { return r.host == host; })) return r;
+    // Wildcards: the longest suffix whose group has a match.
+    std::vector<std::string> suffixes;
+    for (const auto& r : cfg.routes)
+      if (r.host.starts_with("*.")) suffixes.push_back(r.host.substr(1));
+    std::sort(suffixes.begin(), suffixes.end(), [](auto& a, auto& b) { return a.size() > b.size(); });
+    for (const auto& suffix : suffixes) {
+      if (host.size() <= suffix.size() || !host.ends_with(suffix)) continue;
+      if (auto* r = best_in([&](const kinfra::route_config& r) { return r.host == "*" + suffix; })) return r;
+    }
+  }
+  return best_in([](const kinfra::route_config& r) { return r.host.empty(); });
+}
+
+}  // namespace
+
+TEST(Router, PrefixTablesAgreeWithTheLinearMatcherOnRandomConfigurations) {
+  std::mt19937 rng(20);
+  const std::vector<std::string> segments = {"a", "b", "api", "v1", "x", "ab", "a.b", "users", "1"};
+  const std::vector<std::string> hosts = {"", "", "example.com", "a.example.com", "*.example.com",
+                                          "*.a.example.com", "other.test", "*.test"};
+  const std::vector<std::string> asked_hosts = {"", "example.com", "a.example.com", "b.a.example.com",
+                                                "c.example.com", "other.test", "x.other.test", "unknown.org",
+                                                "example.com.evil"};
+  auto random_path = [&](int max_segments) {
+    std::string p;
+    int n = static_cast<int>(rng() % (max_segments + 1));
+    for (int i = 0; i < n; ++i) p += "/" + segments[rng() % segments.size()];
+    return p.empty() ? std::string("/") : p;
+  };
+  for (int round = 0; round < 200; ++round) {
+    kinfra::config cfg;
+    // From a few routes (scanned) to many (the tables), duplicates included.
+    const int count = round % 2 ? 3 + static_cast<int>(rng() % 5) : 8 + static_cast<int>(rng() % 120);
+    for (int i = 0; i < count; ++i) {
+      kinfra::route_config r;
+      r.host = hosts[rng() % hosts.size()];
+      r.path = random_path(4);
+      r.service = "s" + std::to_string(i);
+      cfg.routes.push_back(r);
+      kinfra::service_config svc;
+      svc.name = r.service;
+      cfg.services.push_back(svc);
+    }
+    kinfra::proxy::router table(cfg);
+    for (int q = 0; q < 300; ++q) {
+      const std::string host = asked_hosts[rng() % asked_hosts.size()];
+      const std::string path = random_path(6) + (rng() % 5 == 0 ? "/" : "");
+      const auto* want = oracle(cfg, host, path);
+      const auto* got = table.match(host, path);
+      ASSERT_EQ(got ? got->service : "<none>", want ? want->service : "<none>")
+          << "round " << round << ", host '" << host << "', path " << path;
+    }
+  }
+}
+
+TEST(Router, TenThousandRoutesAreLookedUpByTheirSegments) {
+  kinfra::config cfg;
+  kinfra::service_config svc;
+  svc.name = "app";
+  cfg.services.push_back(svc);
+  for (int i = 0; i < 10000; ++i) {
+    kinfra::route_config r;
+    r.path = "/r" + std::to_string(i) + "/x";
+    r.service = "app";
+    cfg.routes.push_back(r);
+  }
+  kinfra::route_config exact;
+  exact.host = "h9999.test";
+  exact.path = "/";
+  exact.service = "app";
+  cfg.routes.push_back(exact);
+  kinfra::proxy::router table(cfg);
+  EXPECT_EQ(table.match("", "/r9999/x/y")->prefix, "/r9999/x");
+  EXPECT_EQ(table.match("", "/r0/x")->prefix, "/r0/x");
+  EXPECT_EQ(table.match("", "/r0"), nullptr);
+  EXPECT_EQ(table.match("", "/r10000/x"), nullptr);
+  EXPECT_EQ(table.match("h9999.test", "/r5/x")->host, "h9999.test") << "the exact host's group first";
 }
