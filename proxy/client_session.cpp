@@ -346,6 +346,11 @@ net::awaitable<client_session::outcome> client_session::handle_request() {
     co_return co_await respond_error(404, "No route matches this path.",
                                      x.framing == body_framing::none ? outcome::keep_alive : outcome::linger, &x);
   }
+  // A ';', an encoded slash or a backslash that an upstream may read as a separator must not
+  // take the request to another route than the one kinfra chose (`/admin;x/secret` is not `/`'s).
+  if (nt.disguised_separators && (*gen_->routes).match(host_, routing_key(nt.path)) != r)
+    co_return co_await respond_error(400, "The path's ';', encoded slash or backslash would route it elsewhere.",
+                                     outcome::linger, &x);
   x.target_route = r;
   route_ = r;
   if (gen_->services[r->service_index].protocol != upstream_protocol::http1)

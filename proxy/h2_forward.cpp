@@ -109,6 +109,9 @@ const route* h2_connection::relay_route(const stream_state& s, const generation&
   if (!gen.cfg->admin.metrics_path.empty() && nt.path == gen.cfg->admin.metrics_path) return nullptr;
   const route* r = gen.routes->match(host_of(s.head.authority()), nt.path);
   if (!r || gen.services[r->service_index].protocol == upstream_protocol::http1) return nullptr;
+  // (Another route for a lenient reading of the path: a session answers it, with a 400.)
+  if (nt.disguised_separators && gen.routes->match(host_of(s.head.authority()), routing_key(nt.path)) != r)
+    return nullptr;
   return r;
 }
 

@@ -1,5 +1,7 @@
 #include "proxy/message_parser.hpp"
 
+#include <cstring>
+
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/rfc7230.hpp>
 #include <boost/beast/http/status.hpp>
@@ -170,15 +172,23 @@ std::size_t relay_parser<IsRequest>::on_chunk_body_impl(std::uint64_t remain, bs
 }
 
 template <bool IsRequest>
-bool relay_parser<IsRequest>::framing_cannot_complete(std::string_view pending) const {
+bool relay_parser<IsRequest>::framing_cannot_complete(std::string_view pending, bool took_some) {
   // Chunk lines and trailers are small; a chunk-size line with extensions is at most a few hundred
   // bytes in practice, trailers are bounded like header fields.
   constexpr std::size_t max_framing = 64 * 1024;
   if (chunk_left != 0) return false;  // in chunk data: anything goes
   if (pending.size() > max_framing) return true;
-  // (The CRLF that ends the previous chunk's data is still there: Beast takes it with the next line.)
-  for (std::size_t i = 0; i < pending.size(); ++i)
-    if (pending[i] == '\n' && (i == 0 || pending[i - 1] != '\r')) return true;
+  // Only the bytes not looked at yet (from the one before them, which may be a CR): linear even
+  // when the line comes a byte at a time. (The CRLF that ends the previous chunk's data is still
+  // there: Beast takes it with the next line.)
+  if (took_some || framing_scanned_ > pending.size()) framing_scanned_ = 0;
+  for (std::size_t i = framing_scanned_; i < pending.size(); ++i) {
+    const void* lf = std::memchr(pending.data() + i, '\n', pending.size() - i);
+    if (!lf) break;
+    i = static_cast<std::size_t>(static_cast<const char*>(lf) - pending.data());
+    if (i == 0 || pending[i - 1] != '\r') return true;
+  }
+  framing_scanned_ = pending.size();
   return false;
 }
 

@@ -91,7 +91,12 @@ class relay_parser : public http::basic_parser<IsRequest> {
    * not taken) cannot become framing — a line ending in a bare LF (Beast looks for CRLF and would
    * wait for it until the body timeout), or a line longer than any chunk line or trailer can be.
    */
-  bool framing_cannot_complete(std::string_view pending) const;
+  bool framing_cannot_complete(std::string_view pending, bool took_some);
+
+ private:
+  std::size_t framing_scanned_ = 0;  ///< bytes of `pending` already looked at (framing_cannot_complete)
+
+ public:
 
  protected:
   void on_body_init_impl(const boost::optional<std::uint64_t>&, boost::system::error_code&) override {}

@@ -77,7 +77,7 @@ net::awaitable<relay_status> relay_chunked(relay_parser<IsRequest>& parser, stre
         co_return parser.too_large ? relay_status::too_large : relay_status::bad_framing;
       // A chunk line ending in a bare LF never completes for Beast: refused now, not at the timeout.
       if (ec == http::error::need_more &&
-          parser.framing_cannot_complete({static_cast<const char*>(src_buf.data().data()), src_buf.size()}))
+          parser.framing_cannot_complete({static_cast<const char*>(src_buf.data().data()), src_buf.size()}, used > 0))
         co_return relay_status::bad_framing;
     }
     if (parser.is_done() && rechunk) out += "0\r\n\r\n";

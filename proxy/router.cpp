@@ -36,7 +36,10 @@ router::router(const config& cfg, metrics_registry* metrics) {
   }
   any_.finish();
   for (auto& [_, g] : exact_) g.finish();
-  for (auto& [_, g] : wildcard_) g.finish();
+  for (auto& [suffix, g] : wildcard_) {
+    g.finish();
+    longest_suffix_ = std::max(longest_suffix_, suffix.size());
+  }
 }
 
 void router::group::finish() {
@@ -84,7 +87,10 @@ const route* router::match(std::string_view host, std::string_view path) const {
     if (!wildcard_.empty()) {
       // The longest suffix first: ".b.example.com", then ".example.com", then ".com" (a suffix
       // needs something before it).
-      for (std::size_t dot = host.find('.', 1); dot != std::string_view::npos; dot = host.find('.', dot + 1)) {
+      // (From the longest suffix a route names: a long Host costs no more than that.)
+      const std::size_t from = host.size() > longest_suffix_ ? host.size() - longest_suffix_ : 1;
+      for (std::size_t dot = host.find('.', std::max<std::size_t>(from, 1)); dot != std::string_view::npos;
+           dot = host.find('.', dot + 1)) {
         if (auto it = wildcard_.find(host.substr(dot)); it != wildcard_.end())
           if (const route* r = it->second.match(path)) return r;
       }

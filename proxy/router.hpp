@@ -80,6 +80,7 @@ class router {
   std::vector<route> routes_;
   text_map<group> exact_;
   text_map<group> wildcard_;  ///< by suffix (".example.com")
+  std::size_t longest_suffix_ = 0;  ///< a Host's suffixes longer than this are not looked up
   group any_;
 };
 

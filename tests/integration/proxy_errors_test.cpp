@@ -156,6 +156,14 @@ TEST(ProxyErrors, PrefixRoutesCannotBeEscaped) {
       {"/public/..;/secret", "", ""},
       {"/public/%c0%ae%c0%ae/secret", "", ""},
       {"/public/a%2Fb", "pub", "/a%2Fb"},
+      // A ';', encoded slash or backslash that a lenient upstream reads as a separator may not
+      // take a request to another route than kinfra's (Tomcat reads /public;x/secret as /public/secret).
+      {"/public;x/secret", "", ""},
+      {"/public%2Fsecret", "", ""},
+      {"/public%5csecret", "", ""},
+      {"/public\\secret", "", ""},
+      {"/other;v=1/x", "rest", "/other;v=1/x"},
+      {"/public/a;b", "pub", "/a;b"},
       {"/publicity", "rest", "/publicity"},
       {"//public/x", "pub", "/x"},
       {"/public/../../secret", "", ""},

@@ -196,3 +196,15 @@ TEST(Router, TenThousandRoutesAreLookedUpByTheirSegments) {
   EXPECT_EQ(table.match("", "/r10000/x"), nullptr);
   EXPECT_EQ(table.match("h9999.test", "/r5/x")->host, "h9999.test") << "the exact host's group first";
 }
+
+TEST(Router, ALongHostCostsNoMoreThanTheLongestWildcard) {
+  auto cfg = load(std::string(services) + "routes:\n  - { host: \"*.example.com\", path: /, service: tenant }\n"
+                                          "  - { path: /, service: web }\n");
+  kinfra::proxy::router r(*cfg);
+  std::string host;
+  for (int i = 0; i < 16000; ++i) host += "a.";
+  EXPECT_EQ(service_for(r, host + "example.com", "/"), "tenant");
+  EXPECT_EQ(service_for(r, host + "example.org", "/"), "web");
+  EXPECT_EQ(service_for(r, "x.example.com", "/"), "tenant");
+  EXPECT_EQ(service_for(r, "example.com", "/"), "web") << "a suffix needs something before it";
+}

@@ -85,3 +85,36 @@ TEST(UriPath, RefusesDotSegmentsHiddenFromTheRouter) {
   EXPECT_EQ(norm("/api/a\\b"), "/api/a\\b");
   EXPECT_EQ(norm("/api/%e2%82%ac"), "/api/%E2%82%AC") << "real UTF-8 stays";
 }
+
+TEST(UriPath, RefusesDoubleEncodedAndOverlongFormsAndFlagsDisguisedSeparators) {
+  for (const char* t : {"/api/..%252Fadmin", "/api/%252e%252e%252fadmin", "/api/%252E%252E%255Cx",
+                        "/api/%e0%80%ae%e0%80%ae/x", "/api/%E0%80%AF", "/api/%f0%80%80%ae", "/api/%f5",
+                        "/api/\xc0\xae\xc0\xae/x", "/api/\xe0\x80\xaf"})
+    EXPECT_EQ(norm(t), "<invalid>") << t;
+  EXPECT_EQ(norm("/api/%252Fx"), "/api/%252Fx") << "a double-encoded slash hiding nothing passes";
+  EXPECT_EQ(norm("/caf\xc3\xa9"), "/caf\xc3\xa9") << "real UTF-8, raw, passes";
+  EXPECT_EQ(norm("/%e0%a4%85"), "/%E0%A4%85") << "a three-byte form that is not overlong passes";
+  auto flagged = [](std::string_view target) {
+    std::string scratch;
+    kinfra::proxy::normalised_target out;
+    return kinfra::proxy::normalise_target(target, scratch, out) && out.disguised_separators;
+  };
+  EXPECT_TRUE(flagged("/admin;x/secret"));
+  EXPECT_TRUE(flagged("/admin%2Fsecret"));
+  EXPECT_TRUE(flagged("/admin\\secret"));
+  EXPECT_FALSE(flagged("/admin/secret"));
+  EXPECT_FALSE(flagged("/admin/%41"));
+}
+
+TEST(UriPath, TheRoutingKeyIsThePathAsALenientUpstreamReadsIt) {
+  using kinfra::proxy::routing_key;
+  EXPECT_EQ(routing_key("/admin;x/secret"), "/admin/secret");
+  EXPECT_EQ(routing_key("/admin%2Fsecret"), "/admin/secret");
+  EXPECT_EQ(routing_key("/admin%5Csecret"), "/admin/secret");
+  EXPECT_EQ(routing_key("/admin\\secret"), "/admin/secret");
+  EXPECT_EQ(routing_key("/admin%252Fsecret"), "/admin/secret");
+  EXPECT_EQ(routing_key("/a;b=1;c=2/d;e"), "/a/d");
+  EXPECT_EQ(routing_key("/admin%2F"), "/admin");
+  EXPECT_EQ(routing_key("/x/"), "/x/");
+  EXPECT_EQ(routing_key("/;x"), "/");
+}
