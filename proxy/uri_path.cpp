@@ -23,9 +23,8 @@ bool is_unreserved(unsigned char c) {
 // nothing that might hide one: a backslash, a ';').
 bool already_canonical(std::string_view path) {
   if (path.find_first_of("%\\;") != std::string_view::npos) return false;
-  for (char c : path)
-    if (static_cast<unsigned char>(c) >= 0x80) return false;  // (checked for overlong forms)
   for (std::size_t i = 0; i < path.size(); ++i) {
+    if (static_cast<unsigned char>(path[i]) >= 0x80) return false;  // (checked for overlong forms)
     if (path[i] != '/') continue;
     std::string_view rest = path.substr(i + 1);
     if (!rest.empty() && rest[0] == '/') return false;
