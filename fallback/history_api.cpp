@@ -91,8 +91,11 @@ local_response render_history_answer(const history_registry& history, const stat
     if (step < base || step % base != 0 || step > 3600)
       return json_error(400, "step must be a multiple of " + std::to_string(base) + " seconds, at most 3600");
   }
+  const bool all = query_param(query, "all") == "1";
+  // Every series at once: at most about 300 points each (the answer stays small with many services).
+  if (all) step = std::max<std::int64_t>(step, span == history::span::minutes_15 ? 3 : span == history::span::hour_1 ? 60 : 300);
   json out = {{"range", range.empty() ? "15m" : range}, {"step_seconds", step}};
-  if (query_param(query, "all") == "1") {
+  if (all) {
     json services = json::object(), routes = json::object();
     for (const auto& name : history.service_names())
       if (auto p = history.points(name, span)) services[name] = columns(merge_points(*p, step));

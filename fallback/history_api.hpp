@@ -8,7 +8,7 @@
  * - `?all=1&range=…&step=S`: every service, every route and kinfra at once, in columns
  *   (`t`, `requests_per_s`, `errors_per_s`, `p99_ms`), merged into steps of S seconds (a multiple
  *   of the range's own step; p99 is the highest of the merged points): the cards' sparklines in
- *   one request.
+ *   one request. Its step is at least 3 s, 1 min or 5 min (about 300 points a series at most).
  * `step=S` merges the single-series form the same way.
  */
 

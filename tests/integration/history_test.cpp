@@ -84,6 +84,9 @@ TEST(HistoryApi, KnownTrafficBecomesKnownPoints) {
   EXPECT_GT(rps, 0);
   EXPECT_TRUE(all["routes"].contains(label)) << all.dump().substr(0, 400);
   EXPECT_TRUE(all["kinfra"]["p99_ms"].is_array());
+  // Everything at once stays small: at least 3 s (15m), 1 min (1h), 5 min (24h) a point.
+  EXPECT_EQ(json::parse(kt::http_get(k.port(), "/__history__?all=1&step=1").body)["step_seconds"], 3);
+  EXPECT_EQ(json::parse(kt::http_get(k.port(), "/__history__?all=1&range=24h").body)["step_seconds"], 300);
   // The admin read rules: a foreign Host (DNS rebinding) gets nothing.
   kt::header_list foreign;
   foreign.add("Host", "attacker.example");
