@@ -34,6 +34,8 @@ std::string host_of(std::string_view authority) {
   } else if (auto colon = host.rfind(':'); colon != std::string_view::npos) {
     host = host.substr(0, colon);
   }
+  // (As check_host: a trailing dot names the same host.)
+  if (host.size() > 1 && host.back() == '.' && host.front() != '[') host.remove_suffix(1);
   std::string out(host);
   for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return out;

@@ -46,7 +46,10 @@ bool check_host(const request_head& req, std::string& host_out) {
     if (!digits(host.substr(colon + 1))) return false;
     host = host.substr(0, colon);
   }
-  if (host.empty()) return false;
+  // A fully qualified name's trailing dot names the same host (`api.example.com.`): routed as
+  // without it. A name longer than DNS allows is no host.
+  if (host.size() > 1 && host.back() == '.' && host.front() != '[') host.remove_suffix(1);
+  if (host.empty() || host.size() > 255) return false;
   for (char c : host) {
     auto u = static_cast<unsigned char>(c);
     // reg-name and IP-literal characters only (RFC 3986 §3.2.2): no spaces, '/', '@', '?', '#', '\'

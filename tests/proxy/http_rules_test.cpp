@@ -100,6 +100,10 @@ TEST(HttpRules, HostMustBeSingleAndValid) {
   EXPECT_EQ(host_of("GET / HTTP/1.1\r\nHost: a/b\r\n\r\n"), "<bad>");
   EXPECT_EQ(host_of("GET / HTTP/1.1\r\nHost: a:port\r\n\r\n"), "<bad>");
   EXPECT_EQ(host_of("GET / HTTP/1.1\r\nHost: user@a\r\n\r\n"), "<bad>");
+  // Issue 20: a trailing dot names the same host; a name longer than DNS allows is none.
+  EXPECT_EQ(host_of("GET / HTTP/1.1\r\nHost: API.example.com.:9100\r\n\r\n"), "api.example.com");
+  EXPECT_EQ(host_of("GET / HTTP/1.1\r\nHost: " + std::string(256, 'a') + "\r\n\r\n"), "<bad>");
+  EXPECT_EQ(host_of("GET / HTTP/1.1\r\nHost: .\r\n\r\n"), ".");
 }
 
 TEST(HttpRules, ForwardedRequestDropsHopByHopAndAddsForwardedFields) {
