@@ -34,6 +34,12 @@ std::variant<std::string, std::string> normalise_route_path(const std::string& p
     auto u = static_cast<unsigned char>(c);
     if (u <= 0x20 || u == 0x7f || c == '?' || c == '#')
       return result(std::in_place_index<1>, "may not contain spaces, control characters, '?' or '#'");
+    // Requests are matched in their decoded, normalised form, and a ';', an encoded slash or a
+    // backslash at a route boundary is refused (a lenient upstream would read it as '/'): a
+    // prefix with them would never match.
+    if (c == '%' || c == ';' || c == '\\')
+      return result(std::in_place_index<1>,
+                    "may not contain '%', ';' or '\\' (requests are matched decoded: write the character itself)");
   }
   std::string out = p;
   while (out.size() > 1 && out.back() == '/') out.pop_back();

@@ -238,6 +238,19 @@ services:
   EXPECT_TRUE(has_error(r, 6, "'?'")) << errors_of(r);
   EXPECT_TRUE(has_error(r, 7, "is not a host name")) << errors_of(r);
   EXPECT_TRUE(has_error(r, 8, "is not a host name")) << errors_of(r);
+  // Issue 20: prefixes that a decoded, normalised request path could never match.
+  auto escaped = load(R"(
+routes:
+  - { path: "/%61pi", service: a }
+  - { path: "/a;b", service: a }
+  - { path: '/a\b', service: a }
+services:
+  a: { url: http://127.0.0.1:1 }
+)");
+  ASSERT_FALSE(escaped.ok());
+  EXPECT_TRUE(has_error(escaped, 3, "may not contain '%'")) << errors_of(escaped);
+  EXPECT_TRUE(has_error(escaped, 4, "may not contain '%'")) << errors_of(escaped);
+  EXPECT_TRUE(has_error(escaped, 5, "may not contain '%'")) << errors_of(escaped);
 }
 
 TEST(RoutesConfig, ServiceNeedsSomewhereToForward) {
