@@ -3,7 +3,6 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <cstdlib>
 
 #include "fallback/responses.hpp"
 #include "fallback/status_json.hpp"
@@ -13,10 +12,8 @@ namespace {
 
 /** A decimal query parameter; `fallback` when absent, nullopt when not a number. */
 std::optional<std::uint64_t> number(std::string_view query, std::string_view key, std::uint64_t fallback) {
-  auto v = query_param(query, key);
-  if (v.empty()) return fallback;
-  if (v.find_first_not_of("0123456789") != std::string::npos || v.size() > 19) return std::nullopt;
-  return std::strtoull(v.c_str(), nullptr, 10);
+  const std::string v = query_param(query, key);
+  return v.empty() ? std::optional<std::uint64_t>(fallback) : parse_decimal(v);
 }
 
 }  // namespace

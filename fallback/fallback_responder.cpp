@@ -334,14 +334,9 @@ local_response fallback_responder::stream(const local_request& req) const {
   opts.admin = check_read(admin_of(cfg.get()), req) == access::allowed;
   if (!opts.admin && opts.service.empty()) return deny(check_read(admin_of(cfg.get()), req), req, true);
   if (!opts.service.empty() && board_->index_of(opts.service) < 0) return refused(404, "unknown service", req, true);
-  auto number = [&](const char* key) -> std::optional<std::uint64_t> {
-    auto v = query_param(req.query, key);
-    if (v.empty() || v.size() > 19 || v.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
-    return std::stoull(v);
-  };
   opts.logs = opts.admin && !opts.service.empty() && query_param(req.query, "logs") == "1";
-  opts.events_after = number("events_after");
-  opts.logs_after = number("logs_after");
+  opts.events_after = parse_decimal(query_param(req.query, "events_after"));
+  opts.logs_after = parse_decimal(query_param(req.query, "logs_after"));
   local_response res;
   res.content_type = "text/event-stream; charset=utf-8";
   res.headers.emplace_back("Cache-Control", "no-store");

@@ -1,7 +1,6 @@
 #include "fallback/logs_api.hpp"
 
 #include <algorithm>
-#include <cstdlib>
 
 #include "common/events.hpp"
 #include "fallback/responses.hpp"
@@ -11,9 +10,7 @@ namespace kinfra::fallback {
 namespace {
 
 std::size_t number(std::string_view query, std::string_view key, std::size_t fallback) {
-  auto v = query_param(query, key);
-  if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos || v.size() > 19) return fallback;
-  return static_cast<std::size_t>(std::strtoull(v.c_str(), nullptr, 10));
+  return static_cast<std::size_t>(parse_decimal(query_param(query, key)).value_or(fallback));
 }
 
 /**

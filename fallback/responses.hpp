@@ -7,6 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -32,5 +34,8 @@ std::string_view reason_phrase(unsigned status);
 
 /** The value of `key` in a query string (`a=1&service=api`), percent-decoded; empty when absent. */
 std::string query_param(std::string_view query, std::string_view key);
+
+/** A whole number written in decimal (at most 19 digits: it fits); nullopt when empty or not one. */
+std::optional<std::uint64_t> parse_decimal(std::string_view s);
 
 }  // namespace kinfra::fallback

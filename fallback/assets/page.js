@@ -22,34 +22,30 @@
     } catch (e) { /* kinfra restarting: keep counting down */ }
   }
   function apply(s) {
-    {
-      {
-        if (s.state === "running" && !(s.maintenance && s.maintenance.on)) return back();
-        if (stopped) {
-          if (s.state !== "stopped") back();  // someone started it: the page for that
-          return;
-        }
-        setText("state", s.state);
-        setText("status-message", s.status_message);
-        const steps = document.getElementById("steps");
-        if (steps && Array.isArray(s.steps)) {
-          const key = JSON.stringify(s.steps);
-          if (steps.dataset.key !== key) {
-            steps.dataset.key = key;
-            steps.replaceChildren(...s.steps.map((st) => {
-              const li = document.createElement("li");
-              li.className = st.status;
-              li.textContent = st.text;
-              return li;
-            }));
-          }
-          steps.hidden = s.steps.length === 0;
-        }
-        setText("pid", s.pid);
-        setText("uptime", s.uptime);
-        setText("health", s.health_status);
-      }
+    if (s.state === "running" && !(s.maintenance && s.maintenance.on)) return back();
+    if (stopped) {
+      if (s.state !== "stopped") back();  // someone started it: the page for that
+      return;
     }
+    setText("state", s.state);
+    setText("status-message", s.status_message);
+    const steps = document.getElementById("steps");
+    if (steps && Array.isArray(s.steps)) {
+      const key = JSON.stringify(s.steps);
+      if (steps.dataset.key !== key) {
+        steps.dataset.key = key;
+        steps.replaceChildren(...s.steps.map((st) => {
+          const li = document.createElement("li");
+          li.className = st.status;
+          li.textContent = st.text;
+          return li;
+        }));
+      }
+      steps.hidden = s.steps.length === 0;
+    }
+    setText("pid", s.pid);
+    setText("uptime", s.uptime);
+    setText("health", s.health_status);
   }
   if (window.kinfraLive) {
     window.kinfraLive.start({ url: () => "/__stream__?service=" + encodeURIComponent(service), on: { status: apply }, poll: poll });
