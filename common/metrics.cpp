@@ -201,6 +201,12 @@ std::string metrics_registry::render(const status_board* board) const {
   w.sample("kinfra_connections_active", "", opened >= closed ? opened - closed : std::uint64_t{0});
   w.family("kinfra_connections_total", "counter", "Client connections accepted.");
   w.sample("kinfra_connections_total", "", opened);
+  std::uint64_t slept = 0, woke = 0;
+  for (const auto& c : connections_) woke += c.dormant_out.get();
+  for (const auto& c : connections_) slept += c.dormant_in.get();
+  w.family("kinfra_connections_dormant", "gauge",
+           "Keep-alive client connections idle long enough to be held without a session (a few hundred bytes each).");
+  w.sample("kinfra_connections_dormant", "", slept >= woke ? slept - woke : std::uint64_t{0});
 
   if (board) {
     auto snap = board->snapshot();

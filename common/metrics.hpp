@@ -99,6 +99,8 @@ class service_stats {
 struct alignas(64) connection_cell {
   local_counter opened;
   local_counter closed;
+  local_counter dormant_in;   ///< idle keep-alive connections handed from their session to a dormant hold
+  local_counter dormant_out;  ///< dormant connections that woke up or closed
 };
 
 /** A service's traffic over the last seconds, for the dashboard. */

@@ -81,9 +81,16 @@ client_session::client_session(worker& w, tcp::socket socket, std::shared_ptr<co
   in_.reserve(4096);
 }
 
+client_session::client_session(worker& w, tcp::socket socket, std::shared_ptr<const listener_info> listener,
+                               resumed_t)
+    : client_session(w, std::move(socket), std::move(listener)) {
+  w_.connection_closed();  // (the delegated constructor counted it again: it was open all along)
+  requests_ = 1;           // not a new connection: no TLS, no HTTP/2 preface, the idle timeout
+}
+
 client_session::~client_session() {
   if (auto* ch = client_.channel()) ch->session = nullptr;
-  if (!stream_session_) w_.connection_closed();
+  if (!stream_session_ && !handed_over_) w_.connection_closed();
 }
 
 void client_session::on_drain() {
@@ -109,6 +116,12 @@ void client_session::arm(std::chrono::milliseconds d, phase p) {
 
 void client_session::on_deadline() {
   if (h2_) return h2_->on_deadline();
+  if (phase_ == phase::idle && idle_until_ > now_ms()) {
+    // Idle long enough to be held without a session: the read ends, and run() hands it over.
+    resting_ = true;
+    client_.cancel();
+    return;
+  }
   timed_out_ = true;
   timed_out_in_ = phase_;
   client_.cancel();
@@ -146,11 +159,16 @@ net::awaitable<void> client_session::run() {
     unsigned alpn_len = 0;
     SSL_get0_alpn_selected(client_.tls().native_handle(), &alpn, &alpn_len);
     if (alpn_len == 2 && std::memcmp(alpn, "h2", 2) == 0) co_return co_await serve_h2();
-  } else if (listener_->h2c && co_await sniff_h2c_preface()) {
+  } else if (listener_->h2c && requests_ == 0 && co_await sniff_h2c_preface()) {
     co_return co_await serve_h2();
   }
   for (;;) {
     if (auto done = co_await read_request_header()) {
+      if (*done == outcome::dormant) {
+        handed_over_ = true;
+        w_.rest(std::move(client_.socket()), listener_, idle_until_);
+        co_return;
+      }
       end_request();  // a malformed or timed-out head that was answered
       co_await finish(*done);
       co_return;
@@ -231,9 +249,21 @@ net::awaitable<std::optional<client_session::outcome>> client_session::read_requ
   req_->header_limit(static_cast<std::uint32_t>(cfg.limits.max_header_bytes));
   req_->body_limit(boost::none);  // limits are per route, checked by the session
   bool started = in_.size() > 0;
+  idle_until_ = 0;
+  resting_ = false;
   if (started) begin_request();
-  if (started) arm(cfg.timeouts.header, phase::request_header);
-  else arm(requests_ == 0 ? cfg.timeouts.header : cfg.timeouts.idle, phase::idle);
+  if (started) {
+    arm(cfg.timeouts.header, phase::request_header);
+  } else if (requests_ == 0) {
+    arm(cfg.timeouts.header, phase::idle);
+  } else {
+    arm(cfg.timeouts.idle, phase::idle);
+    // A plain HTTP/1.1 connection idle past rest_after is handed to a dormant_connection.
+    if (!client_.is_tls() && !client_.is_h2_stream() && cfg.timeouts.idle > worker::rest_after) {
+      idle_until_ = deadline;
+      deadline = now_ms() + worker::rest_after.count();
+    }
+  }
   if (auto* ch = client_.channel()) take_stream_fields(*ch);  // (after begin_request: they are counted in it)
   for (;;) {
     if (in_.size() > 0) {
@@ -249,6 +279,10 @@ net::awaitable<std::optional<client_session::outcome>> client_session::read_requ
                                          outcome::linger);
     }
     auto [ec, n] = co_await client_.async_read_some(in_.prepare(read_size), tok);
+    if (ec == net::error::operation_aborted && resting_ && !started && !closed_ && !w_.draining() &&
+        client_.is_open())
+      co_return outcome::dormant;
+    resting_ = false;
     if (ec) {
       if (timed_out_ && started)
         co_return co_await respond_error(408, "The request header did not arrive in time.", outcome::close);
@@ -258,6 +292,7 @@ net::awaitable<std::optional<client_session::outcome>> client_session::read_requ
     client_.bytes_in += n;
     if (!started) {
       started = true;
+      idle_until_ = 0;
       begin_request();
       arm(cfg.timeouts.header, phase::request_header);
     }

@@ -31,6 +31,10 @@ class client_session final : public timed {
  public:
   /** `listener`: how connections accepted there are served, as it was when this one came. */
   client_session(worker& w, tcp::socket socket, std::shared_ptr<const listener_info> listener);
+  /** Takes over a keep-alive connection that a dormant_connection held (already counted as open). */
+  struct resumed_t {};
+  static constexpr resumed_t resumed{};
+  client_session(worker& w, tcp::socket socket, std::shared_ptr<const listener_info> listener, resumed_t);
   /** One HTTP/2 stream (see h2_channel): serves its one request, then ends. */
   client_session(worker& w, std::shared_ptr<h2_channel> channel, std::shared_ptr<const listener_info> listener,
                  const client_address& peer);
@@ -69,8 +73,11 @@ class client_session final : public timed {
     h2,               ///< an HTTP/2 connection: its h2_connection keeps the time
   };
 
-  /** What happens to the client connection after a request. */
-  enum class outcome { keep_alive, close, linger, abort, retry };
+  /**
+   * What happens to the client connection after a request. `dormant`: it stayed idle past
+   * worker::rest_after, and a dormant_connection holds it from now on.
+   */
+  enum class outcome { keep_alive, close, linger, abort, retry, dormant };
 
   /** A request counted in flight to a `port: auto` instance, for as long as it lasts (tunnels too). */
   class flight {
@@ -205,6 +212,13 @@ class client_session final : public timed {
   std::string tail_out_;  ///< the fields the proxy adds after the relayed ones
   phase phase_ = phase::idle;
   phase timed_out_in_ = phase::idle;
+  /**
+   * While idle between requests on a plain connection: when the idle timeout ends (steady ms). The
+   * deadline is then rest_after, when the session hands the connection over instead (0: never).
+   */
+  std::int64_t idle_until_ = 0;
+  bool resting_ = false;  ///< the idle read was cancelled to hand the connection over
+  bool handed_over_ = false;  ///< the socket went to a dormant_connection (still open, counted there)
   bool timed_out_ = false;
   bool closed_ = false;
   unsigned requests_ = 0;

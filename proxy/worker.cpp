@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "proxy/client_session.hpp"
+#include "proxy/dormant_connection.hpp"
 #include "proxy/h2_upstream.hpp"
 
 namespace kinfra::proxy {
@@ -30,7 +31,8 @@ worker::worker(std::shared_ptr<const config> cfg, std::shared_ptr<const router> 
       index_(index),
       metrics_(metrics),
       conn_stats_(metrics ? &metrics->connections(index) : nullptr),
-      sweeper_(ioc_) {
+      sweeper_(ioc_),
+      dormant_set_(std::make_unique<dormant_set>(*this)) {
   gen_ = make_generation(std::move(cfg), std::move(routes), targets);
 }
 
@@ -154,7 +156,9 @@ void worker::stop() {
     boost::system::error_code ignored;
     for (auto& l : listeners_) l->acceptor.close(ignored);
     sweeper_.cancel();
-    for (auto& t : timed_) t.close_now();
+    dormant_set_->shutdown();
+    // (close_now may free the entry: a dormant connection does)
+    for (auto it = timed_.begin(); it != timed_.end();) (it++)->close_now();
     held_.end_all(hold_queue::waiter::outcome::gone);
     for (auto& t : gen_->targets) t.idle.clear();
     // HTTP/2 connections to services, of every generation (they would keep the loop busy).
@@ -222,16 +226,7 @@ void worker::accept_loop(listener_slot& slot) {
       }
       boost::system::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
-      auto session = std::make_unique<client_session>(*this, std::move(socket), slot.info);
-      auto* raw = session.get();
-      net::co_spawn(ioc_, raw->run(), [owner = std::move(session)](std::exception_ptr e) {
-        if (!e) return;
-        try {
-          std::rethrow_exception(e);
-        } catch (const std::exception& ex) {
-          spdlog::error("connection ended by an internal error: {}", ex.what());
-        }
-      });
+      spawn(std::make_unique<client_session>(*this, std::move(socket), slot.info));
     }
   };
   net::co_spawn(ioc_, loop, [](std::exception_ptr e) {
@@ -244,12 +239,38 @@ void worker::accept_loop(listener_slot& slot) {
   });
 }
 
+void worker::spawn(std::unique_ptr<client_session> session) {
+  auto* raw = session.get();
+  net::co_spawn(ioc_, raw->run(), [owner = std::move(session)](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      spdlog::error("connection ended by an internal error: {}", ex.what());
+    }
+  });
+}
+
+void worker::rest(tcp::socket socket, std::shared_ptr<const listener_info> listener, std::int64_t idle_deadline) {
+  dormant_set_->rest(std::move(socket), std::move(listener), idle_deadline);
+}
+
+void worker::wake(tcp::socket socket, std::shared_ptr<const listener_info> listener) {
+  spawn(std::make_unique<client_session>(*this, std::move(socket), std::move(listener), client_session::resumed));
+}
+
+void worker::dormant_changed(int delta) {
+  dormant_.fetch_add(static_cast<std::size_t>(delta), std::memory_order_relaxed);
+  if (conn_stats_) (delta > 0 ? conn_stats_->dormant_in : conn_stats_->dormant_out).add(1);
+}
+
 void worker::sweep() {
   sweeper_.expires_after(sweep_interval);
   sweeper_.async_wait([this](const boost::system::error_code& ec) {
     if (ec || stopping_) return;
     const std::int64_t now = now_ms();
-    for (auto& t : timed_) {
+    for (auto it = timed_.begin(); it != timed_.end();) {
+      auto& t = *it++;  // (on_deadline may free t: a dormant connection does)
       if (t.deadline != 0 && t.deadline <= now) {
         t.deadline = 0;
         t.on_deadline();

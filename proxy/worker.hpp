@@ -150,6 +150,7 @@ class timed : public boost::intrusive::list_base_hook<boost::intrusive::link_mod
 };
 
 class client_session;
+class dormant_set;
 
 class worker {
  public:
@@ -250,6 +251,25 @@ class worker {
   /** Requests waiting for their service to accept again (client_session::hold). */
   hold_queue& held() { return held_; }
 
+  /**
+   * How long a plain HTTP/1.1 keep-alive connection waits for its next request with its session
+   * before the session ends and a dormant_connection holds it instead (when the idle timeout is
+   * longer). Short enough that idle browser connections cost little, long enough that a client
+   * that sends its next request at once never pays for the hand-over.
+   */
+  static constexpr std::chrono::milliseconds rest_after{1000};
+  /**
+   * An idle keep-alive connection whose session ends: held dormant (see dormant_set) until it is
+   * readable or `idle_deadline` (steady ms). Worker thread.
+   */
+  void rest(tcp::socket socket, std::shared_ptr<const listener_info> listener, std::int64_t idle_deadline);
+  /** A dormant connection's client sent something: a new session serves it (worker thread). */
+  void wake(tcp::socket socket, std::shared_ptr<const listener_info> listener);
+  /** A dormant connection began (+1) or ended (-1) (worker thread). */
+  void dormant_changed(int delta);
+  /** Connections held dormant now. Thread-safe. */
+  std::size_t dormant() const { return dormant_.load(std::memory_order_relaxed); }
+
  private:
   /** A listening socket; never moves, so its accept loop can hold it. */
   struct listener_slot {
@@ -258,6 +278,8 @@ class worker {
   };
 
   void accept_loop(listener_slot& slot);
+  /** Runs `session` until its connection ends; the coroutine owns it. */
+  void spawn(std::unique_ptr<client_session> session);
   void sweep();
   std::shared_ptr<generation> make_generation(std::shared_ptr<const config> cfg, std::shared_ptr<const router> routes,
                                               const resolved_targets& targets) const;
@@ -275,12 +297,14 @@ class worker {
   bool started_ = false;
   bool draining_ = false;
   std::atomic<std::size_t> connections_{0};
+  std::atomic<std::size_t> dormant_{0};
   std::size_t listener_count_ = 0;  ///< ids handed out by add_listener (its caller's thread)
   boost::intrusive::list<timed, boost::intrusive::constant_time_size<false>> timed_;
   net::steady_timer sweeper_;
   hold_queue held_{ioc_};
   std::vector<std::weak_ptr<h2_upstream>> h2_upstreams_;
   std::vector<std::unique_ptr<client_session>> spare_sessions_;  ///< (after ioc_: they hold sockets of it)
+  std::unique_ptr<dormant_set> dormant_set_;  ///< (after timed_: its entries are in that list)
   std::thread thread_;
   bool stopping_ = false;
 };

@@ -163,7 +163,8 @@ TEST(AdminSecurity, KinfrasOwnNamesAndAdminHostsAreAccepted) {
 TEST(AdminSecurity, WithATokenEveryReadNeedsItFromLoopbackToo) {
   const std::string token = "correct-horse-battery";
   kt::kinfra_process k(two_services("admin_token: " + token + "\n"));
-  ASSERT_TRUE(kt::wait_until([&] { return kt::state_of(k.port(), "web", token) == "running"; }));
+  ASSERT_TRUE(kt::wait_until([&] { return kt::state_of(k.port(), "web", token) == "running"; }))
+      << kt::get_status(k.port(), "", token).dump() << "\n" << k.log();
   for (auto port : {k.port(), k.admin_port()}) {
     for (const char* target : {"/__status__", "/__logs__/web?format=json", "/__logs__/web?format=text", "/metrics",
                                "/__metrics__", "/__history__", "/__history__?service=web&range=24h", "/__events__",

@@ -143,6 +143,34 @@ TEST_F(Tls, ChoosesTheCertificateBySniWithADefault) {
   EXPECT_NE(out.find("Verify return code: 0 (ok)"), std::string::npos) << out;
 }
 
+TEST_F(Tls, AnIdleHttpsConnectionKeepsItsSessionAndIsNotMadeDormant) {
+  // Only plain HTTP/1.1 connections rest without a session (the TLS state lives in the session's
+  // stream): an HTTPS connection idle as long goes on as it was.
+  kt::test_upstream up;
+  kt::kinfra_process k(https_routes(up.url(), "timeouts: { idle: 60s }\n"), false);
+  kt::tls_info info;
+  auto secure = kt::connect_tls(k.port(0), {.sni = "a.test"}, info);
+  ASSERT_TRUE(info.ok) << info.error;
+  auto ask = [](kt::socket_conn& c, const std::string& host) {
+    c.send("GET " + std::string(host == "a.test" ? "/x" : "/__status__") + " HTTP/1.1\r\nHost: " + host + "\r\n\r\n");
+    kt::response res;
+    return c.read_response(res) ? res.status : 0;
+  };
+  ASSERT_EQ(ask(*secure, "a.test"), 200);
+  // A plain connection that went idle later, as the witness: once it is dormant, the HTTPS one
+  // has been idle longer than the rest too.
+  auto plain = kt::connect_to(k.admin_port());
+  ASSERT_EQ(ask(*plain, "127.0.0.1"), 200);
+  auto dormant = [&] {
+    auto m = kt::http_get(k.admin_port(), "/metrics").body;
+    auto at = m.find("\nkinfra_connections_dormant ");
+    return at == std::string::npos ? -1 : std::atol(m.c_str() + at + 28);
+  };
+  ASSERT_TRUE(kt::wait_until([&] { return dormant() == 1; })) << dormant();
+  EXPECT_EQ(ask(*secure, "a.test"), 200);
+  EXPECT_EQ(ask(*plain, "127.0.0.1"), 200);
+}
+
 TEST_F(Tls, SpeaksOnlyTls12And13WithForwardSecrecy) {
   kt::test_upstream up;
   kt::kinfra_process k(https_routes(up.url()), false);

@@ -7,7 +7,9 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/file.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -559,16 +561,45 @@ std::string test_service_entry(const std::string& name, const std::vector<std::s
   return out + extra;
 }
 
-std::uint16_t free_port() {
+namespace {
+
+/** Whether nothing listens on (or is bound to) 127.0.0.1:port right now. */
+bool can_bind(std::uint16_t port) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int on = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  addr.sin_port = htons(port);
+  bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
   ::close(fd);
-  return ntohs(addr.sin_port);
+  return ok;
+}
+
+}  // namespace
+
+std::uint16_t free_port() {
+  // A port from bind(0) can be handed to another test process (or taken by an outgoing
+  // connection) before the service that was meant to get it binds it. So ports come from below
+  // the kernel's ephemeral range, and each is reserved for the life of this test process by a
+  // lock file that every test process on the machine honours (the lock goes when the process
+  // does, however it ends).
+  static std::mutex mutex;
+  static std::uint32_t next = 0;
+  constexpr std::uint32_t first = 20000, count = 12000;  // 20000..31999, below 32768
+  std::lock_guard lock(mutex);
+  const std::string dir = "/tmp/kinfra-test-ports";
+  ::mkdir(dir.c_str(), 0777);
+  if (next == 0) next = static_cast<std::uint32_t>(::getpid()) * 7919u;
+  for (std::uint32_t tries = 0; tries < count; ++tries) {
+    auto port = static_cast<std::uint16_t>(first + next++ % count);
+    int fd = ::open((dir + "/" + std::to_string(port)).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (fd < 0) continue;
+    if (::flock(fd, LOCK_EX | LOCK_NB) == 0 && can_bind(port)) return port;  // fd stays open: the lock is held
+    ::close(fd);
+  }
+  throw std::runtime_error("no free test port in 20000-31999");
 }
 
 nlohmann::json get_json(std::uint16_t port, const std::string& target, const std::string& token) {

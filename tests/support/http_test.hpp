@@ -295,7 +295,10 @@ std::string test_service_binary();
 std::string test_service_entry(const std::string& name, const std::vector<std::string>& args,
                                std::optional<std::uint16_t> port, const std::string& extra = "");
 
-/** A TCP port that was free a moment ago (for services, which need a port in routes.yaml). */
+/**
+ * A TCP port for a service (which needs one in routes.yaml): free now, outside the ephemeral range,
+ * and reserved against every other test process until this one exits.
+ */
 std::uint16_t free_port();
 
 /** A helper program a test runs (pebble, …), found on PATH: SIGTERM and waited for when it goes. */
