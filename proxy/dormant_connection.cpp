@@ -104,7 +104,10 @@ void dormant_set::on_readable(entry& e) {
 }
 
 void dormant_set::end(entry& e) {
-  ::close(e.fd);  // (which also takes it out of the epoll set)
+  // Out of the set first: closing takes it out only when no other descriptor (a child's copy
+  // between fork and exec) refers to the socket, and an event must never name a freed entry.
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, e.fd, nullptr);
+  ::close(e.fd);
   w_.dormant_changed(-1);
   w_.connection_closed();
   delete &e;

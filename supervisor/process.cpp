@@ -70,6 +70,13 @@ std::variant<pid_t, std::string> spawn_process(const spawn_options& opts) {
     if (opts.stderr_fd >= 0) dup2(opts.stderr_fd, STDERR_FILENO);
     int null_fd = open("/dev/null", O_RDONLY);
     if (null_fd >= 0) dup2(null_fd, STDIN_FILENO);
+    // Nothing else of kinfra's crosses the exec: Asio opens and accepts sockets without
+    // close-on-exec, and a service holding a copy of a client's connection would keep it open
+    // after kinfra closed it (and a listener of kinfra's bound in the service).
+    if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+      const long max_fd = sysconf(_SC_OPEN_MAX);
+      for (long fd = 3; fd < max_fd; ++fd) fcntl(static_cast<int>(fd), F_SETFD, FD_CLOEXEC);
+    }
     if (!opts.cwd.empty() && chdir(opts.cwd.c_str()) != 0) {
       int err = errno;
       (void)!write(status_pipe[1], &err, sizeof err);

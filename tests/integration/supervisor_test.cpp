@@ -62,6 +62,25 @@ TEST(Supervisor, StartsAServiceInItsOwnGroupWithPortAndRoutesToItOnceHealthy) {
   EXPECT_NE(logs.find("cwd=" + k.dir().path()), std::string::npos) << logs;
 }
 
+TEST(Supervisor, AServiceInheritsNoneOfKinfrasConnections) {
+  // A client connection open while a service starts: if the service process held a copy of it,
+  // kinfra closing it (here at the idle timeout) would not reach the client.
+  auto port = kt::free_port();
+  kt::kinfra_process k("timeouts: { idle: 2s }\n" + routes_to("app") + "services:\n" +
+                       service("app", {}, port, "    health: { http: /health, interval: 200ms }\n"));
+  ASSERT_TRUE(reaches(k.port(), "app", "running")) << k.log();
+  auto c = kt::connect_to(k.port());
+  ASSERT_TRUE(c->send("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  kt::response res;
+  ASSERT_TRUE(c->read_response(res));
+  ASSERT_EQ(res.status, 200);
+  const pid_t before = pid_of(k.port(), "app");
+  ASSERT_EQ(kt::http_request(k.port(), "POST", "/__action__/restart/app").status, 200);
+  ASSERT_TRUE(kt::wait_until([&] { return pid_of(k.port(), "app") != before && pid_of(k.port(), "app") != 0; }));
+  ASSERT_TRUE(reaches(k.port(), "app", "running"));
+  EXPECT_TRUE(c->wait_closed(10s)) << "the idle connection's close reached the client";
+}
+
 TEST(Supervisor, AServiceThatIsStillStartingGets503WithRetryAfter) {
   auto port = kt::free_port();
   kt::kinfra_process k(routes_to("slow") + "services:\n" +
