@@ -30,11 +30,13 @@ namespace kinfra::proxy {
 class client_session final : public timed {
  public:
   /** `listener`: how connections accepted there are served, as it was when this one came. */
-  client_session(worker& w, tcp::socket socket, std::shared_ptr<const listener_info> listener);
+  client_session(worker& w, tcp::socket socket, std::shared_ptr<const listener_info> listener)
+      : client_session(w, std::move(socket), std::move(listener), true) {}
   /** Takes over a keep-alive connection that a dormant_connection held (already counted as open). */
   struct resumed_t {};
   static constexpr resumed_t resumed{};
-  client_session(worker& w, tcp::socket socket, std::shared_ptr<const listener_info> listener, resumed_t);
+  client_session(worker& w, tcp::socket socket, std::shared_ptr<const listener_info> listener, resumed_t)
+      : client_session(w, std::move(socket), std::move(listener), false) {}
   /** One HTTP/2 stream (see h2_channel): serves its one request, then ends. */
   client_session(worker& w, std::shared_ptr<h2_channel> channel, std::shared_ptr<const listener_info> listener,
                  const client_address& peer);
@@ -59,6 +61,9 @@ class client_session final : public timed {
   void on_listener_closed(std::size_t id) override;
 
  private:
+  /** A connection: a new one (`fresh`, counted as opened) or a dormant one taken over. */
+  client_session(worker& w, tcp::socket socket, std::shared_ptr<const listener_info> listener, bool fresh);
+
   /** What the session is waiting for; decides what a timeout means. */
   enum class phase : std::uint8_t {
     handshake,        ///< TLS handshake: close quietly

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <memory>
 #include <cerrno>
 #include <stdexcept>
 
@@ -39,6 +40,9 @@ dormant_set::~dormant_set() {
 }
 
 void dormant_set::shutdown() {
+  // (A completion already queued still runs: stopped_ keeps it from waiting again, which would
+  // keep the worker's loop from ever running out of work.)
+  stopped_ = true;
   boost::system::error_code ignored;
   ready_.cancel(ignored);
 }
@@ -46,13 +50,15 @@ void dormant_set::shutdown() {
 void dormant_set::rest(tcp::socket socket, std::shared_ptr<const listener_info> listener, std::int64_t idle_deadline) {
   boost::system::error_code ec;
   const bool v6 = socket.local_endpoint(ec).address().is_v6();
+  auto owned = std::make_unique<entry>(*this, -1, v6, std::move(listener));  // (before the socket lets go)
   // Out of Asio's reactor (its per-socket state goes back to Asio's pool), into this set.
   const int fd = socket.release(ec);
   if (ec || fd < 0) {
     w_.connection_closed();
     return;
   }
-  auto* e = new entry(*this, fd, v6, std::move(listener));
+  auto* e = owned.release();
+  e->fd = fd;
   e->deadline = idle_deadline;
   w_.track(*e);
   w_.dormant_changed(+1);
@@ -64,7 +70,7 @@ void dormant_set::rest(tcp::socket socket, std::shared_ptr<const listener_info> 
 }
 
 void dormant_set::arm() {
-  if (armed_) return;
+  if (armed_ || stopped_) return;
   armed_ = true;
   ready_.async_wait(net::posix::stream_descriptor::wait_read, [this](const boost::system::error_code& ec) {
     armed_ = false;
@@ -100,7 +106,11 @@ void dormant_set::on_readable(entry& e) {
   auto listener = std::move(e.listener);
   w_.dormant_changed(-1);
   delete &e;  // (the connection stays counted as open: the session takes it over)
-  w_.wake(std::move(socket), std::move(listener));
+  try {
+    w_.wake(std::move(socket), std::move(listener));
+  } catch (const std::exception&) {
+    w_.connection_closed();  // (no memory for a session: the socket closed with the attempt)
+  }
 }
 
 void dormant_set::end(entry& e) {

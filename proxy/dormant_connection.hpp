@@ -31,7 +31,7 @@ class dormant_set {
   explicit dormant_set(worker& w);
   dormant_set(const dormant_set&) = delete;
   dormant_set& operator=(const dormant_set&) = delete;
-  /** Closes every connection it still holds. */
+  /** (The worker's stop closed its connections first, through their close_now.) */
   ~dormant_set();
 
   /**
@@ -39,7 +39,7 @@ class dormant_set {
    * readable or `idle_deadline` (steady ms) passes. Worker thread.
    */
   void rest(tcp::socket socket, std::shared_ptr<const listener_info> listener, std::int64_t idle_deadline);
-  /** Stops waiting (the worker stops); the entries close through the worker's close_now. */
+  /** Stops waiting for good (the worker stops); the entries close through the worker's close_now. */
   void shutdown();
 
  private:
@@ -55,6 +55,7 @@ class dormant_set {
   int epoll_fd_ = -1;
   net::posix::stream_descriptor ready_;  ///< the epoll descriptor, to wait on in Asio's loop
   bool armed_ = false;
+  bool stopped_ = false;  ///< shutdown(): a wait that completes anyway is not armed again
 };
 
 }  // namespace kinfra::proxy

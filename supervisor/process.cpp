@@ -1,6 +1,8 @@
 #include "supervisor/process.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <sys/syscall.h>
 #include <signal.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -18,6 +20,37 @@
 extern char** environ;
 
 namespace kinfra::supervisor {
+namespace {
+
+/**
+ * Sets close-on-exec on every descriptor from `first` on. In a forked child of a threaded process:
+ * system calls only (no allocation). close_range on Linux 5.11 and later; else the descriptors
+ * listed in /proc/self/fd (never a loop up to the descriptor limit, which may be a million).
+ */
+void mark_close_on_exec_from(int first) {
+  if (close_range(static_cast<unsigned>(first), ~0U, CLOSE_RANGE_CLOEXEC) == 0) return;
+  const int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) return;
+  alignas(dirent64) char buf[4096];
+  for (;;) {
+    const long n = syscall(SYS_getdents64, dir, buf, sizeof buf);
+    if (n <= 0) break;
+    for (long off = 0; off < n;) {
+      const auto* d = reinterpret_cast<const dirent64*>(buf + off);
+      int fd = 0;
+      bool digits = d->d_name[0] != '\0';
+      for (const char* c = d->d_name; *c && digits; ++c) {
+        digits = *c >= '0' && *c <= '9';
+        fd = fd * 10 + (*c - '0');
+      }
+      if (digits && fd >= first && fd != dir) fcntl(fd, F_SETFD, FD_CLOEXEC);
+      off += d->d_reclen;
+    }
+  }
+  close(dir);
+}
+
+}  // namespace
 
 std::string exit_status::describe() const {
   if (signal != 0) return "Killed by signal " + std::to_string(signal);
@@ -73,10 +106,7 @@ std::variant<pid_t, std::string> spawn_process(const spawn_options& opts) {
     // Nothing else of kinfra's crosses the exec: Asio opens and accepts sockets without
     // close-on-exec, and a service holding a copy of a client's connection would keep it open
     // after kinfra closed it (and a listener of kinfra's bound in the service).
-    if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
-      const long max_fd = sysconf(_SC_OPEN_MAX);
-      for (long fd = 3; fd < max_fd; ++fd) fcntl(static_cast<int>(fd), F_SETFD, FD_CLOEXEC);
-    }
+    mark_close_on_exec_from(3);
     if (!opts.cwd.empty() && chdir(opts.cwd.c_str()) != 0) {
       int err = errno;
       (void)!write(status_pipe[1], &err, sizeof err);

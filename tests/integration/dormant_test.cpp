@@ -42,8 +42,10 @@ TEST(Dormant, AConnectionIdlePastOneSecondIsHeldWithoutASessionAndServesItsNextR
   ASSERT_TRUE(kt::wait_until([&] { return dormant(k) == 1; })) << dormant(k);
   EXPECT_EQ(metric(k, "kinfra_connections_active"), 2) << "still open (the other one asks for /metrics)";
   // Its next request wakes it: a session serves it on the same connection, and it rests again.
+  const long accepted = metric(k, "kinfra_connections_total");
   ASSERT_EQ(get(*c, "/second"), 200u);
   EXPECT_EQ(up.requests().back().target, "/second");
+  EXPECT_EQ(metric(k, "kinfra_connections_total"), accepted + 1) << "only the next /metrics connection is new";
   ASSERT_TRUE(kt::wait_until([&] { return dormant(k) == 1; })) << dormant(k);
   // A request that arrives in pieces after the rest is read as one (the header timeout applies).
   ASSERT_TRUE(c->send("GET /thi"));
@@ -57,7 +59,7 @@ TEST(Dormant, AConnectionIdlePastOneSecondIsHeldWithoutASessionAndServesItsNextR
 
 TEST(Dormant, TheIdleTimeoutAndTheClientsCloseEndADormantConnection) {
   kt::test_upstream up;
-  kt::kinfra_process k(kt::one_service(up.url(), "timeouts: { idle: 1500ms }\n"));
+  kt::kinfra_process k(kt::one_service(up.url(), "timeouts: { idle: 3s }\n"));
   auto timed_out = kt::connect_to(k.port());
   ASSERT_EQ(get(*timed_out, "/"), 200u);
   auto leaving = kt::connect_to(k.port());

@@ -582,24 +582,25 @@ bool can_bind(std::uint16_t port) {
 std::uint16_t free_port() {
   // A port from bind(0) can be handed to another test process (or taken by an outgoing
   // connection) before the service that was meant to get it binds it. So ports come from below
-  // the kernel's ephemeral range, and each is reserved for the life of this test process by a
-  // lock file that every test process on the machine honours (the lock goes when the process
-  // does, however it ends).
+  // the kernel's ephemeral range (and below 20000, where kinfra picks `port: auto` ports), and
+  // each is reserved for the life of this test process by a lock file that every test process on
+  // the machine honours (the lock goes when the process does, however it ends).
   static std::mutex mutex;
   static std::uint32_t next = 0;
-  constexpr std::uint32_t first = 20000, count = 12000;  // 20000..31999, below 32768
+  constexpr std::uint32_t first = 10000, count = 10000;  // 10000..19999
   std::lock_guard lock(mutex);
   const std::string dir = "/tmp/kinfra-test-ports";
-  ::mkdir(dir.c_str(), 0777);
+  if (::mkdir(dir.c_str(), 01777) == 0) ::chmod(dir.c_str(), 01777);  // (any user's tests, whatever the umask)
   if (next == 0) next = static_cast<std::uint32_t>(::getpid()) * 7919u;
   for (std::uint32_t tries = 0; tries < count; ++tries) {
     auto port = static_cast<std::uint16_t>(first + next++ % count);
     int fd = ::open((dir + "/" + std::to_string(port)).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
     if (fd < 0) continue;
+    ::fchmod(fd, 0666);  // (fails harmlessly on another user's file, which is already so)
     if (::flock(fd, LOCK_EX | LOCK_NB) == 0 && can_bind(port)) return port;  // fd stays open: the lock is held
     ::close(fd);
   }
-  throw std::runtime_error("no free test port in 20000-31999");
+  throw std::runtime_error("no free test port in 10000-19999 (see /tmp/kinfra-test-ports)");
 }
 
 nlohmann::json get_json(std::uint16_t port, const std::string& target, const std::string& token) {
