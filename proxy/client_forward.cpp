@@ -8,6 +8,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/buffers_range.hpp>
+#include <boost/beast/core/buffers_suffix.hpp>
 #include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/span_body.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -59,7 +60,12 @@ net::awaitable<client_session::outcome> client_session::forward(exchange& x) {
       std::array<net::const_buffer, 4> parts{
           net::buffer(line_out_), net::buffer(req_head_.fields), net::buffer(tail_out_),
           net::buffer(in_.data().data(), body_here ? static_cast<std::size_t>(x.body_length) : 0)};
-      std::tie(ec, std::ignore) = co_await net::async_write(x.up->io, parts, tok);
+      const std::size_t sent = x.up->io.write_now(parts, ec);
+      if (!ec && sent < net::buffer_size(parts)) {
+        beast::buffers_suffix<std::array<net::const_buffer, 4>> rest(parts);
+        rest.consume(sent);
+        std::tie(ec, std::ignore) = co_await net::async_write(x.up->io, rest, tok);
+      }
     }
     if (ec) {
       bool timeout = timed_out_;
@@ -280,7 +286,14 @@ net::awaitable<client_session::outcome> client_session::relay_response(exchange&
     } else {
       std::array<net::const_buffer, 4> parts{net::buffer(res_head_.status_line), net::buffer(res_head_.fields),
                                              net::buffer(tail_out_), net::buffer(up.buffer.data().data(), first)};
-      std::tie(ec, n) = co_await net::async_write(client_, parts, tok);
+      n = client_.write_now(parts, ec);
+      if (!ec && n < net::buffer_size(parts)) {
+        beast::buffers_suffix<std::array<net::const_buffer, 4>> rest(parts);
+        rest.consume(n);
+        std::size_t more = 0;
+        std::tie(ec, more) = co_await net::async_write(client_, rest, tok);
+        n += more;
+      }
     }
     client_.bytes_out += n;
     head_out_ += n > first ? n - first : 0;

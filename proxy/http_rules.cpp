@@ -1,5 +1,8 @@
 #include "proxy/http_rules.hpp"
 
+#include <array>
+#include <string_view>
+
 #include <boost/beast/core/string.hpp>
 
 #include <algorithm>
@@ -30,6 +33,19 @@ framing_check check_request_framing(const request_head& req, std::optional<std::
   return out;
 }
 
+namespace {
+
+/** The characters a Host may hold (reg-name and IP-literal, RFC 3986 §3.2.2), as a table. */
+constexpr std::array<bool, 256> host_chars = [] {
+  std::array<bool, 256> t{};
+  for (int c = '0'; c <= '9'; ++c) t[static_cast<std::size_t>(c)] = true;
+  for (int c = 'a'; c <= 'z'; ++c) t[static_cast<std::size_t>(c)] = t[static_cast<std::size_t>(c - 'a' + 'A')] = true;
+  for (char c : std::string_view("-._~[]:!$&'()*+,;=%")) t[static_cast<unsigned char>(c)] = true;
+  return t;
+}();
+
+}  // namespace
+
 bool check_host(const request_head& req, std::string& host_out) {
   host_out.clear();
   if (req.host_fields > 1) return false;
@@ -50,17 +66,14 @@ bool check_host(const request_head& req, std::string& host_out) {
   // without it. A name longer than DNS allows is no host.
   if (host.size() > 1 && host.back() == '.' && host.front() != '[') host.remove_suffix(1);
   if (host.empty() || host.size() > 255) return false;
-  for (char c : host) {
-    auto u = static_cast<unsigned char>(c);
-    // reg-name and IP-literal characters only (RFC 3986 §3.2.2): no spaces, '/', '@', '?', '#', '\'
-    bool ok = std::isalnum(u) || c == '-' || c == '.' || c == '_' || c == '~' || c == '[' || c == ']' ||
-              c == ':' || c == '!' || c == '$' || c == '&' || c == '\'' || c == '(' || c == ')' || c == '*' ||
-              c == '+' || c == ',' || c == ';' || c == '=' || c == '%';
-    if (!ok) return false;
-  }
+  // One pass: each character must be a reg-name or IP-literal one (RFC 3986 §3.2.2: no spaces,
+  // '/', '@', '?', '#', '\'), and is written lower case.
   host_out.resize(host.size());
-  std::transform(host.begin(), host.end(), host_out.begin(),
-                 [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); });
+  for (std::size_t i = 0; i < host.size(); ++i) {
+    const auto u = static_cast<unsigned char>(host[i]);
+    if (!host_chars[u]) return false;
+    host_out[i] = static_cast<char>(u >= 'A' && u <= 'Z' ? u + ('a' - 'A') : u);
+  }
   return true;
 }
 

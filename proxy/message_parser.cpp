@@ -14,6 +14,14 @@ namespace {
 namespace beast = boost::beast;
 
 void append_field(std::string& out, bsv name, bsv value) {
+  // The usual line, "Name: value\r\n" as it arrived (the views point into the parsed bytes):
+  // one copy of the whole line.
+  const char* n = name.data();
+  if (value.data() == n + name.size() + 2 && n[name.size()] == ':' && n[name.size() + 1] == ' ' &&
+      value.data()[value.size()] == '\r' && value.data()[value.size() + 1] == '\n') {
+    out.append(n, name.size() + 2 + value.size() + 2);
+    return;
+  }
   out.append(name.data(), name.size());
   out.append(": ", 2);
   out.append(value.data(), value.size());

@@ -90,6 +90,24 @@ class stream {
     return socket_.async_write_some(buffers, std::forward<Token>(token));
   }
 
+  /**
+   * Writes what the socket takes at once, without waiting: how many bytes (usually all). Plain
+   * TCP only; 0 on TLS and on an HTTP/2 stream, whose caller writes the rest asynchronously as
+   * before. A write that completes here costs no suspension of the coroutine and no trip through
+   * the reactor and the scheduler. `ec` is set only for a real error (not for a full socket).
+   */
+  template <class ConstBuffers>
+  std::size_t write_now(const ConstBuffers& buffers, boost::system::error_code& ec) {
+    if (channel_ || tls_) return 0;
+    if (!socket_.non_blocking()) {
+      socket_.non_blocking(true, ec);
+      if (ec) return 0;
+    }
+    std::size_t n = socket_.write_some(buffers, ec);
+    if (ec == net::error::would_block || ec == net::error::try_again) ec = {};
+    return n;
+  }
+
   /** Ends pending operations (they complete with operation_aborted). */
   void cancel() {
     if (channel_) return channel_->cancel();

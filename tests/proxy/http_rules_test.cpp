@@ -104,6 +104,19 @@ TEST(HttpRules, HostMustBeSingleAndValid) {
   EXPECT_EQ(host_of("GET / HTTP/1.1\r\nHost: API.example.com.:9100\r\n\r\n"), "api.example.com");
   EXPECT_EQ(host_of("GET / HTTP/1.1\r\nHost: " + std::string(256, 'a') + "\r\n\r\n"), "<bad>");
   EXPECT_EQ(host_of("GET / HTTP/1.1\r\nHost: .\r\n\r\n"), ".");
+  // The character table: every reg-name character passes (lower cased), anything else does not.
+  EXPECT_EQ(host_of("GET / HTTP/1.1\r\nHost: A-b.C_d~E!$&'()*+,;=%41\r\n\r\n"), "a-b.c_d~e!$&'()*+,;=%41");
+  for (std::string bad : {"a#b", "a?b", "a\\b", "a\"b", "a<b", "a\x80b", "a\x7f", "a`b", "a{b", "a|b"})
+    EXPECT_EQ(host_of("GET / HTTP/1.1\r\nHost: " + bad + "\r\n\r\n"), "<bad>") << bad;
+}
+
+TEST(HttpRules, FieldsAreForwardedInOneFormWhateverTheirSpacing) {
+  // "Name: value" as it arrived is copied as one piece; any other spacing is rewritten to it.
+  request_head h;
+  ASSERT_FALSE(parse("GET / HTTP/1.1\r\nHost: h\r\nX-A:1\r\nX-B:   two  \r\nX-C: three\r\nX-D: \r\n"
+                     "X-E:\tfive\t\r\nX-F: six\r\n\r\n",
+                     h));
+  EXPECT_EQ(h.fields, "Host: h\r\nX-A: 1\r\nX-B: two\r\nX-C: three\r\nX-D: \r\nX-E: five\r\nX-F: six\r\n");
 }
 
 TEST(HttpRules, ForwardedRequestDropsHopByHopAndAddsForwardedFields) {
