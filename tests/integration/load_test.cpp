@@ -145,13 +145,15 @@ TEST(Load, AHundredThousandIdleKeepAliveConnectionsAreHeldDormantWhereTheLimitAl
   }
   // Idle past worker::rest_after, each is held without its session.
   ASSERT_TRUE(kt::wait_until([&] { return dormant(k) == count; }, 30s)) << dormant(k) << " of " << count;
-  const double limit = 1024.0 * kt::memory_slack;
+  const double limit = 1024.0;
   const long rss_after = k.rss_kib();
   const double bytes = static_cast<double>(rss_after - rss_before) * 1024.0 / count;
   RecordProperty("bytes_per_idle_connection", static_cast<int>(bytes));
   std::printf("kinfra RSS: %ld KiB before, %ld KiB with %d dormant keep-alive connections (%.0f bytes each)\n",
               rss_before, rss_after, count, bytes);
-  EXPECT_LE(bytes, limit) << "memory per idle connection";
+  // (Under a sanitizer the freed sessions sit in its quarantine, hundreds of MiB: the figure means
+  // nothing there, and that build checks the rest.)
+  if (kt::memory_slack == 1) EXPECT_LE(bytes, limit) << "memory per idle connection";
   // All of them are still open and usable (each wakes up into a session again)...
   int usable = 0;
   for (int i = 0; i < count; i += 97) {
