@@ -33,7 +33,7 @@ net::awaitable<client_session::outcome> client_session::forward(exchange& x) {
       if (auto failure = co_await connect_upstream(x, detail)) {
         // Passive check: no target took the connection, so the service stops getting traffic
         // until its health check passes again. Nothing was sent: the request may wait for it.
-        if (*failure == 502 && x.refused) {
+        if (*failure == proxy_error::bad_gateway && x.refused) {
           const auto held = co_await hold_after_failure(x, true);
           if (held == hold_queue::waiter::outcome::gone) co_return outcome::abort;
           if (held == hold_queue::waiter::outcome::ready) {
@@ -75,18 +75,19 @@ net::awaitable<client_session::outcome> client_session::forward(exchange& x) {
         x.fresh_only = true;
         continue;
       }
-      co_return co_await respond_error(timeout ? 504 : 502, "The request could not be sent to the service.",
+      co_return co_await respond_error(timeout ? proxy_error::gateway_timeout : proxy_error::bad_gateway,
+                                       "The request could not be sent to the service.",
                                        x.framing == body_framing::none ? outcome::keep_alive : outcome::linger, &x);
     }
     if (body_here) {
       in_.consume(static_cast<std::size_t>(x.body_length));
-      x.body_done = true;
+      x.body = body_state::done;
     } else if (x.framing == body_framing::none) {
-      x.body_done = true;
+      x.body = body_state::done;
     }
 
     outcome o;
-    if (!x.body_done) {
+    if (!x.body_done()) {
       if (x.expect_continue && !x.http10) {
         static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
         auto [cec, cn] = co_await net::async_write(client_, net::buffer(cont.data(), cont.size()), tok);
@@ -130,10 +131,10 @@ net::awaitable<client_session::outcome> client_session::forward(exchange& x) {
           continue;
         }
       }
-      co_return co_await respond_error(502, "The service closed the connection without answering.",
+      co_return co_await respond_error(proxy_error::bad_gateway, "The service closed the connection without answering.",
                                        outcome::keep_alive, &x);
     }
-    release_upstream(x, x.upstream_reusable && x.body_done && !x.body_failed);
+    release_upstream(x, x.upstream_reusable && x.body_done() && !x.body_failed());
     co_return o;
   }
 }
@@ -147,24 +148,27 @@ net::awaitable<void> client_session::send_request_body(exchange& x) {
     st = co_await relay_length(client_, in_, x.up->io, x.body_length, timer);
   else
     st = co_await relay_chunked<true>(*req_, client_, in_, x.up->io, /*rechunk=*/true, x.max_body, timer);
+  // (Abandoned stays abandoned even when the relay got to the end first: the response side
+  // already decided, and neither connection is reused.)
+  if (x.body == body_state::abandoned) co_return;  // the response side knows what to do
   if (st == relay_status::done) {
-    x.body_done = true;
+    x.body = body_state::done;
     if (!x.response_started) arm(cfg.timeouts.upstream_response, phase::response_header);
     co_return;
   }
-  x.body_failed = true;
-  if (x.body_abandoned || timed_out_) co_return;  // the response side knows what to do
+  x.body = body_state::upstream_failed;
+  if (timed_out_) co_return;
   switch (st) {
     case relay_status::source_error:
-      x.client_gone = true;
+      x.body = body_state::client_gone;
       x.up->io.cancel();
       break;
     case relay_status::too_large:
-      x.body_too_large = true;
+      x.body = body_state::too_large;
       x.up->io.cancel();
       break;
     case relay_status::bad_framing:
-      x.body_malformed = true;
+      x.body = body_state::malformed;
       x.up->io.cancel();
       break;
     default:
@@ -175,9 +179,8 @@ net::awaitable<void> client_session::send_request_body(exchange& x) {
 }
 
 void client_session::abandon_body(exchange& x) {
-  if (x.body_done || x.body_failed) return;
-  x.body_abandoned = true;
-  x.body_failed = true;
+  if (x.body != body_state::sending) return;
+  x.body = body_state::abandoned;
   client_.cancel();
   if (x.up) x.up->io.cancel();
 }
@@ -193,7 +196,7 @@ net::awaitable<client_session::outcome> client_session::relay_response(exchange&
     res_->header_limit(max_response_header);
     res_->body_limit(boost::none);
     if (x.head) res_->skip(true);
-    if (x.body_done) arm(cfg.timeouts.upstream_response, phase::response_header);
+    if (x.body_done()) arm(cfg.timeouts.upstream_response, phase::response_header);
     for (;;) {
       if (up.buffer.size() > 0) {
         boost::system::error_code ec;
@@ -203,8 +206,9 @@ net::awaitable<client_session::outcome> client_session::relay_response(exchange&
         if (ec && ec != http::error::need_more) {
           abandon_body(x);
           x.upstream_reusable = false;
-          co_return co_await respond_error(502, "The service sent an invalid response (" + ec.message() + ").",
-                                           x.body_done ? outcome::close : outcome::linger, &x);
+          co_return co_await respond_error(proxy_error::bad_gateway,
+                                           "The service sent an invalid response (" + ec.message() + ").",
+                                           x.body_done() ? outcome::close : outcome::linger, &x);
         }
       }
       // The body relay may have failed before this read started; its cancel would be lost then.
@@ -213,35 +217,39 @@ net::awaitable<client_session::outcome> client_session::relay_response(exchange&
       if (!ec) std::tie(ec, n) = co_await up.io.async_read_some(up.buffer.prepare(read_size), tok);
       if (ec) {
         x.upstream_reusable = false;
-        if (x.client_gone || closed_) co_return outcome::abort;
-        if (x.body_too_large)
-          co_return co_await respond_error(413, "The request body is larger than this route accepts.",
+        if (x.body == body_state::client_gone || closed_) co_return outcome::abort;
+        if (x.body == body_state::too_large)
+          co_return co_await respond_error(proxy_error::too_large,
+                                           "The request body is larger than this route accepts.", outcome::linger, &x);
+        if (x.body == body_state::malformed)
+          co_return co_await respond_error(proxy_error::malformed, "The chunked request body is malformed.",
                                            outcome::linger, &x);
-        if (x.body_malformed)
-          co_return co_await respond_error(400, "The chunked request body is malformed.", outcome::linger, &x);
         if (timed_out_) {
           if (timed_out_in_ == phase::request_body)
-            co_return co_await respond_error(408, "The request body did not arrive in time.", outcome::linger, &x);
+            co_return co_await respond_error(proxy_error::request_timeout, "The request body did not arrive in time.",
+                                             outcome::linger, &x);
           abandon_body(x);
           co_return co_await respond_error(
-              504, "The service did not answer within " + describe_ms(cfg.timeouts.upstream_response) + ".",
-              x.body_done ? outcome::close : outcome::linger, &x);
+              proxy_error::gateway_timeout,
+              "The service did not answer within " + describe_ms(cfg.timeouts.upstream_response) + ".",
+              x.body_done() ? outcome::close : outcome::linger, &x);
         }
         // (forward decides whether it goes again: on a kept-alive connection, or after a hold)
-        if (!got_any && x.body_done && !x.body_failed) co_return outcome::retry;
+        if (!got_any && x.body_done() && !x.body_failed()) co_return outcome::retry;
         abandon_body(x);
-        co_return co_await respond_error(502, "The service closed the connection without answering.",
-                                         x.body_done ? outcome::close : outcome::linger, &x);
+        co_return co_await respond_error(proxy_error::bad_gateway,
+                                         "The service closed the connection without answering.",
+                                         x.body_done() ? outcome::close : outcome::linger, &x);
       }
       up.buffer.commit(n);
       got_any = true;
     }
     unsigned status = res_head_.status;
     if (status == 101) {
-      if (x.upgrade && x.body_done) co_return co_await tunnel(x);
+      if (x.upgrade && x.body_done()) co_return co_await tunnel(x);
       x.upstream_reusable = false;
-      co_return co_await respond_error(502, "The service switched protocols without being asked to.",
-                                       outcome::close, &x);
+      co_return co_await respond_error(proxy_error::bad_gateway,
+                                       "The service switched protocols without being asked to.", outcome::close, &x);
     }
     if (status >= 200 || status < 100) break;
   }
@@ -256,7 +264,7 @@ net::awaitable<client_session::outcome> client_session::relay_response(exchange&
 
   // The client connection stays open only when this response can be delimited for it and the
   // request body was read completely.
-  bool client_keep = x.keep_alive && x.body_done && !w_.draining();
+  bool client_keep = x.keep_alive && x.body_done() && !w_.draining();
   if (x.http10 && (chunked || to_eof)) client_keep = false;
   response_head_info head;
   // (An HTTP/2 stream's end is its own: its body goes as it is, like HTTP/1.0's.)
@@ -321,7 +329,7 @@ net::awaitable<client_session::outcome> client_session::relay_response(exchange&
     x.upstream_reusable = false;
     co_return outcome::abort;
   }
-  if (!x.body_done) {
+  if (!x.body_done()) {
     // The service answered before the request body was all sent; the rest is not read.
     abandon_body(x);
     co_return outcome::linger;

@@ -250,12 +250,12 @@ net::awaitable<std::optional<client_session::outcome>> client_session::read_requ
       boost::system::error_code ec;
       std::size_t used = req_->put(in_.data(), ec);
       if (!ec && req_->is_header_done() && has_obs_fold(in_, used))
-        co_return co_await respond_error(400, "Header fields folded over several lines are not accepted.",
-                                         outcome::linger);
+        co_return co_await respond_error(proxy_error::malformed,
+                                         "Header fields folded over several lines are not accepted.", outcome::linger);
       in_.consume(used);
       if (!ec && req_->is_header_done()) co_return std::nullopt;
       if (ec && ec != http::error::need_more)
-        co_return co_await respond_error(parse_error_status(ec), "The request is malformed (" + ec.message() + ").",
+        co_return co_await respond_error(parse_error(ec), "The request is malformed (" + ec.message() + ").",
                                          outcome::linger);
     }
     auto [ec, n] = co_await client_.async_read_some(in_.prepare(read_size), tok);
@@ -265,7 +265,8 @@ net::awaitable<std::optional<client_session::outcome>> client_session::read_requ
     resting_ = false;
     if (ec) {
       if (timed_out_ && started)
-        co_return co_await respond_error(408, "The request header did not arrive in time.", outcome::close);
+        co_return co_await respond_error(proxy_error::request_timeout, "The request header did not arrive in time.",
+                                         outcome::close);
       co_return outcome::abort;  // the client left, or stayed idle too long
     }
     in_.commit(n);
@@ -279,18 +280,19 @@ net::awaitable<std::optional<client_session::outcome>> client_session::read_requ
   }
 }
 
-unsigned client_session::parse_error_status(const boost::system::error_code& ec) const {
+proxy_error client_session::parse_error(const boost::system::error_code& ec) const {
   if (ec == http::error::header_limit) {
     // Too long: blame the URI when the request line alone is over its limit. Once Beast has
     // parsed the request line, the target is in the message; before that, in the buffer.
     const std::size_t max_uri = cfg().limits.max_uri_bytes;
-    if (req_ && !req_head_.target.empty()) return req_head_.target.size() > max_uri ? 414 : 431;
+    if (req_ && !req_head_.target.empty())
+      return req_head_.target.size() > max_uri ? proxy_error::uri_too_long : proxy_error::header_too_large;
     std::string_view raw(static_cast<const char*>(in_.data().data()), in_.size());
     auto eol = raw.find('\n');
     std::size_t line = eol == std::string_view::npos ? raw.size() : eol;
-    return line > max_uri ? 414 : 431;
+    return line > max_uri ? proxy_error::uri_too_long : proxy_error::header_too_large;
   }
-  return 400;
+  return proxy_error::malformed;
 }
 
 net::awaitable<client_session::outcome> client_session::handle_request() {
@@ -304,27 +306,33 @@ net::awaitable<client_session::outcome> client_session::handle_request() {
   x.keep_alive = req_->keep_alive();
   x.head = req.method == http::verb::head;
   if (req.version != 10 && req.version != 11)
-    co_return co_await respond_error(505, "Only HTTP/1.0 and HTTP/1.1 are supported here.", outcome::linger, &x);
+    co_return co_await respond_error(proxy_error::version_not_supported,
+                                     "Only HTTP/1.0 and HTTP/1.1 are supported here.", outcome::linger, &x);
   auto framing = check_request_framing(req, req_->content_length() ? std::optional<std::uint64_t>(*req_->content_length())
                                                                    : std::nullopt);
-  if (framing.status)
-    co_return co_await respond_error(framing.status, std::string("The request is malformed: ") + framing.reason + ".",
+  if (framing.error)
+    co_return co_await respond_error(*framing.error, std::string("The request is malformed: ") + framing.reason + ".",
                                      outcome::linger, &x);
   x.framing = framing.framing;
   if (x.framing == body_framing::length) x.body_length = req_->content_length().value_or(0);
   if (!check_host(req, host_))
-    co_return co_await respond_error(400, "The Host header is missing, repeated or invalid.", outcome::linger, &x);
+    co_return co_await respond_error(proxy_error::malformed, "The Host header is missing, repeated or invalid.",
+                                     outcome::linger, &x);
   std::string_view target = req.target;
   if (target.size() > cfg.limits.max_uri_bytes)
-    co_return co_await respond_error(414, "The request target is too long.", outcome::linger, &x);
+    co_return co_await respond_error(proxy_error::uri_too_long, "The request target is too long.", outcome::linger, &x);
   if (req.method == http::verb::connect)
-    co_return co_await respond_error(405, "CONNECT is not supported by this reverse proxy.", outcome::linger, &x);
+    co_return co_await respond_error(proxy_error::method_not_allowed, "CONNECT is not supported by this reverse proxy.",
+                                     outcome::linger, &x);
   normalised_target nt;
   if (!normalise_target(target, scratch_, nt))
-    co_return co_await respond_error(400, "The request target is not a valid path.", outcome::linger, &x);
+    co_return co_await respond_error(proxy_error::malformed, "The request target is not a valid path.", outcome::linger,
+                                     &x);
   bool bad_expect = false;
   x.expect_continue = expects_continue(req, bad_expect);
-  if (bad_expect) co_return co_await respond_error(417, "Only Expect: 100-continue is supported.", outcome::linger, &x);
+  if (bad_expect)
+    co_return co_await respond_error(proxy_error::expectation_failed, "Only Expect: 100-continue is supported.",
+                                     outcome::linger, &x);
 
   // An ACME CA checking a name (HTTP-01) is answered before routing and before any redirect.
   if (nt.path.size() > 28 && nt.path.starts_with("/.well-known/acme-challenge/") && !listener_->tls &&
@@ -358,22 +366,25 @@ net::awaitable<client_session::outcome> client_session::handle_request() {
   }
   const route* r = (*gen_->routes).match(host_, nt.path);
   if (!r) {
-    co_return co_await respond_error(404, "No route matches this path.",
+    co_return co_await respond_error(proxy_error::no_route, "No route matches this path.",
                                      x.framing == body_framing::none ? outcome::keep_alive : outcome::linger, &x);
   }
   // A ';', an encoded slash or a backslash that an upstream may read as a separator must not
   // take the request to another route than the one kinfra chose (`/admin;x/secret` is not `/`'s).
   if (nt.disguised_separators && (*gen_->routes).match(host_, routing_key(nt.path)) != r)
-    co_return co_await respond_error(400, "The path's ';', encoded slash or backslash would route it elsewhere.",
+    co_return co_await respond_error(proxy_error::malformed,
+                                     "The path's ';', encoded slash or backslash would route it elsewhere.",
                                      outcome::linger, &x);
   x.target_route = r;
   route_ = r;
   if (gen_->services[r->service_index].protocol != upstream_protocol::http1)
-    co_return co_await respond_error(505, "This service speaks HTTP/2 only (gRPC): connect to it with HTTP/2.",
+    co_return co_await respond_error(proxy_error::version_not_supported,
+                                     "This service speaks HTTP/2 only (gRPC): connect to it with HTTP/2.",
                                      x.framing == body_framing::none ? outcome::keep_alive : outcome::linger, &x);
   x.max_body = r->max_body_bytes;
   if (x.framing == body_framing::length && x.body_length > x.max_body)
-    co_return co_await respond_error(413, "The request body is larger than this route accepts.", outcome::linger, &x);
+    co_return co_await respond_error(proxy_error::too_large, "The request body is larger than this route accepts.",
+                                     outcome::linger, &x);
   bool accepting = true;
   if (const auto& svc = gen_->services[r->service_index]; svc.accepting && !svc.accepting->load(std::memory_order_relaxed)) {
     accepting = false;
@@ -399,7 +410,7 @@ net::awaitable<client_session::outcome> client_session::handle_request() {
       }
       co_return co_await send_page(std::move(page), after);
     }
-    co_return co_await respond_error(503, "The service is not available right now.", after, &x);
+    co_return co_await respond_error(proxy_error::unavailable, "The service is not available right now.", after, &x);
   }
   x.upgrade = req_->upgrade() && !req_head_.upgrade.empty();  // (an h2c upgrade is not one: see the parser)
   x.retryable = is_idempotent(req.method);

@@ -20,6 +20,7 @@
 
 #include "proxy/http_rules.hpp"
 #include "proxy/message_parser.hpp"
+#include "proxy/proxy_error.hpp"
 #include "proxy/relay.hpp"
 #include "proxy/router.hpp"
 #include "proxy/uri_path.hpp"
@@ -105,6 +106,17 @@ class client_session final : public timed {
     std::shared_ptr<std::atomic<int>> counter_;
   };
 
+  /** Where the request body of an exchange is: one state, set by the body relay (or its end). */
+  enum class body_state : std::uint8_t {
+    sending,          ///< still being relayed (or not started)
+    done,             ///< read completely, or there is none
+    upstream_failed,  ///< the upstream stopped reading it (it may still answer)
+    client_gone,      ///< the client closed or reset while sending it
+    too_large,        ///< beyond the route's max_body_bytes
+    malformed,        ///< its chunked framing is broken
+    abandoned,        ///< the response ended first; the relay was stopped
+  };
+
   /** The state of one request/response exchange. */
   struct exchange {
     const route* target_route = nullptr;
@@ -120,21 +132,22 @@ class client_session final : public timed {
     bool upgrade = false;
     bool expect_continue = false;
     bool retryable = false;      ///< idempotent and without a body
-    bool body_done = false;      ///< the request body was read completely
-    bool body_failed = false;    ///< relaying the request body stopped early
-    bool client_gone = false;    ///< the client closed or reset while sending its body
+    body_state body = body_state::sending;
     bool response_started = false;
     bool fresh_only = false;         ///< retrying: do not take a pooled connection
     bool refused = false;            ///< a target refused the connection (not a timeout)
     bool upstream_reusable = false;  ///< the upstream connection may go back to the pool
-    bool body_abandoned = false;     ///< the response ended first; the body relay was stopped
-    bool body_too_large = false;
-    bool body_malformed = false;
     std::unique_ptr<upstream_connection> up;
     flight in_flight;  ///< counts it on its `port: auto` instance
 
+    /** The request body was read completely (or there is none). */
+    bool body_done() const { return body == body_state::done; }
+    /** Relaying the request body stopped early, for whatever reason. */
+    bool body_failed() const { return body != body_state::sending && body != body_state::done; }
     /** The request body relay stopped for a reason the response side must answer. */
-    bool body_stopped() const { return client_gone || body_too_large || body_malformed; }
+    bool body_stopped() const {
+      return body == body_state::client_gone || body == body_state::too_large || body == body_state::malformed;
+    }
   };
 
   void arm(std::chrono::milliseconds d, phase p);
@@ -168,11 +181,11 @@ class client_session final : public timed {
   net::awaitable<std::string> connect_tls(upstream_connection& conn, const target_state& t);
   net::awaitable<outcome> handle_request();
   net::awaitable<outcome> forward(exchange& x);
-  net::awaitable<std::optional<unsigned>> connect_upstream(exchange& x, std::string& detail);
+  net::awaitable<std::optional<proxy_error>> connect_upstream(exchange& x, std::string& detail);
   net::awaitable<void> send_request_body(exchange& x);
   net::awaitable<outcome> relay_response(exchange& x);
   net::awaitable<outcome> tunnel(exchange& x);
-  net::awaitable<outcome> respond_error(unsigned status, std::string_view detail, outcome after,
+  net::awaitable<outcome> respond_error(proxy_error error, std::string_view detail, outcome after,
                                         const exchange* x = nullptr);
   net::awaitable<outcome> send_page(local_response page, outcome after);
   /** A streamed answer (`page.stream`, Server-Sent Events) until the client leaves or kinfra stops. */
@@ -185,7 +198,8 @@ class client_session final : public timed {
   void release_upstream(exchange& x, bool reusable);
   /** Stops relaying the request body (when the response ended or failed first). */
   void abandon_body(exchange& x);
-  unsigned parse_error_status(const boost::system::error_code& ec) const;
+  /** Why Beast refused the request head: 414, 431 or 400. */
+  proxy_error parse_error(const boost::system::error_code& ec) const;
   /** An HTTP/2 stream's fields, recorded in the request head without parsing (see h2_channel). */
   void take_stream_fields(h2_channel& ch);
 

@@ -34,13 +34,13 @@ bool looks_closed(tcp::socket& s) {
 
 }  // namespace
 
-net::awaitable<std::optional<unsigned>> client_session::connect_upstream(exchange& x, std::string& detail) {
+net::awaitable<std::optional<proxy_error>> client_session::connect_upstream(exchange& x, std::string& detail) {
   const auto& cfg = this->cfg();
   auto& svc = gen_->services[x.target_route->service_index];
   const std::size_t n = svc.targets.size();
   if (n == 0) {
     detail = "The service has no address to forward to.";
-    co_return 502;
+    co_return proxy_error::bad_gateway;
   }
   // Round-robin order, live targets first; targets marked down are still tried last.
   std::array<std::size_t, 66> order_buf;
@@ -60,7 +60,7 @@ net::awaitable<std::optional<unsigned>> client_session::connect_upstream(exchang
       // (Its last instance just left: the request may wait for one, like after a refusal.)
       detail = "No instance of the service is ready to take requests.";
       x.refused = true;
-      co_return 502;
+      co_return proxy_error::bad_gateway;
     }
   } else {
     std::size_t start = svc.next++;
@@ -101,14 +101,14 @@ net::awaitable<std::optional<unsigned>> client_session::connect_upstream(exchang
     arm(cfg.timeouts.connect, phase::connect);
     auto [ec] = co_await conn->io.socket().async_connect(t.endpoint, tok);
     active_up_ = nullptr;
-    if (closed_) co_return 502;
+    if (closed_) co_return proxy_error::bad_gateway;
     if (!ec) {
       boost::system::error_code ignored;
       conn->io.socket().set_option(tcp::no_delay(true), ignored);
       if (t.tls) {
         std::string failure = co_await connect_tls(*conn, t);
         active_up_ = nullptr;
-        if (closed_) co_return 502;
+        if (closed_) co_return proxy_error::bad_gateway;
         if (!failure.empty()) {
           // The service is up but cannot be trusted (or does not speak TLS): try the next one.
           detail = timed_out_ ? "The TLS handshake with " + t.name + " timed out."
@@ -140,7 +140,7 @@ net::awaitable<std::optional<unsigned>> client_session::connect_upstream(exchang
     if (svc.stats) svc.stats->connect_error(w_.index());
     spdlog::debug("upstream {}: {}", t.name, detail);
   }
-  co_return any_timeout ? 504 : 502;
+  co_return any_timeout ? proxy_error::gateway_timeout : proxy_error::bad_gateway;
 }
 
 net::awaitable<std::string> client_session::connect_tls(upstream_connection& conn, const target_state& t) {

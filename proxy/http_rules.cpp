@@ -16,18 +16,19 @@ framing_check check_request_framing(const request_head& req, std::optional<std::
   framing_check out;
   const bool has_cl = req.content_length_fields > 0;
   const bool has_te = req.transfer_encoding_fields > 0;
-  if (has_cl && has_te) return {400, "both Content-Length and Transfer-Encoding"};
-  if (req.content_length_fields > 1 || req.content_length_list) return {400, "more than one Content-Length"};
+  if (has_cl && has_te) return {proxy_error::malformed, "both Content-Length and Transfer-Encoding"};
+  if (req.content_length_fields > 1 || req.content_length_list)
+    return {proxy_error::malformed, "more than one Content-Length"};
   if (has_cl) {
-    if (!content_length) return {400, "invalid Content-Length"};
+    if (!content_length) return {proxy_error::malformed, "invalid Content-Length"};
     out.framing = *content_length > 0 ? body_framing::length : body_framing::none;
     return out;
   }
   if (has_te) {
-    if (req.version < 11) return {400, "Transfer-Encoding in an HTTP/1.0 request"};
+    if (req.version < 11) return {proxy_error::malformed, "Transfer-Encoding in an HTTP/1.0 request"};
     if (req.empty_coding || req.chunked_tokens != 1 || !req.chunked_last)
-      return {400, "Transfer-Encoding must end with chunked, once"};
-    if (req.other_coding) return {501, "unsupported transfer coding"};
+      return {proxy_error::malformed, "Transfer-Encoding must end with chunked, once"};
+    if (req.other_coding) return {proxy_error::not_implemented, "unsupported transfer coding"};
     out.framing = body_framing::chunked;
   }
   return out;

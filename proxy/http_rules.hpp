@@ -12,6 +12,8 @@
 
 #include "proxy/message_parser.hpp"
 
+#include "proxy/proxy_error.hpp"
+
 namespace kinfra::proxy {
 
 /** How a request body is delimited, after validation. */
@@ -19,8 +21,10 @@ enum class body_framing { none, length, chunked };
 
 /** The verdict on a request's framing headers. */
 struct framing_check {
-  unsigned status = 0;  ///< 0 when acceptable, else 400 or 501
+  std::optional<proxy_error> error;  ///< none when acceptable, else malformed or not_implemented
   const char* reason = "";
+  /** 0 when acceptable, else the status for `error` (400 or 501). */
+  unsigned status() const { return error ? status_of(*error) : 0; }
   body_framing framing = body_framing::none;
 };
 

@@ -114,16 +114,20 @@ net::awaitable<client_session::outcome> client_session::answer_locally(exchange&
   // Admin requests are small: a body (an action's JSON) is read whole, up to a bound.
   constexpr std::uint64_t max_admin_body = 64 * 1024;
   if (x.framing == body_framing::chunked)
-    co_return co_await respond_error(411, "kinfra's own pages take bodies with a Content-Length only.", outcome::linger, &x);
+    co_return co_await respond_error(proxy_error::length_required,
+                                     "kinfra's own pages take bodies with a Content-Length only.", outcome::linger, &x);
   if (x.framing == body_framing::length && x.body_length > max_admin_body)
-    co_return co_await respond_error(413, "The request body is too large for kinfra's own pages.", outcome::linger, &x);
+    co_return co_await respond_error(proxy_error::too_large, "The request body is too large for kinfra's own pages.",
+                                     outcome::linger, &x);
   if (w_.metrics()) stats_ = &w_.metrics()->admin();
   if (x.framing == body_framing::length) {
     arm(cfg().timeouts.body, phase::request_body);
     while (in_.size() < x.body_length) {
       auto [ec, n] = co_await client_.async_read_some(in_.prepare(static_cast<std::size_t>(x.body_length - in_.size())), tok);
-      if (ec) co_return timed_out_ ? co_await respond_error(408, "The request body did not arrive in time.", outcome::close, &x)
-                                   : outcome::abort;
+      if (ec)
+        co_return timed_out_ ? co_await respond_error(proxy_error::request_timeout,
+                                                      "The request body did not arrive in time.", outcome::close, &x)
+                             : outcome::abort;
       client_.bytes_in += n;
       in_.commit(n);
     }
@@ -268,8 +272,9 @@ local_request client_session::describe_request(const exchange* x) const {
   return lr;
 }
 
-net::awaitable<client_session::outcome> client_session::respond_error(unsigned status, std::string_view detail,
+net::awaitable<client_session::outcome> client_session::respond_error(proxy_error error, std::string_view detail,
                                                                       outcome after, const exchange* x) {
+  const unsigned status = status_of(error);
   local_request lr = describe_request(x);
   local_response page;
   if (const auto* responder = w_.responder()) {

@@ -58,7 +58,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (path.empty() || path[0] != '/' || path.find("//") != std::string::npos) __builtin_trap();
   if (path.find("/../") != std::string::npos || path.find("/./") != std::string::npos) __builtin_trap();
   if (path.ends_with("/..") || path.ends_with("/.")) __builtin_trap();
-  if (framing.status || !host_ok) return 0;
+  if (framing.error || !host_ok) return 0;
   if (const route* r = routes().match(host, nt.path)) {
     if (!router::prefix_matches(r->prefix, nt.path)) __builtin_trap();
     if (r->strip_prefix) (void)strip_path_prefix(nt.path, r->prefix);

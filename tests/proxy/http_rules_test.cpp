@@ -33,7 +33,7 @@ unsigned verdict(std::string_view raw) {
   if (ec && ec != http::error::need_more) return 400;
   if (!p.is_header_done()) return 0;
   auto cl = p.content_length();
-  return kinfra::proxy::check_request_framing(head, cl ? std::optional<std::uint64_t>(*cl) : std::nullopt).status;
+  return kinfra::proxy::check_request_framing(head, cl ? std::optional<std::uint64_t>(*cl) : std::nullopt).status();
 }
 
 response_head parse_response(std::string_view raw) {
