@@ -230,3 +230,27 @@ TEST(HttpRules, ResponseOfAnotherHttpVersionIsRefused) {
   p.put(boost::asio::buffer(raw.data(), raw.size()), ec);
   EXPECT_TRUE(ec);
 }
+
+TEST(HttpRules, EveryProxyErrorHasItsOneStatus) {
+  using kinfra::proxy::proxy_error;
+  using kinfra::proxy::status_of;
+  const std::pair<proxy_error, unsigned> expected[] = {
+      {proxy_error::malformed, 400},          {proxy_error::no_route, 404},
+      {proxy_error::method_not_allowed, 405}, {proxy_error::request_timeout, 408},
+      {proxy_error::length_required, 411},    {proxy_error::too_large, 413},
+      {proxy_error::uri_too_long, 414},       {proxy_error::expectation_failed, 417},
+      {proxy_error::header_too_large, 431},   {proxy_error::not_implemented, 501},
+      {proxy_error::bad_gateway, 502},        {proxy_error::unavailable, 503},
+      {proxy_error::gateway_timeout, 504},    {proxy_error::version_not_supported, 505},
+  };
+  for (const auto& [e, status] : expected) EXPECT_EQ(status_of(e), status) << static_cast<int>(e);
+  // Framing verdicts carry the error, and the status follows from it.
+  request_head h;
+  ASSERT_FALSE(parse("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", h));
+  h.version = 10;  // (Transfer-Encoding in an HTTP/1.0 request)
+  auto v = kinfra::proxy::check_request_framing(h, std::nullopt);
+  ASSERT_TRUE(v.error);
+  EXPECT_EQ(*v.error, proxy_error::malformed);
+  EXPECT_EQ(v.status(), 400u);
+  EXPECT_FALSE(kinfra::proxy::check_request_framing(request_head{}, std::nullopt).error);
+}
