@@ -50,7 +50,13 @@ void dormant_set::shutdown() {
 void dormant_set::rest(tcp::socket socket, std::shared_ptr<const listener_info> listener, std::int64_t idle_deadline) {
   boost::system::error_code ec;
   const bool v6 = socket.local_endpoint(ec).address().is_v6();
-  auto owned = std::make_unique<entry>(*this, -1, v6, std::move(listener));  // (before the socket lets go)
+  std::unique_ptr<entry> owned;
+  try {
+    owned = std::make_unique<entry>(*this, -1, v6, std::move(listener));  // (before the socket lets go)
+  } catch (const std::exception&) {
+    w_.connection_closed();  // (no memory: the socket closes as it goes)
+    return;
+  }
   // Out of Asio's reactor (its per-socket state goes back to Asio's pool), into this set.
   const int fd = socket.release(ec);
   if (ec || fd < 0) {
@@ -107,9 +113,8 @@ void dormant_set::on_readable(entry& e) {
   w_.dormant_changed(-1);
   delete &e;  // (the connection stays counted as open: the session takes it over)
   try {
-    w_.wake(std::move(socket), std::move(listener));
+    w_.wake(std::move(socket), std::move(listener));  // (which counts the close if it fails)
   } catch (const std::exception&) {
-    w_.connection_closed();  // (no memory for a session: the socket closed with the attempt)
   }
 }
 

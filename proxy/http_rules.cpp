@@ -72,7 +72,10 @@ bool check_host(const request_head& req, std::string& host_out) {
   host_out.resize(host.size());
   for (std::size_t i = 0; i < host.size(); ++i) {
     const auto u = static_cast<unsigned char>(host[i]);
-    if (!host_chars[u]) return false;
+    if (!host_chars[u]) {
+      host_out.clear();
+      return false;
+    }
     host_out[i] = static_cast<char>(u >= 'A' && u <= 'Z' ? u + ('a' - 'A') : u);
   }
   return true;

@@ -256,7 +256,14 @@ void worker::rest(tcp::socket socket, std::shared_ptr<const listener_info> liste
 }
 
 void worker::wake(tcp::socket socket, std::shared_ptr<const listener_info> listener) {
-  spawn(std::make_unique<client_session>(*this, std::move(socket), std::move(listener), client_session::resumed));
+  std::unique_ptr<client_session> session;
+  try {
+    session = std::make_unique<client_session>(*this, std::move(socket), std::move(listener), client_session::resumed);
+  } catch (...) {
+    connection_closed();  // (no session took it over: the socket closed with the attempt)
+    throw;
+  }
+  spawn(std::move(session));  // (if this throws, the session's destructor counts the close)
 }
 
 void worker::dormant_changed(int delta) {

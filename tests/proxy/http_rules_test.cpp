@@ -106,6 +106,13 @@ TEST(HttpRules, HostMustBeSingleAndValid) {
   EXPECT_EQ(host_of("GET / HTTP/1.1\r\nHost: .\r\n\r\n"), ".");
   // The character table: every reg-name character passes (lower cased), anything else does not.
   EXPECT_EQ(host_of("GET / HTTP/1.1\r\nHost: A-b.C_d~E!$&'()*+,;=%41\r\n\r\n"), "a-b.c_d~e!$&'()*+,;=%41");
+  {
+    request_head h;
+    parse("GET / HTTP/1.1\r\nHost: Abc#d\r\n\r\n", h);
+    std::string host = "stale";
+    EXPECT_FALSE(kinfra::proxy::check_host(h, host));
+    EXPECT_EQ(host, "") << "nothing of a refused Host is kept";
+  }
   for (std::string bad : {"a#b", "a?b", "a\\b", "a\"b", "a<b", "a\x80b", "a\x7f", "a`b", "a{b", "a|b"})
     EXPECT_EQ(host_of("GET / HTTP/1.1\r\nHost: " + bad + "\r\n\r\n"), "<bad>") << bad;
 }
