@@ -29,33 +29,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-  for _ in $(seq 1 400); do
-    curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0
-    sleep 0.025
-  done
-  echo "nothing answers on port $1" >&2
-  return 1
-}
+. bench/lib.sh  # free_port, wait_port, write_upstream_conf
 now_ms() { date +%s%3N; }
 
 UP=$(free_port)
-mkdir -p "$WORK/up/logs" "$WORK/up/tmp"
-BODY=$(head -c 1024 /dev/zero | tr '\0' 'x')
-cat >"$WORK/up/nginx.conf" <<EOF
-worker_processes 1;
-error_log $WORK/up/logs/error.log;
-pid $WORK/up/nginx.pid;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $WORK/up/tmp; proxy_temp_path $WORK/up/tmp; fastcgi_temp_path $WORK/up/tmp;
-  uwsgi_temp_path $WORK/up/tmp; scgi_temp_path $WORK/up/tmp;
-  keepalive_requests 1000000;
-  server { listen 127.0.0.1:$UP; location / { default_type text/plain; return 200 "$BODY"; } }
-}
-EOF
+write_upstream_conf "$WORK/up" "$UP"
 taskset -c 1 nginx -p "$WORK/up" -c "$WORK/up/nginx.conf" -g 'daemon off;' &
 PIDS+=($!)
 wait_port "$UP"

@@ -85,15 +85,7 @@ if has_section admin; then
   fi
 fi
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-  for _ in $(seq 1 200); do
-    curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0
-    sleep 0.05
-  done
-  echo "nothing answers on port $1" >&2
-  return 1
-}
+. bench/lib.sh  # free_port, wait_port, write_upstream_conf
 wait_tcp() {  # a port that accepts connections (a TLS listener, where curl http:// would not do)
   for _ in $(seq 1 200); do
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
@@ -115,7 +107,6 @@ declare -A H2_PORT=([kinfra]=$KH [nginx]=$NH [haproxy]=$HH)
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj /CN=localhost \
   -keyout "$WORK/bench.key" -out "$WORK/bench.crt" 2>/dev/null
 cat "$WORK/bench.crt" "$WORK/bench.key" >"$WORK/bench.pem"
-BODY=$(head -c 1024 /dev/zero | tr '\0' 'x')
 
 # --- configurations -----------------------------------------------------------------------------
 if [ "$ACCESS_LOG" = 1 ]; then
@@ -125,23 +116,8 @@ else
   NG_LOG="access_log off;"
   KI_LOG="access_log: off"
 fi
-mkdir -p "$WORK"/{up,ng}/{logs,tmp}
-cat >"$WORK/up/nginx.conf" <<EOF
-worker_processes 1;
-error_log $WORK/up/logs/error.log;
-pid $WORK/up/nginx.pid;
-events { worker_connections 8192; }
-http {
-  access_log off;
-  client_body_temp_path $WORK/up/tmp; proxy_temp_path $WORK/up/tmp; fastcgi_temp_path $WORK/up/tmp;
-  uwsgi_temp_path $WORK/up/tmp; scgi_temp_path $WORK/up/tmp;
-  keepalive_requests 1000000;
-  server {
-    listen 127.0.0.1:$UP reuseport backlog=4096;
-    location / { default_type text/plain; return 200 "$BODY"; }
-  }
-}
-EOF
+mkdir -p "$WORK"/ng/{logs,tmp}
+write_upstream_conf "$WORK/up" "$UP"
 
 nginx_proxy_conf() {  # $1: extra main-context lines
   cat <<EOF
