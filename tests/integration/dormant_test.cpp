@@ -15,13 +15,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-/** A value of /metrics (-1 when it cannot be read). */
-long metric(const kt::kinfra_process& k, const std::string& name) {
-  auto res = kt::http_get(k.admin_port(), "/metrics");
-  const std::string line = "\n" + name + " ";
-  auto at = res.body.find(line);
-  return res.status == 200 && at != std::string::npos ? std::atol(res.body.c_str() + at + line.size()) : -1;
-}
+long metric(const kt::kinfra_process& k, const std::string& name) { return kt::metric_value(k.admin_port(), name); }
 
 long dormant(const kt::kinfra_process& k) { return metric(k, "kinfra_connections_dormant"); }
 

@@ -80,13 +80,7 @@ void abort_close(kt::socket_conn& c) {
   c.close();
 }
 
-/** kinfra_connections_dormant from /metrics (-1 when it cannot be read). */
-long dormant(const kt::kinfra_process& k) {
-  auto res = kt::http_get(k.admin_port(), "/metrics");
-  const std::string name = "\nkinfra_connections_dormant ";
-  auto at = res.body.find(name);
-  return res.status == 200 && at != std::string::npos ? std::atol(res.body.c_str() + at + name.size()) : -1;
-}
+long dormant(const kt::kinfra_process& k) { return kt::metric_value(k.admin_port(), "kinfra_connections_dormant"); }
 
 }  // namespace
 

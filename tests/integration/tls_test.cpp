@@ -161,11 +161,7 @@ TEST_F(Tls, AnIdleHttpsConnectionKeepsItsSessionAndIsNotMadeDormant) {
   // has been idle longer than the rest too.
   auto plain = kt::connect_to(k.admin_port());
   ASSERT_EQ(ask(*plain, "127.0.0.1"), 200);
-  auto dormant = [&] {
-    auto m = kt::http_get(k.admin_port(), "/metrics").body;
-    auto at = m.find("\nkinfra_connections_dormant ");
-    return at == std::string::npos ? -1 : std::atol(m.c_str() + at + 28);
-  };
+  auto dormant = [&] { return kt::metric_value(k.admin_port(), "kinfra_connections_dormant"); };
   ASSERT_TRUE(kt::wait_until([&] { return dormant() == 1; })) << dormant();
   EXPECT_EQ(ask(*secure, "a.test"), 200);
   EXPECT_EQ(ask(*plain, "127.0.0.1"), 200);

@@ -603,6 +603,13 @@ std::uint16_t free_port() {
   throw std::runtime_error("no free test port in 10000-19999 (see /tmp/kinfra-test-ports)");
 }
 
+long metric_value(std::uint16_t port, const std::string& name) {
+  auto res = http_get(port, "/metrics");
+  const std::string line = "\n" + name + " ";
+  auto at = res.body.find(line);
+  return res.status == 200 && at != std::string::npos ? std::atol(res.body.c_str() + at + line.size()) : -1;
+}
+
 nlohmann::json get_json(std::uint16_t port, const std::string& target, const std::string& token) {
   header_list h;
   if (!token.empty()) h.add("Authorization", "Bearer " + token);

@@ -295,6 +295,9 @@ std::string test_service_binary();
 std::string test_service_entry(const std::string& name, const std::vector<std::string>& args,
                                std::optional<std::uint16_t> port, const std::string& extra = "");
 
+/** An unlabelled sample of GET /metrics on 127.0.0.1:port, e.g. kinfra_connections_active (-1: none). */
+long metric_value(std::uint16_t port, const std::string& name);
+
 /**
  * A TCP port for a service (which needs one in routes.yaml): free now, outside the ephemeral range,
  * and reserved against every other test process until this one exits.
