@@ -306,7 +306,8 @@ struct service_manager::impl {
         lock.unlock();
         (void)metrics->rates(clock::now());
         const auto epoch = std::chrono::system_clock::now().time_since_epoch();
-        history.sample(std::chrono::duration_cast<std::chrono::seconds>(epoch).count(), *metrics, board.get());
+        history.sample(std::chrono::duration_cast<std::chrono::seconds>(epoch).count(), *metrics, board.get(),
+                       reload->current());
         lock.lock();
       }
     });
@@ -503,7 +504,7 @@ bool service_manager::update_service_status(const std::string& name, const statu
 }
 
 bool service_manager::restart(const std::string& name) {
-  return impl_->ready.load(std::memory_order_acquire) && impl_->services_sup->restart(name) == control_result::accepted;
+  return impl_->ready.load(std::memory_order_acquire) && impl_->services_sup->restart(name, "API") == control_result::accepted;
 }
 
 bool service_manager::stop(const std::string& name) {

@@ -272,12 +272,6 @@ std::string percent_encode(const std::string& s) {
   return out;
 }
 
-std::string str(const json& j, const char* key, const char* fallback = "-") {
-  if (!j.contains(key) || j[key].is_null()) return fallback;
-  if (j[key].is_string()) return j[key].get<std::string>();
-  return j[key].dump();
-}
-
 std::string upper(std::string s) {
   for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   return s;
@@ -431,6 +425,7 @@ int logs_command(const client_options& o, const std::string& name, std::size_t l
     // following, whatever comes after the last one printed.
     std::string next_query = lines > 0 ? "&tail=" + std::to_string(std::min<std::size_t>(lines, 10000)) : "&after=0";
     std::uint64_t after = 0;
+    std::string boot;  // the kinfra process that answered (its line numbers are its own)
     bool first = true;
     for (;;) {
       reply r;
@@ -446,6 +441,16 @@ int logs_command(const client_options& o, const std::string& name, std::size_t l
         return exit_failed;
       }
       auto doc = json::parse(r.body);
+      const std::string this_boot = doc.value("boot", "");
+      if (!first && (doc.value("reset", false) || this_boot != boot)) {
+        // Another kinfra process answers now (its line numbers began again): its log from the start.
+        std::cout << "-- kinfra restarted --\n" << std::flush;
+        boot = this_boot;
+        after = 0;
+        next_query = "&after=0";
+        continue;
+      }
+      boot = this_boot;
       const auto& arr = doc["lines"];
       std::string out;
       for (const auto& l : arr) {
@@ -468,6 +473,7 @@ int events_command(const client_options& o, const std::string& service, std::siz
     session s(o);
     const std::string filter = service.empty() ? "" : "&service=" + percent_encode(service);
     std::string query = "?limit=" + std::to_string(std::clamp<std::size_t>(count, 1, 2000)) + filter;
+    std::string boot;  // the kinfra process that answered (its event seqs are its own)
     bool first = true;
     for (;;) {
       reply r;
@@ -482,9 +488,18 @@ int events_command(const client_options& o, const std::string& service, std::siz
         std::cerr << "kinfra: events: " << error_of(r) << "\n";
         return exit_failed;
       }
+      const auto doc = json::parse(r.body);
+      const std::string this_boot = doc.value("boot", "");
+      if (!first && (doc.value("reset", false) || this_boot != boot)) {
+        // Another kinfra process answers now (its seqs began again): its events from the start.
+        std::cout << "-- kinfra restarted --\n" << std::flush;
+        boot = this_boot;
+        query = "?limit=2000" + filter;
+        continue;
+      }
+      boot = this_boot;
       std::cout << format_events(r.body) << std::flush;
       if (!follow) return exit_ok;
-      const auto doc = json::parse(r.body);
       const auto last = doc.value("last_seq", std::uint64_t{0});
       first = false;
       query = "?limit=2000&after=" + std::to_string(last) + filter;

@@ -8,15 +8,44 @@
 #include <vector>
 
 namespace kinfra::cli {
+
+std::string printable(std::string_view text, bool keep_newlines) {
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c == '\n' && keep_newlines) {
+      out += '\n';
+    } else if (c == '\t') {
+      out += ' ';
+    } else if (c < 0x20 || c == 0x7f) {
+      out += "\\x";
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    } else if (c == 0xc2 && i + 1 < text.size() && static_cast<unsigned char>(text[i + 1]) >= 0x80 &&
+               static_cast<unsigned char>(text[i + 1]) <= 0x9f) {
+      const auto d = static_cast<unsigned char>(text[++i]);  // U+0080…U+009F: the C1 controls
+      out += "\\u00";
+      out += hex[d >> 4];
+      out += hex[d & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+std::string str(const nlohmann::json& j, const char* key, const char* fallback) {
+  if (!j.is_object() || !j.contains(key) || j[key].is_null()) return fallback;
+  if (j[key].is_string()) return printable(j[key].get_ref<const std::string&>());
+  return j[key].dump();
+}
+
 namespace {
 
 using json = nlohmann::json;
 
-std::string str(const json& j, const char* key, const char* fallback = "-") {
-  if (!j.is_object() || !j.contains(key) || j[key].is_null()) return fallback;
-  if (j[key].is_string()) return j[key].get<std::string>();
-  return j[key].dump();
-}
 
 /** Columns padded to their widest cell, two spaces apart; no trailing blanks. */
 std::string aligned(const std::vector<std::string>& head, const std::vector<std::vector<std::string>>& rows) {
@@ -166,7 +195,9 @@ std::string format_events(const std::string& events_json) {
     if (const std::string by = str(e, "by", ""); !by.empty() && str(e, "message", "").find("(" + by + ")") == std::string::npos)
       out += "  [" + by + "]";
     out += "\n";
-    std::string detail = str(e, "detail", "");
+    std::string detail = e.is_object() && e.contains("detail") && e["detail"].is_string()
+                             ? printable(e["detail"].get_ref<const std::string&>(), true)
+                             : std::string();
     for (std::size_t at = 0; !detail.empty() && at < detail.size();) {
       const auto nl = detail.find('\n', at);
       out += "    " + detail.substr(at, nl == std::string::npos ? std::string::npos : nl - at) + "\n";

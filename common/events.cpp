@@ -160,14 +160,6 @@ class differ {
       const bool exit_changed = !same_exit(b.last_exit_code, b.last_signal, a.last_exit_code, a.last_signal);
       process(name, "", b.pid, a.pid, exit_changed, a.last_exit_code, a.last_signal, b.state);
     }
-    if (a.restarts > b.restarts) {
-      const bool crash = b.state == service_state::error || a.state == service_state::error ||
-                         !same_exit(b.last_exit_code, b.last_signal, a.last_exit_code, a.last_signal);
-      add(name, event_kind::restarted, crash ? event_level::warn : event_level::info,
-          std::string(crash ? "restarted after a failure" : "restarted") + " (restart " + std::to_string(a.restarts) +
-              ")",
-          {}, crash ? "crash" : "");
-    }
     if (a.state != b.state) {
       std::string detail = a.status_message;
       if (detail.empty() && a.state != service_state::running) detail = a.health_detail;

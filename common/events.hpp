@@ -4,10 +4,10 @@
  * `GET /__events__`, `kinfra events` and the `/__stream__` push.
  *
  * Most events are derived by comparing two board snapshots (`observe`, called by the board each
- * time it publishes one): a process started or exited, a state or health change, a crash restart,
- * maintenance, a configuration loaded or refused, a certificate loaded or renewed. Events whose
- * cause only the caller knows (a restart asked for by the dashboard or the CLI) are recorded by
- * it. Nothing here is on a request's path.
+ * time it publishes one): a process started or exited, a state or health change, maintenance, a
+ * configuration loaded or refused, a certificate loaded or renewed. Events whose cause only the
+ * caller knows (a restart and who asked for it or why, an action asked for by the dashboard or the
+ * CLI) are recorded by it. Nothing here is on a request's path.
  */
 
 #include <atomic>
@@ -30,7 +30,7 @@ enum class event_kind {
   exited,           ///< a process ended (code or signal)
   state,            ///< a service's state changed
   health,           ///< its health changed while its state did not
-  restarted,        ///< restarted by the restart policy after a crash
+  restarted,        ///< started again: by its restart policy after a failure, a reload, or on request
   action,           ///< a start, stop or restart asked for (by the dashboard, the CLI…)
   maintenance,      ///< maintenance turned on or off
   config_loaded,    ///< routes.yaml loaded (start-up, file change, SIGHUP, dashboard, CLI)

@@ -140,7 +140,30 @@ std::vector<history_point> history::points(span s) const {
   return {};
 }
 
-void history_registry::sample(std::int64_t now, const metrics_registry& metrics, const status_board* board) {
+void history_registry::follow(std::shared_ptr<const config> cfg_ptr) {
+  followed_ = std::move(cfg_ptr);
+  const config& cfg = *followed_;
+  live_services_.clear();
+  live_routes_.clear();
+  for (const auto& svc : cfg.services) live_services_.insert(svc.name);
+  for (const auto& r : cfg.routes) live_routes_.insert(r.label());
+  auto drop = [](auto& series, const auto& live, auto& dropped) {
+    for (auto it = series.begin(); it != series.end();) {
+      if (live.count(it->first)) {
+        ++it;
+        continue;
+      }
+      dropped.insert(it->first);
+      it = series.erase(it);
+    }
+  };
+  drop(services_, live_services_, dropped_services_);
+  drop(routes_, live_routes_, dropped_routes_);
+  std::erase_if(last_restarts_, [&](const auto& kv) { return !live_services_.count(kv.first); });
+}
+
+void history_registry::sample(std::int64_t now, const metrics_registry& metrics, const status_board* board,
+                              std::shared_ptr<const config> cfg) {
   std::map<std::string, history_counters, std::less<>> by_service;
   std::map<std::string, history_counters, std::less<>> by_route;
   history_counters whole;
@@ -158,9 +181,13 @@ void history_registry::sample(std::int64_t now, const metrics_registry& metrics,
       for (std::size_t i = 0; i < t.buckets.size(); ++i) c->buckets[i] += t.buckets[i];
     }
   });
+  metrics.each_service([&](const service_stats& s) {
+    by_service[s.name()].connections = static_cast<std::uint32_t>(s.in_flight());
+  });
   whole.connections = static_cast<std::uint32_t>(metrics.open_connections());
   std::shared_ptr<const board_snapshot> snapshot = board ? board->snapshot() : nullptr;
   std::lock_guard lock(mutex_);
+  if (cfg && cfg != followed_) follow(std::move(cfg));
   if (snapshot) {
     for (const auto& s : snapshot->services) {
       auto& c = by_service[s.name];
@@ -175,28 +202,28 @@ void history_registry::sample(std::int64_t now, const metrics_registry& metrics,
   }
   whole.restarts = whole_restarts_;
   // A series starts from zero (its counters did, when it was made): what it counted before its
-  // first sample shows in the first second instead of vanishing into the baseline.
+  // first sample shows in the first second instead of vanishing into the baseline. One that a
+  // reload removed and another brought back starts from its counters now.
   if (!whole_started_) {
     whole_.sample(now - 1, history_counters{});
     whole_started_ = true;
   }
-  for (const auto& [name, c] : by_service) {
-    auto it = services_.find(name);
-    if (it == services_.end()) {
-      it = services_.emplace(name, history()).first;
-      it->second.sample(now - 1, history_counters{});
+  auto feed = [&](auto& series, const auto& counters, const auto& live, auto& dropped) {
+    for (const auto& [name, c] : counters) {
+      if (followed_ && !live.count(name)) continue;
+      auto it = series.find(name);
+      if (it == series.end()) {
+        it = series.emplace(name, history()).first;
+        const bool again = dropped.erase(name) > 0;
+        history_counters base = again ? c : history_counters{};
+        it->second.sample(now - 1, base);
+      }
+      it->second.sample(now, c);
     }
-    it->second.sample(now, c);
-  }
+  };
+  feed(services_, by_service, live_services_, dropped_services_);
   whole_.sample(now, whole);
-  for (const auto& [label, c] : by_route) {
-    auto it = routes_.find(label);
-    if (it == routes_.end()) {
-      it = routes_.emplace(label, history()).first;
-      it->second.sample(now - 1, history_counters{});
-    }
-    it->second.sample(now, c);
-  }
+  feed(routes_, by_route, live_routes_, dropped_routes_);
 }
 
 std::optional<std::vector<history_point>> history_registry::route_points(std::string_view label, history::span s) const {

@@ -13,8 +13,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -115,12 +117,17 @@ class history {
 /**
  * The histories of every service and of kinfra as a whole, sampled from the metrics registry
  * (requests, 5xx, latency) and the status board (state, restarts) once a second by the caller.
- * Thread-safe. Services are added as they appear and never removed (like metrics series).
+ * Thread-safe. Series are added as they appear and dropped when a reload removes their service or route.
  */
 class history_registry {
  public:
-  /** Samples every series at `now` (seconds since the epoch). */
-  void sample(std::int64_t now, const metrics_registry& metrics, const status_board* board);
+  /**
+   * Samples every series at `now` (seconds since the epoch). With `cfg`, only its services and
+   * routes keep a history: those a reload removed are dropped (a name that comes back starts
+   * anew from then).
+   */
+  void sample(std::int64_t now, const metrics_registry& metrics, const status_board* board,
+              std::shared_ptr<const config> cfg = nullptr);
   /** A service's points (empty name: kinfra as a whole); absent for a name never seen. */
   std::optional<std::vector<history_point>> points(std::string_view service, history::span s) const;
   /** A route's points, by its label (as in /metrics and the status document's `by_route`). */
@@ -137,6 +144,12 @@ class history_registry {
   bool whole_started_ = false;
   std::map<std::string, std::uint64_t, std::less<>> last_restarts_;  ///< each service's, at the last sample
   std::uint64_t whole_restarts_ = 0;
+  /** What the configuration last seen has (services and route labels); the rest is not kept. */
+  void follow(std::shared_ptr<const config> cfg);
+  std::shared_ptr<const config> followed_;
+  std::set<std::string, std::less<>> live_services_, live_routes_;
+  /** Names dropped once: their counters did not start from zero when they come back. */
+  std::set<std::string, std::less<>> dropped_services_, dropped_routes_;
 };
 
 }  // namespace kinfra

@@ -52,6 +52,13 @@ std::uint64_t service_stats::connect_errors() const {
   return n;
 }
 
+std::uint64_t service_stats::in_flight() const {
+  std::uint64_t began = 0, ended = 0;
+  for (const auto& c : cells_) ended += c.ended.get();  // (ended first: never more ended than began)
+  for (const auto& c : cells_) began += c.began.get();
+  return began >= ended ? began - ended : 0;
+}
+
 metrics_registry::metrics_registry(unsigned workers)
     : workers_(std::max(1u, workers)),
       admin_(std::make_unique<route_stats>("(kinfra)", "", workers_)),
@@ -193,6 +200,9 @@ std::string metrics_registry::render(const status_board* board) const {
   w.family("kinfra_upstream_connect_errors_total", "counter",
            "Connections to a service's targets that failed (refused, timed out, TLS handshake failed).");
   for (const auto* s : services) w.sample("kinfra_upstream_connect_errors_total", label("service", s->name()), s->connect_errors());
+  w.family("kinfra_service_requests_in_flight", "gauge",
+           "Requests and WebSocket tunnels to a service in flight now (each holds one upstream connection).");
+  for (const auto* s : services) w.sample("kinfra_service_requests_in_flight", label("service", s->name()), s->in_flight());
 
   std::uint64_t opened = 0, closed = 0;
   for (const auto& c : connections_) closed += c.closed.get();  // (closed first: never more closed than opened)
@@ -339,6 +349,11 @@ std::pair<metrics_registry::sample, const metrics_registry::sample*> metrics_reg
 void metrics_registry::each_route(const std::function<void(const route_stats&)>& f) const {
   std::lock_guard lock(mutex_);
   for (const auto& r : routes_) f(*r);
+}
+
+void metrics_registry::each_service(const std::function<void(const service_stats&)>& f) const {
+  std::lock_guard lock(mutex_);
+  for (const auto& s : services_) f(*s);
 }
 
 std::uint64_t metrics_registry::open_connections() const {

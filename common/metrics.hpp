@@ -79,17 +79,23 @@ class route_stats {
   std::vector<route_cell> cells_;
 };
 
-/** Per-service counters the proxy writes (connect errors), one cell per worker. */
+/** Per-service counters the proxy writes (connect errors, requests in flight), one cell per worker. */
 class service_stats {
  public:
   service_stats(std::string name, unsigned workers);
   void connect_error(unsigned worker) noexcept { cells_[worker].connect_errors.add(1); }
+  /** A request (or WebSocket tunnel) to the service began / ended, on worker `worker`. */
+  void began(unsigned worker) noexcept { cells_[worker].began.add(1); }
+  void ended(unsigned worker) noexcept { cells_[worker].ended.add(1); }
   const std::string& name() const { return name_; }
   std::uint64_t connect_errors() const;
+  /** Requests and tunnels to the service in flight now (each holds one upstream connection). */
+  std::uint64_t in_flight() const;
 
  private:
   struct alignas(64) cell {
     local_counter connect_errors;
+    local_counter began, ended;
   };
   std::string name_;
   std::vector<cell> cells_;
@@ -154,6 +160,8 @@ class metrics_registry {
 
   /** Calls `f` with every route's series (not kinfra's own pages, not the unmatched). Thread-safe. */
   void each_route(const std::function<void(const route_stats&)>& f) const;
+  /** Calls `f` with every service's series. Thread-safe. */
+  void each_service(const std::function<void(const service_stats&)>& f) const;
   /** Client connections open now, over all workers. */
   std::uint64_t open_connections() const;
 

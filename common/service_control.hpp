@@ -23,7 +23,8 @@ class service_control {
   virtual ~service_control() = default;
   virtual control_result start(std::string_view service) = 0;
   virtual control_result stop(std::string_view service) = 0;
-  virtual control_result restart(std::string_view service) = 0;
+  /** `by`: who asked ("dashboard", "CLI", "API"), for the `restarted` event. */
+  virtual control_result restart(std::string_view service, std::string_view by) = 0;
 };
 
 /** What a reload of routes.yaml did. */

@@ -436,14 +436,17 @@ local_response fallback_responder::service_action(const local_request& req, std:
     return ok({{"on", on}});
   }
   if (!control_) return json_error(403, "actions are not available");
-  control_result r = verb == "restart" ? control_->restart(name) : verb == "stop" ? control_->stop(name) : control_->start(name);
+  const std::string by = who_asked(req);
+  control_result r = verb == "restart" ? control_->restart(name, by)
+                     : verb == "stop"  ? control_->stop(name)
+                                       : control_->start(name);
   switch (r) {
     case control_result::accepted: {
       event e;
       e.service = std::string(name);
       e.kind = event_kind::action;
       e.message = std::string(verb) + " requested";
-      e.by = who_asked(req);
+      e.by = by;
       e.message += " (" + e.by + ")";
       board_->events().record(std::move(e));
       return ok();

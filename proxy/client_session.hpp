@@ -106,6 +106,30 @@ class client_session final : public timed {
     std::shared_ptr<std::atomic<int>> counter_;
   };
 
+  /**
+   * A request counted in flight to its service (/metrics, the dashboard's history) from the
+   * choice of an upstream to its end; ended on the worker that began it (its cell's one writer).
+   */
+  class activity {
+   public:
+    activity() = default;
+    activity(const activity&) = delete;
+    activity& operator=(const activity&) = delete;
+    ~activity() {
+      if (stats_) stats_->ended(worker_);
+    }
+    void begin(service_stats* stats, unsigned worker) {
+      if (stats_ || !stats) return;  // (a retry is the same request)
+      stats_ = stats;
+      worker_ = worker;
+      stats_->began(worker);
+    }
+
+   private:
+    service_stats* stats_ = nullptr;
+    unsigned worker_ = 0;
+  };
+
   /** Where the request body of an exchange is: one state, set by the body relay (or its end). */
   enum class body_state : std::uint8_t {
     sending,          ///< still being relayed (or not started)
@@ -139,6 +163,7 @@ class client_session final : public timed {
     bool upstream_reusable = false;  ///< the upstream connection may go back to the pool
     std::unique_ptr<upstream_connection> up;
     flight in_flight;  ///< counts it on its `port: auto` instance
+    activity active;   ///< counts it on its service
 
     /** The request body was read completely (or there is none). */
     bool body_done() const { return body == body_state::done; }

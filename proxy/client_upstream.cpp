@@ -37,6 +37,7 @@ bool looks_closed(tcp::socket& s) {
 net::awaitable<std::optional<proxy_error>> client_session::connect_upstream(exchange& x, std::string& detail) {
   const auto& cfg = this->cfg();
   auto& svc = gen_->services[x.target_route->service_index];
+  x.active.begin(svc.stats, w_.index());
   const std::size_t n = svc.targets.size();
   if (n == 0) {
     detail = "The service has no address to forward to.";

@@ -75,6 +75,7 @@ service_group::member& service_group::add_member(unsigned index, instance_status
   h.dependency_met = hooks_.dependency_met;
   h.spawned = hooks_.spawned;
   h.retired = retired_;
+  h.restarted = [this](const std::string& by) { restarted_event(by); };
   const std::uint64_t uid = m.uid;
   // (Posted: the group may act on the change, and must not do so inside the runner's call.)
   h.state_changed = [this, uid, alive = alive_] {

@@ -44,9 +44,10 @@ class service_group {
   void retire() { *retired_ = true; }
   /**
    * `port: auto` with an instance running: start-first, one instance at a time. Otherwise each
-   * instance stops and starts again (requests wait meanwhile, see `hold`).
+   * instance stops and starts again (requests wait meanwhile, see `hold`). `by` says who asked
+   * ("dashboard", "CLI", "API", "reload"), for the `restarted` events.
    */
-  void restart();
+  void restart(std::string by);
   /** A reloaded entry: a changed process restarts (start-first when it can), the rest applies in place. */
   void reconfigure(const service_config& next);
   /** A reaped exit: handled by the instance that had `pid`; false when none had it. */
@@ -112,6 +113,8 @@ class service_group {
   void fail_rollout(const std::string& reason);
   void finish_rollout();
   void event(log_level level, const std::string& message);
+  /** Records a `restarted` event (`by`: "crash", "reload", or who asked) with the service's restart count. */
+  void restarted_event(const std::string& by);
   void report(restart_report::result r, std::string message, std::vector<std::string> lines = {});
 
   net::io_context& ioc_;
@@ -137,6 +140,8 @@ class service_group {
   std::uint64_t config_generation_ = 0;   ///< counts reloads that changed the process
   std::uint64_t rollout_generation_ = 0;  ///< the one the current restart deploys
   bool roll_again_ = false;  ///< asked again (or reconfigured) meanwhile: one more once it is done
+  std::string restart_by_;   ///< who asked for the restart under way (or the last one)
+  std::string again_by_;     ///< who asked for the one after it (roll_again_)
   net::steady_timer roll_timer_;
 };
 

@@ -51,7 +51,24 @@ void service_group::report(restart_report::result r, std::string message, std::v
   });
 }
 
-void service_group::restart() {
+void service_group::restarted_event(const std::string& by) {
+  if (*retired_) return;
+  unsigned total = restarts_before_;
+  for (const auto& m : members_) total += m.runner->restarts();
+  kinfra::event e;
+  e.service = cfg_.name;
+  e.kind = event_kind::restarted;
+  e.by = by;
+  const bool crash = by == "crash";
+  e.level = crash ? event_level::warn : event_level::info;
+  e.message = std::string(crash             ? "restarted after a failure"
+                          : by == "reload" ? "restarted with its new entry in routes.yaml"
+                                           : "restarted on request (" + by + ")") +
+              " (restart " + std::to_string(total) + ")";
+  board_.events().record(std::move(e));
+}
+
+void service_group::restart(std::string by) {
   if (!cfg_.managed()) return;
   if (reshape_to_) {
     reshape_start_ = true;  // it starts anew once the reshape has stopped everything
@@ -59,8 +76,10 @@ void service_group::restart() {
   }
   if (phase_ != rollout_phase::idle) {
     roll_again_ = true;  // once this one is done (it may be running an older entry)
+    again_by_ = std::move(by);
     return;
   }
+  restart_by_ = by;
   const bool any_running = std::any_of(members_.begin(), members_.end(), [](const member& m) {
     return m.part == instance_status::role::serving && m.runner->state() == service_state::running;
   });
@@ -69,7 +88,7 @@ void service_group::restart() {
     for (auto& m : members_) {
       if (m.part != instance_status::role::serving) continue;
       refresh(m);
-      m.runner->restart();
+      m.runner->restart(by);
     }
     return;
   }
@@ -90,7 +109,7 @@ void service_group::roll_one() {
     // Not serving now (crashed, backing off): nothing to keep, it restarts in place.
     if (old) {
       refresh(*old);
-      old->runner->restart();
+      old->runner->restart(restart_by_);
     }
     ++roll_index_;
     return roll_one();
@@ -142,6 +161,7 @@ void service_group::switch_over() {
     if (old->runner->state() != service_state::running) old->runner->stop();
   }
   ++restarts_before_;
+  restarted_event(restart_by_);
   publish_parts();  // one change: the proxy sees the new one in and the old one out at once
   event(log_level::info, "restart: switched to the new process of instance " + std::to_string(fresh->index) + " (" +
                              describe_pid(*fresh->runner) + ")" +
@@ -239,7 +259,7 @@ void service_group::fail_rollout(const std::string& reason) {
     scale_pending_ = false;
     scale(std::max(1u, cfg_.instances));
   }
-  if (newer) restart();
+  if (newer) restart("reload");
 }
 
 void service_group::finish_rollout() {
@@ -253,7 +273,7 @@ void service_group::finish_rollout() {
   }
   if (roll_again_) {
     roll_again_ = false;
-    restart();
+    restart(std::move(again_by_));
   }
 }
 
@@ -301,7 +321,10 @@ void service_group::finish_reshape() {
   cfg_ = *reshape_to_;
   reshape_to_.reset();
   rebuild_members();
-  if (reshape_start_) start();
+  if (reshape_start_) {
+    start();
+    restarted_event("reload");
+  }
 }
 
 void service_group::reconfigure(const service_config& next) {
@@ -340,7 +363,7 @@ void service_group::reconfigure(const service_config& next) {
     e.message = "restart: command, cwd or env changed in routes.yaml";
     e.by = "reload";
     board_.events().record(std::move(e));
-    restart();
+    restart("reload");
   }
   if (count_changed) {
     if (phase_ == rollout_phase::idle) scale(std::max(1u, cfg_.instances));

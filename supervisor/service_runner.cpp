@@ -185,6 +185,7 @@ void service_runner::spawn() {
       restart_timer_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
         if (ec || !*alive || !want_running_) return;
         ++restarts_;
+        if (hooks_.restarted) hooks_.restarted("crash");
         spawn();
       });
     }
@@ -378,6 +379,7 @@ void service_runner::on_exit(int wait_status) {
     restart_timer_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
       if (ec || !*alive || !want_running_ || pid_) return;
       ++restarts_;
+      if (hooks_.restarted) hooks_.restarted("crash");
       spawn();
     });
     return;
@@ -464,13 +466,14 @@ void service_runner::finish_stop() {
   for (auto& w : waiters) w();
 }
 
-void service_runner::restart() {
+void service_runner::restart(std::string by) {
   if (!cfg_.managed()) return;
   const auto ticket = ++continuation_;
   restarting_ = true;  // (requests wait for it while it stops and starts again)
-  stop_then([this, alive = alive_, ticket] {
+  stop_then([this, alive = alive_, ticket, by = std::move(by)] {
     if (!*alive || ticket != continuation_) return;
     ++restarts_;
+    if (hooks_.restarted) hooks_.restarted(by);
     start();
   });
 }
@@ -511,7 +514,7 @@ void service_runner::reconfigure(const service_config& next) {
   if (!was_wanted) return;
   if (cfg_.managed() && process_changed) {
     spdlog::info("service {}: command, cwd, env or port changed: restarting", cfg_.name);
-    restart();
+    restart("reload");
     return;
   }
   if (address_changed || !cfg_.managed()) {

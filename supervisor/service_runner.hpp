@@ -36,6 +36,8 @@ struct runner_hooks {
   std::function<void(pid_t)> spawned;
   /** This service's state changed (others may be waiting for it). */
   std::function<void()> state_changed;
+  /** It was started again: `by` says why ("crash", "reload", or who asked: "dashboard", "CLI", "API"). */
+  std::function<void(const std::string& by)> restarted;
   /** Writes this process's entry on the board (its instance of the service). */
   std::function<void(const std::function<void(instance_status&)>&)> modify;
   /** Put before each output line ("[1] " when a service runs several instances). */
@@ -62,8 +64,11 @@ class service_runner {
   void stop_now() { stop(); }
   /** SIGKILL to its process group now (an impatient shutdown); the exit is handled as usual. */
   void kill_now();
-  /** Stops, then starts again; the restart count goes up, the attempt count starts over. */
-  void restart();
+  /**
+   * Stops, then starts again; the restart count goes up, the attempt count starts over. `by`
+   * says who asked (the `restarted` hook gets it).
+   */
+  void restart(std::string by);
   /**
    * Takes the service's entry from a reloaded routes.yaml. A changed command, cwd, env or port
    * restarts it; anything else (checks, restart and stop policies, dependencies) applies in

@@ -316,25 +316,29 @@ void supervisor::shutdown() {
   d.retired.clear();
 }
 
-control_result supervisor::act(std::string_view service, void (service_group::*action)()) {
+control_result supervisor::act(std::string_view service, std::function<void(service_group&)> action) {
   auto& d = *impl_;
   auto cfg = d.current();
   const service_config* svc = cfg->find_service(std::string(service));
   if (!svc) return control_result::unknown_service;
   if (!svc->managed()) return control_result::not_managed;
   // The runner is found on the control thread: a reload may replace the list meanwhile.
-  net::post(d.ioc, [&d, name = std::string(service), action] {
-    if (auto* r = d.find(name)) (r->*action)();
+  net::post(d.ioc, [&d, name = std::string(service), action = std::move(action)] {
+    if (auto* r = d.find(name)) action(*r);
   });
   return control_result::accepted;
 }
 
-control_result supervisor::start(std::string_view service) { return act(service, &service_group::start); }
-
-control_result supervisor::stop(std::string_view service) {
-  return act(service, static_cast<void (service_group::*)()>(&service_group::stop_now));
+control_result supervisor::start(std::string_view service) {
+  return act(service, [](service_group& g) { g.start(); });
 }
 
-control_result supervisor::restart(std::string_view service) { return act(service, &service_group::restart); }
+control_result supervisor::stop(std::string_view service) {
+  return act(service, [](service_group& g) { g.stop_now(); });
+}
+
+control_result supervisor::restart(std::string_view service, std::string_view by) {
+  return act(service, [by = std::string(by)](service_group& g) { g.restart(by); });
+}
 
 }  // namespace kinfra::supervisor

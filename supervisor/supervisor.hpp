@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string_view>
 
@@ -54,10 +55,10 @@ class supervisor final : public service_control {
   // service_control
   control_result start(std::string_view service) override;
   control_result stop(std::string_view service) override;
-  control_result restart(std::string_view service) override;
+  control_result restart(std::string_view service, std::string_view by) override;
 
  private:
-  control_result act(std::string_view service, void (service_group::*action)());
+  control_result act(std::string_view service, std::function<void(service_group&)> action);
   struct impl;
   std::unique_ptr<impl> impl_;
 };

@@ -9,7 +9,7 @@
   const tokenKey = "kinfra-admin-token";
   const icons = { running: "🟢", starting: "🟡", stopping: "🟡", unhealthy: "🔴", error: "🔴", stopped: "⚪" };
   const rank = { debug: 0, info: 1, warn: 2, error: 3 };
-  const maxLines = 5000;
+  const maxLines = 100000;  // (the largest ring: log_lines is at most 100,000)
   let range = "15m";
   let lastLine = 0;
   let stream = null;
@@ -102,6 +102,8 @@
     ], { unit: "ms", title: "latency" });
     charts.chart(document.querySelector("#chart-errors .chart-box"), t,
                  [{ name: "5xx/s", values: pts.map((p) => p.errors_per_s), colour: "#EF4444" }], { unit: "/s", title: "5xx per second" });
+    charts.chart(document.querySelector("#chart-active .chart-box"), t,
+                 [{ name: "in flight", values: pts.map((p) => p.connections), colour: "#8B5CF6" }], { unit: "", title: "requests in flight" });
   }
   let historyTimer = null;
   function setRange(r) {
@@ -175,12 +177,20 @@
   async function loadLog(first) {
     if (reloading && !first) return;
     try {
-      const doc = await get("/__logs__/" + enc + "?format=json" + (first ? "&tail=1000" : "&after=" + lastLine));
-      if (!first && (newProcess(doc.boot) || doc.reset)) return restartLog();
+      // The whole ring (first) or what is newer, in pages of at most 10,000 lines, oldest first.
+      let after = first ? 0 : lastLine, doc;
+      const got = [];
+      for (;;) {
+        doc = await get("/__logs__/" + enc + "?format=json&limit=10000&after=" + after);
+        if (!first && (newProcess(doc.boot) || doc.reset)) return restartLog();
+        for (const e of doc.lines || []) got.push(e);
+        if (!doc.more || typeof doc.next !== "number" || doc.next <= after) break;
+        after = doc.next;
+      }
       if (first) boot = boot || doc.boot;
       const queued = first && reloading ? reloading : [];
       if (first) reloading = null;
-      addLines(doc.lines || []);
+      addLines(got);
       addLines(queued);  // (lines streamed during the reload; those it brought are skipped by seq)
       if (first) lines.scrollTop = lines.scrollHeight;
     } catch (e) {

@@ -41,10 +41,11 @@
   function create(list, opts) {
     opts = Object.assign({ max: 200, showService: true }, opts || {});
     let last = 0;
-    const seen = new Set();
+    let floor = 0;  // the newest seq trimmed off: anything at or below it stays out
+    const seen = new Set();  // the seqs shown (at most `max`)
     function add(events) {
       for (const e of events) {
-        if (seen.has(e.seq)) continue;
+        if (seen.has(e.seq) || e.seq <= floor) continue;
         if (opts.service && e.service !== opts.service) continue;
         seen.add(e.seq);
         last = Math.max(last, e.seq);
@@ -54,13 +55,19 @@
         for (const c of list.children) if (Number(c.dataset.seq) < e.seq) { before = c; break; }
         list.insertBefore(node, before);
       }
-      while (list.children.length > opts.max) list.lastElementChild.remove();
+      while (list.children.length > opts.max) {
+        const gone = Number(list.lastElementChild.dataset.seq);
+        seen.delete(gone);
+        floor = Math.max(floor, gone);
+        list.lastElementChild.remove();
+      }
       const empty = list.parentElement && list.parentElement.querySelector(".timeline-empty");
       if (empty) empty.hidden = list.children.length > 0;
     }
     /** Forgets every entry (kinfra restarted: its seqs began again). */
     function reset() {
       last = 0;
+      floor = 0;
       seen.clear();
       list.replaceChildren();
     }

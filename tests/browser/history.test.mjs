@@ -189,6 +189,16 @@ try {
     if (count === 60 && (await page.isVisible('#cards'))) fail('60 services should open in the list view');
     await sleep(1500);
     await page.screenshot({ path: path.join(artifacts, `dashboard-${count}.png`), fullPage: count < 60 });
+    if (count === 60) {
+      // The list of 60 on a phone: no sideways scrolling either.
+      const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, deviceScaleFactor: 2 });
+      const p = await phone.newPage();
+      await p.goto(s.base + '/kinfra');
+      await waitFor('the list', async () => (await p.locator('.svc-row').count()) === 60, 10000);
+      const overflow = await p.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      if (overflow > 1) fail('the phone layout of 60 services is ' + overflow + ' px wider than the screen');
+      await phone.close();
+    }
     if (count === 5) {
       const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, deviceScaleFactor: 2 });
       const p = await phone.newPage();
@@ -198,6 +208,23 @@ try {
       if (overflow > 1) fail('the phone layout is ' + overflow + ' px wider than the screen');
       await p.screenshot({ path: path.join(artifacts, 'dashboard-phone.png') });
       await phone.close();
+      // Every service down: the dashboard and a service page still draw, with their states.
+      const doc = await json(s.base + '/__status__');
+      for (const name of Object.keys(doc.services))
+        await fetch(s.base + '/__action__/stop/' + name, { method: 'POST' });
+      await waitFor('every service down', async () => {
+        const now = await json(s.base + '/__status__');
+        return Object.values(now.services).every((x) => x.state !== 'running' && x.state !== 'stopping');
+      }, 20000);
+      const errors = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.reload();
+      await waitFor('five cards, none running', async () =>
+        (await page.locator('#cards .card').count()) === 5 && (await page.locator('#cards .card.state-running').count()) === 0, 10000);
+      await page.goto(s.base + '/kinfra/service/web');
+      await waitFor('the service page of a stopped service', async () =>
+        ((await page.textContent('body')) || '').toLowerCase().includes('stopped'), 10000);
+      if (errors.length) fail('script errors with every service down: ' + errors.join('; '));
     }
     await ctx.close();
     await closeAll(null, s.kinfra);

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/config_loader.hpp"
+
 namespace kinfra {
 namespace {
 
@@ -145,6 +147,52 @@ TEST(History, TheRegistrySumsAServicesRoutesFromZero) {
   ASSERT_TRUE(whole);
   EXPECT_EQ(whole->back().requests, 3u);
   EXPECT_FALSE(h.points("nope", history::span::minutes_15));
+}
+
+TEST(History, ARemovedServiceOrRouteLosesItsHistoryAndStartsAnewWhenBack) {
+  auto load = [](const std::string& yaml) {
+    auto r = load_config_string(yaml, "/tmp/routes.yaml");
+    EXPECT_TRUE(r.ok());
+    return r.cfg;
+  };
+  const std::string a = "services:\n  a: { url: \"http://127.0.0.1:1\" }\nroutes:\n  - { path: /a, service: a }\n";
+  const std::string b = "services:\n  b: { url: \"http://127.0.0.1:1\" }\nroutes:\n  - { path: /b, service: b }\n";
+  auto with_a = load(a), with_b = load(b), with_a_again = load(a);
+  metrics_registry metrics(1);
+  using namespace std::chrono_literals;
+  auto& ra = metrics.route("/a", "a");
+  auto& rb = metrics.route("/b", "b");
+  for (int i = 0; i < 5; ++i) ra.record(0, 200, 1ms, 0, 0);
+  // Requests in flight to a service: its connections.
+  metrics.service("a").began(0);
+  metrics.service("a").began(0);
+  metrics.service("a").ended(0);
+  history_registry h;
+  h.sample(3000, metrics, nullptr, with_a);
+  ASSERT_TRUE(h.points("a", history::span::minutes_15));
+  EXPECT_EQ(h.points("a", history::span::minutes_15)->back().connections, 1u);
+  EXPECT_EQ(h.route_points("/a", history::span::minutes_15)->back().requests, 5u);
+  EXPECT_FALSE(h.points("b", history::span::minutes_15)) << "not in the configuration yet";
+  // A reload: a and its route go, b and its route come.
+  rb.record(0, 200, 1ms, 0, 0);
+  h.sample(3001, metrics, nullptr, with_b);
+  EXPECT_FALSE(h.points("a", history::span::minutes_15));
+  EXPECT_FALSE(h.route_points("/a", history::span::minutes_15));
+  EXPECT_EQ(h.service_names(), std::vector<std::string>{"b"});
+  EXPECT_EQ(h.route_labels(), std::vector<std::string>{"/b"});
+  EXPECT_EQ(h.points("b", history::span::minutes_15)->back().requests, 1u);
+  // a comes back: its counters did not start from zero, so its history starts from them.
+  ra.record(0, 200, 1ms, 0, 0);
+  h.sample(3002, metrics, nullptr, with_a_again);
+  h.sample(3003, metrics, nullptr, with_a_again);
+  auto pts = h.points("a", history::span::minutes_15);
+  ASSERT_TRUE(pts);
+  std::uint64_t sum = 0;
+  for (const auto& p : *pts) sum += p.requests;
+  EXPECT_EQ(sum, 0u) << "the 6 counted before it came back are not a burst in its first second";
+  ra.record(0, 200, 1ms, 0, 0);
+  h.sample(3004, metrics, nullptr, with_a_again);
+  EXPECT_EQ(h.points("a", history::span::minutes_15)->back().requests, 1u);
 }
 
 }  // namespace

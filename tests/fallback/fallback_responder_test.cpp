@@ -31,7 +31,7 @@ struct fake_control : kinfra::service_control {
   }
   control_result start(std::string_view s) override { return answer("start", s); }
   control_result stop(std::string_view s) override { return answer("stop", s); }
-  control_result restart(std::string_view s) override { return answer("restart", s); }
+  control_result restart(std::string_view s, std::string_view) override { return answer("restart", s); }
 };
 
 class Fallback : public ::testing::Test {

@@ -211,6 +211,35 @@ TEST(CliClient, LogsPrintsTheLastLinesAndFollowsNewOnes) {
   EXPECT_NE(unknown.err.find("nope"), std::string::npos) << unknown.err;
 }
 
+TEST(CliClient, EventsFollowsNewOnesPrintsThemSafelyAndEndsWithKinfra) {
+  kt::kinfra_process k(two_services(kt::free_port(), kt::free_port()));
+  ASSERT_TRUE(kt::wait_until([&] { return running(k.port(), "api"); }));
+  const std::string out = k.dir().path() + "/events.txt";
+  int code = -1;
+  std::thread follower([&] {
+    code = kt::run_shell("timeout 20 " + kt::kinfra_binary() + " events -f --url " + url(k.port()) + " > " + out + " 2>&1");
+  });
+  auto has = [&](const std::string& text) {
+    for (const auto& l : kt::read_lines(out))
+      if (l.find(text) != std::string::npos) return true;
+    return false;
+  };
+  EXPECT_TRUE(kt::wait_until([&] { return has("configuration loaded"); }, 10s)) << "the events so far";
+  // A new event shows while it follows; a control sequence in it is shown, not obeyed.
+  ASSERT_EQ(kt::http_request(k.port(), "POST", "/__action__/maintenance/api?on=true", {},
+                             R"({"message": "back soon \u001b]0;owned\u0007"})").status, 200);
+  EXPECT_TRUE(kt::wait_until([&] { return has("maintenance on"); }, 10s));
+  EXPECT_TRUE(kt::wait_until([&] { return has("back soon \\x1b]0;owned\\x07"); }, 5s));
+  std::string text;
+  for (const auto& l : kt::read_lines(out)) text += l + "\n";
+  EXPECT_EQ(text.find('\x1b'), std::string::npos) << text;
+  // kinfra stops: the follower says so and ends with an error.
+  EXPECT_EQ(k.stop(), 0);
+  follower.join();
+  EXPECT_EQ(code, 1) << text;
+  EXPECT_TRUE(has("connection to kinfra was lost"));
+}
+
 TEST(CliClient, ReloadAppliesOrPrintsTheErrors) {
   kt::kinfra_process k("routes:\n  - { path: /, service: a }\nservices:\n  a: { url: http://127.0.0.1:1, health: off }\n");
   const std::string head = "listen: 127.0.0.1:" + std::to_string(k.port()) + "\nadmin_listen: 127.0.0.1:" +

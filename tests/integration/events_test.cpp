@@ -156,6 +156,47 @@ TEST(EventsApi, ARefusedReloadCarriesItsErrorsAndAnAppliedOneSaysWhoAsked) {
   })) << events_of(k.port()).dump(1);
 }
 
+TEST(EventsApi, EveryRestartSaysWhyOrWhoAskedForIt) {
+  const std::string head = "listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\n";
+  const std::uint16_t port = kt::free_port();
+  auto body = [&](const std::string& name) {
+    return "services:\n" + kt::test_service_entry("app", {"--name", name}, port) + "routes:\n  - { path: /, service: app }\n";
+  };
+  kt::kinfra_process k(body("one"));
+  ASSERT_TRUE(kt::wait_until([&] { return kt::state_of(k.port(), "app") == "running"; }));
+  // The `restarted` events of app, by `by`, in order.
+  auto restarts = [&] {
+    std::vector<std::string> out;
+    for (const auto& e : events_of(k.port(), "service=app").value("events", json::array()))
+      if (e["kind"] == "restarted") out.push_back(e["by"].get<std::string>());
+    return out;
+  };
+  auto restart_as = [&](const std::string& agent, std::size_t before) {
+    kt::header_list h;
+    if (!agent.empty()) h.add("User-Agent", agent);
+    EXPECT_EQ(kt::http_request(k.port(), "POST", "/__action__/restart/app", h).status, 200);
+    EXPECT_TRUE(kt::wait_until([&] { return restarts().size() > before; })) << events_of(k.port()).dump(1);
+    EXPECT_TRUE(kt::wait_until([&] { return kt::state_of(k.port(), "app") == "running"; }));
+  };
+  restart_as("Mozilla/5.0 (X11; Linux x86_64)", 0);
+  restart_as("kinfra-cli/test", 1);
+  restart_as("", 2);
+  // A reload that changes the command restarts it too, and says so.
+  k.dir().write("routes.yaml", head + body("two"));
+  ASSERT_EQ(kt::http_request(k.port(), "POST", "/__action__/reload").status, 200);
+  ASSERT_TRUE(kt::wait_until([&] { return restarts().size() > 3; })) << events_of(k.port()).dump(1);
+  EXPECT_EQ(restarts(), (std::vector<std::string>{"dashboard", "CLI", "API", "reload"}));
+  auto list = messages(events_of(k.port(), "service=app"));
+  EXPECT_GE(find_from(list, "restarted on request (CLI) (restart 2)"), 0) << json(list).dump(1);
+  EXPECT_GE(find_from(list, "restarted with its new entry in routes.yaml (restart 4)"), 0) << json(list).dump(1);
+  // Each restart's event comes after its process ended and before the new one started.
+  const int asked = find_from(list, "restart requested (dashboard)");
+  const int exited = find_from(list, "exited", asked);
+  const int restarted = find_from(list, "restarted on request (dashboard)", asked);
+  const int started = find_from(list, "process started", asked);
+  EXPECT_TRUE(asked >= 0 && asked < exited && exited < restarted && restarted < started) << json(list).dump(1);
+}
+
 TEST(EventStream, DeliversAChangeWithinASecond) {
   kt::kinfra_process k(service({}));
   ASSERT_TRUE(kt::wait_until([&] { return kt::state_of(k.port(), "app") == "running"; }));

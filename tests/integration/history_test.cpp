@@ -5,6 +5,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <atomic>
+#include <thread>
+
 #include "http_test.hpp"
 
 namespace {
@@ -93,6 +96,33 @@ TEST(HistoryApi, KnownTrafficBecomesKnownPoints) {
   auto res = kt::http_get(k.port(), "/__history__?service=app", foreign);
   EXPECT_EQ(res.status, 421);
   EXPECT_EQ(res.body.find("\"points\""), std::string::npos);
+}
+
+TEST(HistoryApi, AServicesRequestsInFlightAreItsConnections) {
+  std::atomic<bool> release{false};
+  kt::test_upstream up([&](kt::socket_conn& c) {
+    kt::request r;
+    while (c.read_request(r)) {
+      if (r.target == "/slow") kt::wait_until([&] { return release.load(); }, 20s);
+      c.send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    }
+  });
+  kt::kinfra_process k(kt::one_service(up.url()));
+  const std::string gauge = "kinfra_service_requests_in_flight{service=\"app\"}";
+  EXPECT_EQ(kt::http_get(k.port(), "/ok").status, 200);
+  EXPECT_EQ(kt::metric_value(k.port(), gauge), 0) << "a request that ended is not in flight";
+  std::vector<std::thread> slow;
+  for (int i = 0; i < 2; ++i) slow.emplace_back([&] { EXPECT_EQ(kt::http_get(k.port(), "/slow").status, 200); });
+  ASSERT_TRUE(kt::wait_until([&] { return kt::metric_value(k.port(), gauge) == 2; }, 10s));
+  // The next 1 s point holds them.
+  auto last_connections = [&] {
+    auto doc = json::parse(kt::http_get(k.port(), "/__history__?service=app").body);
+    return doc["points"].empty() ? -1 : doc["points"].back()["connections"].get<int>();
+  };
+  EXPECT_TRUE(kt::wait_until([&] { return last_connections() == 2; }, 10s));
+  release = true;
+  for (auto& t : slow) t.join();
+  EXPECT_TRUE(kt::wait_until([&] { return kt::metric_value(k.port(), gauge) == 0 && last_connections() == 0; }, 10s));
 }
 
 }  // namespace
