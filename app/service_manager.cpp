@@ -107,8 +107,7 @@ error::error(std::vector<std::string> problems) : std::runtime_error(join_lines(
 options options::from_file(const std::string& path) {
   auto checked = app::check_config_file(path);
   if (!checked.ok()) throw error(std::move(checked.errors));
-  for (const auto& w : checked.warnings) spdlog::warn("{}", w);
-  options o;
+  options o;  // (its warnings are logged by start(), which loads it again)
   o.config_file = path;
   return o;
 }
@@ -221,11 +220,13 @@ struct service_manager::impl {
   }
 
   /** Loads the current text; throws kinfra::error with every problem. */
-  std::shared_ptr<const config> load() const {
+  std::shared_ptr<const config> load(bool log_warnings = false) const {
     std::string text, err;
     if (!yaml_text(text, err)) throw error({err});
     auto checked = app::check_config_text(text, source());
     if (!checked.ok()) throw error(std::move(checked.errors));
+    if (log_warnings)
+      for (const auto& w : checked.warnings) spdlog::warn("{}", w);
     return checked.cfg;
   }
 
@@ -251,7 +252,7 @@ struct service_manager::impl {
   }
 
   void start() {
-    cfg = load();
+    cfg = load(true);
     board = std::make_unique<status_board>(*cfg);
     metrics = std::make_unique<metrics_registry>(cfg->workers);
     services_sup = std::make_unique<supervisor::supervisor>(cfg, *board);

@@ -443,8 +443,9 @@ int logs_command(const client_options& o, const std::string& name, std::size_t l
       auto doc = json::parse(r.body);
       const std::string this_boot = doc.value("boot", "");
       if (!first && (doc.value("reset", false) || this_boot != boot)) {
-        // Another kinfra process answers now (its line numbers began again): its log from the start.
-        std::cout << "-- kinfra restarted --\n" << std::flush;
+        // Another kinfra process answers now, or a reload made the service anew: its line
+        // numbers began again, so its log from the start.
+        std::cout << (this_boot != boot ? "-- kinfra restarted --\n" : "-- the log started again --\n") << std::flush;
         boot = this_boot;
         after = 0;
         next_query = "&after=0";

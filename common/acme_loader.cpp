@@ -12,7 +12,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-source_mark mark_of(const YAML::Node& n) {
+source_mark mark_of(const yaml::node& n) {
   auto m = n.Mark();
   return m.is_null() ? source_mark{} : source_mark{m.line + 1, m.column + 1};
 }
@@ -33,7 +33,7 @@ bool base64url(const std::string& s) {
   });
 }
 
-void read_names(yaml_reader& r, const YAML::Node& names, acme_config& acme) {
+void read_names(yaml_reader& r, const yaml::node& names, acme_config& acme) {
   if (!names.IsSequence() || names.size() == 0) return r.error(names, "acme names must be a list of host names");
   for (const auto& nm : names) {
     auto name = r.string(nm, "acme name");
@@ -53,7 +53,7 @@ void read_names(yaml_reader& r, const YAML::Node& names, acme_config& acme) {
 
 }  // namespace
 
-std::optional<acme_config> read_acme(yaml_reader& r, const YAML::Node& n, const std::string& source_path) {
+std::optional<acme_config> read_acme(yaml_reader& r, const yaml::node& n, const std::string& source_path) {
   if (!r.check_map(n, "acme", {"email", "names", "directory", "ca_file", "key_type", "challenge", "eab"})) return std::nullopt;
   acme_config acme;
   acme.mark = mark_of(n);

@@ -1,6 +1,5 @@
 #include "common/config_loader.hpp"
 
-#include <yaml-cpp/yaml.h>
 
 #include "common/yaml_reader.hpp"
 
@@ -13,6 +12,7 @@
 #include <variant>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <functional>
 #include <initializer_list>
 #include <set>
@@ -66,7 +66,7 @@ class config_builder {
   config_builder(std::vector<config_error>& errors, std::vector<config_error>& warnings, std::string source_path)
       : errors_(errors), warnings_(warnings), r_(errors), source_path_(std::move(source_path)) {}
 
-  std::shared_ptr<config> build(const YAML::Node& root) {
+  std::shared_ptr<config> build(const yaml::node& root) {
     auto cfg = std::make_shared<config>();
     cfg->source_path = source_path_;
     if (!root || root.IsNull()) {
@@ -99,7 +99,7 @@ class config_builder {
     return name.empty() ? std::string("routes.yaml") : name;
   }
 
-  void read_listen(const YAML::Node& n, config& cfg) {
+  void read_listen(const yaml::node& n, config& cfg) {
     if (!n) {
       listener_config l;
       l.address = {"0.0.0.0", 9100};
@@ -124,18 +124,18 @@ class config_builder {
     for (std::size_t i = 0; i < cfg.listen.size(); ++i) {
       const auto& l = cfg.listen[i];
       if (plain || !l.tls || !l.tls->acme || l.tls->acme->challenge_type != acme_config::challenge::http01) continue;
-      const YAML::Node item = n.IsSequence() ? n[i] : n;
+      const yaml::node item = n.IsSequence() ? n[i] : n;
       r_.error(item.IsMap() && item["tls"] && item["tls"]["acme"] ? item["tls"]["acme"]["challenge"] : item,
                "acme challenge http-01 needs a plain HTTP listener (the CA asks on port 80); add one, or use tls-alpn-01");
     }
   }
 
   /** A listener: `0.0.0.0:9100`, or a mapping with `address:` and `tls:` or `redirect_to_https:`. */
-  void read_listener(const YAML::Node& item, config& cfg) {
+  void read_listener(const yaml::node& item, config& cfg) {
     listener_config l;
     l.mark = mark_of(item);
-    // (YAML::Node assignment would overwrite the node it refers to: reset() rebinds instead.)
-    YAML::Node address;
+    // (yaml::node assignment would overwrite the node it refers to: reset() rebinds instead.)
+    yaml::node address;
     address.reset(item);
     if (item.IsMap()) {
       if (!r_.check_map(item, "listener", {"address", "tls", "redirect_to_https", "https_port", "plain_paths", "http2", "h2c"}))
@@ -195,7 +195,7 @@ class config_builder {
    * Two listeners may ask for the same certificate (the same names), not for overlapping ones: a
    * name belongs to one certificate (stored under its first name).
    */
-  void check_acme_names(const YAML::Node& at, const acme_config& acme, const config& cfg) {
+  void check_acme_names(const yaml::node& at, const acme_config& acme, const config& cfg) {
     auto sorted = [](std::vector<std::string> v) {
       std::sort(v.begin(), v.end());
       return v;
@@ -212,10 +212,10 @@ class config_builder {
    * `tls:` of a listener: `{cert, key}`, a list of them, `{certificates: [...]}`, or
    * `{self_signed: true, names: [...]}`. Paths are relative to routes.yaml.
    */
-  listener_tls_config read_listener_tls(const YAML::Node& t) {
+  listener_tls_config read_listener_tls(const yaml::node& t) {
     listener_tls_config tls;
     tls.mark = mark_of(t);
-    auto pair = [&](const YAML::Node& c) {
+    auto pair = [&](const yaml::node& c) {
       if (!r_.check_map(c, "tls certificate", {"cert", "key"})) return;
       tls_certificate_config cc;
       cc.mark = mark_of(c);
@@ -276,7 +276,7 @@ class config_builder {
   }
 
   /** `access_log: stdout | stderr | off | PATH` and `log_format: combined | json`. */
-  void read_access_log(const YAML::Node& root, access_log_config& log) {
+  void read_access_log(const yaml::node& root, access_log_config& log) {
     if (auto n = root["access_log"]) {
       log.mark = mark_of(n);
       if (n.IsScalar() && (n.Scalar() == "false" || n.Scalar() == "off")) {
@@ -296,7 +296,7 @@ class config_builder {
     }
   }
 
-  void read_state_dir(const YAML::Node& n, config& cfg) {
+  void read_state_dir(const yaml::node& n, config& cfg) {
     cfg.state_dir = default_state_dir(source_path_);
     if (!n) return;
     if (auto s = r_.string(n, "state_dir")) cfg.state_dir = resolve_path(*s);
@@ -304,20 +304,20 @@ class config_builder {
 
   std::string resolve_path(const std::string& s) const { return resolve_config_path(source_path_, s); }
 
-  static source_mark mark_of(const YAML::Node& n) {
+  static source_mark mark_of(const yaml::node& n) {
     auto m = n.Mark();
     if (m.is_null()) return {};
     return {m.line + 1, m.column + 1};
   }
 
-  void read_workers(const YAML::Node& n, config& cfg) {
+  void read_workers(const yaml::node& n, config& cfg) {
     unsigned cores = std::max(1u, std::thread::hardware_concurrency());
     cfg.workers = cores;
     if (!n || (n.IsScalar() && n.Scalar() == "auto")) return;
     if (auto v = r_.integer(n, "workers (a number or auto)", 1, 1024)) cfg.workers = static_cast<unsigned>(*v);
   }
 
-  void read_timeouts(const YAML::Node& n, timeouts_config& t) {
+  void read_timeouts(const yaml::node& n, timeouts_config& t) {
     if (!n) return;
     if (!r_.check_map(n, "timeouts",
                       {"connect", "header", "idle", "upstream_response", "body", "tunnel_idle", "shutdown"}))
@@ -331,7 +331,7 @@ class config_builder {
     r_.positive_duration(n, "shutdown", "timeouts.shutdown", t.shutdown);
   }
 
-  void read_limits(const YAML::Node& n, limits_config& l) {
+  void read_limits(const yaml::node& n, limits_config& l) {
     if (!n) return;
     if (!r_.check_map(n, "limits", {"max_header_bytes", "max_uri_bytes", "max_body_bytes", "max_concurrent_streams"}))
       return;
@@ -355,10 +355,10 @@ class config_builder {
     }
   }
 
-  void read_admin_hosts(const YAML::Node& n, admin_config& a) {
+  void read_admin_hosts(const yaml::node& n, admin_config& a) {
     if (!n.IsSequence() && !n.IsScalar())
       return r_.error(n, "admin_hosts must be a list of host names, e.g. [kinfra.example.com, 10.0.0.5:9000]");
-    auto add = [&](const YAML::Node& item) {
+    auto add = [&](const yaml::node& item) {
       auto s = r_.string(item, "admin_hosts entry");
       if (!s) return;
       auto parsed = parse_admin_host(*s);
@@ -370,7 +370,7 @@ class config_builder {
       for (const auto& item : n) add(item);
   }
 
-  void read_admin(const YAML::Node& root, admin_config& a) {
+  void read_admin(const yaml::node& root, admin_config& a) {
     if (auto n = root["admin_listen"]) {
       if (auto s = r_.string(n, "admin_listen")) {
         if (*s == "off" || *s == "false" || *s == "none") {
@@ -443,7 +443,7 @@ class config_builder {
     }
   }
 
-  void read_upstream(const YAML::Node& n, upstream_pool_config& u) {
+  void read_upstream(const yaml::node& n, upstream_pool_config& u) {
     if (!n) return;
     if (!r_.check_map(n, "upstream", {"max_idle_per_target", "idle_timeout"})) return;
     if (auto v = n["max_idle_per_target"]) {
@@ -452,7 +452,7 @@ class config_builder {
     r_.positive_duration(n, "idle_timeout", "upstream.idle_timeout", u.idle_timeout);
   }
 
-  void read_routes(const YAML::Node& n, config& cfg) {
+  void read_routes(const yaml::node& n, config& cfg) {
     if (!n) return;
     if (!n.IsSequence()) return r_.error(n, "routes must be a list of routes (each starting with '- path:')");
     std::map<std::pair<std::string, std::string>, int> seen;  // (host, path) → line
@@ -562,34 +562,29 @@ config_load_result finish(std::shared_ptr<config> cfg, std::vector<config_error>
 
 config_load_result load_config_string(const std::string& yaml, const std::string& source_path) {
   std::vector<config_error> errors;
-  YAML::Node root;
+  std::optional<yaml::document> doc;
   try {
-    root = YAML::Load(yaml);
-  } catch (const YAML::Exception& e) {
+    doc.emplace(yaml);
+  } catch (const yaml::parse_error& e) {
     std::string msg = "YAML syntax error: " + e.msg;
-    // yaml-cpp's words for a key or list item out of line; say what usually causes them.
-    if (e.msg.find("illegal map value") != std::string::npos || e.msg.find("end of map not found") != std::string::npos ||
-        e.msg.find("end of sequence not found") != std::string::npos || e.msg.find("bad indentation") != std::string::npos)
+    // libyaml's words for a key or list item out of line; say what usually causes them. A tab in
+    // the indentation is the usual cause of the others.
+    const bool tab = yaml.find('\t') != std::string::npos &&
+                     (e.msg.find("tab") != std::string::npos || e.msg.find("cannot start any token") != std::string::npos);
+    if (tab)
+      msg += " (this file has a tab character: YAML indents with spaces only)";
+    else if (e.msg.find("not allowed in this context") != std::string::npos ||
+             e.msg.find("did not find expected") != std::string::npos ||
+             e.msg.find("could not find expected ':'") != std::string::npos)
       msg += " (check the indentation on this line and the one before: keys of one mapping start in the same "
              "column, list items with '- ' under their key, and a value after ':' needs a space or its own line)";
-    else if (e.msg.find("illegal") != std::string::npos || e.msg.find("tab") != std::string::npos) {
-      // A tab in the indentation is the usual cause of the others.
-      if (yaml.find('\t') != std::string::npos)
-        msg += " (this file has a tab character: YAML indents with spaces only)";
-    }
     errors.push_back({e.mark.is_null() ? 0 : e.mark.line + 1, e.mark.is_null() ? 0 : e.mark.column + 1, msg});
     return finish(nullptr, std::move(errors));
   }
   std::vector<config_error> warnings;
-  try {
-    config_builder builder(errors, warnings, source_path);
-    auto cfg = builder.build(root);
-    return finish(std::move(cfg), std::move(errors), std::move(warnings));
-  } catch (const YAML::Exception& e) {
-    // yaml-cpp throws on a few malformed documents only while walking them; report, never crash.
-    errors.push_back({e.mark.is_null() ? 0 : e.mark.line + 1, e.mark.is_null() ? 0 : e.mark.column + 1, e.msg});
-    return finish(nullptr, std::move(errors));
-  }
+  config_builder builder(errors, warnings, source_path);
+  auto cfg = builder.build(doc->root());
+  return finish(std::move(cfg), std::move(errors), std::move(warnings));
 }
 
 config_load_result load_config_file(const std::string& path) {
@@ -621,7 +616,11 @@ std::string default_state_dir(const std::string& config_path) {
 std::string state_dir_of(const std::string& config_path, std::string& error) {
   if (!fs::exists(config_path)) return default_state_dir(config_path);
   try {
-    YAML::Node root = YAML::LoadFile(config_path);
+    std::ifstream in(config_path, std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    const yaml::document doc(text.str());
+    const yaml::node root = doc.root();
     if (root.IsMap() && root["state_dir"] && root["state_dir"].IsScalar() && !root["state_dir"].Scalar().empty())
       return resolve_config_path(config_path, root["state_dir"].Scalar());
     return default_state_dir(config_path);

@@ -28,7 +28,7 @@ bool valid_service_name(const std::string& s) {
   });
 }
 
-source_mark mark_of(const YAML::Node& n) {
+source_mark mark_of(const yaml::node& n) {
   auto m = n.Mark();
   return m.is_null() ? source_mark{} : source_mark{m.line + 1, m.column + 1};
 }
@@ -88,7 +88,7 @@ class service_reader {
   service_reader(yaml_reader& r, const std::string& source_path, std::vector<config_error>& warnings)
       : r_(r), base_(fs::absolute(fs::path(source_path)).parent_path()), warnings_(warnings) {}
 
-  void read(const YAML::Node& n, service_config& svc) {
+  void read(const yaml::node& n, service_config& svc) {
     const std::string what = "service '" + svc.name + "'";
     if (!r_.check_map(n, what,
                       {"url", "targets", "command", "cwd", "env", "port", "instances", "health", "restart", "stop", "hold", "depends_on",
@@ -118,7 +118,7 @@ class service_reader {
   }
 
  private:
-  void read_protocol(const YAML::Node& p, const YAML::Node& n, service_config& svc, const std::string& what) {
+  void read_protocol(const yaml::node& p, const yaml::node& n, service_config& svc, const std::string& what) {
     auto s = r_.string(p, what + " protocol");
     if (!s) return;
     if (*s == "http1" || *s == "http/1.1") svc.protocol = upstream_protocol::http1;
@@ -135,8 +135,8 @@ class service_reader {
                                  "use health: { tcp: true } (the default with a port)");
   }
 
-  void read_targets(const YAML::Node& n, service_config& svc, const std::string& what) {
-    auto add_target = [&](const YAML::Node& item) {
+  void read_targets(const yaml::node& n, service_config& svc, const std::string& what) {
+    auto add_target = [&](const yaml::node& item) {
       auto s = r_.string(item, what + " url");
       if (!s) return;
       if (s->rfind("tcp://", 0) == 0) {
@@ -185,7 +185,7 @@ class service_reader {
   }
 
   /** `tls:` of a service: how its https:// targets are verified. */
-  void read_upstream_tls(const YAML::Node& t, service_config& svc, const std::string& what) {
+  void read_upstream_tls(const yaml::node& t, service_config& svc, const std::string& what) {
     auto& tls = svc.tls;
     auto m = t.Mark();
     if (!m.is_null()) tls.mark = {m.line + 1, m.column + 1};
@@ -214,7 +214,7 @@ class service_reader {
     }
   }
 
-  void read_command(const YAML::Node& n, service_config& svc, const std::string& what) {
+  void read_command(const yaml::node& n, service_config& svc, const std::string& what) {
     if (auto c = n["command"]) {
       if (c.IsScalar()) {
         if (c.Scalar().empty()) r_.error(c, what + " command is empty");
@@ -268,7 +268,7 @@ class service_reader {
     }
   }
 
-  void read_health(const YAML::Node& h, service_config& svc, const std::string& what) {
+  void read_health(const yaml::node& h, service_config& svc, const std::string& what) {
     const std::string w = what + " health";
     if (h.IsScalar() && (h.Scalar() == "off" || h.Scalar() == "false" || h.Scalar() == "none")) {
       svc.health.probe = health_config::kind::none;
@@ -306,7 +306,7 @@ class service_reader {
       r_.error(h, w + " needs a port or url to probe");
   }
 
-  void read_fallback(const YAML::Node& f, service_config& svc, const std::string& what) {
+  void read_fallback(const yaml::node& f, service_config& svc, const std::string& what) {
     const std::string w = what + " fallback";
     if (!r_.check_map(f, w, {"page", "message", "refresh"})) return;
     if (auto p = f["page"]) {
@@ -329,10 +329,10 @@ class service_reader {
     }
   }
 
-  void read_restart(const YAML::Node& rs, service_config& svc, const std::string& what) {
+  void read_restart(const yaml::node& rs, service_config& svc, const std::string& what) {
     const std::string w = what + " restart";
     if (!svc.managed()) r_.error(rs, w + ": the service has no command, kinfra does not run it");
-    auto read_policy = [&](const YAML::Node& p) {
+    auto read_policy = [&](const yaml::node& p) {
       auto s = r_.string(p, w + " policy");
       if (!s) return;
       if (*s == "always") svc.restart.when = restart_config::policy::always;
@@ -353,7 +353,7 @@ class service_reader {
       r_.error(rs, w + ".max_backoff must not be shorter than backoff");
   }
 
-  void read_stop(const YAML::Node& st, service_config& svc, const std::string& what) {
+  void read_stop(const yaml::node& st, service_config& svc, const std::string& what) {
     const std::string w = what + " stop";
     if (!svc.managed()) r_.error(st, w + ": the service has no command, kinfra does not run it");
     if (!r_.check_map(st, w, {"signal", "timeout", "drain"})) return;
@@ -367,7 +367,7 @@ class service_reader {
     if (st["drain"]) r_.positive_duration(st, "drain", w + ".drain", svc.stop.drain);
   }
 
-  void read_instances(const YAML::Node& i, const YAML::Node& n, service_config& svc, const std::string& what) {
+  void read_instances(const yaml::node& i, const yaml::node& n, service_config& svc, const std::string& what) {
     auto v = r_.integer(i, what + " instances", 1, 64);
     if (!v) return;
     svc.instances = static_cast<unsigned>(*v);
@@ -378,7 +378,7 @@ class service_reader {
                       " needs port: auto (each instance gets a port of its own), not a fixed port or url");
   }
 
-  void read_hold(const YAML::Node& h, service_config& svc, const std::string& what) {
+  void read_hold(const yaml::node& h, service_config& svc, const std::string& what) {
     const std::string w = what + " hold";
     if (h.IsScalar()) {
       // `hold: off` (or on, for the defaults)
@@ -393,9 +393,9 @@ class service_reader {
     }
   }
 
-  void read_depends_on(const YAML::Node& d, service_config& svc, const std::string& what) {
+  void read_depends_on(const yaml::node& d, service_config& svc, const std::string& what) {
     const std::string w = what + " depends_on";
-    auto add = [&](const YAML::Node& name_node, dependency::condition c) {
+    auto add = [&](const yaml::node& name_node, dependency::condition c) {
       auto name = r_.string(name_node, w + " entry");
       if (!name) return;
       for (const auto& existing : svc.depends_on)
@@ -434,10 +434,10 @@ void check_dependencies(yaml_reader& r, const config& cfg, const std::map<std::s
     return it == marks.end() ? source_mark{} : it->second;
   };
   auto report = [&](source_mark m, std::string message) {
-    YAML::Mark ym;
+    yaml::mark ym;
     ym.line = m.line - 1;
     ym.column = m.column - 1;
-    if (m.line == 0) ym = YAML::Mark::null_mark();
+    if (m.line == 0) ym = yaml::mark::null_mark();
     r.error(ym, std::move(message));
   };
   bool references_ok = true;
@@ -483,7 +483,7 @@ void check_dependencies(yaml_reader& r, const config& cfg, const std::map<std::s
 
 }  // namespace
 
-void read_services(yaml_reader& r, const YAML::Node& n, config& cfg, const std::string& source_path,
+void read_services(yaml_reader& r, const yaml::node& n, config& cfg, const std::string& source_path,
                    std::vector<config_error>& warnings) {
   if (!n) return;
   if (!n.IsMap()) return r.error(n, "services must be a mapping of service names to settings");

@@ -1,7 +1,5 @@
 #pragma once
-// Internal to common/: the helper both halves of the routes.yaml loader use to walk yaml-cpp nodes.
-
-#include <yaml-cpp/yaml.h>
+// Internal to common/: the helper both halves of the routes.yaml loader use to walk its YAML tree.
 
 #include <charconv>
 #include <chrono>
@@ -16,6 +14,7 @@
 
 #include "common/config_loader.hpp"
 #include "common/units.hpp"
+#include "common/yaml_tree.hpp"
 
 namespace kinfra::detail {
 
@@ -27,16 +26,16 @@ class yaml_reader {
  public:
   explicit yaml_reader(std::vector<config_error>& errors) : errors_(errors) {}
 
-  void error(const YAML::Node& at, std::string message) {
+  void error(const yaml::node& at, std::string message) {
     auto m = at.Mark();
     errors_.push_back({m.is_null() ? 0 : m.line + 1, m.is_null() ? 0 : m.column + 1, std::move(message)});
   }
-  void error(const YAML::Mark& m, std::string message) {
+  void error(const yaml::mark& m, std::string message) {
     errors_.push_back({m.is_null() ? 0 : m.line + 1, m.is_null() ? 0 : m.column + 1, std::move(message)});
   }
 
   /** Checks that `node` is a mapping whose keys are all known and unique. */
-  bool check_map(const YAML::Node& node, const std::string& what,
+  bool check_map(const yaml::node& node, const std::string& what,
                  std::initializer_list<std::string_view> known) {
     if (!node.IsMap()) {
       error(node, what + " must be a mapping (key: value)");
@@ -60,7 +59,7 @@ class yaml_reader {
     return true;
   }
 
-  std::optional<std::string> string(const YAML::Node& n, const std::string& what) {
+  std::optional<std::string> string(const yaml::node& n, const std::string& what) {
     if (!n.IsScalar()) {
       error(n, what + " must be a string");
       return std::nullopt;
@@ -68,7 +67,7 @@ class yaml_reader {
     return n.Scalar();
   }
 
-  std::optional<std::uint64_t> integer(const YAML::Node& n, const std::string& what, std::uint64_t min,
+  std::optional<std::uint64_t> integer(const yaml::node& n, const std::string& what, std::uint64_t min,
                                        std::uint64_t max) {
     if (n.IsScalar()) {
       const std::string& s = n.Scalar();
@@ -85,7 +84,7 @@ class yaml_reader {
     return std::nullopt;
   }
 
-  std::optional<bool> boolean(const YAML::Node& n, const std::string& what) {
+  std::optional<bool> boolean(const yaml::node& n, const std::string& what) {
     if (n.IsScalar()) {
       static const std::set<std::string> yes{"true", "True", "TRUE", "yes", "Yes", "on", "On"};
       static const std::set<std::string> no{"false", "False", "FALSE", "no", "No", "off", "Off"};
@@ -96,7 +95,7 @@ class yaml_reader {
     return std::nullopt;
   }
 
-  std::optional<std::chrono::milliseconds> duration(const YAML::Node& n, const std::string& what) {
+  std::optional<std::chrono::milliseconds> duration(const yaml::node& n, const std::string& what) {
     if (n.IsScalar()) {
       if (auto d = parse_duration(n.Scalar())) return d;
     }
@@ -106,9 +105,9 @@ class yaml_reader {
   }
 
   /** A positive duration. */
-  void positive_duration(const YAML::Node& parent, const char* key, const std::string& what,
+  void positive_duration(const yaml::node& parent, const char* key, const std::string& what,
                          std::chrono::milliseconds& out) {
-    const YAML::Node n = parent[key];
+    const yaml::node n = parent[key];
     if (!n) return;
     if (auto d = duration(n, what)) {
       if (d->count() <= 0) error(n, what + " must be greater than zero");
@@ -116,7 +115,7 @@ class yaml_reader {
     }
   }
 
-  std::optional<std::uint64_t> size(const YAML::Node& n, const std::string& what, bool allow_unlimited) {
+  std::optional<std::uint64_t> size(const yaml::node& n, const std::string& what, bool allow_unlimited) {
     if (n.IsScalar()) {
       if (allow_unlimited && (n.Scalar() == "unlimited" || n.Scalar() == "off")) return unlimited_bytes;
       if (auto s = parse_size(n.Scalar())) return s;
@@ -133,10 +132,10 @@ class yaml_reader {
 
 
 /** Reads a listener's `tls: { acme: … }` (see acme_loader.cpp); relative paths start at routes.yaml's folder. */
-std::optional<acme_config> read_acme(yaml_reader& r, const YAML::Node& n, const std::string& source_path);
+std::optional<acme_config> read_acme(yaml_reader& r, const yaml::node& n, const std::string& source_path);
 
 /** Reads the `services:` mapping into `cfg.services` (see service_loader.cpp). */
-void read_services(yaml_reader& r, const YAML::Node& n, config& cfg, const std::string& source_path,
+void read_services(yaml_reader& r, const yaml::node& n, config& cfg, const std::string& source_path,
                    std::vector<config_error>& warnings);
 
 }  // namespace kinfra::detail

@@ -437,20 +437,23 @@ local_response fallback_responder::service_action(const local_request& req, std:
   }
   if (!control_) return json_error(403, "actions are not available");
   const std::string by = who_asked(req);
+  // Recorded before the supervisor acts (it may restart a stopped service at once): the request
+  // comes before what it caused. (The same checks as the supervisor's: no event for a refusal.)
+  const auto cfg = current();
+  const service_config* svc = cfg ? cfg->find_service(std::string(name)) : nullptr;
+  if (svc && svc->managed()) {
+    event e;
+    e.service = std::string(name);
+    e.kind = event_kind::action;
+    e.by = by;
+    e.message = std::string(verb) + " requested (" + by + ")";
+    board_->events().record(std::move(e));
+  }
   control_result r = verb == "restart" ? control_->restart(name, by)
                      : verb == "stop"  ? control_->stop(name)
                                        : control_->start(name);
   switch (r) {
-    case control_result::accepted: {
-      event e;
-      e.service = std::string(name);
-      e.kind = event_kind::action;
-      e.message = std::string(verb) + " requested";
-      e.by = by;
-      e.message += " (" + e.by + ")";
-      board_->events().record(std::move(e));
-      return ok();
-    }
+    case control_result::accepted: return ok();
     case control_result::unknown_service: return json_error(404, "unknown service");
     case control_result::not_managed: return json_error(409, "kinfra only watches this service; it does not run it");
   }

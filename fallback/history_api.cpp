@@ -28,7 +28,7 @@ json point_json(const history_point& p, bool service, bool whole) {
             {"p95_ms", ms(p.p95_ms)},
             {"p99_ms", ms(p.p99_ms)},
             {"restarts", p.restarts}};
-  j["connections"] = p.connections;
+  if (service || whole) j["connections"] = p.connections;  // (a route has none of its own)
   if (service) j["state"] = to_string(static_cast<service_state>(p.state));
   return j;
 }

@@ -168,6 +168,10 @@ void h2_connection::start_relay(stream_state& s, const route& r) {
     return relay_failed(s.id, 414, grpc_invalid_argument, "the request target is too long");
   if (svc.accepting && !svc.accepting->load(std::memory_order_relaxed))
     return relay_failed(s.id, 503, grpc_unavailable, "service " + svc.name + " is not available right now");
+  if (svc.stats) {
+    svc.stats->began(w_.index());
+    relay->active = svc.stats;
+  }
   net::co_spawn(io_.get_executor(), connect_relay(w_, s.gen, r.service_index, relay), net::detached);
   update_deadline();
 }
@@ -200,6 +204,8 @@ void h2_connection::log_relay(const stream_state& s) {
   auto& r = *s.relay;
   if (r.logged) return;
   r.logged = true;
+  if (r.active) r.active->ended(w_.index());
+  r.active = nullptr;
   const auto took = std::chrono::steady_clock::now() - r.started;
   const unsigned status = r.status;
   if (s.matched && s.matched->stats) s.matched->stats->record(w_.index(), status, took, r.bytes_in, r.bytes_out);

@@ -18,6 +18,10 @@
 #include <utility>
 #include <vector>
 
+namespace kinfra {
+class service_stats;
+}
+
 namespace kinfra::proxy {
 
 class h2_connection;
@@ -60,6 +64,7 @@ struct h2_relay {
   bool grpc = false;
   std::uint64_t max_body = 0;  ///< the route's max_body_bytes
   bool refused = false;        ///< answered with an error: what the client still sends is dropped
+  service_stats* active = nullptr;  ///< counts it in flight to its service until it is logged
   bool logged = false;  ///< its access log line and /metrics count are written  ///< content-type application/grpc…: failures are answered the gRPC way
 };
 

@@ -7,7 +7,7 @@
 set -euo pipefail
 
 build_pkgs=(g++ cmake ninja-build ccache pkg-config
-            libboost1.81-dev libssl-dev nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev libcli11-dev libnghttp2-dev libmimalloc-dev
+            libboost1.81-dev libssl-dev nlohmann-json3-dev libyaml-cpp-dev libyaml-dev libspdlog-dev libcli11-dev libnghttp2-dev libmimalloc-dev
             python3 ca-certificates dpkg-dev)
 # dpkg-dev (above: dpkg-shlibdeps, so that `cpack -G DEB` after the quick start lists the libraries
 # kinfra needs) and lintian: the Debian package and its test.

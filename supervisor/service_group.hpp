@@ -132,6 +132,8 @@ class service_group {
   /** A reshape in progress: the entry it goes to (later reloads replace it), and start it after? */
   std::optional<service_config> reshape_to_;
   bool reshape_start_ = false;
+  bool reshape_restart_ = false;  ///< what it starts again is a restart (a managed process was wanted)
+  std::string reshape_by_;        ///< who the restart is for: "reload", or who asked meanwhile
 
   rollout_phase phase_ = rollout_phase::idle;
   unsigned roll_index_ = 0;

@@ -72,6 +72,7 @@ void service_group::restart(std::string by) {
   if (!cfg_.managed()) return;
   if (reshape_to_) {
     reshape_start_ = true;  // it starts anew once the reshape has stopped everything
+    reshape_by_ = std::move(by);
     return;
   }
   if (phase_ != rollout_phase::idle) {
@@ -314,6 +315,9 @@ void service_group::begin_reshape(const service_config& next) {
   // (After stop(), which would count as "stop it" otherwise; its completion is posted.)
   reshape_to_ = next;
   reshape_start_ = wanted;
+  // A process that ran (or was wanted) and runs again with the new entry: a restart, by the reload.
+  reshape_restart_ = cfg_.managed() && wanted;
+  reshape_by_ = "reload";
 }
 
 void service_group::finish_reshape() {
@@ -322,8 +326,11 @@ void service_group::finish_reshape() {
   reshape_to_.reset();
   rebuild_members();
   if (reshape_start_) {
+    if (reshape_restart_ && cfg_.managed()) {
+      ++restarts_before_;
+      restarted_event(reshape_by_);  // (before the new processes' own events)
+    }
     start();
-    restarted_event("reload");
   }
 }
 

@@ -17,6 +17,7 @@
   let boot = null;          // the kinfra process the seqs below belong to
   let eventsCursor = 0;     // the last event seq asked about (any service's)
   let reloading = null;     // while the log is loaded again: the lines streamed meanwhile
+  let catching = null;      // while newer lines are fetched (after a resync): the lines streamed meanwhile
   /** kinfra restarted (another process, its seqs begin again): events and log start again. */
   function newProcess(id) {
     const changed = boot !== null && id !== boot;
@@ -144,14 +145,15 @@
     const q = search.value.trim().toLowerCase();
     return !q || line.dataset.text.indexOf(q) >= 0;
   }
+  let shown = 0;  // lines not hidden by the filter (kept as lines come and go: no walk per line)
   function count() {
-    let shown = 0;
-    for (const l of lines.children) if (!l.hidden) shown++;
-    setText("log-count", shown === lines.children.length ? lines.children.length + " lines" : shown + " of " + lines.children.length + " lines");
+    const total = lines.children.length;
+    setText("log-count", shown === total ? total + " lines" : shown + " of " + total + " lines");
   }
   function addLines(list) {
-    if (reloading) {
-      reloading.push(...list);  // (added after the reload, those it did not bring)
+    const queue = reloading || catching;
+    if (queue) {
+      for (const e of list) queue.push(e);  // (added after the load, those it did not bring)
       return;
     }
     const atBottom = lines.scrollTop + lines.clientHeight >= lines.scrollHeight - 30;
@@ -168,43 +170,52 @@
       const msg = document.createElement("span"); msg.className = "msg"; msg.textContent = " " + e.message;
       line.append(ts, lvl, msg);
       line.hidden = !visible(line);
+      if (!line.hidden) shown++;
       lines.appendChild(line);
     }
-    while (lines.children.length > maxLines) lines.firstElementChild.remove();
+    while (lines.children.length > maxLines) {
+      if (!lines.firstElementChild.hidden) shown--;
+      lines.firstElementChild.remove();
+    }
     count();
     if (document.getElementById("follow").checked && atBottom) lines.scrollTop = lines.scrollHeight;
   }
   async function loadLog(first) {
-    if (reloading && !first) return;
+    if ((reloading || catching) && !first) return;
+    if (!first) catching = [];
     try {
       // The whole ring (first) or what is newer, in pages of at most 10,000 lines, oldest first.
       let after = first ? 0 : lastLine, doc;
       const got = [];
       for (;;) {
         doc = await get("/__logs__/" + enc + "?format=json&limit=10000&after=" + after);
-        if (!first && (newProcess(doc.boot) || doc.reset)) return restartLog();
+        if (!first && (newProcess(doc.boot) || doc.reset)) {
+          catching = null;
+          return restartLog();
+        }
         for (const e of doc.lines || []) got.push(e);
         if (!doc.more || typeof doc.next !== "number" || doc.next <= after) break;
         after = doc.next;
       }
       if (first) boot = boot || doc.boot;
-      const queued = first && reloading ? reloading : [];
+      const queued = (first ? reloading : catching) || [];
       if (first) reloading = null;
+      else catching = null;
       addLines(got);
       addLines(queued);  // (lines streamed during the reload; those it brought are skipped by seq)
       if (first) lines.scrollTop = lines.scrollHeight;
     } catch (e) {
-      if (first) {
-        const queued = reloading || [];
-        reloading = null;
-        addLines(queued);
-      }
+      const queued = (first ? reloading : catching) || [];
+      if (first) reloading = null;
+      else catching = null;
+      addLines(queued);
     }
   }
   /** kinfra restarted (its line numbers began again): the log from the start. */
   function restartLog() {
     if (reloading) return;
     lines.replaceChildren();
+    shown = 0;
     lastLine = 0;
     reloading = [];
     return loadLog(true);
@@ -217,10 +228,17 @@
     line.dataset.seq = String(lastLine);
     line.dataset.text = "";
     line.textContent = "… " + n + " lines dropped by kinfra's log ring (log_lines) before this page got them …";
+    line.hidden = !visible(line);
+    if (!line.hidden) shown++;
     lines.appendChild(line);
+    count();
   }
   function refilter() {
-    for (const l of lines.children) l.hidden = !visible(l);
+    shown = 0;
+    for (const l of lines.children) {
+      l.hidden = !visible(l);
+      if (!l.hidden) shown++;
+    }
     count();
   }
   level.addEventListener("change", refilter);

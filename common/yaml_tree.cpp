@@ -1,0 +1,169 @@
+#include "common/yaml_tree.hpp"
+
+#include <yaml.h>
+
+#include <map>
+#include <memory>
+
+namespace kinfra::yaml {
+namespace {
+
+const std::string empty_text;
+
+mark mark_of(const yaml_mark_t& m) { return {static_cast<int>(m.line), static_cast<int>(m.column)}; }
+
+/** A plain scalar that YAML reads as null. */
+bool is_null_text(const yaml_event_t& e) {
+  if (e.data.scalar.style != YAML_PLAIN_SCALAR_STYLE) return false;
+  std::string_view v(reinterpret_cast<const char*>(e.data.scalar.value), e.data.scalar.length);
+  return v.empty() || v == "~" || v == "null" || v == "Null" || v == "NULL";
+}
+
+/** The parser and its current event, released however the parse ends. */
+class event_source {
+ public:
+  explicit event_source(std::string_view text) {
+    if (!yaml_parser_initialize(&parser_)) throw parse_error({}, "out of memory");
+    yaml_parser_set_input_string(&parser_, reinterpret_cast<const unsigned char*>(text.data()), text.size());
+  }
+  ~event_source() {
+    if (has_event_) yaml_event_delete(&event_);
+    yaml_parser_delete(&parser_);
+  }
+  event_source(const event_source&) = delete;
+  event_source& operator=(const event_source&) = delete;
+
+  /** The next event; throws parse_error with libyaml's problem and position. */
+  const yaml_event_t& next() {
+    if (has_event_) yaml_event_delete(&event_);
+    has_event_ = false;
+    if (!yaml_parser_parse(&parser_, &event_)) {
+      std::string message = parser_.problem ? parser_.problem : "the text cannot be read as YAML";
+      if (parser_.context) message += std::string(" (") + parser_.context + ")";
+      throw parse_error(mark_of(parser_.problem_mark), std::move(message));
+    }
+    has_event_ = true;
+    return event_;
+  }
+
+ private:
+  yaml_parser_t parser_{};
+  yaml_event_t event_{};
+  bool has_event_ = false;
+};
+
+}  // namespace
+
+bool node::IsNull() const { return d_ && d_->kind == node_kind::null; }
+bool node::IsScalar() const { return d_ && d_->kind == node_kind::scalar; }
+bool node::IsMap() const { return d_ && d_->kind == node_kind::map; }
+bool node::IsSequence() const { return d_ && d_->kind == node_kind::sequence; }
+const std::string& node::Scalar() const { return IsScalar() ? d_->scalar : empty_text; }
+mark node::Mark() const { return d_ ? d_->at : mark{}; }
+
+std::size_t node::size() const {
+  if (!d_) return 0;
+  if (d_->kind == node_kind::map) return d_->children.size() / 2;
+  if (d_->kind == node_kind::sequence) return d_->children.size();
+  return 0;
+}
+
+node node::operator[](std::string_view key) const {
+  if (!IsMap()) return node();
+  const auto& c = d_->children;
+  for (std::size_t i = 0; i + 1 < c.size(); i += 2)
+    if (c[i]->kind == node_kind::scalar && c[i]->scalar == key) return node(c[i + 1]);
+  return node();
+}
+
+node node::operator[](std::size_t i) const {
+  if (!IsSequence() || i >= d_->children.size()) return node();
+  return node(d_->children[i]);
+}
+
+node::iterator node::begin() const { return iterator(d_, 0); }
+
+node::iterator node::end() const {
+  const std::size_t n = d_ && (d_->kind == node_kind::map || d_->kind == node_kind::sequence) ? d_->children.size() : 0;
+  return iterator(d_, n);
+}
+
+node::entry node::iterator::operator*() const {
+  entry e;
+  if (d_->kind == node_kind::map) {
+    e.first = node(d_->children[at_]);
+    e.second = node(d_->children[at_ + 1]);
+  } else {
+    e.reset(node(d_->children[at_]));
+  }
+  return e;
+}
+
+node::iterator& node::iterator::operator++() {
+  at_ += d_->kind == node_kind::map ? 2 : 1;
+  return *this;
+}
+
+node_data* document::make(node_kind kind, mark at) {
+  node_data& d = arena_.emplace_back();
+  d.kind = kind;
+  d.at = at;
+  return &d;
+}
+
+document::document(std::string_view text) {
+  event_source events(text);
+  std::vector<node_data*> open;  // the collections being read, innermost last
+  std::map<std::string, const node_data*, std::less<>> anchors;
+  // A finished node goes into the collection around it, or becomes the root.
+  auto place = [&](const node_data* d) {
+    if (open.empty()) root_ = d;
+    else open.back()->children.push_back(d);
+  };
+  auto anchor = [&](const yaml_char_t* name, const node_data* d) {
+    if (name) anchors[reinterpret_cast<const char*>(name)] = d;
+  };
+  for (bool done = false; !done;) {
+    const yaml_event_t& e = events.next();
+    const mark at = mark_of(e.start_mark);
+    switch (e.type) {
+      case YAML_SCALAR_EVENT: {
+        node_data* d = make(is_null_text(e) ? node_kind::null : node_kind::scalar, at);
+        if (d->kind == node_kind::scalar)
+          d->scalar.assign(reinterpret_cast<const char*>(e.data.scalar.value), e.data.scalar.length);
+        anchor(e.data.scalar.anchor, d);
+        place(d);
+        break;
+      }
+      case YAML_SEQUENCE_START_EVENT:
+      case YAML_MAPPING_START_EVENT: {
+        const bool map = e.type == YAML_MAPPING_START_EVENT;
+        node_data* d = make(map ? node_kind::map : node_kind::sequence, at);
+        anchor(map ? e.data.mapping_start.anchor : e.data.sequence_start.anchor, d);
+        open.push_back(d);
+        break;
+      }
+      case YAML_SEQUENCE_END_EVENT:
+      case YAML_MAPPING_END_EVENT: {
+        const node_data* d = open.back();
+        open.pop_back();
+        place(d);
+        break;
+      }
+      case YAML_ALIAS_EVENT: {
+        auto it = anchors.find(reinterpret_cast<const char*>(e.data.alias.anchor));
+        if (it == anchors.end())
+          throw parse_error(at, std::string("unknown anchor '*") + reinterpret_cast<const char*>(e.data.alias.anchor) +
+                                    "' (an alias must come after its '&' anchor)");
+        place(it->second);
+        break;
+      }
+      case YAML_DOCUMENT_END_EVENT:  // (only the first document counts)
+      case YAML_STREAM_END_EVENT: done = true; break;
+      default: break;
+    }
+  }
+  if (!root_) root_ = make(node_kind::null, {0, 0});  // an empty text: a null document
+}
+
+}  // namespace kinfra::yaml
