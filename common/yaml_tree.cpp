@@ -9,6 +9,7 @@ namespace kinfra::yaml {
 namespace {
 
 const std::string empty_text;
+constexpr std::size_t max_depth = 64;
 
 mark mark_of(const yaml_mark_t& m) { return {static_cast<int>(m.line), static_cast<int>(m.column)}; }
 
@@ -137,6 +138,9 @@ document::document(std::string_view text) {
       }
       case YAML_SEQUENCE_START_EVENT:
       case YAML_MAPPING_START_EVENT: {
+        // (routes.yaml is a few levels deep; libyaml's scanner slows down with every open level.)
+        if (open.size() >= max_depth)
+          throw parse_error(at, "nesting deeper than " + std::to_string(max_depth) + " levels");
         const bool map = e.type == YAML_MAPPING_START_EVENT;
         node_data* d = make(map ? node_kind::map : node_kind::sequence, at);
         anchor(map ? e.data.mapping_start.anchor : e.data.sequence_start.anchor, d);

@@ -110,7 +110,7 @@ class parse_error : public std::runtime_error {
 /** The first document of a YAML text, parsed whole. */
 class document {
  public:
-  /** Throws parse_error. */
+  /** Throws parse_error (also for collections nested deeper than 64 levels). */
   explicit document(std::string_view text);
   document(const document&) = delete;
   document& operator=(const document&) = delete;

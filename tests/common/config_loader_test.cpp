@@ -742,3 +742,22 @@ services:
   EXPECT_TRUE(has_error(bad, 9, "protocol must be")) << errors_of(bad);
   EXPECT_TRUE(has_error(bad, 10, "speaks HTTP/2 only")) << errors_of(bad);
 }
+
+TEST(RoutesConfig, AliasesNullsPositionsAndTheNestingBound) {
+  // An anchored entry used twice; `~` and an empty value are null, a quoted "null" is text.
+  auto r = load(
+      "services:\n  a: &svc { url: \"http://127.0.0.1:1\", health: off }\n  b: *svc\n"
+      "routes:\n  - { path: /a, service: a }\n  - { path: /b, service: \"b\" }\n");
+  ASSERT_TRUE(r.ok()) << errors_of(r);
+  EXPECT_EQ(r.cfg->services.size(), 2u);
+  auto unknown = load("routes: *nowhere\n");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_TRUE(has_error(unknown, 1, "unknown anchor")) << errors_of(unknown);
+  auto null_name = load("services:\n  a: { url: ~ }\nroutes: []\n");
+  ASSERT_FALSE(null_name.ok());
+  EXPECT_TRUE(has_error(null_name, 2, "url")) << errors_of(null_name);
+  // Deep nesting is refused at once (libyaml slows down with every open level).
+  auto deep = load("routes: " + std::string(100000, '[') + "\n");
+  ASSERT_FALSE(deep.ok());
+  EXPECT_TRUE(has_error(deep, 1, "nesting deeper than 64 levels")) << errors_of(deep);
+}
