@@ -6,6 +6,8 @@ methods take and return raw bytes.
                                          to PORT_FILE; exits after 120 s or on SIGTERM
     grpc_peer.py client TARGET [CA]      call every method through TARGET (host:port; TLS with CA,
                                          checked for the name "localhost"), print JSON results
+    grpc_peer.py hold TARGET FILE        open a Bidi call (plain HTTP/2), print "held" once its first
+                                         echo came back, keep it open until FILE exists (at most 30 s)
 
 Methods: Unary (echo, with the server's pid as trailing metadata), ServerStream (N messages),
 Bidi (echoes each message), Fail (INVALID_ARGUMENT with a message and trailing metadata).
@@ -120,6 +122,24 @@ def limited(target, ca):
     print(json.dumps(results))
 
 
+def hold(target, release_file):
+    channel = grpc.insecure_channel(target)
+    released = [False]
+
+    def messages():
+        yield b"first"
+        deadline = time.time() + 30
+        while not os.path.exists(release_file) and time.time() < deadline:
+            time.sleep(0.02)
+        released[0] = True
+
+    replies = channel.stream_stream("/test.Echo/Bidi", identity, identity)(messages(), timeout=40)
+    for r in replies:
+        if r == b"bidi:first":
+            print("held", flush=True)
+    print(json.dumps({"released": released[0]}))
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "server":
         serve(sys.argv[2])
@@ -127,5 +147,7 @@ if __name__ == "__main__":
         client(sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else None)
     elif sys.argv[1] == "limited":
         limited(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "hold":
+        hold(sys.argv[2], sys.argv[3])
     elif sys.argv[1] == "unary":
         unary_only(sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else None)

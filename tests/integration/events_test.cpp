@@ -189,6 +189,18 @@ TEST(EventsApi, EveryRestartSaysWhyOrWhoAskedForIt) {
   auto list = messages(events_of(k.port(), "service=app"));
   EXPECT_GE(find_from(list, "restarted on request (CLI) (restart 2)"), 0) << json(list).dump(1);
   EXPECT_GE(find_from(list, "restarted with its new entry in routes.yaml (restart 4)"), 0) << json(list).dump(1);
+  // Another shape (a fixed port to `port: auto`): everything stops and starts anew, a restart too.
+  k.dir().write("routes.yaml", head + "services:\n" +
+                                   kt::test_service_entry("app", {"--name", "two"}, std::nullopt, "    port: auto\n") +
+                                   "routes:\n  - { path: /, service: app }\n");
+  ASSERT_EQ(kt::http_request(k.port(), "POST", "/__action__/reload").status, 200);
+  ASSERT_TRUE(kt::wait_until([&] { return restarts().size() > 4; })) << events_of(k.port()).dump(1);
+  EXPECT_EQ(restarts().back(), "reload");
+  list = messages(events_of(k.port(), "service=app"));
+  const int reshaped = find_from(list, "(restart 5)");
+  EXPECT_TRUE(reshaped >= 0 && find_from(list, "process started", reshaped) > reshaped) << json(list).dump(1);
+  EXPECT_TRUE(kt::wait_until([&] { return kt::get_status(k.port())["services"]["app"]["restarts"] == 5; }))
+      << "the count on the board grows with it";
   // Each restart's event comes after its process ended and before the new one started.
   const int asked = find_from(list, "restart requested (dashboard)");
   const int exited = find_from(list, "exited", asked);

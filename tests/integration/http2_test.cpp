@@ -545,6 +545,22 @@ TEST(Grpc, UnaryStreamingBidiAndStatusThroughKinfraThenUnavailableWhileTheServic
   EXPECT_EQ(doc["small"]["value"], "echo:hi") << doc.dump();
   EXPECT_EQ(doc["big"]["code"], "RESOURCE_EXHAUSTED") << doc.dump();
 
+  // A call held open is in flight to the service (the dashboard's history, /metrics) until it ends.
+  const std::string gauge = "kinfra_service_requests_in_flight{service=\"grpc\"}";
+  EXPECT_EQ(kt::metric_value(k.port(1), gauge), 0);
+  const std::string release = work.path() + "/release";
+  std::string held;
+  std::thread holder([&] {
+    kt::run_shell(std::string("timeout 60 /usr/bin/python3 ") + KINFRA_SOURCE_DIR + "/tests/helper/grpc_peer.py hold 127.0.0.1:" +
+                      std::to_string(k.port(1)) + " " + release,
+                  &held);
+  });
+  EXPECT_TRUE(kt::wait_until([&] { return kt::metric_value(k.port(1), gauge) == 1; }, 15s));
+  std::ofstream(release) << "go";
+  holder.join();
+  EXPECT_NE(held.find("held"), std::string::npos) << held;
+  EXPECT_TRUE(kt::wait_until([&] { return kt::metric_value(k.port(1), gauge) == 0; }, 10s));
+
   // An HTTP/1.1 client on a gRPC route: 505, nothing forwarded.
   std::string out;
   kt::run_shell("curl -sk --http1.1 -o /dev/null -w '%{http_code}' https://" + tls_target + "/test.Echo/Unary", &out);
