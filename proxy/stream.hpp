@@ -11,13 +11,13 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/async_result.hpp>
-#include <boost/asio/ssl/stream.hpp>
 
 #include <cstdint>
 #include <memory>
 #include <utility>
 
 #include "proxy/h2_channel.hpp"
+#include "proxy/tls_stream.hpp"
 
 namespace kinfra::proxy {
 
@@ -27,7 +27,6 @@ using tcp = net::ip::tcp;
 class stream {
  public:
   using executor_type = tcp::socket::executor_type;
-  using tls_stream = net::ssl::stream<tcp::socket&>;
 
   explicit stream(tcp::socket socket) : socket_(std::move(socket)) {}
   explicit stream(const executor_type& ex) : socket_(ex) {}
