@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <new>
 
 namespace kinfra::proxy {
@@ -61,7 +62,8 @@ int bio_destroy(BIO* b) {
 /** The BIO kind over a socket's descriptor, made once (thread-safe static). */
 const BIO_METHOD* socket_bio_method() {
   static BIO_METHOD* const method = [] {
-    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "kinfra socket");
+    const int index = BIO_get_new_index();
+    BIO_METHOD* m = index > 0 ? BIO_meth_new(index | BIO_TYPE_SOURCE_SINK, "kinfra socket") : nullptr;
     if (!m) return m;
     BIO_meth_set_read(m, bio_read);
     BIO_meth_set_write(m, bio_write);
@@ -76,6 +78,7 @@ const BIO_METHOD* socket_bio_method() {
 }  // namespace
 
 tls_stream::tls_stream(tcp::socket& socket, net::ssl::context& ctx) : socket_(socket) {
+  auto target = std::make_unique<bio_target>(bio_target{this, &socket_});
   const BIO_METHOD* method = socket_bio_method();
   ssl_ = method ? SSL_new(ctx.native_handle()) : nullptr;
   BIO* bio = ssl_ ? BIO_new(method) : nullptr;
@@ -83,7 +86,7 @@ tls_stream::tls_stream(tcp::socket& socket, net::ssl::context& ctx) : socket_(so
     if (ssl_) SSL_free(ssl_);
     throw std::bad_alloc();
   }
-  BIO_set_data(bio, new bio_target{this, &socket_});
+  BIO_set_data(bio, target.release());
   SSL_set_bio(ssl_, bio, bio);  // (one BIO both ways; the SSL owns it)
   SSL_set_mode(ssl_, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
 }

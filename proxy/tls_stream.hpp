@@ -16,6 +16,7 @@
 #include <openssl/ssl.h>
 
 #include <boost/asio/append.hpp>
+#include <boost/asio/buffer.hpp>
 #include <boost/asio/compose.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -35,6 +36,7 @@ class tls_stream {
  public:
   using executor_type = tcp::socket::executor_type;
   using handshake_type = net::ssl::stream_base::handshake_type;
+  static constexpr std::size_t join_limit = 8192;
 
   /** A TLS connection over `socket` (which must outlive it) with `ctx`'s settings. Throws on no memory. */
   tls_stream(tcp::socket& socket, net::ssl::context& ctx);
@@ -82,12 +84,22 @@ class tls_stream {
     return run<true>([this, b](std::size_t& n, boost::system::error_code& ec) { return try_read(b, n, ec); },
                      std::forward<Token>(token));
   }
-  /** Completes with (error_code, bytes): from the first non-empty buffer. */
+  /**
+   * Completes with (error_code, bytes). Small buffers are joined (up to 8 KiB) into one record, as
+   * Asio's ssl::stream does: a response head and a short body go out in one record and one send.
+   */
   template <class ConstBuffers, class Token>
   auto async_write_some(const ConstBuffers& buffers, Token&& token) {
-    const net::const_buffer b = first(buffers);
-    return run<true>([this, b](std::size_t& n, boost::system::error_code& ec) { return try_write(b, n, ec); },
-                     std::forward<Token>(token));
+    return run<true>(
+        [this, buffers](std::size_t& n, boost::system::error_code& ec) {
+          const net::const_buffer b = first(buffers);
+          if (b.size() >= join_limit || net::buffer_size(buffers) == b.size()) return try_write(b, n, ec);
+          // (Joined again on a retry: the same bytes, which is all OpenSSL asks of a retried write.)
+          char joined[join_limit];
+          const std::size_t size = net::buffer_copy(net::buffer(joined), buffers);
+          return try_write(net::const_buffer(joined, size), n, ec);
+        },
+        std::forward<Token>(token));
   }
   /** Sends close_notify and waits for the peer's; completes with (error_code). */
   template <class Token>
