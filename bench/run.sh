@@ -20,7 +20,7 @@
 #
 #   bench/run.sh                   full run (about 18 minutes)
 #   ROUNDS=1 DURATION=3 bench/run.sh   a quick look
-#   SECTIONS="https" bench/run.sh  only some parts: http, https, h2, idle, cpu, instr, h2instr, admin
+#   SECTIONS="https" bench/run.sh  only some parts: http, https, h2, idle, tlsidle, cpu, instr, h2instr, admin
 #   bench/run.sh admin             the same, sections as arguments
 #   ACCESS_LOG=1 bench/run.sh      kinfra and nginx writing access logs (to files)
 #
@@ -55,7 +55,7 @@ CG_H2_C2=${CG_H2_C2:-600}
 CG_H2_BATCH=${CG_H2_BATCH:-20}
 H2_STREAMS=${H2_STREAMS:-10}
 PROXIES=(kinfra nginx haproxy)
-SECTIONS=${SECTIONS:-http https h2 idle cpu instr h2instr admin}
+SECTIONS=${SECTIONS:-http https h2 idle tlsidle cpu instr h2instr admin}
 [ $# -gt 0 ] && SECTIONS="$*"
 IDLE_CONNECTIONS=${IDLE_CONNECTIONS:-8000}
 has_section() { [[ " $SECTIONS " == *" $1 "* ]]; }
@@ -394,6 +394,19 @@ if has_section https; then
   done
 fi
 
+# kinfra holds a connection idle for over a second without its session (worker::rest_after):
+# measure once every connection got there (its /metrics says so; at most 20 s).
+wait_dormant() {  # proxy held
+  sleep 2
+  [ "$1" = kinfra ] || return 0
+  local dormant
+  for _ in $(seq 1 90); do
+    dormant=$(curl -s "http://127.0.0.1:${PORT[$1]}/metrics" | awk '/^kinfra_connections_dormant / {print $2}')
+    [ "${dormant:-0}" -ge "$2" ] && break
+    sleep 0.2
+  done
+}
+
 declare -A IDLE_BYTES
 if has_section idle; then
   echo "memory per idle keep-alive connection ($IDLE_CONNECTIONS connections)" >&2
@@ -403,21 +416,34 @@ if has_section idle; then
     before=$(rss_now)
     coproc HOLD { taskset -c 1 python3 bench/hold_idle.py "${PORT[$p]}" "$IDLE_CONNECTIONS"; }
     read -r _ held <&"${HOLD[0]}"
-    # kinfra holds a connection idle for over a second without its session (worker::rest_after):
-    # measure once every connection got there (its /metrics says so; at most 20 s).
-    sleep 2
-    if [ "$p" = kinfra ]; then
-      for _ in $(seq 1 90); do
-        dormant=$(curl -s "http://127.0.0.1:${PORT[$p]}/metrics" | awk '/^kinfra_connections_dormant / {print $2}')
-        [ "${dormant:-0}" -ge "$held" ] && break
-        sleep 0.2
-      done
-    fi
+    wait_dormant "$p" "$held"
     after=$(rss_now)
     exec {HOLD[1]}>&-
     wait "$HOLD_PID" 2>/dev/null || true
     IDLE_BYTES[$p]=$(( (after - before) * 1024 / held ))
     echo "  $p: RSS $before -> $after KiB with $held idle connections: ${IDLE_BYTES[$p]} bytes each" >&2
+    sleep 1
+  done
+fi
+
+# The same over TLS: a connection that finished its handshake and one request, then idles (kinfra
+# holds it dormant with its OpenSSL state; what each proxy keeps is its TLS state and buffers).
+declare -A TLS_IDLE_BYTES
+TLS_IDLE_CONNECTIONS=${TLS_IDLE_CONNECTIONS:-2000}
+if has_section tlsidle; then
+  echo "memory per idle HTTPS keep-alive connection ($TLS_IDLE_CONNECTIONS connections)" >&2
+  for p in "${PROXIES[@]}"; do
+    rss_now() { local t=0; for q in $(procs_of "${MAIN_PID[$p]}"); do
+      t=$((t + $(awk '/VmRSS/ {print $2}' "/proc/$q/status" 2>/dev/null || echo 0))); done; echo "$t"; }
+    before=$(rss_now)
+    coproc HOLD { taskset -c 1 python3 bench/hold_idle.py "${TLS_PORT[$p]}" "$TLS_IDLE_CONNECTIONS" tls; }
+    read -r _ held <&"${HOLD[0]}"
+    wait_dormant "$p" "$held"
+    after=$(rss_now)
+    exec {HOLD[1]}>&-
+    wait "$HOLD_PID" 2>/dev/null || true
+    TLS_IDLE_BYTES[$p]=$(( (after - before) * 1024 / held ))
+    echo "  $p: RSS $before -> $after KiB with $held idle HTTPS connections: ${TLS_IDLE_BYTES[$p]} bytes each" >&2
     sleep 1
   done
 fi
@@ -565,6 +591,12 @@ mkdir -p bench/results
     echo "Memory per idle keep-alive connection (RSS growth with $IDLE_CONNECTIONS held, after one request each):"
     echo
     for p in "${PROXIES[@]}"; do echo "- $p: ${IDLE_BYTES[$p]} bytes"; done
+  fi
+  if has_section tlsidle; then
+    echo
+    echo "Memory per idle HTTPS keep-alive connection (RSS growth with $TLS_IDLE_CONNECTIONS held, after a handshake and one request each):"
+    echo
+    for p in "${PROXIES[@]}"; do echo "- $p: ${TLS_IDLE_BYTES[$p]} bytes"; done
   fi
   if has_section https; then
     echo

@@ -53,7 +53,7 @@ client_session::client_session(worker& w, tcp::socket socket, std::shared_ptr<co
                                bool fresh)
     : w_(w), client_(std::move(socket)), listener_(std::move(listener)), gen_(w.current()), tls_(listener_->tls) {
   if (fresh) w_.connection_opened();
-  else requests_ = 1;  // taken over from a dormant_set: no TLS, no HTTP/2 preface, the idle timeout
+  else requests_ = 1;  // taken over from a dormant_set: no handshake, no HTTP/2 preface, the idle timeout
   // Tracked from the moment it exists: a drain or stop before its coroutine first runs reaches it.
   w_.track(*this);
   boost::system::error_code ec;
@@ -129,7 +129,7 @@ net::awaitable<void> client_session::run() {
     co_await finish(o == outcome::abort ? o : outcome::close);
     co_return;
   }
-  if (tls_) {
+  if (tls_ && !client_.is_tls()) {  // (a connection woken from dormancy has its TLS already)
     if (auto done = co_await accept_tls()) {
       end_request();
       co_await finish(*done);
@@ -146,7 +146,8 @@ net::awaitable<void> client_session::run() {
     if (auto done = co_await read_request_header()) {
       if (*done == outcome::dormant) {
         handed_over_ = true;
-        w_.rest(std::move(client_.socket()), listener_, idle_until_);
+        auto tls = client_.release_tls();  // (before the socket it refers to moves)
+        w_.rest(std::move(client_.socket()), listener_, idle_until_, std::move(tls));
         co_return;
       }
       end_request();  // a malformed or timed-out head that was answered
@@ -238,8 +239,9 @@ net::awaitable<std::optional<client_session::outcome>> client_session::read_requ
     arm(cfg.timeouts.header, phase::idle);
   } else {
     arm(cfg.timeouts.idle, phase::idle);
-    // A plain HTTP/1.1 connection idle past rest_after is handed to a dormant_connection.
-    if (!client_.is_tls() && !client_.is_h2_stream() && cfg.timeouts.idle > worker::rest_after) {
+    // An HTTP/1.1 connection idle past rest_after is handed to a dormant_connection (over TLS
+    // too: its OpenSSL state goes with it; a read waiting here has taken all OpenSSL decrypted).
+    if (!client_.is_h2_stream() && cfg.timeouts.idle > worker::rest_after) {
       idle_until_ = deadline;
       deadline = now_ms() + worker::rest_after.count();
     }

@@ -36,8 +36,11 @@ class client_session final : public timed {
   /** Takes over a keep-alive connection that a dormant_connection held (already counted as open). */
   struct resumed_t {};
   static constexpr resumed_t resumed{};
-  client_session(worker& w, tcp::socket socket, std::shared_ptr<const listener_info> listener, resumed_t)
-      : client_session(w, std::move(socket), std::move(listener), false) {}
+  client_session(worker& w, tcp::socket socket, std::shared_ptr<const listener_info> listener, resumed_t,
+                 std::unique_ptr<tls_stream> tls)
+      : client_session(w, std::move(socket), std::move(listener), false) {
+    client_.adopt_tls(std::move(tls));
+  }
   /** One HTTP/2 stream (see h2_channel): serves its one request, then ends. */
   client_session(worker& w, std::shared_ptr<h2_channel> channel, std::shared_ptr<const listener_info> listener,
                  const client_address& peer);

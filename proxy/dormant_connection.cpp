@@ -1,4 +1,5 @@
 #include "proxy/dormant_connection.hpp"
+#include "proxy/tls_stream.hpp"
 
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -25,6 +26,7 @@ struct dormant_set::entry final : timed {
   int fd;
   bool v6;
   std::shared_ptr<const listener_info> listener;
+  std::unique_ptr<tls_stream> tls;  ///< HTTPS: its TLS state, which goes on
 };
 
 dormant_set::dormant_set(worker& w) : w_(w), ready_(w.context()) {
@@ -47,7 +49,8 @@ void dormant_set::shutdown() {
   ready_.cancel(ignored);
 }
 
-void dormant_set::rest(tcp::socket socket, std::shared_ptr<const listener_info> listener, std::int64_t idle_deadline) {
+void dormant_set::rest(tcp::socket socket, std::shared_ptr<const listener_info> listener, std::int64_t idle_deadline,
+                       std::unique_ptr<tls_stream> tls) {
   boost::system::error_code ec;
   const bool v6 = socket.local_endpoint(ec).address().is_v6();
   std::unique_ptr<entry> owned;
@@ -65,6 +68,7 @@ void dormant_set::rest(tcp::socket socket, std::shared_ptr<const listener_info> 
   }
   auto* e = owned.release();
   e->fd = fd;
+  e->tls = std::move(tls);
   e->deadline = idle_deadline;
   w_.track(*e);
   w_.dormant_changed(+1);
@@ -110,10 +114,11 @@ void dormant_set::on_readable(entry& e) {
   socket.assign(e.v6 ? tcp::v6() : tcp::v4(), e.fd, ec);
   if (ec) return end(e);
   auto listener = std::move(e.listener);
+  auto tls = std::move(e.tls);
   w_.dormant_changed(-1);
   delete &e;  // (the connection stays counted as open: the session takes it over)
   try {
-    w_.wake(std::move(socket), std::move(listener));  // (which counts the close if it fails)
+    w_.wake(std::move(socket), std::move(listener), std::move(tls));  // (which counts the close if it fails)
   } catch (const std::exception&) {
   }
 }

@@ -4,10 +4,11 @@
  *
  * A session waiting for the next request keeps its coroutine frames, its read buffer, the
  * capacity its strings grew to, and Asio's per-socket reactor state and pending read: several
- * KiB. When a plain HTTP/1.1 connection has been idle for `worker::rest_after`, its session ends
+ * KiB. When an HTTP/1.1 connection has been idle for `worker::rest_after`, its session ends
  * and the worker's dormant_set takes the bare descriptor: it leaves Asio's reactor for an epoll
- * set of the worker's own, and what stays in memory is an entry of 64 bytes (descriptor,
- * listener, idle deadline). When the client sends its next request, the descriptor goes back to
+ * set of the worker's own, and what stays in memory is an entry of 72 bytes (descriptor,
+ * listener, idle deadline) and, over TLS, its OpenSSL state (whose record buffers OpenSSL gives
+ * back while it is idle). When the client sends its next request, the descriptor goes back to
  * Asio and a new session serves it (worker::wake); when the idle timeout passes, or kinfra drains
  * or stops, it closes. The set is woken through one Asio wait on its epoll descriptor.
  */
@@ -24,6 +25,7 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
 class worker;
+class tls_stream;
 struct listener_info;
 
 class dormant_set {
@@ -35,10 +37,11 @@ class dormant_set {
   ~dormant_set();
 
   /**
-   * Holds `socket` (an idle keep-alive connection, nothing unread in the session) until it is
-   * readable or `idle_deadline` (steady ms) passes. Worker thread.
+   * Holds `socket` (an idle keep-alive connection, nothing unread in the session) and, for HTTPS,
+   * its TLS state until it is readable or `idle_deadline` (steady ms) passes. Worker thread.
    */
-  void rest(tcp::socket socket, std::shared_ptr<const listener_info> listener, std::int64_t idle_deadline);
+  void rest(tcp::socket socket, std::shared_ptr<const listener_info> listener, std::int64_t idle_deadline,
+            std::unique_ptr<tls_stream> tls);
   /** Stops waiting for good (the worker stops); the entries close through the worker's close_now. */
   void shutdown();
 

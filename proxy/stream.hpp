@@ -61,6 +61,13 @@ class stream {
   /** From now on, bytes go through TLS with `ctx` (the handshake is the caller's next step). */
   void start_tls(net::ssl::context& ctx) { tls_ = std::make_unique<tls_stream>(socket_, ctx); }
   bool is_tls() const { return tls_ != nullptr; }
+  /** Its TLS state, to be held while the connection is dormant (nothing outstanding). */
+  std::unique_ptr<tls_stream> release_tls() { return std::move(tls_); }
+  /** Goes on with the TLS state a dormant connection kept (null: plain). */
+  void adopt_tls(std::unique_ptr<tls_stream> tls) {
+    tls_ = std::move(tls);
+    if (tls_) tls_->rebind(socket_);
+  }
 
   /** Bytes read and written so far (kept by the callers of read/write, for logs and metrics). */
   std::uint64_t bytes_in = 0;

@@ -77,8 +77,8 @@ const BIO_METHOD* socket_bio_method() {
 
 }  // namespace
 
-tls_stream::tls_stream(tcp::socket& socket, net::ssl::context& ctx) : socket_(socket) {
-  auto target = std::make_unique<bio_target>(bio_target{this, &socket_});
+tls_stream::tls_stream(tcp::socket& socket, net::ssl::context& ctx) : socket_(&socket) {
+  auto target = std::make_unique<bio_target>(bio_target{this, socket_});
   const BIO_METHOD* method = socket_bio_method();
   ssl_ = method ? SSL_new(ctx.native_handle()) : nullptr;
   BIO* bio = ssl_ ? BIO_new(method) : nullptr;
@@ -92,6 +92,11 @@ tls_stream::tls_stream(tcp::socket& socket, net::ssl::context& ctx) : socket_(so
 }
 
 tls_stream::~tls_stream() { SSL_free(ssl_); }
+
+void tls_stream::rebind(tcp::socket& socket) {
+  socket_ = &socket;
+  static_cast<bio_target*>(BIO_get_data(SSL_get_rbio(ssl_)))->socket = &socket;
+}
 
 void tls_stream::set_role(handshake_type type) {
   if (type == net::ssl::stream_base::server) SSL_set_accept_state(ssl_);

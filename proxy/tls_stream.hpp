@@ -45,7 +45,12 @@ class tls_stream {
   tls_stream& operator=(const tls_stream&) = delete;
 
   SSL* native_handle() const { return ssl_; }
-  executor_type get_executor() { return socket_.get_executor(); }
+  executor_type get_executor() { return socket_->get_executor(); }
+  /**
+   * From now on over `socket` (the same connection, taken over by another session after it was
+   * held dormant: the TLS state goes on). No operation may be outstanding.
+   */
+  void rebind(tcp::socket& socket);
 
   /** What one step of an operation came to. */
   enum class step { done, want_read, want_write };
@@ -143,8 +148,8 @@ class tls_stream {
       const bool inline_start = !started;
       started = true;
       switch (attempt(n, ec)) {
-        case step::want_read: return s.socket_.async_wait(tcp::socket::wait_read, std::move(self));
-        case step::want_write: return s.socket_.async_wait(tcp::socket::wait_write, std::move(self));
+        case step::want_read: return s.socket_->async_wait(tcp::socket::wait_read, std::move(self));
+        case step::want_write: return s.socket_->async_wait(tcp::socket::wait_write, std::move(self));
         case step::done: break;
       }
       if (inline_start) {
@@ -164,10 +169,10 @@ class tls_stream {
   auto run(Attempt attempt, Token&& token) {
     using signature = std::conditional_t<WithSize, void(boost::system::error_code, std::size_t),
                                          void(boost::system::error_code)>;
-    return net::async_compose<Token, signature>(op<Attempt, WithSize>{*this, std::move(attempt)}, token, socket_);
+    return net::async_compose<Token, signature>(op<Attempt, WithSize>{*this, std::move(attempt)}, token, *socket_);
   }
 
-  tcp::socket& socket_;
+  tcp::socket* socket_;
   SSL* ssl_ = nullptr;
   std::string prefix_;
   std::size_t prefix_at_ = 0;

@@ -251,14 +251,16 @@ void worker::spawn(std::unique_ptr<client_session> session) {
   });
 }
 
-void worker::rest(tcp::socket socket, std::shared_ptr<const listener_info> listener, std::int64_t idle_deadline) {
-  dormant_set_->rest(std::move(socket), std::move(listener), idle_deadline);
+void worker::rest(tcp::socket socket, std::shared_ptr<const listener_info> listener, std::int64_t idle_deadline,
+                  std::unique_ptr<tls_stream> tls) {
+  dormant_set_->rest(std::move(socket), std::move(listener), idle_deadline, std::move(tls));
 }
 
-void worker::wake(tcp::socket socket, std::shared_ptr<const listener_info> listener) {
+void worker::wake(tcp::socket socket, std::shared_ptr<const listener_info> listener, std::unique_ptr<tls_stream> tls) {
   std::unique_ptr<client_session> session;
   try {
-    session = std::make_unique<client_session>(*this, std::move(socket), std::move(listener), client_session::resumed);
+    session = std::make_unique<client_session>(*this, std::move(socket), std::move(listener), client_session::resumed,
+                                               std::move(tls));
   } catch (...) {
     connection_closed();  // (no session took it over: the socket closed with the attempt)
     throw;

@@ -252,7 +252,7 @@ class worker {
   hold_queue& held() { return held_; }
 
   /**
-   * How long a plain HTTP/1.1 keep-alive connection waits for its next request with its session
+   * How long an HTTP/1.1 keep-alive connection (plain or TLS) waits for its next request with its session
    * before the session ends and a dormant_connection holds it instead (when the idle timeout is
    * longer). Short enough that idle browser connections cost little, long enough that a client
    * that sends its next request at once never pays for the hand-over.
@@ -262,9 +262,10 @@ class worker {
    * An idle keep-alive connection whose session ends: held dormant (see dormant_set) until it is
    * readable or `idle_deadline` (steady ms). Worker thread.
    */
-  void rest(tcp::socket socket, std::shared_ptr<const listener_info> listener, std::int64_t idle_deadline);
+  void rest(tcp::socket socket, std::shared_ptr<const listener_info> listener, std::int64_t idle_deadline,
+            std::unique_ptr<tls_stream> tls);
   /** A dormant connection's client sent something: a new session serves it (worker thread). */
-  void wake(tcp::socket socket, std::shared_ptr<const listener_info> listener);
+  void wake(tcp::socket socket, std::shared_ptr<const listener_info> listener, std::unique_ptr<tls_stream> tls);
   /** A dormant connection began (+1) or ended (-1) (worker thread). */
   void dormant_changed(int delta);
   /** Connections held dormant now. Thread-safe. */
