@@ -67,41 +67,39 @@ net::awaitable<client_session::outcome> client_session::forward(exchange& x) {
         std::tie(ec, std::ignore) = co_await net::async_write(x.up->io, rest, tok);
       }
     }
-    if (ec) {
-      bool timeout = timed_out_;
+    // Not sent: a pooled connection the upstream closed meanwhile, or a new one to a process that
+    // died after it accepted (kill -9): handled below like a connection closed without an answer.
+    outcome o = outcome::retry;
+    if (ec && (timed_out_ || !can_retry)) {
       release_upstream(x, false);
-      if (reused && can_retry && !timeout) {
-        retried = true;
-        x.fresh_only = true;
-        continue;
-      }
-      co_return co_await respond_error(timeout ? proxy_error::gateway_timeout : proxy_error::bad_gateway,
+      co_return co_await respond_error(timed_out_ ? proxy_error::gateway_timeout : proxy_error::bad_gateway,
                                        "The request could not be sent to the service.",
                                        x.framing == body_framing::none ? outcome::keep_alive : outcome::linger, &x);
     }
-    if (body_here) {
-      in_.consume(static_cast<std::size_t>(x.body_length));
-      x.body = body_state::done;
-    } else if (x.framing == body_framing::none) {
-      x.body = body_state::done;
-    }
-
-    outcome o;
-    if (!x.body_done()) {
-      if (x.expect_continue && !x.http10) {
-        static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
-        auto [cec, cn] = co_await net::async_write(client_, net::buffer(cont.data(), cont.size()), tok);
-        client_.bytes_out += cn;
-        head_out_ += cn;
-        if (cec) {
-          release_upstream(x, false);
-          co_return outcome::abort;
-        }
+    if (!ec) {
+      if (body_here) {
+        in_.consume(static_cast<std::size_t>(x.body_length));
+        x.body = body_state::done;
+      } else if (x.framing == body_framing::none) {
+        x.body = body_state::done;
       }
-      // Full duplex: the upstream may answer (or stream its answer) while the body still flows.
-      o = co_await (send_request_body(x) && relay_response(x));
-    } else {
-      o = co_await relay_response(x);
+
+      if (!x.body_done()) {
+        if (x.expect_continue && !x.http10) {
+          static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
+          auto [cec, cn] = co_await net::async_write(client_, net::buffer(cont.data(), cont.size()), tok);
+          client_.bytes_out += cn;
+          head_out_ += cn;
+          if (cec) {
+            release_upstream(x, false);
+            co_return outcome::abort;
+          }
+        }
+        // Full duplex: the upstream may answer (or stream its answer) while the body still flows.
+        o = co_await (send_request_body(x) && relay_response(x));
+      } else {
+        o = co_await relay_response(x);
+      }
     }
     if (o == outcome::retry) {
       release_upstream(x, false);
