@@ -70,6 +70,10 @@ net::awaitable<client_session::outcome> client_session::forward(exchange& x) {
     // Not sent: a pooled connection the upstream closed meanwhile, or a new one to a process that
     // died after it accepted (kill -9): handled below like a connection closed without an answer.
     outcome o = outcome::retry;
+    if (ec && closed_) {  // (the session was told to close: nothing to retry)
+      release_upstream(x, false);
+      co_return outcome::abort;
+    }
     if (ec && (timed_out_ || !can_retry)) {
       release_upstream(x, false);
       co_return co_await respond_error(timed_out_ ? proxy_error::gateway_timeout : proxy_error::bad_gateway,

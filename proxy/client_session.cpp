@@ -232,18 +232,22 @@ net::awaitable<std::optional<client_session::outcome>> client_session::read_requ
   bool started = in_.size() > 0;
   idle_until_ = 0;
   resting_ = false;
-  if (started) begin_request();
+  if (started) {
+    begin_request();
+    resumed_idle_until_ = 0;
+  }
   if (started) {
     arm(cfg.timeouts.header, phase::request_header);
   } else if (requests_ == 0) {
     arm(cfg.timeouts.header, phase::idle);
   } else {
     arm(cfg.timeouts.idle, phase::idle);
+    if (resumed_idle_until_ != 0 && resumed_idle_until_ < deadline) deadline = resumed_idle_until_;
     // An HTTP/1.1 connection idle past rest_after is handed to a dormant_connection (over TLS
     // too: its OpenSSL state goes with it; a read waiting here has taken all OpenSSL decrypted).
     if (!client_.is_h2_stream() && cfg.timeouts.idle > worker::rest_after) {
       idle_until_ = deadline;
-      deadline = now_ms() + worker::rest_after.count();
+      deadline = std::min(deadline, now_ms() + worker::rest_after.count());
     }
   }
   if (auto* ch = client_.channel()) take_stream_fields(*ch);  // (after begin_request: they are counted in it)
@@ -276,6 +280,7 @@ net::awaitable<std::optional<client_session::outcome>> client_session::read_requ
     if (!started) {
       started = true;
       idle_until_ = 0;
+      resumed_idle_until_ = 0;
       begin_request();
       arm(cfg.timeouts.header, phase::request_header);
     }

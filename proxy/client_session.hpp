@@ -37,9 +37,10 @@ class client_session final : public timed {
   struct resumed_t {};
   static constexpr resumed_t resumed{};
   client_session(worker& w, tcp::socket socket, std::shared_ptr<const listener_info> listener, resumed_t,
-                 std::unique_ptr<tls_stream> tls)
+                 std::unique_ptr<tls_stream> tls, std::int64_t idle_until)
       : client_session(w, std::move(socket), std::move(listener), false) {
     client_.adopt_tls(std::move(tls));
+    resumed_idle_until_ = idle_until;
   }
   /** One HTTP/2 stream (see h2_channel): serves its one request, then ends. */
   client_session(worker& w, std::shared_ptr<h2_channel> channel, std::shared_ptr<const listener_info> listener,
@@ -264,6 +265,11 @@ class client_session final : public timed {
    * deadline is then rest_after, when the session hands the connection over instead (0: never).
    */
   std::int64_t idle_until_ = 0;
+  /**
+   * Woken from dormancy: the idle deadline it had (steady ms), kept until a request starts, so
+   * that bytes that are no request (a TLS KeyUpdate, part of a record) never extend the idle time.
+   */
+  std::int64_t resumed_idle_until_ = 0;
   bool resting_ = false;  ///< the idle read was cancelled to hand the connection over
   bool handed_over_ = false;  ///< the socket went to a dormant_connection (still open, counted there)
   bool timed_out_ = false;

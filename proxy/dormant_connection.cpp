@@ -115,10 +115,11 @@ void dormant_set::on_readable(entry& e) {
   if (ec) return end(e);
   auto listener = std::move(e.listener);
   auto tls = std::move(e.tls);
+  const std::int64_t idle_until = e.deadline;  // (a wake without a request does not start it again)
   w_.dormant_changed(-1);
   delete &e;  // (the connection stays counted as open: the session takes it over)
   try {
-    w_.wake(std::move(socket), std::move(listener), std::move(tls));  // (which counts the close if it fails)
+    w_.wake(std::move(socket), std::move(listener), std::move(tls), idle_until);  // (counts the close if it fails)
   } catch (const std::exception&) {
   }
 }

@@ -256,11 +256,12 @@ void worker::rest(tcp::socket socket, std::shared_ptr<const listener_info> liste
   dormant_set_->rest(std::move(socket), std::move(listener), idle_deadline, std::move(tls));
 }
 
-void worker::wake(tcp::socket socket, std::shared_ptr<const listener_info> listener, std::unique_ptr<tls_stream> tls) {
+void worker::wake(tcp::socket socket, std::shared_ptr<const listener_info> listener, std::unique_ptr<tls_stream> tls,
+                  std::int64_t idle_until) {
   std::unique_ptr<client_session> session;
   try {
     session = std::make_unique<client_session>(*this, std::move(socket), std::move(listener), client_session::resumed,
-                                               std::move(tls));
+                                               std::move(tls), idle_until);
   } catch (...) {
     connection_closed();  // (no session took it over: the socket closed with the attempt)
     throw;

@@ -264,8 +264,12 @@ class worker {
    */
   void rest(tcp::socket socket, std::shared_ptr<const listener_info> listener, std::int64_t idle_deadline,
             std::unique_ptr<tls_stream> tls);
-  /** A dormant connection's client sent something: a new session serves it (worker thread). */
-  void wake(tcp::socket socket, std::shared_ptr<const listener_info> listener, std::unique_ptr<tls_stream> tls);
+  /**
+   * A dormant connection's client sent something: a new session serves it (worker thread), with
+   * the idle deadline it had (steady ms) until a request starts.
+   */
+  void wake(tcp::socket socket, std::shared_ptr<const listener_info> listener, std::unique_ptr<tls_stream> tls,
+            std::int64_t idle_until);
   /** A dormant connection began (+1) or ended (-1) (worker thread). */
   void dormant_changed(int delta);
   /** Connections held dormant now. Thread-safe. */
