@@ -407,23 +407,28 @@ wait_dormant() {  # proxy held
   done
 }
 
+# The RSS growth of proxy $1 per connection while hold_idle.py holds $3 connections to port $2
+# (over TLS with $4 = tls), read once kinfra holds them all dormant.
+idle_bytes() {  # proxy port count [tls] -> bytes per connection
+  local p=$1 before after held
+  rss_now() { local t=0; for q in $(procs_of "${MAIN_PID[$p]}"); do
+    t=$((t + $(awk '/VmRSS/ {print $2}' "/proc/$q/status" 2>/dev/null || echo 0))); done; echo "$t"; }
+  before=$(rss_now)
+  coproc HOLD { taskset -c 1 python3 bench/hold_idle.py "$2" "$3" ${4:-}; }
+  read -r _ held <&"${HOLD[0]}"
+  wait_dormant "$p" "$held"
+  after=$(rss_now)
+  exec {HOLD[1]}>&-
+  wait "$HOLD_PID" 2>/dev/null || true
+  echo "  $p: RSS $before -> $after KiB with $held idle ${4:+HTTPS }connections: $(( (after - before) * 1024 / held )) bytes each" >&2
+  echo $(( (after - before) * 1024 / held ))
+  sleep 1
+}
+
 declare -A IDLE_BYTES
 if has_section idle; then
   echo "memory per idle keep-alive connection ($IDLE_CONNECTIONS connections)" >&2
-  for p in "${PROXIES[@]}"; do
-    rss_now() { local t=0; for q in $(procs_of "${MAIN_PID[$p]}"); do
-      t=$((t + $(awk '/VmRSS/ {print $2}' "/proc/$q/status" 2>/dev/null || echo 0))); done; echo "$t"; }
-    before=$(rss_now)
-    coproc HOLD { taskset -c 1 python3 bench/hold_idle.py "${PORT[$p]}" "$IDLE_CONNECTIONS"; }
-    read -r _ held <&"${HOLD[0]}"
-    wait_dormant "$p" "$held"
-    after=$(rss_now)
-    exec {HOLD[1]}>&-
-    wait "$HOLD_PID" 2>/dev/null || true
-    IDLE_BYTES[$p]=$(( (after - before) * 1024 / held ))
-    echo "  $p: RSS $before -> $after KiB with $held idle connections: ${IDLE_BYTES[$p]} bytes each" >&2
-    sleep 1
-  done
+  for p in "${PROXIES[@]}"; do IDLE_BYTES[$p]=$(idle_bytes "$p" "${PORT[$p]}" "$IDLE_CONNECTIONS"); done
 fi
 
 # The same over TLS: a connection that finished its handshake and one request, then idles (kinfra
@@ -432,20 +437,7 @@ declare -A TLS_IDLE_BYTES
 TLS_IDLE_CONNECTIONS=${TLS_IDLE_CONNECTIONS:-2000}
 if has_section tlsidle; then
   echo "memory per idle HTTPS keep-alive connection ($TLS_IDLE_CONNECTIONS connections)" >&2
-  for p in "${PROXIES[@]}"; do
-    rss_now() { local t=0; for q in $(procs_of "${MAIN_PID[$p]}"); do
-      t=$((t + $(awk '/VmRSS/ {print $2}' "/proc/$q/status" 2>/dev/null || echo 0))); done; echo "$t"; }
-    before=$(rss_now)
-    coproc HOLD { taskset -c 1 python3 bench/hold_idle.py "${TLS_PORT[$p]}" "$TLS_IDLE_CONNECTIONS" tls; }
-    read -r _ held <&"${HOLD[0]}"
-    wait_dormant "$p" "$held"
-    after=$(rss_now)
-    exec {HOLD[1]}>&-
-    wait "$HOLD_PID" 2>/dev/null || true
-    TLS_IDLE_BYTES[$p]=$(( (after - before) * 1024 / held ))
-    echo "  $p: RSS $before -> $after KiB with $held idle HTTPS connections: ${TLS_IDLE_BYTES[$p]} bytes each" >&2
-    sleep 1
-  done
+  for p in "${PROXIES[@]}"; do TLS_IDLE_BYTES[$p]=$(idle_bytes "$p" "${TLS_PORT[$p]}" "$TLS_IDLE_CONNECTIONS" tls); done
 fi
 
 declare -A CPU_US RSS INSTR
