@@ -15,7 +15,6 @@
 
 #include <openssl/ssl.h>
 
-#include <boost/asio/append.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/compose.hpp>
 #include <boost/asio/ip/tcp.hpp>
