@@ -196,9 +196,12 @@ TEST(EventsApi, EveryRestartSaysWhyOrWhoAskedForIt) {
   ASSERT_EQ(kt::http_request(k.port(), "POST", "/__action__/reload").status, 200);
   ASSERT_TRUE(kt::wait_until([&] { return restarts().size() > 4; })) << events_of(k.port()).dump(1);
   EXPECT_EQ(restarts().back(), "reload");
-  list = messages(events_of(k.port(), "service=app"));
-  const int reshaped = find_from(list, "(restart 5)");
-  EXPECT_TRUE(reshaped >= 0 && find_from(list, "process started", reshaped) > reshaped) << json(list).dump(1);
+  // The new process's start is recorded after the restart event, once it has been spawned.
+  EXPECT_TRUE(kt::wait_until([&] {
+    list = messages(events_of(k.port(), "service=app"));
+    const int reshaped = find_from(list, "(restart 5)");
+    return reshaped >= 0 && find_from(list, "process started", reshaped) > reshaped;
+  })) << json(list).dump(1);
   EXPECT_TRUE(kt::wait_until([&] { return kt::get_status(k.port())["services"]["app"]["restarts"] == 5; }))
       << "the count on the board grows with it";
   // Each restart's event comes after its process ended and before the new one started.
