@@ -21,6 +21,7 @@
 #   bench/run.sh                   full run (about 18 minutes)
 #   ROUNDS=1 DURATION=3 bench/run.sh   a quick look
 #   SECTIONS="https" bench/run.sh  only some parts: http, https, h2, idle, tlsidle, cpu, instr, h2instr, admin
+#   KEEP_WORK=1 bench/run.sh       keeps the work directory (callgrind files for callgrind_annotate)
 #   bench/run.sh admin             the same, sections as arguments
 #   ACCESS_LOG=1 bench/run.sh      kinfra and nginx writing access logs (to files)
 #
@@ -71,7 +72,7 @@ PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  rm -rf "$WORK"
+  if [ -n "${KEEP_WORK:-}" ]; then echo "raw files (callgrind output, configurations) kept in $WORK" >&2; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 

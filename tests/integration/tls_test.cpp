@@ -170,6 +170,47 @@ TEST_F(Tls, AnIdleHttpsConnectionIsHeldDormantWithItsTlsStateAndGoesOn) {
   }));
 }
 
+TEST_F(Tls, ADormantHttpsConnectionWokenByPartOfARecordWaitsForTheRestButNotPastItsIdleDeadline) {
+  kt::test_upstream up;
+  kt::kinfra_process k(https_routes(up.url(), "timeouts: { idle: 4s }\n"), false);
+  auto dormant = [&] { return kt::metric_value(k.admin_port(), "kinfra_connections_dormant"); };
+  auto open_one = [&] {
+    kt::tls_info info;
+    auto c = kt::connect_tls(k.port(0), {.sni = "a.test", .alpn = "http/1.1"}, info);
+    EXPECT_TRUE(info.ok) << info.error;
+    c->send("GET /first HTTP/1.1\r\nHost: a.test\r\n\r\n");
+    kt::response res;
+    EXPECT_TRUE(c->read_response(res));
+    return c;
+  };
+  // The next request's record arrives in three pieces (inside the record header, then inside its
+  // body): the woken connection reads them into one record and answers.
+  auto c = open_one();
+  ASSERT_TRUE(kt::wait_until([&] { return dormant() == 1; })) << dormant();
+  const std::string record = c->seal("GET /second HTTP/1.1\r\nHost: a.test\r\n\r\n");
+  ASSERT_GT(record.size(), 20u);
+  ASSERT_TRUE(c->send_raw(record.substr(0, 3)));
+  ASSERT_TRUE(kt::wait_until([&] { return dormant() == 0; })) << "the first bytes wake it";
+  ASSERT_TRUE(c->send_raw(record.substr(3, 10)));
+  ASSERT_TRUE(c->send_raw(record.substr(13)));
+  kt::response res;
+  ASSERT_TRUE(c->read_response(res));
+  EXPECT_EQ(res.status, 200);
+  EXPECT_EQ(res.body.rfind("GET /second\n", 0), 0u) << res.body;
+  // A record that only ever trickles in does not keep the connection past its idle deadline:
+  // one byte every 300 ms would take far longer than the 4 s idle timeout to finish it.
+  auto slow = open_one();
+  ASSERT_TRUE(kt::wait_until([&] { return dormant() >= 1; }));
+  const std::string trickle = slow->seal("GET /never HTTP/1.1\r\nHost: a.test\r\nX-Pad: " + std::string(200, 'p') +
+                                         "\r\n\r\n");
+  std::size_t sent = 0;
+  for (; sent < trickle.size(); ++sent) {
+    if (!slow->send_raw(trickle.substr(sent, 1), 1s) || slow->wait_closed(300ms)) break;
+  }
+  EXPECT_LT(sent, trickle.size()) << "the whole record went in: the idle deadline moved with each byte";
+  EXPECT_TRUE(slow->wait_closed(5s));
+}
+
 TEST_F(Tls, SpeaksOnlyTls12And13WithForwardSecrecy) {
   kt::test_upstream up;
   kt::kinfra_process k(https_routes(up.url()), false);
@@ -185,6 +226,17 @@ TEST_F(Tls, SpeaksOnlyTls12And13WithForwardSecrecy) {
   kt::connect_tls(k.port(0), {.sni = "a.test"}, info);
   EXPECT_TRUE(info.ok) << info.error;
   EXPECT_EQ(info.version, "TLSv1.3");
+  // TLS 1.3 suites in the server's order (AES-128-GCM first), whatever the client's order…
+  kt::connect_tls(k.port(0), {.sni = "a.test", .ciphersuites = "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256"}, info);
+  EXPECT_EQ(info.cipher, "TLS_AES_128_GCM_SHA256") << info.error;
+  kt::connect_tls(k.port(0), {.sni = "a.test", .ciphersuites = "TLS_AES_256_GCM_SHA384"}, info);
+  EXPECT_EQ(info.cipher, "TLS_AES_256_GCM_SHA384") << info.error;
+  // …except ChaCha20 for a client that puts it first (one without AES in hardware).
+  kt::connect_tls(k.port(0), {.sni = "a.test", .ciphersuites = "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256"},
+                  info);
+  EXPECT_EQ(info.cipher, "TLS_CHACHA20_POLY1305_SHA256") << info.error;
+  kt::connect_tls(k.port(0), {.sni = "a.test", .max_version = tls1_2}, info);
+  EXPECT_EQ(info.cipher, "ECDHE-ECDSA-AES128-GCM-SHA256") << info.error;
 
   std::string out;
   int rc = kt::run_shell("echo | timeout 10 openssl s_client -connect 127.0.0.1:" + std::to_string(k.port(0)) +

@@ -155,6 +155,7 @@ tls_info socket_conn::start_tls(const tls_options& o, ms timeout) {
     SSL_CTX_set_max_proto_version(ctx.get(), o.max_version);
   }
   if (!o.ciphers.empty()) SSL_CTX_set_cipher_list(ctx.get(), o.ciphers.c_str());
+  if (!o.ciphersuites.empty()) SSL_CTX_set_ciphersuites(ctx.get(), o.ciphersuites.c_str());
   if (!o.ca_file.empty()) {
     SSL_CTX_load_verify_locations(ctx.get(), o.ca_file.c_str(), nullptr);
     SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
@@ -189,6 +190,7 @@ tls_info socket_conn::start_tls(const tls_options& o, ms timeout) {
   }
   info.ok = true;
   info.version = SSL_get_version(ssl);
+  info.cipher = SSL_get_cipher_name(ssl);
   info.resumed = SSL_session_reused(ssl) == 1;
   const unsigned char* proto = nullptr;
   unsigned len = 0;
@@ -265,6 +267,30 @@ int run_shell(const std::string& command, std::string* output) {
 
 void socket_conn::shutdown_write() {
   if (fd_ >= 0) ::shutdown(fd_, SHUT_WR);
+}
+
+std::string socket_conn::seal(std::string_view plain) {
+  if (!ssl_) return std::string(plain);
+  SSL* ssl = ssl_of(ssl_);
+  BIO* socket_bio = SSL_get_wbio(ssl);
+  BIO_up_ref(socket_bio);  // SSL_set0_wbio below lets go of one reference
+  BIO* memory = BIO_new(BIO_s_mem());
+  SSL_set0_wbio(ssl, memory);
+  std::string out;
+  if (SSL_write(ssl, plain.data(), static_cast<int>(plain.size())) == static_cast<int>(plain.size())) {
+    char* bytes = nullptr;
+    const long n = BIO_get_mem_data(memory, &bytes);
+    out.assign(bytes, static_cast<std::size_t>(n));
+  }
+  SSL_set0_wbio(ssl, socket_bio);  // frees the memory BIO
+  return out;
+}
+
+bool socket_conn::send_raw(std::string_view data, ms timeout) {
+  auto keep = std::move(ssl_);
+  const bool ok = send(data, timeout);
+  ssl_ = std::move(keep);
+  return ok;
 }
 
 bool socket_conn::send(std::string_view data, ms timeout) {

@@ -63,6 +63,7 @@ struct tls_options {
   int min_version = 0;      ///< e.g. 0x0303 (TLS1_2_VERSION); 0: library default
   int max_version = 0;
   std::string ciphers;      ///< TLS 1.2 cipher list; empty: default
+  std::string ciphersuites; ///< TLS 1.3 suites in the client's order; empty: default
   std::shared_ptr<void> session;  ///< resume this session (from tls_info::session)
 };
 
@@ -74,6 +75,7 @@ struct tls_info {
   std::string fingerprint;  ///< SHA-256 of the server's certificate, "AB:CD:…"
   std::string alpn;         ///< the protocol the server chose, or ""
   std::string version;      ///< "TLSv1.3", …
+  std::string cipher;       ///< "TLS_AES_128_GCM_SHA256", …
   bool resumed = false;
 };
 
@@ -101,6 +103,10 @@ class socket_conn {
   tls_info start_tls(const tls_options& options, ms timeout = 10s);
   /** The TLS session, to resume on another connection (read a response first for TLS 1.3). */
   std::shared_ptr<void> tls_session() const;
+  /** The TLS records that send(plain) would write, without writing them (send them with send_raw). */
+  std::string seal(std::string_view plain);
+  /** Writes bytes on the socket as they are, past TLS. */
+  bool send_raw(std::string_view bytes, ms timeout = 10s);
 
   /**
    * Reads one HTTP response with Beast's parser, starting with bytes already buffered.
