@@ -240,13 +240,13 @@ declare -A MAIN_PID=([kinfra]=$KINFRA_PID [nginx]=$NGINX_PID [haproxy]=$HAPROXY_
 
 # All processes of a proxy: the main pid and its children (nginx's worker).
 procs_of() { echo "$1 $(pgrep -P "$1" | tr '\n' ' ')"; }
-cpu_ticks() {
+cpu_ticks() {  # proxy [user] -> user + system ticks of its processes (user: user time only)
   local total=0
   for p in $(procs_of "$1"); do
     [ -r "/proc/$p/stat" ] || continue
     # utime and stime are fields 14 and 15; the command name may contain spaces, so cut after ')'.
     read -r ut st < <(sed 's/^.*) //' "/proc/$p/stat" | awk '{print $12, $13}')
-    total=$((total + ut + st))
+    if [ "${2:-}" = user ]; then total=$((total + ut)); else total=$((total + ut + st)); fi
   done
   echo "$total"
 }
@@ -268,6 +268,16 @@ rss_kib() {  # current VmRSS of a proxy's processes
 }
 to_ms() {  # wrk latency like 1.23ms / 456.00us / 1.20s -> ms
   awk -v v="$1" 'BEGIN { if (v ~ /us$/) { sub(/us$/,"",v); print v/1000 } else if (v ~ /ms$/) { sub(/ms$/,"",v); print v+0 } else if (v ~ /s$/) { sub(/s$/,"",v); print v*1000 } else print v }'
+}
+rotated() {  # round -> the proxies, starting with a different one each round
+  local n=${#PROXIES[@]} i
+  for i in $(seq 0 $((n - 1))); do echo "${PROXIES[$(((i + $1) % n))]}"; done
+}
+# The median over rounds of kinfra's figure divided by nginx's in the same round.
+# file, column of the concurrency (or ""), concurrency, column of the figure, round column
+paired_ratio() {
+  awk -v cc="$2" -v c="$3" -v col="$4" -v rc="$5" '($1=="kinfra" || $1=="nginx") && (cc=="" || $cc==c) {v[$1, $rc]=$col; r[$rc]=1}
+    END { for (k in r) if (v["nginx", k] > 0 && v["kinfra", k] != "") print v["kinfra", k] / v["nginx", k] }' "$1" | median
 }
 median() { sort -g | awk '{a[NR]=$1} END { if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'; }
 
@@ -377,10 +387,12 @@ for p in "${PROXIES[@]}"; do taskset -c 1 wrk -t1 -c64 -d2s "http://127.0.0.1:${
 
 if has_section http; then
   echo "throughput and latency: $ROUNDS rounds x ${DURATION}s, interleaved" >&2
+  # Each round runs the proxies back to back at one concurrency, then at the other, starting with
+  # a different one each round: this machine's speed drifts by minutes, so a ratio is taken within
+  # a round (paired) as well as between medians.
   for r in $(seq 1 "$ROUNDS"); do
-    for p in "${PROXIES[@]}"; do
-      run_wrk "$p" 64 "$r"
-      run_wrk "$p" 512 "$r"
+    for c in 64 512; do
+      for p in $(rotated "$r"); do run_wrk "$p" "$c" "$r"; done
     done
   done
 fi
@@ -441,18 +453,30 @@ if has_section tlsidle; then
   for p in "${PROXIES[@]}"; do TLS_IDLE_BYTES[$p]=$(idle_bytes "$p" "${TLS_PORT[$p]}" "$TLS_IDLE_CONNECTIONS" tls); done
 fi
 
-declare -A CPU_US RSS INSTR
-has_section cpu && echo "CPU time per request over $CPU_REQUESTS requests" >&2
+declare -A CPU_US USER_US RSS INSTR
+# CPU per request: ROUNDS runs of CPU_REQUESTS requests each, interleaved like the throughput runs.
+CPU_RESULTS=$WORK/cpu.tsv
+: >"$CPU_RESULTS"
+has_section cpu && echo "CPU time per request, $ROUNDS rounds of $CPU_REQUESTS requests" >&2
+for r in $(seq 1 "$ROUNDS"); do
+  has_section cpu || break
+  for p in $(rotated "$r"); do
+    before=$(cpu_ticks "${MAIN_PID[$p]}"); before_user=$(cpu_ticks "${MAIN_PID[$p]}" user)
+    out=$(REQS=$CPU_REQUESTS taskset -c 1 wrk -t1 -c64 -d120s -s "$WORK/count.lua" "http://127.0.0.1:${PORT[$p]}/" 2>&1)
+    after=$(cpu_ticks "${MAIN_PID[$p]}"); after_user=$(cpu_ticks "${MAIN_PID[$p]}" user)
+    done_reqs=$(awk '/^completed/ {print $2}' <<<"$out")
+    per_request() { awk -v t="$1" -v n="$done_reqs" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t * 1e6 / hz / n }'; }
+    us=$(per_request $((after - before)))
+    user_us=$(per_request $((after_user - before_user)))
+    printf '%s\t%s\t%s\t%s\n' "$p" "$r" "$us" "$user_us" >>"$CPU_RESULTS"
+    echo "  $p round $r: $us us/request ($user_us in user space) over $done_reqs requests" >&2
+  done
+done
 for p in "${PROXIES[@]}"; do
   has_section cpu || break
-  before=$(cpu_ticks "${MAIN_PID[$p]}")
-  out=$(REQS=$CPU_REQUESTS taskset -c 1 wrk -t1 -c64 -d120s -s "$WORK/count.lua" "http://127.0.0.1:${PORT[$p]}/" 2>&1)
-  after=$(cpu_ticks "${MAIN_PID[$p]}")
-  done_reqs=$(awk '/^completed/ {print $2}' <<<"$out")
-  hz=$(getconf CLK_TCK)
-  CPU_US[$p]=$(awk -v t=$((after - before)) -v n="$done_reqs" -v hz="$hz" 'BEGIN { printf "%.2f", t * 1e6 / hz / n }')
+  CPU_US[$p]=$(awk -v p="$p" '$1==p {print $3}' "$CPU_RESULTS" | median)
+  USER_US[$p]=$(awk -v p="$p" '$1==p {print $4}' "$CPU_RESULTS" | median)
   RSS[$p]=$(peak_rss_kib "${MAIN_PID[$p]}")
-  echo "  $p: ${CPU_US[$p]} us/request over $done_reqs requests, peak RSS ${RSS[$p]} KiB" >&2
 done
 
 # HTTP/2 after idle and cpu: the memory its 64 busy connections leave behind would otherwise be
@@ -573,11 +597,18 @@ mkdir -p bench/results
     n=$(awk -v c="$c" '$1=="nginx" && $2==c {print $4}' "$RESULTS" | median)
     k99=$(awk -v c="$c" '$1=="kinfra" && $2==c {print $6}' "$RESULTS" | median)
     n99=$(awk -v c="$c" '$1=="nginx" && $2==c {print $6}' "$RESULTS" | median)
-    echo "- c$c: req/s $(awk -v a="$k" -v b="$n" 'BEGIN{printf "%.2f", a/b}'), p99 $(awk -v a="$k99" -v b="$n99" 'BEGIN{printf "%.2f", a/b}')"
+    echo "- c$c: req/s $(awk -v a="$k" -v b="$n" 'BEGIN{printf "%.2f", a/b}'), p99 $(awk -v a="$k99" -v b="$n99" 'BEGIN{printf "%.2f", a/b}')" \
+      "(paired within rounds: req/s $(paired_ratio "$RESULTS" 2 "$c" 4 3 | xargs printf '%.2f'), p99 $(paired_ratio "$RESULTS" 2 "$c" 6 3 | xargs printf '%.2f'))"
   done
   fi
-  if has_section cpu && has_section instr; then
-    echo "- CPU time per request $(awk -v a="${CPU_US[kinfra]}" -v b="${CPU_US[nginx]}" 'BEGIN{printf "%.2f", a/b}'), instructions per request $(awk -v a="${INSTR[kinfra]}" -v b="${INSTR[nginx]}" 'BEGIN{printf "%.2f", a/b}')"
+  if has_section cpu; then
+    echo "- CPU time per request $(awk -v a="${CPU_US[kinfra]}" -v b="${CPU_US[nginx]}" 'BEGIN{printf "%.2f", a/b}')" \
+      "(paired within rounds: $(paired_ratio "$CPU_RESULTS" "" "" 3 2 | xargs printf '%.2f'));" \
+      "user-space CPU time per request $(awk -v a="${USER_US[kinfra]}" -v b="${USER_US[nginx]}" 'BEGIN{printf "%.2f", a/b}')" \
+      "(paired: $(paired_ratio "$CPU_RESULTS" "" "" 4 2 | xargs printf '%.2f'); kinfra ${USER_US[kinfra]} µs, nginx ${USER_US[nginx]} µs)"
+  fi
+  if has_section instr; then
+    echo "- instructions per request $(awk -v a="${INSTR[kinfra]}" -v b="${INSTR[nginx]}" 'BEGIN{printf "%.2f", a/b}')"
   fi
   if has_section idle; then
     echo

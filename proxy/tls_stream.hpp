@@ -11,6 +11,8 @@
  * It is an Asio AsyncStream (async_read_some / async_write_some with any completion token), with
  * the handshake and shutdown of `ssl::stream`. One read and one write may be outstanding at once.
  * An operation that finishes at once completes through the executor, never inside its initiation.
+ * A write that failed or was cancelled may have sent part of a record: the connection can no
+ * longer be written to (every caller closes it then; OpenSSL would refuse other bytes anyway).
  */
 
 #include <openssl/ssl.h>

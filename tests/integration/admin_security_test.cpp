@@ -116,7 +116,9 @@ TEST(AdminSecurity, AForeignHostIsRefusedOnEveryAdminPathAndBothListeners) {
         EXPECT_EQ(res.status, 421) << port << " " << c.method << " " << c.target << " origin=" << origin;
         EXPECT_EQ(res.body.find("\"services\""), std::string::npos) << c.target;
         EXPECT_EQ(res.headers.get("Cross-Origin-Resource-Policy"), "same-origin") << c.target;
-        if (c.method[0] != 'H') EXPECT_NE(res.body.find("admin_hosts"), std::string::npos) << "the message names the setting";
+        if (c.method[0] != 'H') {
+          EXPECT_NE(res.body.find("admin_hosts"), std::string::npos) << "the message names the setting";
+        }
       }
     }
   }
@@ -243,7 +245,9 @@ TEST(AdminSecurity, LogsComeInBoundedPages) {
   while (true) {
     auto page = kt::get_json(k.port(), "/__logs__/web?format=json&limit=700&after=" + std::to_string(next));
     ASSERT_LE(page["lines"].size(), 700u);
-    if (!page["lines"].empty()) EXPECT_EQ(page["lines"][0]["seq"].get<std::uint64_t>(), next + 1) << "no gap";
+    if (!page["lines"].empty()) {
+      EXPECT_EQ(page["lines"][0]["seq"].get<std::uint64_t>(), next + 1) << "no gap";
+    }
     seen += page["lines"].size();
     next = page["next"];
     if (!page["more"].get<bool>()) break;
@@ -417,7 +421,9 @@ TEST(AdminOffWorker, ProxiedRequestsNeverWaitBehindAReloadOrLargeLogReads) {
     // (The file watcher may be the one that reloads: it sees the rename too.)
     for (const auto* r : {&first, &second}) {
       EXPECT_TRUE(r->status == 200 || r->status == 409) << r->body;
-      if (r->status == 409) EXPECT_NE(r->body.find("in progress"), std::string::npos) << r->body;
+      if (r->status == 409) {
+        EXPECT_NE(r->body.find("in progress"), std::string::npos) << r->body;
+      }
     }
     const std::string last_route = "/r" + std::to_string(extra_routes - 1);
     EXPECT_TRUE(kt::wait_until([&] { return kt::http_get(k.port(), last_route).status == 200; }, 60s))

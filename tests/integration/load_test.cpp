@@ -147,7 +147,9 @@ TEST(Load, AHundredThousandIdleKeepAliveConnectionsAreHeldDormantWhereTheLimitAl
               rss_before, rss_after, count, bytes);
   // (Under a sanitizer the freed sessions sit in its quarantine, hundreds of MiB: the figure means
   // nothing there, and that build checks the rest.)
-  if (kt::memory_slack == 1) EXPECT_LE(bytes, limit) << "memory per idle connection";
+  if (kt::memory_slack == 1) {
+    EXPECT_LE(bytes, limit) << "memory per idle connection";
+  }
   // All of them are still open and usable (each wakes up into a session again)...
   int usable = 0;
   for (int i = 0; i < count; i += 97) {

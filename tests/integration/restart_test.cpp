@@ -308,7 +308,9 @@ TEST(Instances, AReloadThatChangesOnlyTheirNumberKeepsTheOthersRunning) {
   for (const auto& r : slow) EXPECT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(pid_of(k), first);
   for (pid_t p : three)
-    if (!pids_of(k).count(p)) EXPECT_TRUE(kt::wait_until([&] { return !kt::process_alive(p); }));
+    if (!pids_of(k).count(p)) {
+      EXPECT_TRUE(kt::wait_until([&] { return !kt::process_alive(p); }));
+    }
   const int ok = load.ok();
   ASSERT_TRUE(kt::wait_until([&] { return load.ok() > ok + 20; })) << load.failures();
   load.stop();
