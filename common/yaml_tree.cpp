@@ -10,6 +10,8 @@ namespace {
 
 const std::string empty_text;
 constexpr std::size_t max_depth = 64;
+/** Nodes that aliases may repeat in all (aliases are shared, but the loaders read every use). */
+constexpr std::size_t max_alias_nodes = 100000;
 
 mark mark_of(const yaml_mark_t& m) { return {static_cast<int>(m.line), static_cast<int>(m.column)}; }
 
@@ -23,7 +25,7 @@ bool is_null_text(const yaml_event_t& e) {
 /** The parser and its current event, released however the parse ends. */
 class event_source {
  public:
-  explicit event_source(std::string_view text) {
+  explicit event_source(std::string_view text) : text_(text) {
     if (!yaml_parser_initialize(&parser_)) throw parse_error({}, "out of memory");
     yaml_parser_set_input_string(&parser_, reinterpret_cast<const unsigned char*>(text.data()), text.size());
   }
@@ -41,13 +43,30 @@ class event_source {
     if (!yaml_parser_parse(&parser_, &event_)) {
       std::string message = parser_.problem ? parser_.problem : "the text cannot be read as YAML";
       if (parser_.context) message += std::string(" (") + parser_.context + ")";
-      throw parse_error(mark_of(parser_.problem_mark), std::move(message));
+      // The reader (bad UTF-8, a control character) gives a byte offset, not a mark.
+      const mark at = parser_.error == YAML_READER_ERROR ? mark_at(parser_.problem_offset) : mark_of(parser_.problem_mark);
+      throw parse_error(at, std::move(message));
     }
     has_event_ = true;
     return event_;
   }
 
  private:
+  /** The line and column of a byte offset into the text. */
+  mark mark_at(std::size_t offset) const {
+    mark m{0, 0};
+    for (std::size_t i = 0; i < offset && i < text_.size(); ++i) {
+      if (text_[i] == '\n') {
+        ++m.line;
+        m.column = 0;
+      } else if ((static_cast<unsigned char>(text_[i]) & 0xC0) != 0x80) {
+        ++m.column;  // (a character, not a UTF-8 continuation byte)
+      }
+    }
+    return m;
+  }
+
+  std::string_view text_;
   yaml_parser_t parser_{};
   yaml_event_t event_{};
   bool has_event_ = false;
@@ -114,15 +133,31 @@ node_data* document::make(node_kind kind, mark at) {
 
 document::document(std::string_view text) {
   event_source events(text);
-  std::vector<node_data*> open;  // the collections being read, innermost last
-  std::map<std::string, const node_data*, std::less<>> anchors;
-  // A finished node goes into the collection around it, or becomes the root.
-  auto place = [&](const node_data* d) {
-    if (open.empty()) root_ = d;
-    else open.back()->children.push_back(d);
+  /** A collection being read: its anchor is defined when it ends (so no alias inside it can
+   * point to it: no cycles); `nodes` counts it and everything in it, aliases expanded. */
+  struct open_collection {
+    node_data* d;
+    std::string anchor;
+    std::size_t nodes = 1;
   };
-  auto anchor = [&](const yaml_char_t* name, const node_data* d) {
-    if (name) anchors[reinterpret_cast<const char*>(name)] = d;
+  struct anchored {
+    const node_data* d;
+    std::size_t nodes;
+  };
+  std::vector<open_collection> open;  // innermost last
+  std::map<std::string, anchored, std::less<>> anchors;
+  std::size_t alias_nodes = 0;
+  // A finished node goes into the collection around it, or becomes the root.
+  auto place = [&](const node_data* d, std::size_t nodes) {
+    if (open.empty()) {
+      root_ = d;
+    } else {
+      open.back().d->children.push_back(d);
+      open.back().nodes += nodes;
+    }
+  };
+  auto anchor = [&](const yaml_char_t* name, const node_data* d, std::size_t nodes) {
+    if (name) anchors[reinterpret_cast<const char*>(name)] = {d, nodes};
   };
   for (bool done = false; !done;) {
     const yaml_event_t& e = events.next();
@@ -132,8 +167,8 @@ document::document(std::string_view text) {
         node_data* d = make(is_null_text(e) ? node_kind::null : node_kind::scalar, at);
         if (d->kind == node_kind::scalar)
           d->scalar.assign(reinterpret_cast<const char*>(e.data.scalar.value), e.data.scalar.length);
-        anchor(e.data.scalar.anchor, d);
-        place(d);
+        anchor(e.data.scalar.anchor, d, 1);
+        place(d, 1);
         break;
       }
       case YAML_SEQUENCE_START_EVENT:
@@ -143,23 +178,28 @@ document::document(std::string_view text) {
           throw parse_error(at, "nesting deeper than " + std::to_string(max_depth) + " levels");
         const bool map = e.type == YAML_MAPPING_START_EVENT;
         node_data* d = make(map ? node_kind::map : node_kind::sequence, at);
-        anchor(map ? e.data.mapping_start.anchor : e.data.sequence_start.anchor, d);
-        open.push_back(d);
+        const yaml_char_t* name = map ? e.data.mapping_start.anchor : e.data.sequence_start.anchor;
+        open.push_back({d, name ? reinterpret_cast<const char*>(name) : ""});
         break;
       }
       case YAML_SEQUENCE_END_EVENT:
       case YAML_MAPPING_END_EVENT: {
-        const node_data* d = open.back();
+        const open_collection c = std::move(open.back());
         open.pop_back();
-        place(d);
+        if (!c.anchor.empty()) anchors[c.anchor] = {c.d, c.nodes};
+        place(c.d, c.nodes);
         break;
       }
       case YAML_ALIAS_EVENT: {
-        auto it = anchors.find(reinterpret_cast<const char*>(e.data.alias.anchor));
+        const char* name = reinterpret_cast<const char*>(e.data.alias.anchor);
+        auto it = anchors.find(name);
         if (it == anchors.end())
-          throw parse_error(at, std::string("unknown anchor '*") + reinterpret_cast<const char*>(e.data.alias.anchor) +
-                                    "' (an alias must come after its '&' anchor)");
-        place(it->second);
+          throw parse_error(at, std::string("unknown anchor '*") + name +
+                                    "' (an alias must come after its '&' anchor, and outside what it names)");
+        alias_nodes += it->second.nodes;
+        if (alias_nodes > max_alias_nodes)
+          throw parse_error(at, "aliases repeat more than " + std::to_string(max_alias_nodes) + " nodes in all");
+        place(it->second.d, it->second.nodes);
         break;
       }
       case YAML_DOCUMENT_END_EVENT:  // (only the first document counts)

@@ -135,8 +135,8 @@ tls_stream::step outcome(SSL* ssl, int r, boost::system::error_code& ec) {
     default: {
       const unsigned long e = ERR_get_error();
       if (ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING) ec = net::ssl::error::stream_truncated;
-      else ec = boost::system::error_code(static_cast<int>(e ? e : ERR_PACK(ERR_LIB_SSL, 0, SSL_R_UNINITIALIZED)),
-                                          net::error::get_ssl_category());
+      else if (e) ec = boost::system::error_code(static_cast<int>(e), net::error::get_ssl_category());
+      else ec = net::error::operation_not_supported;  // a retry kinfra never asks for (X509 lookup, async, …)
       break;
     }
   }

@@ -760,4 +760,22 @@ TEST(RoutesConfig, AliasesNullsPositionsAndTheNestingBound) {
   auto deep = load("routes: " + std::string(100000, '[') + "\n");
   ASSERT_FALSE(deep.ok());
   EXPECT_TRUE(has_error(deep, 1, "nesting deeper than 64 levels")) << errors_of(deep);
+  // An alias inside what its anchor names would make a cycle: refused, not looped over.
+  auto cycle = load("services:\n  a: &x { url: \"http://127.0.0.1:1\", more: *x }\nroutes: []\n");
+  ASSERT_FALSE(cycle.ok());
+  EXPECT_TRUE(has_error(cycle, 2, "unknown anchor '*x'")) << errors_of(cycle);
+  // Aliases of aliases (a "billion laughs") are shared, but the loaders would read every use: bounded.
+  std::string laughs = "a: &a [x, x, x, x, x, x, x, x, x, x]\n";
+  for (char c = 'b'; c <= 'i'; ++c)
+    laughs += std::string(1, c) + ": &" + c + " [" + std::string("*") + static_cast<char>(c - 1) + ", *" +
+              static_cast<char>(c - 1) + ", *" + static_cast<char>(c - 1) + ", *" + static_cast<char>(c - 1) + "]\n";
+  laughs += "routes: *i\n";
+  auto amplified = load(laughs);
+  ASSERT_FALSE(amplified.ok());
+  EXPECT_TRUE(has_error(amplified, 8, "aliases repeat more than 100000 nodes")) << errors_of(amplified);
+  // Bytes that are no UTF-8 are reported where they are, not at 1:1.
+  auto bad_bytes = load("routes:\n  - { path: /a, service: a }\n  - { path: /\xff, service: a }\n");
+  ASSERT_FALSE(bad_bytes.ok());
+  EXPECT_TRUE(has_error(bad_bytes, 3, "UTF-8")) << errors_of(bad_bytes);
+  EXPECT_EQ(bad_bytes.errors.at(0).column, 14) << errors_of(bad_bytes);
 }

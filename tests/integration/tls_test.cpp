@@ -183,8 +183,9 @@ TEST_F(Tls, ADormantHttpsConnectionWokenByPartOfARecordWaitsForTheRestButNotPast
     EXPECT_TRUE(c->read_response(res));
     return c;
   };
-  // The next request's record arrives in three pieces (inside the record header, then inside its
-  // body): the woken connection reads them into one record and answers.
+  // The next request's record arrives in three pieces: inside the record header, inside its
+  // body, and the rest after the connection went dormant again holding half a record. The
+  // session that wakes then reads it into one record and answers.
   auto c = open_one();
   ASSERT_TRUE(kt::wait_until([&] { return dormant() == 1; })) << dormant();
   const std::string record = c->seal("GET /second HTTP/1.1\r\nHost: a.test\r\n\r\n");
@@ -192,22 +193,28 @@ TEST_F(Tls, ADormantHttpsConnectionWokenByPartOfARecordWaitsForTheRestButNotPast
   ASSERT_TRUE(c->send_raw(record.substr(0, 3)));
   ASSERT_TRUE(kt::wait_until([&] { return dormant() == 0; })) << "the first bytes wake it";
   ASSERT_TRUE(c->send_raw(record.substr(3, 10)));
+  ASSERT_TRUE(kt::wait_until([&] { return dormant() == 1; })) << "half a record, then a rest";
   ASSERT_TRUE(c->send_raw(record.substr(13)));
   kt::response res;
   ASSERT_TRUE(c->read_response(res));
   EXPECT_EQ(res.status, 200);
   EXPECT_EQ(res.body.rfind("GET /second\n", 0), 0u) << res.body;
-  // A record that only ever trickles in does not keep the connection past its idle deadline:
-  // one byte every 300 ms would take far longer than the 4 s idle timeout to finish it.
+  c.reset();
+  ASSERT_TRUE(kt::wait_until([&] { return dormant() == 0; }));
+  // A record that only ever trickles in does not keep the connection past its idle deadline
+  // (4 s after its last answer), nor is it closed long before: one byte every 300 ms.
   auto slow = open_one();
-  ASSERT_TRUE(kt::wait_until([&] { return dormant() >= 1; }));
+  const auto answered = std::chrono::steady_clock::now();
+  ASSERT_TRUE(kt::wait_until([&] { return dormant() == 1; }));
   const std::string trickle = slow->seal("GET /never HTTP/1.1\r\nHost: a.test\r\nX-Pad: " + std::string(200, 'p') +
                                          "\r\n\r\n");
   std::size_t sent = 0;
   for (; sent < trickle.size(); ++sent) {
     if (!slow->send_raw(trickle.substr(sent, 1), 1s) || slow->wait_closed(300ms)) break;
   }
+  const auto closed_after = std::chrono::steady_clock::now() - answered;
   EXPECT_LT(sent, trickle.size()) << "the whole record went in: the idle deadline moved with each byte";
+  EXPECT_GE(closed_after, 3500ms) << "closed before its idle deadline: the trickled bytes broke the connection";
   EXPECT_TRUE(slow->wait_closed(5s));
 }
 
