@@ -6,14 +6,20 @@
 # `/r9/x` of 10). Runs are interleaved and medians reported, as ratios of 10,000 to 10 routes.
 # Also kinfra's time from start to listening and for a reload, with 10 and 10,000 routes.
 #
+# SHAPE=hosts: host routes instead, half exact (`hN.example`) and half wildcards (`*.wN.example`),
+# each nginx name its own server block; the request matches the wildcard written last.
+#
 #   bench/routes.sh                    (about 3 minutes)
 #   ROUNDS=1 DURATION=3 bench/routes.sh
+#   SHAPE=hosts bench/routes.sh
 #
 # Output: a Markdown table on stdout and in bench/results/routes.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-8}
+SHAPE=${SHAPE:-paths}
+case $SHAPE in paths | hosts) ;; *) echo "SHAPE is paths or hosts" >&2; exit 2 ;; esac
 
 scripts/install-deps.sh --bench >/dev/null
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release -DKINFRA_BUILD_TESTS=OFF >/dev/null
@@ -48,7 +54,14 @@ write_configs() {  # n port-kinfra port-nginx
     echo "services:"
     echo "  app: { url: \"http://127.0.0.1:$UP\", health: off }"
     echo "routes:"
-    for ((i = 0; i < n; i++)); do echo "  - { path: /r$i/x, service: app }"; done
+    if [ "$SHAPE" = hosts ]; then
+      for ((i = 0; i < n / 2; i++)); do
+        echo "  - { host: h$i.example, path: /, service: app }"
+        echo "  - { host: \"*.w$i.example\", path: /, service: app }"
+      done
+    else
+      for ((i = 0; i < n; i++)); do echo "  - { path: /r$i/x, service: app }"; done
+    fi
   } >"$WORK/kinfra-$n.yaml"
   mkdir -p "$WORK/ng-$n/logs" "$WORK/ng-$n/tmp"
   {
@@ -58,11 +71,19 @@ write_configs() {  # n port-kinfra port-nginx
     echo "  client_body_temp_path $WORK/ng-$n/tmp; proxy_temp_path $WORK/ng-$n/tmp;"
     echo "  fastcgi_temp_path $WORK/ng-$n/tmp; uwsgi_temp_path $WORK/ng-$n/tmp; scgi_temp_path $WORK/ng-$n/tmp;"
     echo "  upstream backend { server 127.0.0.1:$UP; keepalive 1024; }"
-    echo "  server { listen 127.0.0.1:$np;"
-    for ((i = 0; i < n; i++)); do
-      echo "    location /r$i/x { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection \"\"; }"
-    done
-    echo "  } }"
+    local pass='proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection "";'
+    if [ "$SHAPE" = hosts ]; then
+      echo "  server_names_hash_max_size 65536; server_names_hash_bucket_size 128;"
+      for ((i = 0; i < n / 2; i++)); do
+        echo "  server { listen 127.0.0.1:$np; server_name h$i.example; location / { $pass } }"
+        echo "  server { listen 127.0.0.1:$np; server_name *.w$i.example; location / { $pass } }"
+      done
+      echo "}"
+    else
+      echo "  server { listen 127.0.0.1:$np;"
+      for ((i = 0; i < n; i++)); do echo "    location /r$i/x { $pass }"; done
+      echo "  } }"
+    fi
   } >"$WORK/ng-$n/nginx.conf"
 }
 
@@ -90,8 +111,11 @@ done
 run_wrk() {  # proxy n round
   local port path out rps
   if [ "$1" = kinfra ]; then port=${KPORT[$2]}; else port=${NPORT[$2]}; fi
-  path="/r$(($2 - 1))/x/item"
-  out=$(taskset -c 1 wrk -t1 -c64 -d"${DURATION}s" "http://127.0.0.1:$port$path" 2>&1)
+  if [ "$SHAPE" = hosts ]; then
+    out=$(taskset -c 1 wrk -t1 -c64 -d"${DURATION}s" -H "Host: www.w$(($2 / 2 - 1)).example" "http://127.0.0.1:$port/item" 2>&1)
+  else
+    out=$(taskset -c 1 wrk -t1 -c64 -d"${DURATION}s" "http://127.0.0.1:$port/r$(($2 - 1))/x/item" 2>&1)
+  fi
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   if grep -q "Non-2xx" <<<"$out"; then
     echo "$1 with $2 routes gave non-2xx answers: the run is not valid" >&2
@@ -110,7 +134,7 @@ median() { sort -g | awk '{a[NR]=$1} END { if (NR%2) print a[(NR+1)/2]; else pri
 med() { awk -F'\t' -v p="$1" -v n="$2" '$1==p && $2==n {print $3}' "$RESULTS" | median; }
 mkdir -p bench/results
 {
-  echo "## Route lookup: 10 vs 10,000 path-prefix routes ($(date -u +%Y-%m-%d), $ROUNDS rounds of ${DURATION}s, 64 connections, one worker)"
+  echo "## Route lookup: 10 vs 10,000 $([ "$SHAPE" = hosts ] && echo "host routes (half exact, half wildcards)" || echo "path-prefix routes") ($(date -u +%Y-%m-%d), $ROUNDS rounds of ${DURATION}s, 64 connections, one worker)"
   echo
   echo "| proxy | req/s, 10 routes | req/s, 10,000 routes | 10,000 / 10 |"
   echo "|---|---:|---:|---:|"
@@ -121,4 +145,4 @@ mkdir -p bench/results
   echo
   echo "kinfra from start to listening: ${STARTUP[10]} ms with 10 routes, ${STARTUP[10000]} ms with 10,000;"
   echo "a reload (POST /__action__/reload after an edit): ${RELOAD[10]} ms and ${RELOAD[10000]} ms."
-} | tee bench/results/routes.md
+} | tee "bench/results/routes$([ "$SHAPE" = hosts ] && echo -hosts).md"
