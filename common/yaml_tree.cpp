@@ -156,9 +156,6 @@ document::document(std::string_view text) {
       open.back().nodes += nodes;
     }
   };
-  auto anchor = [&](const yaml_char_t* name, const node_data* d, std::size_t nodes) {
-    if (name) anchors[reinterpret_cast<const char*>(name)] = {d, nodes};
-  };
   for (bool done = false; !done;) {
     const yaml_event_t& e = events.next();
     const mark at = mark_of(e.start_mark);
@@ -167,7 +164,7 @@ document::document(std::string_view text) {
         node_data* d = make(is_null_text(e) ? node_kind::null : node_kind::scalar, at);
         if (d->kind == node_kind::scalar)
           d->scalar.assign(reinterpret_cast<const char*>(e.data.scalar.value), e.data.scalar.length);
-        anchor(e.data.scalar.anchor, d, 1);
+        if (e.data.scalar.anchor) anchors[reinterpret_cast<const char*>(e.data.scalar.anchor)] = {d, 1};
         place(d, 1);
         break;
       }

@@ -8,6 +8,7 @@ namespace kinfra::proxy {
 void client_session::begin_request() {
   if (in_request_) return;
   in_request_ = true;
+  resumed_idle_until_ = 0;  // (a woken connection's old idle deadline holds only until a request starts)
   started_at_ = std::chrono::steady_clock::now();
   // Bytes already read and not yet parsed belong to this request (they arrived with the last one).
   in_mark_ = client_.bytes_in - in_.size();

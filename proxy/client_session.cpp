@@ -234,9 +234,6 @@ net::awaitable<std::optional<client_session::outcome>> client_session::read_requ
   resting_ = false;
   if (started) {
     begin_request();
-    resumed_idle_until_ = 0;
-  }
-  if (started) {
     arm(cfg.timeouts.header, phase::request_header);
   } else if (requests_ == 0) {
     arm(cfg.timeouts.header, phase::idle);
@@ -280,7 +277,6 @@ net::awaitable<std::optional<client_session::outcome>> client_session::read_requ
     if (!started) {
       started = true;
       idle_until_ = 0;
-      resumed_idle_until_ = 0;
       begin_request();
       arm(cfg.timeouts.header, phase::request_header);
     }
